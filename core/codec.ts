@@ -1,0 +1,267 @@
+/**
+ * Structured values, as data. `toWire` turns a JavaScript value into a tree of plain JSON-like
+ * nodes and `Tagged` nodes; a `BinaryFormat` (CBOR, injected by the runtime adapter) turns that
+ * tree into bytes. `fromWire` is a strict interpreter of the tree: it only builds the types listed
+ * below, never calls a constructor named by the data, never evaluates code, and defines object
+ * keys as own data properties (so `__proto__` cannot reach a prototype).
+ *
+ *   value   := undefined | null | boolean | number | string | Uint8Array | value[]
+ *            | Tagged(kind, payload)
+ *   kinds   : NEG_ZERO · BIGINT(decimal string) · DATE(ms) · MAP([k,v,...]) · SET([v,...])
+ *             TYPED([type, bytes]) · ERROR([name, message, code, cause, stack, replica, details])
+ *             OBJECT([key, value, ...])
+ */
+import { corruptError, ErrorCodes, RepJSError, type ErrorCode } from './errors.js'
+
+/** A tagged node of the wire tree; the binary format maps it to one CBOR tag. */
+export class Tagged {
+  constructor(
+    readonly kind: number,
+    readonly payload: unknown,
+  ) {}
+}
+
+/** Bytes <-> wire tree. Must encode `Tagged` and decode it back to a `Tagged`. */
+export interface BinaryFormat {
+  encode(tree: unknown): Uint8Array
+  decode(bytes: Uint8Array): unknown
+}
+
+export const Kind = { NEG_ZERO: 1, BIGINT: 2, DATE: 3, MAP: 4, SET: 5, TYPED: 6, ERROR: 7, OBJECT: 8 } as const
+
+const TYPED_NAMES = [
+  'ArrayBuffer', 'Int8Array', 'Uint8ClampedArray', 'Int16Array', 'Uint16Array', 'Int32Array',
+  'Uint32Array', 'Float32Array', 'Float64Array', 'BigInt64Array', 'BigUint64Array',
+] as const
+type TypedName = (typeof TYPED_NAMES)[number]
+const TYPED_CTORS: Record<TypedName, { new (b: ArrayBuffer): unknown; BYTES_PER_ELEMENT?: number }> = {
+  ArrayBuffer: class {
+    constructor(b: ArrayBuffer) {
+      return b
+    }
+  } as unknown as { new (b: ArrayBuffer): unknown },
+  Int8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
+  Float32Array, Float64Array, BigInt64Array, BigUint64Array,
+}
+
+const MAX_DEPTH = 512
+
+export class UnserializableError extends RepJSError {
+  constructor(what: string, path: string) {
+    super(
+      ErrorCodes.UNSERIALIZABLE,
+      `Cannot replicate ${what} at ${path || 'the top level'}: replicated values must be data ` +
+        `(JSON, undefined, BigInt, Date, Map, Set, typed arrays, Error). Return data instead.`,
+      { details: { what, path } },
+    )
+  }
+}
+
+function typedName(v: object): TypedName | undefined {
+  if (v instanceof ArrayBuffer) return 'ArrayBuffer'
+  if (!ArrayBuffer.isView(v) || v instanceof DataView) return undefined
+  const name = Object.getPrototypeOf(Object.getPrototypeOf(v)) && (v as { constructor: { name: string } }).constructor.name
+  return (TYPED_NAMES as readonly string[]).includes(name) ? (name as TypedName) : undefined
+}
+
+function copyBytes(v: ArrayBuffer | ArrayBufferView): Uint8Array {
+  if (v instanceof ArrayBuffer) return new Uint8Array(v.slice(0))
+  return new Uint8Array(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength))
+}
+
+/**
+ * JavaScript value -> wire tree. Throws `UnserializableError` for functions, symbols, class
+ * instances, cycles. With `lenient`, such values become a descriptive string instead (used to
+ * hash call arguments, which are compared, never replayed).
+ */
+export function toWire(value: unknown, lenient = false): unknown {
+  const seen = new Set<object>()
+  const walk = (v: unknown, path: string): unknown => {
+    switch (typeof v) {
+      case 'undefined': case 'boolean': case 'string':
+        return v
+      case 'number':
+        return Object.is(v, -0) ? new Tagged(Kind.NEG_ZERO, 0) : v
+      case 'bigint':
+        return new Tagged(Kind.BIGINT, v.toString())
+      case 'function': case 'symbol':
+        if (lenient) return `<${typeof v}>`
+        throw new UnserializableError(`a ${typeof v}`, path)
+    }
+    if (v === null) return null
+    const o = v as object
+    if (seen.has(o)) {
+      if (lenient) return '<cycle>'
+      throw new UnserializableError('a cyclic reference', path)
+    }
+    seen.add(o)
+    try {
+      if (Array.isArray(o)) return o.map((x, i) => walk(x, `${path}[${i}]`))
+      if (o instanceof Uint8Array && (Object.getPrototypeOf(o) === Uint8Array.prototype || o.constructor.name === 'Buffer')) return copyBytes(o)
+      if (o instanceof Date) return new Tagged(Kind.DATE, o.getTime())
+      if (o instanceof Map) {
+        const flat: unknown[] = []
+        for (const [k, x] of o) flat.push(walk(k, `${path}<key>`), walk(x, `${path}.get(...)`))
+        return new Tagged(Kind.MAP, flat)
+      }
+      if (o instanceof Set) return new Tagged(Kind.SET, [...o].map((x) => walk(x, `${path}<item>`)))
+      if (o instanceof Error) return errorToWire(o, walk, path)
+      const tn = typedName(o)
+      if (tn) return new Tagged(Kind.TYPED, [tn, copyBytes(o as ArrayBufferView)])
+      const proto = Object.getPrototypeOf(o)
+      if (proto === Object.prototype || proto === null) {
+        const flat: unknown[] = []
+        for (const k of Object.keys(o)) flat.push(k, walk((o as Record<string, unknown>)[k], `${path}.${k}`))
+        return new Tagged(Kind.OBJECT, flat)
+      }
+      const what = `an instance of ${(o as { constructor?: { name?: string } }).constructor?.name ?? 'a class'}`
+      if (lenient) return `<${what}>`
+      throw new UnserializableError(what, path)
+    } finally {
+      seen.delete(o)
+    }
+  }
+  return walk(value, '')
+}
+
+function errorToWire(e: Error, walk: (v: unknown, p: string) => unknown, path: string): Tagged {
+  const any = e as Error & { code?: unknown; replica?: unknown; details?: unknown }
+  const code = typeof any.code === 'string' || typeof any.code === 'number' ? any.code : null
+  let cause: unknown = null
+  if (any.cause !== undefined) {
+    try {
+      cause = walk(any.cause, `${path}.cause`)
+    } catch {
+      cause = String(any.cause)
+    }
+  }
+  let details: unknown = null
+  if (RepJSError.is(e)) {
+    try {
+      details = walk(e.details, `${path}.details`)
+    } catch {
+      details = null
+    }
+  }
+  return new Tagged(Kind.ERROR, [
+    String(e.name), String(e.message), code, cause, typeof e.stack === 'string' ? e.stack : null,
+    typeof any.replica === 'string' ? any.replica : null, details,
+  ])
+}
+
+/** A decoded error outcome: carries what the raising replica threw, as data. */
+export interface AgreedErrorFields {
+  replica?: string
+}
+
+/** Wire tree -> JavaScript value. Throws a plain Error describing the first invalid node. */
+export function fromWire(node: unknown): unknown {
+  const walk = (n: unknown, depth: number): unknown => {
+    if (depth > MAX_DEPTH) throw new Error('nesting too deep')
+    switch (typeof n) {
+      case 'undefined': case 'boolean': case 'string': case 'number':
+        return n
+      case 'object':
+        break
+      default:
+        throw new Error(`unexpected ${typeof n}`)
+    }
+    if (n === null) return null
+    if (Array.isArray(n)) return n.map((x) => walk(x, depth + 1))
+    if (n instanceof Uint8Array) return copyBytes(n)
+    if (!(n instanceof Tagged)) throw new Error(`unexpected ${Object.prototype.toString.call(n)}`)
+    const p = n.payload
+    switch (n.kind) {
+      case Kind.NEG_ZERO:
+        return -0
+      case Kind.BIGINT:
+        if (typeof p !== 'string' || !/^-?\d{1,100000}$/.test(p)) throw new Error('bad bigint')
+        return BigInt(p)
+      case Kind.DATE:
+        if (typeof p !== 'number') throw new Error('bad date')
+        return new Date(p)
+      case Kind.MAP: {
+        const flat = pairs(p)
+        const m = new Map()
+        for (let i = 0; i < flat.length; i += 2) m.set(walk(flat[i], depth + 1), walk(flat[i + 1], depth + 1))
+        return m
+      }
+      case Kind.SET:
+        if (!Array.isArray(p)) throw new Error('bad set')
+        return new Set(p.map((x) => walk(x, depth + 1)))
+      case Kind.TYPED: {
+        if (!Array.isArray(p) || p.length !== 2 || !(p[1] instanceof Uint8Array)) throw new Error('bad typed array')
+        const name = p[0] as TypedName
+        if (!(TYPED_NAMES as readonly string[]).includes(name)) throw new Error('bad typed array type')
+        const buf = copyBytes(p[1] as Uint8Array).buffer as ArrayBuffer
+        const Ctor = TYPED_CTORS[name]
+        if (Ctor.BYTES_PER_ELEMENT && buf.byteLength % Ctor.BYTES_PER_ELEMENT !== 0) throw new Error('bad typed array length')
+        return new Ctor(buf)
+      }
+      case Kind.ERROR:
+        return errorFromWire(p, (x) => walk(x, depth + 1))
+      case Kind.OBJECT: {
+        const flat = pairs(p)
+        const o: Record<string, unknown> = {}
+        for (let i = 0; i < flat.length; i += 2) {
+          const k = flat[i]
+          if (typeof k !== 'string') throw new Error('bad object key')
+          Object.defineProperty(o, k, { value: walk(flat[i + 1], depth + 1), enumerable: true, writable: true, configurable: true })
+        }
+        return o
+      }
+      default:
+        throw new Error(`unknown tag kind ${n.kind}`)
+    }
+  }
+  return walk(node, 0)
+}
+
+function pairs(p: unknown): unknown[] {
+  if (!Array.isArray(p) || p.length % 2 !== 0) throw new Error('bad pair list')
+  return p
+}
+
+function errorFromWire(p: unknown, walk: (x: unknown) => unknown): Error {
+  if (!Array.isArray(p) || p.length !== 7) throw new Error('bad error')
+  const [name, message, code, cause, stack, replica, details] = p
+  if (typeof name !== 'string' || typeof message !== 'string') throw new Error('bad error')
+  const causeValue = cause === null ? undefined : walk(cause)
+  let err: Error
+  if (typeof code === 'string' && code.startsWith('REPJS_')) {
+    const d = details === null ? {} : walk(details)
+    err = new RepJSError(code as ErrorCode, message, {
+      cause: causeValue,
+      details: typeof d === 'object' && d !== null ? (d as Record<string, unknown>) : {},
+    })
+  } else {
+    err = causeValue === undefined ? new Error(message) : new Error(message, { cause: causeValue })
+    if (typeof code === 'string' || typeof code === 'number') Object.defineProperty(err, 'code', { value: code, enumerable: true, writable: true, configurable: true })
+  }
+  Object.defineProperty(err, 'name', { value: name, writable: true, configurable: true })
+  if (typeof stack === 'string') Object.defineProperty(err, 'stack', { value: stack, writable: true, configurable: true })
+  if (typeof replica === 'string') Object.defineProperty(err, 'replica', { value: replica, enumerable: true, writable: true, configurable: true })
+  return err
+}
+
+/** Value <-> bytes through a binary format. */
+export interface Codec {
+  encode(value: unknown): Uint8Array
+  /** Throws REPJS_CORRUPT naming `key`. */
+  decode(bytes: Uint8Array, key: string): unknown
+  format: BinaryFormat
+}
+
+export function createCodec(format: BinaryFormat): Codec {
+  return {
+    format,
+    encode: (value) => format.encode(toWire(value)),
+    decode(bytes, key) {
+      try {
+        return fromWire(format.decode(bytes))
+      } catch (cause) {
+        throw corruptError(key, cause)
+      }
+    },
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * Record-or-replay of one run's ordered slots. A call takes the next slot of its stream, runs
+ * (or not) locally, and settles the slot: from the local cache when the slot is already decided,
+ * else with one create-if-absent transaction. The decided record is checked against the call's
+ * identity (kind, name, argument hash) before its outcome is returned or re-thrown.
+ */
+import { toWire, UnserializableError, type Codec } from './codec.js'
+import { divergedError, closedError, ErrorCodes, RepJSError, type CallIdentity } from './errors.js'
+import { fingerprint } from './hash.js'
+import { decodeRecord, encodeRecord, type SlotRecord } from './record.js'
+import { withRetry, type RetryContext } from './retry.js'
+import { callSite } from './site.js'
+import { StatusEmitter, type StatusState } from './status.js'
+import type { Store } from './store.js'
+import { StreamLog } from './stream-log.js'
+
+export const MAIN_STREAM = 'main'
+
+export interface EngineOptions {
+  store: Store
+  codec: Codec
+  run: string
+  replicaId: string
+  /** What a divergence does: throw at the call (default) or halt the whole replica. */
+  onDiverged?: 'throw' | 'halt'
+  /** Prefix stripped from call sites (e.g. the entry script's folder). */
+  siteBase?: string
+  /** Capture call sites from stack traces (default true). */
+  callSites?: boolean
+}
+
+export interface Outcome {
+  ok: boolean
+  value: unknown
+}
+
+/** Per-stream state beyond the log: agreed time and random generators live here. */
+export interface StreamState {
+  name: string
+  log: StreamLog
+  lastTime: number
+  timeChain: Promise<unknown>
+  extra: Map<string, unknown>
+}
+
+export class Engine {
+  readonly status = new StatusEmitter()
+  readonly store: Store
+  readonly codec: Codec
+  readonly run: string
+  readonly replicaId: string
+  private readonly streams = new Map<string, StreamState>()
+  private readonly closing = new AbortController()
+  private fault: { state: StatusState; reason?: string } | undefined
+  private halted: RepJSError | undefined
+  readonly retry: RetryContext
+
+  constructor(private readonly opts: EngineOptions) {
+    this.store = opts.store
+    this.codec = opts.codec
+    this.run = opts.run
+    this.replicaId = opts.replicaId
+    this.retry = {
+      signal: this.closing.signal,
+      onFault: (state, reason) => {
+        this.fault = state ? { state, reason } : undefined
+        this.updateStatus()
+      },
+    }
+  }
+
+  get signal(): AbortSignal {
+    return this.closing.signal
+  }
+
+  stream(name: string): StreamState {
+    let s = this.streams.get(name)
+    if (!s) {
+      const log = new StreamLog(this.store, this.run, name, (err) => this.halt(err as RepJSError))
+      s = { name, log, lastTime: -Infinity, timeChain: Promise.resolve(), extra: new Map() }
+      this.streams.set(name, s)
+    }
+    return s
+  }
+
+  identity(kind: string, name: string, args?: readonly unknown[]): CallIdentity {
+    const argsHash = args && args.length ? fingerprint(this.codec.format.encode(toWire(args, true))) : '-'
+    const site = this.opts.callSites === false ? '' : callSite(this.opts.siteBase)
+    return { kind, name, argsHash, site }
+  }
+
+  assertOpen(): void {
+    if (this.halted) throw this.halted
+    if (this.closing.signal.aborted) throw closedError()
+  }
+
+  /** Take a slot, settle it with `decide` when it is not known locally, check identity, return the record. */
+  async slot(stream: StreamState, ident: CallIdentity, decide: (slot: number) => Promise<Uint8Array>): Promise<SlotRecord> {
+    this.assertOpen()
+    const log = stream.log
+    const slot = log.take()
+    try {
+      const bytes = (await log.known(slot)) ?? (await decide(slot))
+      this.assertOpen()
+      return this.check(stream, slot, ident, bytes)
+    } finally {
+      log.release(slot)
+      if (stream.name === MAIN_STREAM) this.updateStatus()
+    }
+  }
+
+  /** Decode a decided record and compare its call identity with ours. */
+  check(stream: StreamState, slot: number, ident: CallIdentity, bytes: Uint8Array): SlotRecord {
+    const rec = decodeRecord(this.codec, bytes, this.slotKey(stream.name, slot))
+    if (rec.kind !== ident.kind || rec.name !== ident.name || rec.argsHash !== ident.argsHash) {
+      const err = divergedError(stream.name, slot, ident, rec)
+      if (this.opts.onDiverged === 'halt') this.halt(err)
+      throw err
+    }
+    return rec
+  }
+
+  slotKey(stream: string, slot: number): string {
+    return `/repjs/v1/${this.run}/s/${stream}/${slot}`
+  }
+
+  /** Encode our record for a slot; an unencodable value becomes the REPJS_UNSERIALIZABLE error outcome. */
+  encode(ident: CallIdentity, outcome: Outcome): Uint8Array {
+    const rec: SlotRecord = { ...ident, by: this.replicaId, ok: outcome.ok, value: outcome.value }
+    try {
+      return encodeRecord(this.codec, rec)
+    } catch (err) {
+      if (!(err instanceof UnserializableError)) throw err
+      return encodeRecord(this.codec, { ...rec, ok: false, value: err })
+    }
+  }
+
+  /** Propose our outcome for a slot (first writer wins) and return the decided record. */
+  async propose(stream: StreamState, slot: number, ident: CallIdentity, outcome: Outcome, clearVotes = false): Promise<Uint8Array> {
+    const bytes = this.encode(ident, outcome)
+    const res = await withRetry(this.retry, () => this.store.propose({ run: this.run, stream: stream.name, slot }, bytes, clearVotes))
+    return res.record
+  }
+
+  /** The agreed outcome: return the value or throw the agreed error, marked with who raised it. */
+  unwrap(rec: SlotRecord): unknown {
+    if (rec.ok) return rec.value
+    const err = rec.value
+    if (err instanceof Error && !(err as { replica?: string }).replica) {
+      Object.defineProperty(err, 'replica', { value: rec.by, enumerable: true, writable: true, configurable: true })
+    }
+    throw err
+  }
+
+  /** Run a local function, capturing its outcome. */
+  async runLocal(fn: () => unknown): Promise<Outcome> {
+    try {
+      return { ok: true, value: await fn() }
+    } catch (err) {
+      return { ok: false, value: err }
+    }
+  }
+
+  updateStatus(): void {
+    const main = this.streams.get(MAIN_STREAM)
+    const slot = main?.log.next ?? 0
+    const head = main?.log.head ?? -1
+    if (this.fault) return this.status.set(this.fault.state, slot, head, this.fault.reason)
+    if (!main) return this.status.set('live', slot, head)
+    const behind = !main.log.caughtUp || head >= slot
+    this.status.set(behind ? 'catching-up' : 'live', slot, head)
+  }
+
+  /** Stop the replica for good because of `err` (divergence policy 'halt', or a fatal store error). */
+  halt(err: RepJSError): void {
+    if (this.halted) return
+    this.halted = RepJSError.is(err) ? err : new RepJSError(ErrorCodes.STORE, String(err), { cause: err })
+    void this.close(this.halted.message)
+  }
+
+  async close(reason?: string): Promise<void> {
+    if (this.closing.signal.aborted) return
+    this.closing.abort(closedError())
+    for (const s of this.streams.values()) s.log.close()
+    this.status.set('closed', this.streams.get(MAIN_STREAM)?.log.next ?? 0, this.streams.get(MAIN_STREAM)?.log.head ?? -1, reason)
+    await this.store.close()
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * Every error RepJS raises: one class, a stable `code`, a `retryable` flag and a message that
+ * says what to do. Branch on `code`, never on message text.
+ */
+
+export const ErrorCodes = {
+  /** A replica asked for a different call at a slot than the log holds. */
+  DIVERGED: 'REPJS_DIVERGED',
+  /** A value could not be encoded (function, symbol, socket, ...). Agreed like an exception. */
+  UNSERIALIZABLE: 'REPJS_UNSERIALIZABLE',
+  /** A stored value does not decode. It is never executed. */
+  CORRUPT: 'REPJS_CORRUPT',
+  /** A run-once holder died mid-call; whether its side effect happened is unknown. */
+  IN_DOUBT: 'REPJS_IN_DOUBT',
+  /** The run was created by another program (id) than this replica's. */
+  VERSION_MISMATCH: 'REPJS_VERSION_MISMATCH',
+  /** The replica was closed; no more calls are possible. */
+  CLOSED: 'REPJS_CLOSED',
+  /** The run-once lease was lost while fn ran; this replica may not record a result. */
+  LEASE_LOST: 'REPJS_LEASE_LOST',
+  /** A caller passed a wrong argument or option. */
+  BAD_ARGUMENT: 'REPJS_BAD_ARGUMENT',
+  /** The store (etcd or gateway) failed in a way retrying will not fix. */
+  STORE: 'REPJS_STORE',
+  /** The store is unreachable or has no quorum right now; the call is retried. */
+  UNAVAILABLE: 'REPJS_UNAVAILABLE',
+  /** Local setup failed (etcd binary missing, port in use, ...). */
+  SETUP: 'REPJS_SETUP',
+} as const
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
+
+const BRAND = Symbol.for('repjs.error')
+
+export interface RepJSErrorOptions {
+  retryable?: boolean
+  cause?: unknown
+  details?: Record<string, unknown>
+}
+
+export class RepJSError extends Error {
+  readonly code: ErrorCode
+  readonly retryable: boolean
+  readonly details: Record<string, unknown>
+
+  constructor(code: ErrorCode, message: string, options: RepJSErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'RepJSError'
+    this.code = code
+    this.retryable = options.retryable ?? false
+    this.details = options.details ?? {}
+    ;(this as unknown as Record<symbol, boolean>)[BRAND] = true
+  }
+
+  /** `instanceof` that also works across bundles and copies of this module. */
+  static is(value: unknown, code?: ErrorCode): value is RepJSError {
+    if (typeof value !== 'object' || value === null) return false
+    if (!(value as Record<symbol, unknown>)[BRAND]) return false
+    return code === undefined || (value as RepJSError).code === code
+  }
+}
+
+/** Where a call came from, as shown in divergence errors. */
+export interface CallIdentity {
+  kind: string
+  name: string
+  argsHash: string
+  site: string
+}
+
+export function describeCall(c: CallIdentity): string {
+  return `${c.kind} '${c.name}' (args ${c.argsHash}) at ${c.site || 'unknown site'}`
+}
+
+export function divergedError(stream: string, slot: number, asked: CallIdentity, logged: CallIdentity & { by: string }): RepJSError {
+  return new RepJSError(
+    ErrorCodes.DIVERGED,
+    `Replica diverged at stream '${stream}' slot ${slot}: this replica called ${describeCall(asked)}, ` +
+      `but the log holds ${describeCall(logged)} (proposed by replica ${logged.by}). ` +
+      `The program made a different non-deterministic call here than the other replicas did: ` +
+      `make the code path before this call depend only on agreed values, or put independent flows on separate named streams.`,
+    { details: { stream, slot, asked, logged } },
+  )
+}
+
+export function closedError(): RepJSError {
+  return new RepJSError(ErrorCodes.CLOSED, 'This replica is closed: create a new one with connect() to make more calls.')
+}
+
+export function badArgument(message: string): RepJSError {
+  return new RepJSError(ErrorCodes.BAD_ARGUMENT, message)
+}
+
+export function corruptError(key: string, cause?: unknown): RepJSError {
+  return new RepJSError(
+    ErrorCodes.CORRUPT,
+    `Stored value at ${key} does not decode as a RepJS value` +
+      (cause instanceof Error ? ` (${cause.message})` : '') +
+      `; it was not used or executed. ` +
+      `Someone wrote to this run's keys outside RepJS: inspect the key with etcdctl, or start a new run id.`,
+    { cause, details: { key } },
+  )
+}

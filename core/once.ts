@@ -1,0 +1,98 @@
+/**
+ * Run-once calls: fn runs on exactly one replica, under an etcd lease kept alive while it runs;
+ * the outcome is recorded only while the lock is still held (fencing). A "started" marker lets the
+ * next holder see that a holder died mid-call and record REPJS_IN_DOUBT (or rerun, if the call
+ * was declared idempotent) instead of running a non-idempotent operation twice.
+ */
+import type { Engine, Outcome, StreamState } from './engine.js'
+import { ErrorCodes, RepJSError, type CallIdentity } from './errors.js'
+import { encodeRecord } from './record.js'
+import { withRetry } from './retry.js'
+import type { HeldLock } from './store.js'
+
+export interface OnceOptions {
+  /** Lease TTL in ms (default 10,000); the lease is kept alive while fn runs. */
+  ttlMs?: number
+  /** When a holder died mid-call: record REPJS_IN_DOUBT (default) or run fn again (idempotent work). */
+  onInDoubt?: 'error' | 'rerun'
+}
+
+export function inDoubtError(stream: string, slot: number, holder: string): RepJSError {
+  return new RepJSError(
+    ErrorCodes.IN_DOUBT,
+    `Run-once call at stream '${stream}' slot ${slot} was started by replica ${holder}, which stopped before recording ` +
+      `an outcome; whether its side effect happened is unknown. Check the shared resource by hand; for idempotent work pass { onInDoubt: 'rerun' }.`,
+    { details: { stream, slot, holder } },
+  )
+}
+
+export async function decideOnce(
+  engine: Engine,
+  stream: StreamState,
+  slot: number,
+  ident: CallIdentity,
+  fn: (signal: AbortSignal) => unknown,
+  opts: OnceOptions,
+): Promise<Uint8Array> {
+  const ref = { run: engine.run, stream: stream.name, slot }
+  const ttl = opts.ttlMs ?? 10_000
+  const marker = encodeRecord(engine.codec, { ...ident, by: engine.replicaId, ok: true, value: { onInDoubt: opts.onInDoubt ?? 'error' } })
+  let mine: Outcome | undefined
+  for (;;) {
+    const got = await withRetry(engine.retry, () => engine.store.acquire(ref, engine.replicaId, ttl))
+    if (got.state === 'decided') return got.record
+    if (got.state === 'busy') {
+      await waitDecided(engine, stream, slot, Math.min(Math.max(ttl / 4, 50), 1000))
+      const hit = stream.log.peek(slot)
+      if (hit) return hit
+      continue
+    }
+    const lock = got.lock
+    try {
+      const outcome = await holdAndRun(engine, stream, slot, ident, lock, marker, mine, fn)
+      mine = outcome
+      return (await withRetry(engine.retry, () => lock.decide(engine.encode(ident, outcome)))).record
+    } catch (err) {
+      if (!RepJSError.is(err, ErrorCodes.LEASE_LOST)) throw err
+    } finally {
+      await lock.release()
+    }
+  }
+}
+
+async function holdAndRun(
+  engine: Engine,
+  stream: StreamState,
+  slot: number,
+  ident: CallIdentity,
+  lock: HeldLock,
+  marker: Uint8Array,
+  mine: Outcome | undefined,
+  fn: (signal: AbortSignal) => unknown,
+): Promise<Outcome> {
+  if (lock.marker) {
+    // An earlier holder started this slot. Its identity must be ours before anything runs.
+    const prior = engine.check(stream, slot, ident, lock.marker)
+    if (prior.by === engine.replicaId && mine) return mine
+    const policy = (prior.value as { onInDoubt?: string } | undefined)?.onInDoubt
+    if (policy !== 'rerun') return { ok: false, value: inDoubtError(stream.name, slot, prior.by) }
+  } else {
+    await withRetry(engine.retry, () => lock.markStarted(marker))
+    if (mine) return mine
+  }
+  return engine.runLocal(() => fn(lock.signal))
+}
+
+function waitDecided(engine: Engine, stream: StreamState, slot: number, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(t)
+      cancel()
+      engine.signal.removeEventListener('abort', done)
+      resolve()
+    }
+    const t = setTimeout(done, ms)
+    const cancel = stream.log.onDecided(slot, done)
+    engine.signal.addEventListener('abort', done, { once: true })
+  })
+}

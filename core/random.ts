@@ -1,0 +1,75 @@
+/**
+ * Agreed randomness. Modes:
+ *  - 'call'  (default) each value is agreed and logged: an extra call on one replica is caught as divergence.
+ *  - 'batch' a block of values is agreed at once and consumed in order: fast, replicas must consume identically.
+ *  - 'seed'  one 128-bit seed per stream is agreed, then xoshiro128** runs locally: fastest; unsafe if
+ *            replicas' call counts differ (nothing is logged per value, so nothing can catch it).
+ */
+import type { Engine, StreamState } from './engine.js'
+import { badArgument } from './errors.js'
+import { cryptoFloat, Xoshiro128 } from './prng.js'
+
+export type RandomMode = 'call' | 'batch' | 'seed'
+export const BATCH_SIZE = 256
+
+interface Pool {
+  next: Promise<unknown>
+  values: number[]
+  prng?: Xoshiro128
+}
+
+function pool(stream: StreamState): Pool {
+  let p = stream.extra.get('random') as Pool | undefined
+  if (!p) stream.extra.set('random', (p = { next: Promise.resolve(), values: [] }))
+  return p
+}
+
+async function agreed<T>(engine: Engine, stream: StreamState, name: string, args: unknown[], make: () => T): Promise<T> {
+  const ident = engine.identity('random', name, args)
+  const rec = await engine.slot(stream, ident, async (slot) => engine.propose(stream, slot, ident, await engine.runLocal(make)))
+  return engine.unwrap(rec) as T
+}
+
+/** Serialize refills so concurrent calls consume one pool in call order. */
+function queued<T>(p: Pool, step: () => Promise<T>): Promise<T> {
+  const out = p.next.then(step)
+  p.next = out.catch(() => {})
+  return out
+}
+
+export function random(engine: Engine, stream: StreamState, mode: RandomMode): Promise<number> {
+  switch (mode) {
+    case 'call':
+      return agreed(engine, stream, 'random', [], cryptoFloat)
+    case 'batch': {
+      const p = pool(stream)
+      return queued(p, async () => {
+        if (p.values.length === 0) {
+          const block = await agreed(engine, stream, 'random.batch', [BATCH_SIZE], () => Array.from({ length: BATCH_SIZE }, cryptoFloat))
+          p.values = block.slice().reverse()
+        }
+        return p.values.pop()!
+      })
+    }
+    case 'seed': {
+      const p = pool(stream)
+      if (p.prng) return Promise.resolve(p.prng.nextFloat())
+      return queued(p, async () => {
+        if (!p.prng) {
+          const seed = await agreed(engine, stream, 'random.seed', [], () => {
+            let w: Uint32Array
+            do w = crypto.getRandomValues(new Uint32Array(4))
+            while (w.every((x) => x === 0))
+            return Array.from(w)
+          })
+          p.prng = new Xoshiro128(seed)
+        }
+        return p.prng.nextFloat()
+      })
+    }
+    default:
+      throw badArgument(`random mode must be 'call', 'batch' or 'seed', got ${String(mode)}`)
+  }
+}
+
+export { agreed as agreedRandom }

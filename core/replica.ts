@@ -1,0 +1,249 @@
+/**
+ * The public surface of a replica: `distributed`, `distributedLocked`, `vote`, `now`, `random`,
+ * `randomUUID`, `getRandomValues`, named streams, status events and `close`. Runtime adapters
+ * (node-gateway, browser) build a Store and a BinaryFormat and call `createReplica`.
+ */
+import { createCodec, type BinaryFormat } from './codec.js'
+import { Engine, MAIN_STREAM, type StreamState } from './engine.js'
+import { badArgument, ErrorCodes, RepJSError } from './errors.js'
+import { decideOnce, type OnceOptions } from './once.js'
+import { cryptoUUID } from './prng.js'
+import { agreedRandom, random, type RandomMode } from './random.js'
+import type { Status, StatusListener } from './status.js'
+import type { Store } from './store.js'
+import { now, type NowOptions } from './time.js'
+import { vote, voteIdentity, type VoteOptions } from './vote.js'
+
+export interface DistributedOptions {
+  /** Names the call in the log (default: the function's name). Give one when code is bundled or minified. */
+  name?: string
+}
+export type LockedOptions = DistributedOptions & OnceOptions
+
+export interface RandomOptions {
+  mode?: RandomMode
+}
+
+type AnyFn = (...args: any[]) => any
+type Agreed<F extends AnyFn> = (...args: Parameters<F>) => Promise<Awaited<ReturnType<F>>>
+interface MethodContext {
+  kind: 'method'
+  name: string | symbol
+}
+
+function isMethodContext(x: unknown): x is MethodContext {
+  return typeof x === 'object' && x !== null && (x as MethodContext).kind === 'method' && 'name' in x
+}
+
+function fnName(fn: AnyFn, opts: DistributedOptions | undefined): string {
+  const name = opts?.name ?? fn.name
+  return name || 'anonymous'
+}
+
+/** The call API of one stream. The replica itself is the main stream. */
+export class Stream {
+  /** @internal */
+  constructor(
+    protected readonly engine: Engine,
+    protected readonly state: StreamState,
+    protected readonly config: ReplicaConfig,
+  ) {}
+
+  /**
+   * Wrap fn: every replica runs it, the first proposal for the slot wins, every replica returns the
+   * agreed value or re-throws the agreed error. Also a decorator: `@rep.distributed` or
+   * `@rep.distributed({ name })` on a class method.
+   */
+  distributed<F extends AnyFn>(fn: F, opts?: DistributedOptions | MethodContext): Agreed<F>
+  distributed(opts: DistributedOptions): <F extends AnyFn>(fn: F, ctx: MethodContext) => Agreed<F>
+  distributed(fnOrOpts: AnyFn | DistributedOptions, second?: DistributedOptions | MethodContext): unknown {
+    if (typeof fnOrOpts !== 'function') return (fn: AnyFn, ctx: MethodContext) => this.distributed(fn, { name: fnOrOpts.name ?? String(ctx.name) })
+    const opts = isMethodContext(second) ? { name: String(second.name) } : second
+    const fn = fnOrOpts as AnyFn
+    const name = fnName(fn, opts)
+    const engine = this.engine
+    const state = this.state
+    return function (this: unknown, ...args: unknown[]) {
+      const ident = engine.identity('call', name, args)
+      const local = engine.runLocal(() => fn.apply(this, args))
+      return engine.slot(state, ident, async (slot) => engine.propose(state, slot, ident, await local)).then((rec) => engine.unwrap(rec))
+    }
+  }
+
+  /**
+   * Wrap fn to run exactly once across replicas (side effects on shared resources). fn receives
+   * the call's arguments followed by an AbortSignal that fires if the lease is lost.
+   */
+  distributedLocked<F extends AnyFn>(fn: F, opts?: LockedOptions | MethodContext): Agreed<F>
+  distributedLocked(opts: LockedOptions): <F extends AnyFn>(fn: F, ctx: MethodContext) => Agreed<F>
+  distributedLocked(fnOrOpts: AnyFn | LockedOptions, second?: LockedOptions | MethodContext): unknown {
+    if (typeof fnOrOpts !== 'function') return (fn: AnyFn, ctx: MethodContext) => this.distributedLocked(fn, { ...fnOrOpts, name: fnOrOpts.name ?? String(ctx.name) })
+    const opts: LockedOptions = isMethodContext(second) ? { name: String(second.name) } : (second ?? {})
+    if (opts.ttlMs !== undefined && !(opts.ttlMs >= 1000)) throw badArgument(`ttlMs must be at least 1000 (etcd leases have 1 s granularity), got ${opts.ttlMs}`)
+    const fn = fnOrOpts as AnyFn
+    const name = fnName(fn, opts)
+    const engine = this.engine
+    const state = this.state
+    return function (this: unknown, ...args: unknown[]) {
+      const ident = engine.identity('once', name, args)
+      return engine
+        .slot(state, ident, (slot) => decideOnce(engine, state, slot, ident, (signal) => fn.apply(this, [...args, signal]), opts))
+        .then((rec) => engine.unwrap(rec))
+    }
+  }
+
+  /** Every replica votes; the outcome is `reduce` over the first `quorum` votes in commit order. */
+  vote<T = unknown>(value: unknown, opts: VoteOptions): Promise<T> {
+    try {
+      return vote(this.engine, this.state, value, opts, voteIdentity(this.engine, opts)) as Promise<T>
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /** Agreed time in ms since the epoch, never decreasing. */
+  now(opts: NowOptions = {}): Promise<number> {
+    return now(this.engine, this.state, opts, this.config.clock, this.config.replicas)
+  }
+
+  /** An agreed float in [0, 1). */
+  random(opts: RandomOptions = {}): Promise<number> {
+    try {
+      return random(this.engine, this.state, opts.mode ?? this.config.random)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /** An agreed RFC 4122 v4 UUID. */
+  randomUUID(): Promise<string> {
+    return agreedRandom(this.engine, this.state, 'randomUUID', [], cryptoUUID)
+  }
+
+  /** Fill an integer typed array with agreed random bytes (like crypto.getRandomValues). */
+  async getRandomValues<T extends ArrayBufferView>(array: T): Promise<T> {
+    const view = new Uint8Array(array.buffer, array.byteOffset, array.byteLength)
+    const bytes = await agreedRandom(this.engine, this.state, 'getRandomValues', [array.constructor.name, view.length], () =>
+      crypto.getRandomValues(new Uint8Array(view.length)),
+    )
+    view.set(bytes)
+    return array
+  }
+}
+
+export interface ReplicaConfig {
+  clock: () => number
+  random: RandomMode
+  replicas: number | undefined
+}
+
+export interface RunInfo {
+  run: string
+  replicaId: string
+  program: string
+  incarnation: string
+  replicas: number | undefined
+  /** True if this replica created the run. */
+  created: boolean
+}
+
+export class Replica extends Stream {
+  private readonly streams = new Map<string, Stream>()
+
+  /** @internal */
+  constructor(
+    engine: Engine,
+    config: ReplicaConfig,
+    readonly info: RunInfo,
+  ) {
+    super(engine, engine.stream(MAIN_STREAM), config)
+  }
+
+  /** An independent named stream: its own slot order, for flows whose order differs between replicas. */
+  stream(name: string): Stream {
+    if (typeof name !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(name) || name === MAIN_STREAM) {
+      throw badArgument(`stream name must be 1-64 of [A-Za-z0-9._-] and not '${MAIN_STREAM}', got '${String(name)}'`)
+    }
+    let s = this.streams.get(name)
+    if (!s) this.streams.set(name, (s = new Stream(this.engine, this.engine.stream(name), this.config)))
+    return s
+  }
+
+  on(event: 'status', listener: StatusListener): () => void {
+    if (event !== 'status') throw badArgument(`unknown event '${String(event)}'; replicas emit 'status'`)
+    return this.engine.status.on(listener)
+  }
+
+  get status(): Status {
+    return this.engine.status.current
+  }
+
+  close(): Promise<void> {
+    return this.engine.close('closed by the program')
+  }
+}
+
+export interface ReplicaOptions {
+  store: Store
+  format: BinaryFormat
+  run: string
+  /** Program id recorded at run creation; replicas of another program get REPJS_VERSION_MISMATCH. */
+  program: string
+  allowProgramMismatch?: boolean
+  /** Number of replicas, recorded at run creation (default quorum of median time). */
+  replicas?: number
+  replicaId?: string
+  random?: RandomMode
+  onDiverged?: 'throw' | 'halt'
+  clock?: () => number
+  siteBase?: string
+  callSites?: boolean
+}
+
+const RUN_RE = /^[A-Za-z0-9._-]{1,128}$/
+
+function randomHex(bytes: number): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, '0')).join('')
+}
+
+/** Join (or create) a run and return the replica. */
+export async function createReplica(opts: ReplicaOptions): Promise<Replica> {
+  if (typeof opts.run !== 'string' || !RUN_RE.test(opts.run)) throw badArgument(`run must be 1-128 of [A-Za-z0-9._-], got '${String(opts.run)}'`)
+  if (opts.replicas !== undefined && !(Number.isInteger(opts.replicas) && opts.replicas >= 1)) throw badArgument(`replicas must be a positive integer, got ${opts.replicas}`)
+  const codec = createCodec(opts.format)
+  const proposed = { format: 1, program: opts.program, incarnation: randomHex(16), replicas: opts.replicas ?? null }
+  let opened: { meta: Uint8Array; created: boolean }
+  try {
+    opened = await opts.store.openRun(opts.run, codec.encode(proposed))
+  } catch (err) {
+    await opts.store.close()
+    throw err
+  }
+  const meta = codec.decode(opened.meta, `/repjs/v1/${opts.run}/meta`) as typeof proposed
+  if (meta.program !== opts.program && !opts.allowProgramMismatch) {
+    await opts.store.close()
+    throw new RepJSError(
+      ErrorCodes.VERSION_MISMATCH,
+      `Run '${opts.run}' was created by program '${meta.program}', but this replica is program '${opts.program}'. ` +
+        `Run the same program version on every replica, start a new run id, or pass { allowProgramMismatch: true } if you know they are compatible.`,
+      { details: { run: opts.run, recorded: meta.program, ours: opts.program } },
+    )
+  }
+  const replicaId = opts.replicaId ?? randomHex(6)
+  const engine = new Engine({
+    store: opts.store, codec, run: opts.run, replicaId,
+    onDiverged: opts.onDiverged, siteBase: opts.siteBase, callSites: opts.callSites,
+  })
+  const config: ReplicaConfig = {
+    clock: opts.clock ?? (() => Date.now()),
+    random: opts.random ?? 'call',
+    replicas: meta.replicas ?? undefined,
+  }
+  const info: RunInfo = {
+    run: opts.run, replicaId, program: meta.program, incarnation: meta.incarnation,
+    replicas: meta.replicas ?? undefined, created: opened.created,
+  }
+  const rep = new Replica(engine, config, info)
+  engine.updateStatus()
+  return rep
+}

@@ -1,0 +1,69 @@
+/**
+ * The contract between the engine and where the log lives. Two implementations fill it:
+ * `node-gateway/store/etcd-store.ts` (etcd3, for Node replicas and for the gateway) and, later,
+ * the gateway client in core. Everything is bytes here; the engine owns encoding.
+ *
+ * Failures: a store throws `RepJSError` with `retryable: true` and `details.status` set to
+ * 'reconnecting' (store unreachable) or 'waiting-for-quorum' (reachable, no quorum / timeout)
+ * when retrying may succeed; any other error is final.
+ */
+export type Bytes = Uint8Array
+
+export interface ProposeResult {
+  /** True if this proposal was written; false if another record was already there. */
+  won: boolean
+  /** The record now stored for the slot (ours if won). */
+  record: Bytes
+}
+
+export interface FollowHandlers {
+  /** A decided slot (each at most once per follow, in any order). */
+  slot(slot: number, record: Bytes): void
+  /** Every slot decided when following began has been delivered. */
+  caughtUp(): void
+  /** The follow failed for good (not for transient faults, which it rides out). */
+  error(err: unknown): void
+}
+
+export interface HeldLock {
+  /** A "started" marker left by an earlier holder that died mid-call, if any. */
+  readonly marker: Bytes | undefined
+  /** Fires when the lease behind the lock is lost. */
+  readonly signal: AbortSignal
+  /** Write the "started" marker, fenced by the lock. */
+  markStarted(marker: Bytes): Promise<void>
+  /**
+   * Record the slot's outcome only if this holder still holds the lock (fencing), removing the
+   * marker and the lock key in the same transaction. Throws REPJS_LEASE_LOST otherwise.
+   */
+  decide(record: Bytes): Promise<ProposeResult>
+  /** Revoke the lease and drop the lock key if still ours. Never throws. */
+  release(): Promise<void>
+}
+
+export type AcquireResult =
+  | { state: 'decided'; record: Bytes }
+  | { state: 'busy' }
+  | { state: 'held'; lock: HeldLock }
+
+export interface SlotRef {
+  run: string
+  stream: string
+  slot: number
+}
+
+export interface Store {
+  /** Create the run's record if absent (one transaction); return the stored one. */
+  openRun(run: string, meta: Bytes): Promise<{ meta: Bytes; created: boolean }>
+  /** First writer wins, in one transaction. `clearVotes` also deletes the slot's votes when winning. */
+  propose(ref: SlotRef, record: Bytes, clearVotes?: boolean): Promise<ProposeResult>
+  /** Deliver every decided slot >= fromSlot of a stream, now and as they are decided. Returns a stop function. */
+  follow(run: string, stream: string, fromSlot: number, handlers: FollowHandlers): () => void
+  /** Write this voter's vote unless the slot is decided; returns the decided record if it is. */
+  vote(ref: SlotRef, voter: string, value: Bytes): Promise<Bytes | undefined>
+  /** Resolve with the first `n` votes in commit order once there are `n`. */
+  awaitVotes(ref: SlotRef, n: number, signal: AbortSignal): Promise<Bytes[]>
+  /** Try to take the run-once lock of a slot under a lease of `ttlMs`. */
+  acquire(ref: SlotRef, holder: string, ttlMs: number): Promise<AcquireResult>
+  close(): Promise<void>
+}

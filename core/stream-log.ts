@@ -1,0 +1,100 @@
+/**
+ * One stream of a run as this replica sees it: the slots it has taken, the decided records that
+ * arrived ahead of use (prefetched pages and the watch), and waiters for slots not decided yet.
+ * A replica that is behind answers from here with no round trip.
+ */
+import type { Store } from './store.js'
+
+export class StreamLog {
+  /** The next slot a call on this stream takes. */
+  next = 0
+  /** Highest decided slot seen. */
+  head = -1
+  caughtUp = false
+  private decided = new Map<number, Uint8Array>()
+  private inflight = new Set<number>()
+  private waiters = new Map<number, Array<() => void>>()
+  private caughtUpWaiters: Array<() => void> = []
+  private stopFollow: () => void
+  failure: unknown
+
+  constructor(store: Store, run: string, readonly name: string, onError: (err: unknown) => void) {
+    this.stopFollow = store.follow(run, name, 0, {
+      slot: (slot, record) => this.arrive(slot, record),
+      caughtUp: () => {
+        this.caughtUp = true
+        for (const w of this.caughtUpWaiters.splice(0)) w()
+      },
+      error: (err) => {
+        this.failure = err
+        onError(err)
+      },
+    })
+  }
+
+  /** Take the next slot number, in call order. */
+  take(): number {
+    const slot = this.next++
+    this.inflight.add(slot)
+    return slot
+  }
+
+  /** Done with a slot: forget its record. */
+  release(slot: number): void {
+    this.inflight.delete(slot)
+    this.decided.delete(slot)
+  }
+
+  private arrive(slot: number, record: Uint8Array): void {
+    if (slot > this.head) this.head = slot
+    if (slot < this.next && !this.inflight.has(slot)) return
+    this.decided.set(slot, record)
+    const ws = this.waiters.get(slot)
+    if (ws) {
+      this.waiters.delete(slot)
+      for (const w of ws) w()
+    }
+  }
+
+  /** Record a decision learned from our own transaction. */
+  learn(slot: number, record: Uint8Array): void {
+    this.arrive(slot, record)
+  }
+
+  /** The slot's record if known locally; waits for the initial catch-up first. */
+  async known(slot: number): Promise<Uint8Array | undefined> {
+    const hit = this.decided.get(slot)
+    if (hit || this.caughtUp) return hit
+    await new Promise<void>((resolve) => {
+      this.caughtUpWaiters.push(resolve)
+      this.onDecided(slot, resolve)
+    })
+    return this.decided.get(slot)
+  }
+
+  peek(slot: number): Uint8Array | undefined {
+    return this.decided.get(slot)
+  }
+
+  /** Call `cb` once when `slot` is decided (or now if it is). Returns a cancel function. */
+  onDecided(slot: number, cb: () => void): () => void {
+    if (this.decided.has(slot)) {
+      cb()
+      return () => {}
+    }
+    let list = this.waiters.get(slot)
+    if (!list) this.waiters.set(slot, (list = []))
+    list.push(cb)
+    return () => {
+      const l = this.waiters.get(slot)
+      if (l) l.splice(l.indexOf(cb) >>> 0, 1)
+    }
+  }
+
+  close(): void {
+    this.stopFollow()
+    for (const ws of this.waiters.values()) for (const w of ws) w()
+    this.waiters.clear()
+    for (const w of this.caughtUpWaiters.splice(0)) w()
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * Agreed time. Monotonic mode: each replica proposes max(own clock, last agreed time), and the
+ * agreed value is raised to the last agreed time when read, so time never decreases even when a
+ * replica's clock is far behind. Median mode: a vote whose outcome is the median of the first
+ * `quorum` clocks in commit order (robust to a minority of bad clocks), then raised likewise.
+ */
+import type { Engine, StreamState } from './engine.js'
+import { badArgument, ErrorCodes, RepJSError } from './errors.js'
+import { vote, voteIdentity } from './vote.js'
+
+export interface NowOptions {
+  mode?: 'monotonic' | 'median'
+  /** Votes to wait for in median mode; defaults to the run's `replicas`. */
+  quorum?: number
+}
+
+export function now(engine: Engine, stream: StreamState, opts: NowOptions, clock: () => number, replicas: number | undefined): Promise<number> {
+  const prev = stream.timeChain
+  let agreed: Promise<unknown>
+  if (opts.mode === 'median') {
+    const quorum = opts.quorum ?? replicas
+    if (quorum === undefined) {
+      return Promise.reject(badArgument("now({ mode: 'median' }) needs a quorum: pass { quorum: n } or connect with { replicas: n } when creating the run"))
+    }
+    const vopts = { quorum, reduce: 'median' as const, name: 'now.median' }
+    agreed = vote(engine, stream, clock(), vopts, voteIdentity(engine, vopts, 'now'))
+  } else if (opts.mode === undefined || opts.mode === 'monotonic') {
+    const ident = engine.identity('now', 'now')
+    agreed = engine
+      .slot(stream, ident, async (slot) => {
+        await prev
+        return engine.propose(stream, slot, ident, { ok: true, value: Math.max(clock(), stream.lastTime) })
+      })
+      .then((rec) => engine.unwrap(rec))
+  } else {
+    return Promise.reject(badArgument(`now() mode must be 'monotonic' or 'median', got ${String(opts.mode)}`))
+  }
+  const out = agreed.then(async (v) => {
+    await prev
+    if (typeof v !== 'number') throw new RepJSError(ErrorCodes.CORRUPT, `agreed time is not a number (${typeof v}); the run's log was written outside RepJS`)
+    stream.lastTime = Math.max(v, stream.lastTime)
+    return stream.lastTime
+  })
+  stream.timeChain = out.catch(() => {})
+  return out
+}

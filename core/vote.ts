@@ -1,0 +1,75 @@
+/**
+ * Quorum aggregation (the paper's general form): every replica writes its value for the slot;
+ * the outcome is `reduce` over the first `quorum` votes in commit order, recorded as the slot's
+ * record so late replicas replay it without the votes (which are deleted when it is recorded).
+ */
+import type { Engine, StreamState } from './engine.js'
+import { badArgument, type CallIdentity } from './errors.js'
+import { withRetry } from './retry.js'
+
+export type Reducer = 'median' | 'min' | 'max' | ((values: unknown[]) => unknown)
+
+export interface VoteOptions {
+  quorum: number
+  reduce: Reducer
+  name?: string
+}
+
+function numbers(values: unknown[], what: string): number[] {
+  return values.map((v) => {
+    if (typeof v !== 'number' || Number.isNaN(v)) throw badArgument(`${what} needs numeric votes, got ${typeof v}`)
+    return v
+  })
+}
+
+/** Apply a reducer. 'median' of an even count is the lower middle. */
+export function reduceVotes(reduce: Reducer, values: unknown[]): unknown {
+  if (typeof reduce === 'function') return reduce(values)
+  const ns = numbers(values, reduce).sort((a, b) => a - b)
+  if (reduce === 'min') return ns[0]
+  if (reduce === 'max') return ns[ns.length - 1]
+  return ns[Math.floor((ns.length - 1) / 2)]
+}
+
+export function checkQuorum(quorum: unknown): number {
+  if (typeof quorum !== 'number' || !Number.isInteger(quorum) || quorum < 1) {
+    throw badArgument(`quorum must be a positive integer, got ${String(quorum)}`)
+  }
+  return quorum
+}
+
+export function voteIdentity(engine: Engine, opts: VoteOptions, kind = 'vote'): CallIdentity {
+  const reduce = typeof opts.reduce === 'function' ? opts.reduce.name || 'fn' : opts.reduce
+  if (typeof reduce === 'string' && !['median', 'min', 'max'].includes(reduce) && typeof opts.reduce !== 'function') {
+    throw badArgument(`reduce must be 'median', 'min', 'max' or a function, got ${String(opts.reduce)}`)
+  }
+  return engine.identity(kind, opts.name ?? 'vote', [checkQuorum(opts.quorum), reduce])
+}
+
+export async function vote(engine: Engine, stream: StreamState, value: unknown, opts: VoteOptions, ident: CallIdentity): Promise<unknown> {
+  const rec = await engine.slot(stream, ident, async (slot) => {
+    const ref = { run: engine.run, stream: stream.name, slot }
+    const decided = await withRetry(engine.retry, () => engine.store.vote(ref, engine.replicaId, engine.codec.encode(value)))
+    if (decided) return decided
+    const ac = new AbortController()
+    const stop = () => ac.abort()
+    const cancel = stream.log.onDecided(slot, stop)
+    engine.signal.addEventListener('abort', stop, { once: true })
+    engine.retry.onFault('waiting-for-quorum', `waiting for ${opts.quorum} votes at stream '${stream.name}' slot ${slot}`)
+    try {
+      const votes = await withRetry(engine.retry, () => engine.store.awaitVotes(ref, opts.quorum, ac.signal))
+      const values = votes.map((b, i) => engine.codec.decode(b, `${engine.slotKey(stream.name, slot)} vote #${i}`))
+      const outcome = await engine.runLocal(() => reduceVotes(opts.reduce, values))
+      return await engine.propose(stream, slot, ident, outcome, true)
+    } catch (err) {
+      const hit = stream.log.peek(slot)
+      if (ac.signal.aborted && hit) return hit
+      throw err
+    } finally {
+      cancel()
+      engine.signal.removeEventListener('abort', stop)
+      engine.retry.onFault(undefined)
+    }
+  })
+  return engine.unwrap(rec)
+}

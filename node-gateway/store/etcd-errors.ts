@@ -1,0 +1,41 @@
+/**
+ * etcd / gRPC failures -> RepJSError, in one place. Unreachable is retryable with status
+ * 'reconnecting'; no quorum, timeouts and leader changes are retryable with 'waiting-for-quorum';
+ * everything else is final (REPJS_STORE).
+ */
+import {
+  ClientClosedError, EtcdError, GRPCDeadlineExceededError, GRPCUnavailableError, GRPCCancelledError, GRPCResourceExhastedError,
+} from 'etcd3'
+import { BrokenCircuitError } from 'cockatiel'
+import { ErrorCodes, RepJSError } from '../../core/errors.js'
+
+const QUORUM_MESSAGES = /request timed out|no leader|leader changed|too many requests|timed out waiting for read index|not capable|raft|stopped/i
+
+export function storeError(err: unknown, what: string): RepJSError {
+  if (RepJSError.is(err)) return err
+  const message = err instanceof Error ? err.message : String(err)
+  if (err instanceof GRPCUnavailableError || err instanceof BrokenCircuitError || /ECONNREFUSED|No connection established|connect ECONN/i.test(message)) {
+    return new RepJSError(ErrorCodes.UNAVAILABLE, `etcd unreachable during ${what}: ${message}. Retrying; check that etcd is running and reachable.`, {
+      retryable: true, cause: err, details: { status: 'reconnecting' },
+    })
+  }
+  if (err instanceof GRPCDeadlineExceededError || err instanceof GRPCCancelledError || (err instanceof EtcdError && QUORUM_MESSAGES.test(message)) || QUORUM_MESSAGES.test(message)) {
+    return new RepJSError(ErrorCodes.UNAVAILABLE, `etcd has no quorum or timed out during ${what}: ${message}. Retrying until a majority of members is back.`, {
+      retryable: true, cause: err, details: { status: 'waiting-for-quorum' },
+    })
+  }
+  if (err instanceof ClientClosedError) return new RepJSError(ErrorCodes.CLOSED, `etcd client closed during ${what}`, { cause: err })
+  if (err instanceof GRPCResourceExhastedError) {
+    return new RepJSError(ErrorCodes.STORE, `etcd response too large during ${what}: ${message}`, { cause: err, details: { tooLarge: true } })
+  }
+  return new RepJSError(ErrorCodes.STORE, `etcd failed during ${what}: ${message}`, { cause: err })
+}
+
+/** Run an etcd call, converting its failure. */
+export async function etcdCall<T>(what: string, op: () => Promise<T>): Promise<T> {
+  try {
+    return await op()
+  } catch (err) {
+    throw storeError(err, what)
+  }
+}

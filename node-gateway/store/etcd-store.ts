@@ -1,0 +1,237 @@
+/**
+ * Store over etcd (etcd3's gRPC client). Used by Node replicas that talk to etcd directly and by
+ * the gateway. Hot path: one Txn per proposal (compare create_revision == 0; put; else range).
+ */
+import { Etcd3, type IKeyValue, type IRequestOp, type ICompare, type Lease, type Watcher } from 'etcd3'
+import { ConsecutiveBreaker, circuitBreaker, handleWhen, noop } from 'cockatiel'
+import { isRecoverableError } from 'etcd3'
+import { ErrorCodes, RepJSError } from '../../core/errors.js'
+import { sleep } from '../../core/retry.js'
+import type { AcquireResult, FollowHandlers, HeldLock, ProposeResult, SlotRef, Store } from '../../core/store.js'
+import { etcdCall, storeError } from './etcd-errors.js'
+import { lockKey, markerKey, metaKey, prefixEnd, slotKey, slotOf, slotPrefix, votePrefix } from './keys.js'
+
+export interface EtcdStoreOptions {
+  /** One endpoint or several, e.g. 'http://127.0.0.1:2379'. */
+  endpoints: string | string[]
+  /** Deadline of each unary call in ms (default 3000). A call past it is retried by the engine. */
+  callTimeoutMs?: number
+  /** Page size of catch-up range reads (default 4000; halved automatically on a too-large response). */
+  pageSize?: number
+}
+
+const b = (s: string) => Buffer.from(s)
+const absent = (key: string): ICompare => ({ key: b(key), target: 'Create', result: 'Equal', create_revision: 0 })
+const holds = (key: string, token: string): ICompare => ({ key: b(key), target: 'Value', result: 'Equal', value: b(token) })
+const get = (key: string): IRequestOp => ({ request_range: { key: b(key) } })
+const del = (key: string): IRequestOp => ({ request_delete_range: { key: b(key) } })
+const delPrefix = (prefix: string): IRequestOp => ({ request_delete_range: { key: b(prefix), range_end: prefixEnd(prefix) } })
+const put = (key: string, value: Uint8Array, lease?: string): IRequestOp => ({ request_put: { key: b(key), value: Buffer.from(value.buffer, value.byteOffset, value.byteLength), lease } })
+const bytes = (v: Buffer): Uint8Array => new Uint8Array(v.buffer, v.byteOffset, v.byteLength)
+
+function lost(what: string): RepJSError {
+  return new RepJSError(ErrorCodes.LEASE_LOST, `run-once lock lost before ${what}: this replica may not record an outcome`, { details: { what } })
+}
+
+export class EtcdStore implements Store {
+  readonly client: Etcd3
+  private pageSize: number
+  private closed = false
+  private readonly stops = new Set<() => void>()
+
+  constructor(opts: EtcdStoreOptions) {
+    const timeout = opts.callTimeoutMs ?? 3000
+    this.pageSize = opts.pageSize ?? 4000
+    this.client = new Etcd3({
+      hosts: opts.endpoints,
+      dialTimeout: timeout,
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
+      faultHandling: {
+        global: noop,
+        host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
+      },
+    })
+  }
+
+  private txn(what: string, compare: ICompare[], success: IRequestOp[], failure: IRequestOp[]) {
+    return etcdCall(what, () => this.client.kv.txn({ compare, success, failure }))
+  }
+
+  async openRun(run: string, meta: Uint8Array): Promise<{ meta: Uint8Array; created: boolean }> {
+    const key = metaKey(run)
+    const res = await this.txn('opening the run', [absent(key)], [put(key, meta)], [get(key)])
+    return res.succeeded ? { meta, created: true } : { meta: bytes(res.responses[0]!.response_range.kvs[0]!.value), created: false }
+  }
+
+  async propose(ref: SlotRef, record: Uint8Array, clearVotes = false): Promise<ProposeResult> {
+    const key = slotKey(ref.run, ref.stream, ref.slot)
+    const success = [put(key, record)]
+    if (clearVotes) success.push(delPrefix(votePrefix(ref.run, ref.stream, ref.slot)))
+    const res = await this.txn('a proposal', [absent(key)], success, [get(key)])
+    if (res.succeeded) return { won: true, record }
+    return { won: false, record: bytes(res.responses[0]!.response_range.kvs[0]!.value) }
+  }
+
+  follow(run: string, stream: string, fromSlot: number, h: FollowHandlers): () => void {
+    const prefix = slotPrefix(run, stream)
+    let stopped = false
+    let watcher: Watcher | undefined
+    let next = fromSlot
+    const deliver = (kv: IKeyValue) => {
+      const slot = slotOf(kv.key.toString())
+      if (slot < 0) return
+      if (slot >= next) next = slot + 1
+      h.slot(slot, bytes(kv.value))
+    }
+    const stop = () => {
+      stopped = true
+      this.stops.delete(stop)
+      void watcher?.cancel().catch(() => {})
+    }
+    this.stops.add(stop)
+    const start = async (from: number, first: boolean) => {
+      let delay = 25
+      for (;;) {
+        if (stopped) return
+        try {
+          const rev = await this.readFrom(prefix, from, deliver, () => stopped)
+          if (stopped) return
+          if (first) h.caughtUp()
+          first = false
+          watcher = await this.client.watch().prefix(prefix).startRevision(String(BigInt(rev) + 1n)).create()
+          if (stopped) return void watcher.cancel().catch(() => {})
+          watcher.on('put', deliver)
+          // Compaction or a lost stream: fall back to range reads from the next undelivered slot.
+          watcher.on('error', () => {
+            const w = watcher
+            watcher = undefined
+            void w?.cancel().catch(() => {})
+            if (!stopped) void start(next, false)
+          })
+          return
+        } catch (err) {
+          const e = storeError(err, 'following the log')
+          if (!e.retryable && !e.details.tooLarge) return h.error(e)
+          await sleep(delay).catch(() => {})
+          delay = Math.min(delay * 2, 2000)
+        }
+      }
+    }
+    void start(fromSlot, true)
+    return stop
+  }
+
+  /** Read decided slots >= from in pages pinned at one revision; returns that revision. */
+  private async readFrom(prefix: string, from: number, deliver: (kv: IKeyValue) => void, stopped: () => boolean): Promise<string> {
+    let key = b(prefix + String(from).padStart(12, '0'))
+    const end = prefixEnd(prefix)
+    let revision: string | undefined
+    for (;;) {
+      let res
+      try {
+        res = await this.client.kv.range({ key, range_end: end, limit: this.pageSize, revision })
+      } catch (err) {
+        const e = storeError(err, 'reading the log')
+        if (e.details.tooLarge && this.pageSize > 1) {
+          this.pageSize = Math.max(1, this.pageSize >> 1)
+          continue
+        }
+        throw e
+      }
+      revision ??= res.header.revision
+      for (const kv of res.kvs) deliver(kv)
+      if (!res.more || res.kvs.length === 0 || stopped()) return revision
+      key = Buffer.concat([res.kvs[res.kvs.length - 1]!.key, Buffer.from([0])])
+    }
+  }
+
+  async vote(ref: SlotRef, voter: string, value: Uint8Array): Promise<Uint8Array | undefined> {
+    const key = slotKey(ref.run, ref.stream, ref.slot)
+    const res = await this.txn('a vote', [absent(key)], [put(votePrefix(ref.run, ref.stream, ref.slot) + voter, value)], [get(key)])
+    return res.succeeded ? undefined : bytes(res.responses[0]!.response_range.kvs[0]!.value)
+  }
+
+  async awaitVotes(ref: SlotRef, n: number, signal: AbortSignal): Promise<Uint8Array[]> {
+    const prefix = votePrefix(ref.run, ref.stream, ref.slot)
+    for (;;) {
+      signal.throwIfAborted()
+      const res = await etcdCall('reading votes', () =>
+        this.client.kv.range({ key: b(prefix), range_end: prefixEnd(prefix), sort_target: 'Create', sort_order: 'Ascend', limit: n }),
+      )
+      if (res.kvs.length >= n) return res.kvs.slice(0, n).map((kv) => bytes(kv.value))
+      const w = await etcdCall('watching votes', () => this.client.watch().prefix(prefix).startRevision(String(BigInt(res.header.revision) + 1n)).create())
+      try {
+        await new Promise<void>((resolve) => {
+          w.once('put', () => resolve())
+          w.once('error', () => resolve())
+          signal.addEventListener('abort', () => resolve(), { once: true })
+        })
+      } finally {
+        await w.cancel().catch(() => {})
+      }
+    }
+  }
+
+  async acquire(ref: SlotRef, holder: string, ttlMs: number): Promise<AcquireResult> {
+    const key = slotKey(ref.run, ref.stream, ref.slot)
+    const lk = lockKey(ref.run, ref.stream, ref.slot)
+    const mk = markerKey(ref.run, ref.stream, ref.slot)
+    const lease = this.client.lease(Math.max(1, Math.ceil(ttlMs / 1000)))
+    const ac = new AbortController()
+    lease.on('lost', (err) => ac.abort(lost(`the lease ended (${err.message})`)))
+    let id: string
+    try {
+      id = await etcdCall('granting a lease', () => lease.grant())
+    } catch (err) {
+      void lease.revoke().catch(() => {})
+      throw err
+    }
+    const token = `${holder}:${id}`
+    let res
+    try {
+      res = await this.txn('taking a run-once lock', [absent(key), absent(lk)], [put(lk, b(token), id), get(mk)], [get(key)])
+    } catch (err) {
+      await lease.revoke().catch(() => {})
+      throw err
+    }
+    if (!res.succeeded) {
+      await lease.revoke().catch(() => {})
+      const kv = res.responses[0]!.response_range.kvs[0]
+      return kv ? { state: 'decided', record: bytes(kv.value) } : { state: 'busy' }
+    }
+    const markerKv = res.responses[1]!.response_range.kvs[0]
+    return { state: 'held', lock: this.heldLock(lease, ac, token, key, lk, mk, markerKv ? bytes(markerKv.value) : undefined) }
+  }
+
+  private heldLock(lease: Lease, ac: AbortController, token: string, key: string, lk: string, mk: string, marker: Uint8Array | undefined): HeldLock {
+    return {
+      marker,
+      signal: ac.signal,
+      markStarted: async (m) => {
+        const res = await this.txn('marking a run-once call started', [holds(lk, token)], [put(mk, m)], [])
+        if (!res.succeeded) throw lost('marking the call started')
+      },
+      decide: async (record) => {
+        const res = await this.txn('recording a run-once outcome', [holds(lk, token), absent(key)], [put(key, record), del(mk), del(lk)], [get(key)])
+        if (res.succeeded) return { won: true, record }
+        const kv = res.responses[0]!.response_range.kvs[0]
+        if (kv) return { won: false, record: bytes(kv.value) }
+        throw lost('recording the outcome')
+      },
+      release: async () => {
+        await lease.revoke().catch(() => {})
+      },
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    for (const stop of [...this.stops]) stop()
+    this.client.close()
+  }
+}
+
+export function createEtcdStore(opts: EtcdStoreOptions): EtcdStore {
+  return new EtcdStore(opts)
+}

@@ -1,0 +1,55 @@
+/**
+ * The etcd key layout. Everything of a run is under /repjs/v1/<run>/:
+ *   meta                          run record: program id, incarnation, replicas (created once)
+ *   s/<stream>/<slot:12 digits>   decided slot records (the log), ordered by key
+ *   v/<stream>/<slot>/<voter>     votes of a pending vote slot (deleted when it is decided)
+ *   l/<stream>/<slot>             run-once lock, attached to the holder's lease
+ *   m/<stream>/<slot>             run-once "started" marker (deleted when the outcome is recorded)
+ */
+export const ROOT = '/repjs/v1/'
+const SLOT_DIGITS = 12
+
+export function pad(slot: number): string {
+  return String(slot).padStart(SLOT_DIGITS, '0')
+}
+
+export function runPrefix(run: string): string {
+  return `${ROOT}${run}/`
+}
+export function metaKey(run: string): string {
+  return `${runPrefix(run)}meta`
+}
+export function slotPrefix(run: string, stream: string): string {
+  return `${runPrefix(run)}s/${stream}/`
+}
+export function slotKey(run: string, stream: string, slot: number): string {
+  return slotPrefix(run, stream) + pad(slot)
+}
+export function votePrefix(run: string, stream: string, slot: number): string {
+  return `${runPrefix(run)}v/${stream}/${pad(slot)}/`
+}
+export function lockKey(run: string, stream: string, slot: number): string {
+  return `${runPrefix(run)}l/${stream}/${pad(slot)}`
+}
+export function markerKey(run: string, stream: string, slot: number): string {
+  return `${runPrefix(run)}m/${stream}/${pad(slot)}`
+}
+
+/** The slot number of a slot key, or -1 if it is not one. */
+export function slotOf(key: string): number {
+  const tail = key.slice(key.lastIndexOf('/') + 1)
+  return tail.length === SLOT_DIGITS && /^\d+$/.test(tail) ? Number(tail) : -1
+}
+
+/** The end of the range of keys starting with `prefix` (etcd's range_end). */
+export function prefixEnd(prefix: string): Buffer {
+  const b = Buffer.from(prefix)
+  for (let i = b.length - 1; i >= 0; i--) {
+    if (b[i]! < 0xff) {
+      const out = b.subarray(0, i + 1)
+      out[i]!++
+      return out
+    }
+  }
+  return Buffer.from([0])
+}
