@@ -85,14 +85,18 @@ async function holdAndRun(
 
 function waitDecided(engine: Engine, stream: StreamState, slot: number, ms: number): Promise<void> {
   return new Promise((resolve) => {
+    let settled = false
+    let cancel = () => {}
     const done = () => {
+      if (settled) return
+      settled = true
       clearTimeout(t)
       cancel()
       engine.signal.removeEventListener('abort', done)
       resolve()
     }
     const t = setTimeout(done, ms)
-    const cancel = stream.log.onDecided(slot, done)
     engine.signal.addEventListener('abort', done, { once: true })
+    cancel = stream.log.onDecided(slot, done)
   })
 }
