@@ -167,7 +167,7 @@ export class EtcdStore implements Store {
           signal.addEventListener('abort', () => resolve(), { once: true })
         })
       } finally {
-        await w.cancel().catch(() => {})
+        void w.cancel().catch(() => {})
       }
     }
   }
