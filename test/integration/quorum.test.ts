@@ -1,0 +1,46 @@
+// A 3-member etcd cluster loses quorum: calls block and report waiting-for-quorum (never return
+// an unagreed value); when the members return, calls resume and replicas still agree.
+import { afterAll, beforeAll, expect, test } from 'vitest'
+import { connect, type Replica, type StatusState } from '../../node-gateway/index.js'
+import { startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
+
+let etcd: Cluster
+beforeAll(async () => {
+  etcd = await startCluster(3)
+})
+afterAll(async () => {
+  await etcd?.stop()
+})
+
+test('with 2 of 3 members down calls block with waiting-for-quorum, then resume and agree', async () => {
+  const run = uniqueRun('quorum')
+  const a = await connect({ run, etcd: etcd.endpoints, program: 'quorum' })
+  const b = await connect({ run, etcd: etcd.endpoints, program: 'quorum' })
+  const seen = new Set<StatusState>()
+  a.on('status', (s) => seen.add(s.state))
+  const trA: number[] = []
+  const trB: number[] = []
+  for (let i = 0; i < 5; i++) trA.push(await a.now())
+
+  await etcd.members[1]!.stop()
+  await etcd.members[2]!.stop()
+  let done = false
+  const blocked = a.now().then((t) => {
+    done = true
+    return t
+  })
+  const deadline = Date.now() + 20_000
+  while (!seen.has('waiting-for-quorum') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+  expect(seen.has('waiting-for-quorum')).toBe(true)
+  expect(done).toBe(false)
+
+  await etcd.members[1]!.start()
+  await etcd.members[2]!.start()
+  trA.push(await blocked)
+  for (let i = 0; i < 5; i++) trA.push(await a.now())
+  expect(a.status.state).toBe('live')
+  for (let i = 0; i < 11; i++) trB.push(await b.now())
+  expect(trB).toEqual(trA)
+  await a.close()
+  await b.close()
+}, 90_000)
