@@ -130,9 +130,9 @@ test('named streams are independent: their relative order may differ between rep
 
 test('a replica making a different call at a slot gets REPJS_DIVERGED naming both sides', async () => {
   const [a, b] = await replicas(2)
-  await a!.distributed(() => 1, { name: 'step' })(1)
+  await a!.distributed((_n: number) => 1, { name: 'step' })(1)
   await a!.distributed(() => 2, { name: 'left' })()
-  await b!.distributed(() => 1, { name: 'step' })(1)
+  await b!.distributed((_n: number) => 1, { name: 'step' })(1)
   const err = await b!.distributed(() => 3, { name: 'right' })().catch((e) => e)
   expect(RepJSError.is(err, 'REPJS_DIVERGED')).toBe(true)
   expect(err.message).toContain("call 'right'")

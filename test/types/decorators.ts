@@ -1,15 +1,16 @@
 // Type-checked by `npm run typecheck` (not run): the decorator forms of `distributed`.
+// A decorated method returns a Promise of the agreed value, so declare it async.
 import type { Replica } from '../../node-gateway/index.js'
 
 export function defineDice(rep: Replica) {
   class Dice {
     @rep.distributed
-    roll(): number {
+    async roll(): Promise<number> {
       return Math.floor(Math.random() * 6) + 1
     }
 
     @rep.distributed({ name: 'dice.roll2' })
-    roll2(): number {
+    async roll2(): Promise<number> {
       return Math.floor(Math.random() * 6) + 1
     }
   }

@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+/** The `repjs` command. */
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { RepJSError } from '../../core/errors.js'
+import { parse } from './args.js'
+import { ensureTool, type ToolName } from './ensure-tool.js'
+import { printLog } from './log.js'
+import { start } from './start.js'
+
+const HELP = `repjs — replicated JavaScript over etcd
+
+  repjs start [--port 2379] [--data .repjs/etcd]
+      start a local etcd and a short replicated sample (what npm start runs)
+  repjs log --run R [--etcd URL[,URL]] [--stream main] [--from 0] [--limit 1000]
+      print a run's decided slots
+  repjs ensure etcd|chromium
+      make sure a system tool is installed (installs Debian's package as root)
+  repjs version | help
+`
+
+async function main(argv: string[]): Promise<void> {
+  const [cmd, ...rest] = argv
+  switch (cmd) {
+    case 'start': {
+      const { values } = parse(rest, { port: { type: 'string', default: '2379' }, data: { type: 'string', default: '.repjs/etcd' } })
+      return start({ port: Number(values.port), dataDir: resolve(String(values.data)) })
+    }
+    case 'log': {
+      const { values } = parse(rest, {
+        run: { type: 'string' }, etcd: { type: 'string', default: process.env.REPJS_ETCD ?? 'http://127.0.0.1:2379' },
+        stream: { type: 'string', default: 'main' }, from: { type: 'string', default: '0' }, limit: { type: 'string', default: '1000' },
+      })
+      if (!values.run) throw new Error('repjs log needs --run R')
+      return printLog({ run: String(values.run), etcd: String(values.etcd).split(','), stream: String(values.stream), from: Number(values.from), limit: Number(values.limit) })
+    }
+    case 'ensure':
+      for (const t of rest) ensureTool(t as ToolName)
+      return
+    case 'version': {
+      const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
+      process.stdout.write(pkg.version + '\n')
+      return
+    }
+    case undefined: case 'help': case '--help': case '-h':
+      process.stdout.write(HELP)
+      return
+    default:
+      throw new Error(`unknown command '${cmd}'\n\n${HELP}`)
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  const code = RepJSError.is(err) ? ` [${err.code}]` : ''
+  process.stderr.write(`repjs: ${err instanceof Error ? err.message : String(err)}${code}\n`)
+  process.exit(1)
+})
