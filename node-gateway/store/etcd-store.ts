@@ -109,9 +109,10 @@ export class EtcdStore implements Store {
             if (!stopped) void start(next, false)
           })
           return
-        } catch (err) {
-          const e = storeError(err, 'following the log')
-          if (!e.retryable && !e.details.tooLarge) return h.error(e)
+        } catch {
+          // Unreachable, no quorum, or the watch's start revision was compacted away between the
+          // range read and the watch: read again from the next undelivered slot.
+          from = next
           await sleep(delay).catch(() => {})
           delay = Math.min(delay * 2, 2000)
         }

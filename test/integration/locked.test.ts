@@ -78,3 +78,35 @@ test("onInDoubt: 'rerun' is recorded with the call and reruns after a holder die
   expect(runs).toBe(1)
   await a.close()
 })
+
+test('a holder that lost its lease sees its signal fire and cannot record its result (fencing)', async () => {
+  const run = uniqueRun('fence')
+  const a = await connect({ run, etcd: etcd.endpoint, program: 'fence' })
+  const b = await connect({ run, etcd: etcd.endpoint, program: 'fence' })
+  const client = new Etcd3({ hosts: etcd.endpoint })
+  let releaseA!: () => void
+  const aMayReturn = new Promise<void>((r) => (releaseA = r))
+  let aborted = false
+  let aStarted!: () => void
+  const aIsRunning = new Promise<void>((r) => (aStarted = r))
+  const callA = a.distributedLocked(async (signal: AbortSignal) => {
+    aStarted()
+    // Lose the lease from outside, as a long GC pause or a partition would.
+    const lock = (await client.get(`/repjs/v1/${run}/l/main/000000000000`).exec()).kvs[0]!
+    await client.leaseClient.leaseRevoke({ ID: lock.lease })
+    await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }))
+    aborted = signal.aborted
+    await aMayReturn
+    return 'result of A'
+  }, { name: 'fenced', ttlMs: 1000 })()
+  // B finds the lock gone but A's started marker: the slot becomes in doubt.
+  await aIsRunning
+  const callB = b.distributedLocked(() => 'result of B', { name: 'fenced', ttlMs: 1000 })()
+  await expect(callB).rejects.toMatchObject({ code: 'REPJS_IN_DOUBT' })
+  releaseA()
+  await expect(callA).rejects.toMatchObject({ code: 'REPJS_IN_DOUBT' })
+  expect(aborted).toBe(true)
+  client.close()
+  await a.close()
+  await b.close()
+})
