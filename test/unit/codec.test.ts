@@ -428,10 +428,13 @@ describe('limits: whatever encodes must decode (or be refused as UNSERIALIZABLE)
     expectEncodeRefusesOrRoundTrips(big, (d) => expect(d === big).toBe(true))
   })
 
-  // BUG (cbor-x via node-gateway/codec/cbor-format.ts + core/codec.ts): strings with lone UTF-16
-  // surrogates (valid JavaScript strings, which JSON.stringify round-trips) are silently replaced
-  // by U+FFFD because CBOR text strings are UTF-8. Fix: in toWire, refuse non-well-formed strings
-  // (values and object/Map keys) as UNSERIALIZABLE, or encode them as a tagged UTF-16 node.
+  // BUG (core/codec.ts toWire, with cbor-x in node-gateway/codec/cbor-format.ts): strings with lone
+  // UTF-16 surrogates (valid JavaScript strings, which JSON.stringify round-trips) are silently
+  // changed: cbor-x writes U+D800 as the bytes ED A0 80, which is not UTF-8 (so the stored CBOR is
+  // invalid), and decoding gives three U+FFFD: 'a\ud800b' comes back as 'a\ufffd\ufffd\ufffdb'.
+  // Object keys too. Fix: in toWire, refuse non-well-formed strings (values and object keys;
+  // /\p{Cs}/u matches only unpaired surrogates) as UNSERIALIZABLE, or encode them as a tagged
+  // UTF-16 node.
   test('a string with a lone surrogate is never silently changed', () => {
     const s = 'a\ud800b'
     expect(JSON.parse(JSON.stringify(s))).toBe(s)
