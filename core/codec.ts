@@ -45,6 +45,9 @@ const TYPED_CTORS: Record<TypedName, { new (b: ArrayBuffer): unknown; BYTES_PER_
 }
 
 const MAX_DEPTH = 512
+const MAX_BIGINT_DIGITS = 100_000
+/** A lone UTF-16 surrogate: CBOR text must be valid UTF-8, so such a string cannot round-trip. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
 
 export class UnserializableError extends RepJSError {
   constructor(what: string, path: string) {
@@ -76,24 +79,30 @@ function copyBytes(v: ArrayBuffer | ArrayBufferView): Uint8Array {
  */
 export function toWire(value: unknown, lenient = false): unknown {
   const seen = new Set<object>()
+  const refuse = (what: string, path: string, label = what): string => {
+    if (lenient) return `<${label}>`
+    throw new UnserializableError(what, path)
+  }
+  const text = (s: string, path: string): string => (LONE_SURROGATE.test(s) ? refuse('a string with a lone UTF-16 surrogate', path) : s)
   const walk = (v: unknown, path: string): unknown => {
     switch (typeof v) {
-      case 'undefined': case 'boolean': case 'string':
+      case 'undefined': case 'boolean':
         return v
+      case 'string':
+        return text(v, path)
       case 'number':
         return Object.is(v, -0) ? new Tagged(Kind.NEG_ZERO, 0) : v
-      case 'bigint':
-        return new Tagged(Kind.BIGINT, v.toString())
+      case 'bigint': {
+        const digits = v.toString()
+        return digits.length > MAX_BIGINT_DIGITS + 1 ? refuse(`a BigInt of more than ${MAX_BIGINT_DIGITS} digits`, path) : new Tagged(Kind.BIGINT, digits)
+      }
       case 'function': case 'symbol':
-        if (lenient) return `<${typeof v}>`
-        throw new UnserializableError(`a ${typeof v}`, path)
+        return refuse(`a ${typeof v}`, path, typeof v)
     }
     if (v === null) return null
     const o = v as object
-    if (seen.has(o)) {
-      if (lenient) return '<cycle>'
-      throw new UnserializableError('a cyclic reference', path)
-    }
+    if (seen.has(o)) return refuse('a cyclic reference', path, 'cycle')
+    if (seen.size >= MAX_DEPTH) return refuse(`a value nested more than ${MAX_DEPTH} levels deep`, path)
     seen.add(o)
     try {
       if (Array.isArray(o)) return o.map((x, i) => walk(x, `${path}[${i}]`))
@@ -111,12 +120,10 @@ export function toWire(value: unknown, lenient = false): unknown {
       const proto = Object.getPrototypeOf(o)
       if (proto === Object.prototype || proto === null) {
         const flat: unknown[] = []
-        for (const k of Object.keys(o)) flat.push(k, walk((o as Record<string, unknown>)[k], `${path}.${k}`))
+        for (const k of Object.keys(o)) flat.push(text(k, `${path}<key>`), walk((o as Record<string, unknown>)[k], `${path}.${k}`))
         return new Tagged(Kind.OBJECT, flat)
       }
-      const what = `an instance of ${(o as { constructor?: { name?: string } }).constructor?.name ?? 'a class'}`
-      if (lenient) return `<${what}>`
-      throw new UnserializableError(what, path)
+      return refuse(`an instance of ${(o as { constructor?: { name?: string } }).constructor?.name ?? 'a class'}`, path)
     } finally {
       seen.delete(o)
     }
@@ -156,6 +163,9 @@ export interface AgreedErrorFields {
 
 /** Wire tree -> JavaScript value. Throws a plain Error describing the first invalid node. */
 export function fromWire(node: unknown): unknown {
+  // toWire never emits a node twice; a repeated node is a crafted shared reference (a
+  // decompression bomb if expanded), so it is refused.
+  const visited = new Set<object>()
   const walk = (n: unknown, depth: number): unknown => {
     if (depth > MAX_DEPTH) throw new Error('nesting too deep')
     switch (typeof n) {
@@ -167,6 +177,12 @@ export function fromWire(node: unknown): unknown {
         throw new Error(`unexpected ${typeof n}`)
     }
     if (n === null) return null
+    if (visited.has(n)) throw new Error('shared reference')
+    visited.add(n)
+    if (Tagged.prototype.isPrototypeOf(n) && typeof (n as Tagged).payload === 'object' && (n as Tagged).payload !== null) {
+      if (visited.has((n as Tagged).payload as object)) throw new Error('shared reference')
+      visited.add((n as Tagged).payload as object)
+    }
     if (Array.isArray(n)) return n.map((x) => walk(x, depth + 1))
     if (n instanceof Uint8Array) return copyBytes(n)
     if (!(n instanceof Tagged)) throw new Error(`unexpected ${Object.prototype.toString.call(n)}`)
@@ -175,7 +191,7 @@ export function fromWire(node: unknown): unknown {
       case Kind.NEG_ZERO:
         return -0
       case Kind.BIGINT:
-        if (typeof p !== 'string' || !/^-?\d{1,100000}$/.test(p)) throw new Error('bad bigint')
+        if (typeof p !== 'string' || p.length > MAX_BIGINT_DIGITS + 1 || !/^-?\d+$/.test(p)) throw new Error('bad bigint')
         return BigInt(p)
       case Kind.DATE:
         if (typeof p !== 'number') throw new Error('bad date')

@@ -76,7 +76,8 @@ export class Engine {
   stream(name: string): StreamState {
     let s = this.streams.get(name)
     if (!s) {
-      const log = new StreamLog(this.store, this.run, name, (err) => this.halt(err as RepJSError))
+      const onHead = name === MAIN_STREAM ? () => this.updateStatus() : undefined
+      const log = new StreamLog(this.store, this.run, name, (err) => this.halt(err as RepJSError), onHead)
       s = { name, log, lastTime: -Infinity, timeChain: Promise.resolve(), extra: new Map() }
       this.streams.set(name, s)
     }

@@ -18,12 +18,13 @@ export class StreamLog {
   private stopFollow: () => void
   failure: unknown
 
-  constructor(store: Store, run: string, readonly name: string, onError: (err: unknown) => void) {
+  constructor(store: Store, run: string, readonly name: string, onError: (err: unknown) => void, private readonly onHead: () => void = () => {}) {
     this.stopFollow = store.follow(run, name, 0, {
       slot: (slot, record) => this.arrive(slot, record),
       caughtUp: () => {
         this.caughtUp = true
         for (const w of this.caughtUpWaiters.splice(0)) w()
+        this.onHead()
       },
       error: (err) => {
         this.failure = err
@@ -46,7 +47,10 @@ export class StreamLog {
   }
 
   private arrive(slot: number, record: Uint8Array): void {
-    if (slot > this.head) this.head = slot
+    if (slot > this.head) {
+      this.head = slot
+      this.onHead()
+    }
     if (slot < this.next && !this.inflight.has(slot)) return
     this.decided.set(slot, record)
     const ws = this.waiters.get(slot)

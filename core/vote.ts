@@ -17,7 +17,7 @@ export interface VoteOptions {
 
 function numbers(values: unknown[], what: string): number[] {
   return values.map((v) => {
-    if (typeof v !== 'number' || Number.isNaN(v)) throw badArgument(`${what} needs numeric votes, got ${typeof v}`)
+    if (typeof v !== 'number' || Number.isNaN(v)) throw badArgument(`${what} needs numeric votes, got ${typeof v === 'number' ? 'NaN' : typeof v}`)
     return v
   })
 }

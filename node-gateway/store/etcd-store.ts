@@ -3,7 +3,7 @@
  * the gateway. Hot path: one Txn per proposal (compare create_revision == 0; put; else range).
  */
 import { Etcd3, type IKeyValue, type IRequestOp, type ICompare, type Lease, type Watcher } from 'etcd3'
-import { ConsecutiveBreaker, circuitBreaker, handleWhen, noop } from 'cockatiel'
+import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, noop } from 'cockatiel'
 import { isRecoverableError } from 'etcd3'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import { sleep } from '../../core/retry.js'
@@ -49,6 +49,8 @@ export class EtcdStore implements Store {
       faultHandling: {
         global: noop,
         host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
+        // etcd3 reads `.duration` off this, so hand it a started backoff, not the factory.
+        watchBackoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 2000 }).next(),
       },
     })
   }

@@ -156,7 +156,7 @@ describe('crafted values are REPJS_CORRUPT, never executed', () => {
     expectRejectedOrInert('d8 1c 01', 1)
   })
 
-  // BUG (core/codec.ts fromWire, reachable through cbor-x tags 28/29 in
+  // Regression (was a bug in core/codec.ts fromWire, reachable through cbor-x tags 28/29 in
   // node-gateway/codec/cbor-format.ts): shared references that are not cycles are accepted, and
   // fromWire expands the resulting DAG into a tree. N levels of "[ref, ref] to the level below" cost
   // ~6 bytes each but 2^N nodes to decode: 100 bytes here (N=16) become 65536 leaves; 136 bytes

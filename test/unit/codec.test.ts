@@ -400,7 +400,7 @@ describe('limits: whatever encodes must decode (or be refused as UNSERIALIZABLE)
     expect(roundTrip(v)).toStrictEqual(v)
   })
 
-  // BUG (core/codec.ts): toWire has no depth limit but fromWire rejects nesting deeper than
+  // Regression (was a bug in core/codec.ts): toWire has no depth limit but fromWire rejects nesting deeper than
   // MAX_DEPTH (512). A value nested 600 levels deep is encoded and agreed, then every replica
   // (the proposer too) fails to decode its own record with REPJS_CORRUPT ("Someone wrote to this
   // run's keys outside RepJS"). Fix: enforce MAX_DEPTH in toWire (throw UnserializableError).
@@ -410,7 +410,7 @@ describe('limits: whatever encodes must decode (or be refused as UNSERIALIZABLE)
     expectEncodeRefusesOrRoundTrips(v, (d) => expect(d).toStrictEqual(v))
   })
 
-  // BUG (core/codec.ts): a very deeply nested value makes toWire overflow the stack and throw a
+  // Regression (was a bug in core/codec.ts): a very deeply nested value makes toWire overflow the stack and throw a
   // RangeError instead of REPJS_UNSERIALIZABLE; lenient mode (used to hash call arguments) throws
   // too, although it promises never to. Fix: the same depth limit in toWire.
   test('a pathologically deep value fails with REPJS_UNSERIALIZABLE, and lenient does not throw', () => {
@@ -420,7 +420,7 @@ describe('limits: whatever encodes must decode (or be refused as UNSERIALIZABLE)
     expect(() => toWire(v, true)).not.toThrow()
   })
 
-  // BUG (core/codec.ts): fromWire only accepts BIGINT strings of at most 100000 digits, but toWire
+  // Regression (was a bug in core/codec.ts): fromWire only accepts BIGINT strings of at most 100000 digits, but toWire
   // encodes any BigInt. 2n ** 400000n (120412 digits) is agreed and then REPJS_CORRUPT everywhere.
   // Fix: refuse BigInts over the decode limit in toWire (UnserializableError), or lift the limit.
   test('a BigInt beyond the decoder digit limit is refused at encode time, not found corrupt later', () => {
@@ -428,7 +428,7 @@ describe('limits: whatever encodes must decode (or be refused as UNSERIALIZABLE)
     expectEncodeRefusesOrRoundTrips(big, (d) => expect(d === big).toBe(true))
   })
 
-  // BUG (core/codec.ts toWire, with cbor-x in node-gateway/codec/cbor-format.ts): strings with lone
+  // Regression (was a bug in core/codec.ts toWire, with cbor-x in node-gateway/codec/cbor-format.ts): strings with lone
   // UTF-16 surrogates (valid JavaScript strings, which JSON.stringify round-trips) are silently
   // changed: cbor-x writes U+D800 as the bytes ED A0 80, which is not UTF-8 (so the stored CBOR is
   // invalid), and decoding gives three U+FFFD: 'a\ud800b' comes back as 'a\ufffd\ufffd\ufffdb'.
