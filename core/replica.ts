@@ -26,6 +26,9 @@ export interface RandomOptions {
 
 type AnyFn = (...args: any[]) => any
 type Agreed<F extends AnyFn> = (...args: Parameters<F>) => Promise<Awaited<ReturnType<F>>>
+/** A run-once wrapper takes fn's arguments without the trailing AbortSignal that RepJS appends. */
+type WithoutSignal<P extends unknown[]> = P extends [...infer R, AbortSignal] ? R : P extends [...infer R, AbortSignal?] ? R : P
+type RunOnce<F extends AnyFn> = (...args: WithoutSignal<Parameters<F>>) => Promise<Awaited<ReturnType<F>>>
 interface MethodContext {
   kind: 'method'
   name: string | symbol
@@ -74,8 +77,8 @@ export class Stream {
    * Wrap fn to run exactly once across replicas (side effects on shared resources). fn receives
    * the call's arguments followed by an AbortSignal that fires if the lease is lost.
    */
-  distributedLocked<F extends AnyFn>(fn: F, opts?: LockedOptions | MethodContext): Agreed<F>
-  distributedLocked(opts: LockedOptions): <F extends AnyFn>(fn: F, ctx: MethodContext) => Agreed<F>
+  distributedLocked<F extends AnyFn>(fn: F, opts?: LockedOptions | MethodContext): RunOnce<F>
+  distributedLocked(opts: LockedOptions): <F extends AnyFn>(fn: F, ctx: MethodContext) => RunOnce<F>
   distributedLocked(fnOrOpts: AnyFn | LockedOptions, second?: LockedOptions | MethodContext): unknown {
     if (typeof fnOrOpts !== 'function') return (fn: AnyFn, ctx: MethodContext) => this.distributedLocked(fn, { ...fnOrOpts, name: fnOrOpts.name ?? String(ctx.name) })
     const opts: LockedOptions = isMethodContext(second) ? { name: String(second.name) } : (second ?? {})

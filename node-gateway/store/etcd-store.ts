@@ -165,7 +165,10 @@ export class EtcdStore implements Store {
       const w = await etcdCall('watching votes', () => this.client.watch().prefix(prefix).startRevision(String(BigInt(res.header.revision) + 1n)).create())
       try {
         await new Promise<void>((resolve) => {
+          // The slot may have been decided (and the votes deleted) while the watch was created.
+          if (signal.aborted) return resolve()
           w.once('put', () => resolve())
+          w.once('delete', () => resolve())
           w.once('error', () => resolve())
           signal.addEventListener('abort', () => resolve(), { once: true })
         })
