@@ -1,0 +1,119 @@
+/**
+ * Benchmark worker: one RepJS replica in its own process doing N sequential `rep.now()` calls.
+ *
+ *   node bench/replica.mjs <run> <N> <etcd-endpoint> [--warmup W] [--wait-go] [--progress K]
+ *                          [--program P] [--label L]
+ *
+ * --warmup W   W now() calls first on a private stream of the same run (same connection, no
+ *              contention with the other replicas), before the timed calls.
+ * --wait-go    after warm-up, report 'ready' and wait for a {type:'go'} IPC message.
+ * --progress K report {type:'progress', done} every K calls.
+ *
+ * Talks to the parent over IPC when forked (messages: ready, status, progress, done, error); run
+ * by hand it prints the final result as one JSON line.
+ */
+import { connect } from '../dist/node-gateway/index.js'
+
+const argv = process.argv.slice(2)
+const positional = []
+const flags = {}
+for (let i = 0; i < argv.length; i++) {
+  const a = argv[i]
+  if (a.startsWith('--')) {
+    const name = a.slice(2)
+    if (name === 'wait-go') flags[name] = true
+    else flags[name] = argv[++i]
+  } else positional.push(a)
+}
+const [run, nArg, endpoint] = positional
+const N = Number(nArg)
+if (!run || !Number.isInteger(N) || N < 1 || !endpoint) {
+  console.error('usage: node bench/replica.mjs <run> <N> <etcd-endpoint> [--warmup W] [--wait-go] [--progress K] [--program P] [--label L]')
+  process.exit(2)
+}
+const warmup = Number(flags.warmup ?? 0)
+const progressEvery = Number(flags.progress ?? 0)
+const program = flags.program ?? 'repjs-bench'
+const label = flags.label ?? `pid${process.pid}`
+
+const send = (msg) =>
+  new Promise((resolve) => {
+    if (!process.send || !process.connected) return resolve()
+    process.send({ label, ...msg }, () => resolve())
+  })
+const since = (t0) => Number(process.hrtime.bigint() - t0) / 1e6
+
+const tStart = process.hrtime.bigint()
+let rep
+try {
+  rep = await connect({ run, etcd: endpoint, program })
+  const tConnected = since(tStart)
+  let firstLive
+  const off = rep.on('status', (s) => {
+    if (s.state === 'live' && !firstLive) firstLive = { ms: since(tStart), slot: s.slot, head: s.head }
+  })
+
+  if (warmup > 0) {
+    const ws = rep.stream(`warm-${label}`)
+    for (let i = 0; i < warmup; i++) await ws.now()
+  }
+  if (flags['wait-go']) {
+    await new Promise((resolve) => {
+      process.on('message', (m) => {
+        if (m && m.type === 'go') resolve()
+      })
+      void send({ type: 'ready' })
+    })
+  }
+
+  const lat = new Float64Array(N)
+  const cpu0 = process.cpuUsage()
+  const t0 = process.hrtime.bigint()
+  const tFirstCall = since(tStart)
+  let last = -Infinity
+  for (let i = 0; i < N; i++) {
+    const s = process.hrtime.bigint()
+    const v = await rep.now()
+    lat[i] = Number(process.hrtime.bigint() - s) / 1e3
+    if (v < last) throw new Error(`now() decreased at call ${i}: ${v} < ${last}`)
+    last = v
+    if (progressEvery && (i + 1) % progressEvery === 0) void send({ type: 'progress', done: i + 1 })
+  }
+  const elapsedMs = since(t0)
+  const cpu = process.cpuUsage(cpu0)
+  off()
+  lat.sort()
+  let sum = 0
+  for (const x of lat) sum += x
+  const result = {
+    type: 'done',
+    replicaId: rep.info.replicaId,
+    n: N,
+    elapsedMs,
+    callsPerSec: N / (elapsedMs / 1000),
+    p50Us: lat[N >> 1],
+    p99Us: lat[Math.min(N - 1, Math.floor(N * 0.99))],
+    meanUs: sum / N,
+    cpuUsPerCall: (cpu.user + cpu.system) / N,
+    connectMs: tConnected,
+    firstCallMs: tFirstCall,
+    totalMs: since(tStart),
+    firstLive: firstLive ?? null,
+  }
+  await rep.close()
+  rep = undefined
+  if (process.send) await send(result)
+  else console.log(JSON.stringify(result))
+  process.disconnect?.()
+  process.exitCode = 0
+} catch (err) {
+  await send({ type: 'error', message: err?.stack ?? String(err) })
+  console.error(err)
+  try {
+    await rep?.close()
+  } catch {
+    /* ignore */
+  }
+  process.exitCode = 1
+  process.disconnect?.()
+}
