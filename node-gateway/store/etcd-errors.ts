@@ -9,7 +9,8 @@ import {
 import { BrokenCircuitError } from 'cockatiel'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
 
-const QUORUM_MESSAGES = /request timed out|no leader|leader changed|too many requests|timed out waiting for read index|not capable|raft|stopped/i
+/** etcd's own messages for a missing quorum, a timeout or a leader change (retryable: waiting-for-quorum). */
+export const QUORUM_MESSAGES = /request timed out|no leader|leader changed|too many requests|timed out waiting for read index|not capable|raft|stopped/i
 
 export function storeError(err: unknown, what: string): RepJSError {
   if (RepJSError.is(err)) return err
