@@ -69,7 +69,7 @@ export interface CallIdentity {
 }
 
 export function describeCall(c: CallIdentity): string {
-  return `${c.kind} '${c.name}' (args ${c.argsHash}) at ${c.site || 'unknown site'}`
+  return `${c.kind} '${c.name}' (args ${c.argsHash}) at ${c.site || 'a site not captured (replayed from the local cache, or call sites off)'}`
 }
 
 export function divergedError(stream: string, slot: number, asked: CallIdentity, logged: CallIdentity & { by: string }): RepJSError {

@@ -39,3 +39,5 @@ declare var console: Console
 interface ImportMeta {
   readonly url: string
 }
+
+declare var performance: { now(): number }

@@ -201,6 +201,7 @@ export interface ReplicaOptions {
   clock?: () => number
   siteBase?: string
   callSites?: boolean
+  followWaitMs?: number
 }
 
 const RUN_RE = /^[A-Za-z0-9._-]{1,128}$/
@@ -235,7 +236,7 @@ export async function createReplica(opts: ReplicaOptions): Promise<Replica> {
   const replicaId = opts.replicaId ?? randomHex(6)
   const engine = new Engine({
     store: opts.store, codec, run: opts.run, replicaId,
-    onDiverged: opts.onDiverged, siteBase: opts.siteBase, callSites: opts.callSites,
+    onDiverged: opts.onDiverged, siteBase: opts.siteBase, callSites: opts.callSites, followWaitMs: opts.followWaitMs,
   })
   const config: ReplicaConfig = {
     clock: opts.clock ?? (() => Date.now()),

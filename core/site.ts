@@ -4,8 +4,21 @@ const strip = (f: string) => (f.startsWith('file://') ? f.slice(7) : f)
 const root = strip(here.slice(0, here.lastIndexOf('/core/') + 1))
 const ownDirs = ['core/', 'node-gateway/', 'browser/'].map((d) => root + d)
 
+/**
+ * Capture the stack now (cheap: V8 formats `.stack` lazily) and return a function that formats the
+ * site on first use, so replaying from the cache never pays for formatting.
+ */
+export function captureSite(base?: string): () => string {
+  const holder = new Error()
+  let site: string | undefined
+  return () => (site ??= siteOf(holder.stack, base))
+}
+
 export function callSite(base?: string): string {
-  const stack = new Error().stack
+  return siteOf(new Error().stack, base)
+}
+
+function siteOf(stack: string | undefined, base?: string): string {
   if (!stack) return ''
   for (const raw of stack.split('\n').slice(1)) {
     const m = /((?:file|https?|node):\/\/?[^\s()]+|\/[^\s()]+):(\d+):(\d+)/.exec(raw)

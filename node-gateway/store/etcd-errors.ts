@@ -4,7 +4,7 @@
  * everything else is final (REPJS_STORE).
  */
 import {
-  ClientClosedError, EtcdError, GRPCDeadlineExceededError, GRPCUnavailableError, GRPCCancelledError, GRPCResourceExhastedError,
+  ClientClosedError, GRPCDeadlineExceededError, GRPCUnavailableError, GRPCCancelledError, GRPCResourceExhastedError,
 } from 'etcd3'
 import { BrokenCircuitError } from 'cockatiel'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
@@ -15,14 +15,15 @@ export const QUORUM_MESSAGES = /request timed out|no leader|leader changed|too m
 export function storeError(err: unknown, what: string): RepJSError {
   if (RepJSError.is(err)) return err
   const message = err instanceof Error ? err.message : String(err)
+  // etcd reports 'no leader' / 'request timed out' as UNAVAILABLE: check the messages first.
+  if (err instanceof GRPCDeadlineExceededError || err instanceof GRPCCancelledError || QUORUM_MESSAGES.test(message) || /context deadline exceeded/i.test(message)) {
+    return new RepJSError(ErrorCodes.UNAVAILABLE, `etcd has no quorum or timed out during ${what}: ${message}. Retrying until a majority of members is back.`, {
+      retryable: true, cause: err, details: { status: 'waiting-for-quorum' },
+    })
+  }
   if (err instanceof GRPCUnavailableError || err instanceof BrokenCircuitError || /ECONNREFUSED|No connection established|connect ECONN/i.test(message)) {
     return new RepJSError(ErrorCodes.UNAVAILABLE, `etcd unreachable during ${what}: ${message}. Retrying; check that etcd is running and reachable.`, {
       retryable: true, cause: err, details: { status: 'reconnecting' },
-    })
-  }
-  if (err instanceof GRPCDeadlineExceededError || err instanceof GRPCCancelledError || (err instanceof EtcdError && QUORUM_MESSAGES.test(message)) || QUORUM_MESSAGES.test(message)) {
-    return new RepJSError(ErrorCodes.UNAVAILABLE, `etcd has no quorum or timed out during ${what}: ${message}. Retrying until a majority of members is back.`, {
-      retryable: true, cause: err, details: { status: 'waiting-for-quorum' },
     })
   }
   if (err instanceof ClientClosedError) return new RepJSError(ErrorCodes.CLOSED, `etcd client closed during ${what}`, { cause: err })
