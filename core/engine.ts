@@ -77,6 +77,10 @@ export class Engine {
         this.updateStatus()
       },
     }
+    opts.store.onHealth?.((health, reason) => {
+      if (health === 'failed') this.halt(new RepJSError(ErrorCodes.STORE, reason ?? 'the store failed for good'))
+      else this.retry.onFault(health === 'ok' ? undefined : health, reason)
+    })
   }
 
   get signal(): AbortSignal {

@@ -26,6 +26,14 @@ export const ErrorCodes = {
   UNAVAILABLE: 'REPJS_UNAVAILABLE',
   /** Local setup failed (etcd binary missing, port in use, ...). */
   SETUP: 'REPJS_SETUP',
+  /** A malformed gateway protocol frame. */
+  PROTOCOL: 'REPJS_PROTOCOL',
+  /** A gateway protocol frame of a type this peer does not know. */
+  UNKNOWN_MESSAGE: 'REPJS_UNKNOWN_MESSAGE',
+  /** The gateway refused the token (missing, expired, forged) or it is for another run. */
+  UNAUTHORIZED: 'REPJS_UNAUTHORIZED',
+  /** The gateway refused a request over a per-connection limit. */
+  LIMIT: 'REPJS_LIMIT',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]

@@ -6,8 +6,11 @@
  */
 import { dirname } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { randomBytes } from 'node:crypto'
 import { createReplica, type Replica, type ReplicaOptions } from '../core/replica.js'
 import { badArgument } from '../core/errors.js'
+import { GatewayStore } from '../core/gateway-store.js'
+import type { Store } from '../core/store.js'
 import { createCborFormat } from './codec/cbor-format.js'
 import { defaultProgramId } from './program-id.js'
 import { createEtcdStore, type EtcdStoreOptions } from './store/etcd-store.js'
@@ -20,6 +23,10 @@ export { createCborFormat } from './codec/cbor-format.js'
 export interface ConnectOptions extends Omit<ReplicaOptions, 'store' | 'format' | 'program'> {
   /** etcd endpoint(s), e.g. 'http://127.0.0.1:2379' or a list. Default: $REPJS_ETCD or http://127.0.0.1:2379. */
   etcd?: string | string[]
+  /** Instead of etcd: gateway URL(s), e.g. 'ws://127.0.0.1:7420' or a list to fail over between. */
+  gateway?: string | string[]
+  /** The run token for the gateway (`repjs token --run R`). */
+  token?: string
   /** Program id recorded with the run; default: a hash of the entry script's contents. */
   program?: string
   /** Advanced etcd client settings. */
@@ -28,11 +35,19 @@ export interface ConnectOptions extends Omit<ReplicaOptions, 'store' | 'format' 
 
 export async function connect(opts: ConnectOptions): Promise<Replica> {
   if (!opts || typeof opts !== 'object') throw badArgument("connect() needs options: { run: 'my-run', etcd: 'http://127.0.0.1:2379' }")
-  const etcd = opts.etcd ?? process.env.REPJS_ETCD?.split(',') ?? 'http://127.0.0.1:2379'
-  const store = createEtcdStore({ endpoints: etcd, ...opts.etcdOptions })
+  if (opts.gateway && opts.etcd) throw badArgument('connect() takes either etcd or gateway, not both')
+  const replicaId = opts.replicaId ?? randomBytes(6).toString('hex')
+  let store: Store
+  if (opts.gateway) {
+    store = new GatewayStore({ urls: opts.gateway, token: opts.token, replicaId })
+  } else {
+    const etcd = opts.etcd ?? process.env.REPJS_ETCD?.split(',') ?? 'http://127.0.0.1:2379'
+    store = createEtcdStore({ endpoints: etcd, ...opts.etcdOptions })
+  }
   const entry = process.argv[1]
   return createReplica({
     ...opts,
+    replicaId,
     store,
     format: createCborFormat(),
     program: opts.program ?? defaultProgramId(entry),

@@ -254,6 +254,13 @@ export class EtcdStore implements Store {
     }
   }
 
+  /** The highest decided slot of a stream, or -1. */
+  async headSlot(run: string, stream: string): Promise<number> {
+    const prefix = slotPrefix(run, stream)
+    const keys = await etcdCall('reading the log head', () => this.client.getAll().prefix(prefix).sort('Key', 'Descend').limit(1).keys())
+    return keys.length ? slotOf(keys[0]!) : -1
+  }
+
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true

@@ -1,0 +1,313 @@
+/**
+ * Store over a RepJS gateway (WebSocket, protocol `repjs.v1`): the same engine, another store.
+ * Reconnects with exponential backoff and jitter across a list of gateway URLs; on reconnect it
+ * re-sends every request still in flight with its original id (proposals are create-if-absent,
+ * so a re-sent proposal is decided once) and resubscribes each stream from its next undelivered
+ * slot. Locks are tied to a connection: a disconnect aborts their signals.
+ */
+import WebSocket from 'isomorphic-ws'
+import { ErrorCodes, RepJSError, closedError } from './errors.js'
+import {
+  CLOSE, decodeMessage, encodeMessage, LOCK_BUSY, LOCK_DECIDED, SUBPROTOCOL, type Message, type Messages,
+} from './protocol.js'
+import type { AcquireResult, FollowHandlers, HeldLock, ProposeResult, SlotRef, Store, StoreHealth } from './store.js'
+
+/** The WebSocket surface used here; `ws` in Node and the browser's WebSocket both have it. */
+export interface SocketLike {
+  binaryType: string
+  readonly protocol: string
+  onopen: ((ev: unknown) => void) | null
+  onmessage: ((ev: { data: unknown }) => void) | null
+  onclose: ((ev: { code: number; reason: string }) => void) | null
+  onerror: ((ev: unknown) => void) | null
+  send(data: Uint8Array): void
+  close(code?: number, reason?: string): void
+}
+export type SocketFactory = (url: string, protocols: string[]) => SocketLike
+
+export interface GatewayStoreOptions {
+  /** Gateway URL(s), e.g. 'ws://127.0.0.1:7420'; tried in turn on reconnect. */
+  urls: string | string[]
+  /** A run token from `repjs token --run R` (not needed by a gateway started without a secret). */
+  token?: string
+  /** This replica's id (the lock holder the gateway records). */
+  replicaId: string
+  /** Backoff between reconnects, ms (default 100 .. 5000, with jitter). */
+  backoffMs?: { initial: number; max: number }
+  /** Open sockets differently (tests, custom transports). */
+  socket?: SocketFactory
+}
+
+interface Pending {
+  frame: Uint8Array
+  resolve(m: Message): void
+  reject(e: unknown): void
+  /** Lock operations belong to one connection and fail when it drops. */
+  lockBound: boolean
+}
+
+interface Sub {
+  stream: string
+  next: number
+  handlers: FollowHandlers
+  caughtUp: boolean
+}
+
+const defaultSocket: SocketFactory = (url, protocols) => new WebSocket(url, protocols) as SocketLike
+
+function lostLock(): RepJSError {
+  return new RepJSError(ErrorCodes.LEASE_LOST, 'the gateway connection that held this run-once lock closed')
+}
+
+export class GatewayStore implements Store {
+  private readonly urls: string[]
+  private readonly open: SocketFactory
+  private ws: SocketLike | undefined
+  private ready = false
+  private closed = false
+  private attempt = 0
+  private urlIndex = 0
+  private run: string | undefined
+  private meta: Uint8Array | undefined
+  private hello: Pending | undefined
+  private nextId = 1
+  private readonly pending = new Map<number, Pending>()
+  private readonly subs = new Map<number, Sub>()
+  private readonly locks = new Map<number, AbortController>()
+  private readonly health = new Set<(h: StoreHealth, reason?: string) => void>()
+  private fatal: RepJSError | undefined
+
+  constructor(private readonly opts: GatewayStoreOptions) {
+    this.urls = Array.isArray(opts.urls) ? opts.urls : [opts.urls]
+    if (this.urls.length === 0) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, 'gateway store needs at least one URL')
+    this.open = opts.socket ?? defaultSocket
+  }
+
+  onHealth(listener: (h: StoreHealth, reason?: string) => void): () => void {
+    this.health.add(listener)
+    return () => this.health.delete(listener)
+  }
+
+  private report(h: StoreHealth, reason?: string): void {
+    for (const l of this.health) l(h, reason)
+  }
+
+  openRun(run: string, meta: Uint8Array): Promise<{ meta: Uint8Array; created: boolean }> {
+    this.run = run
+    this.meta = meta
+    return new Promise((resolve, reject) => {
+      this.hello = {
+        frame: new Uint8Array(),
+        lockBound: false,
+        resolve: (m) => {
+          const w = m as Messages['welcome']
+          resolve({ meta: w.meta, created: w.created })
+        },
+        reject,
+      }
+      this.connect()
+    })
+  }
+
+  private connect(): void {
+    if (this.closed) return
+    const url = this.urls[this.urlIndex++ % this.urls.length]!
+    let ws: SocketLike
+    try {
+      ws = this.open(url, [SUBPROTOCOL])
+    } catch (err) {
+      return this.fail(new RepJSError(ErrorCodes.BAD_ARGUMENT, `cannot open gateway URL '${url}': ${(err as Error).message}`))
+    }
+    this.ws = ws
+    ws.binaryType = 'arraybuffer'
+    ws.onopen = () => {
+      ws.send(encodeMessage({ type: 'hello', run: this.run!, replica: this.opts.replicaId, token: this.opts.token ?? '', meta: this.meta! }))
+    }
+    ws.onmessage = (ev) => this.receive(ev.data)
+    ws.onerror = () => {}
+    ws.onclose = (ev) => this.dropped(ws, ev.code, ev.reason)
+  }
+
+  private receive(data: unknown): void {
+    const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : undefined
+    if (!bytes) return
+    let msg: Message
+    try {
+      msg = decodeMessage(bytes)
+    } catch {
+      this.ws?.close(CLOSE.PROTOCOL_ERROR, 'bad frame from gateway')
+      return
+    }
+    switch (msg.type) {
+      case 'welcome':
+        return this.welcomed(msg)
+      case 'slots': {
+        const sub = this.subs.get(msg.sub)
+        if (!sub) return
+        msg.records.forEach((rec, i) => {
+          const slot = msg.first + i
+          if (slot >= sub.next) sub.next = slot + 1
+          sub.handlers.slot(slot, rec)
+        })
+        return
+      }
+      case 'caughtUp': {
+        const sub = this.subs.get(msg.sub)
+        if (sub && !sub.caughtUp) {
+          sub.caughtUp = true
+          sub.handlers.caughtUp()
+        }
+        return
+      }
+      case 'lockLost':
+        this.locks.get(msg.lock)?.abort(lostLock())
+        return
+      case 'error': {
+        const err = new RepJSError(msg.code as RepJSError['code'], msg.message, { retryable: msg.retryable, details: msg.status ? { status: msg.status } : {} })
+        if (msg.id === 0) {
+          if (this.hello && !this.ready) this.fatal = err
+          return
+        }
+        return this.settle(msg.id, undefined, err)
+      }
+      case 'decided': case 'voted': case 'votes': case 'acquired': case 'ok': case 'pong':
+        return this.settle('id' in msg ? msg.id : 0, msg)
+      default:
+        this.ws?.close(CLOSE.PROTOCOL_ERROR, `unexpected ${msg.type} from gateway`)
+    }
+  }
+
+  private welcomed(msg: Messages['welcome']): void {
+    this.ready = true
+    this.attempt = 0
+    this.urlIndex-- // stay on the URL that works
+    this.report('ok')
+    const hello = this.hello
+    this.hello = undefined
+    hello?.resolve(msg)
+    for (const p of this.pending.values()) this.ws!.send(p.frame)
+    for (const [id, sub] of this.subs) this.ws!.send(encodeMessage({ type: 'subscribe', sub: id, stream: sub.stream, from: sub.next }))
+  }
+
+  private settle(id: number, msg: Message | undefined, err?: unknown): void {
+    const p = this.pending.get(id)
+    if (!p) return
+    this.pending.delete(id)
+    if (err) p.reject(err)
+    else p.resolve(msg!)
+  }
+
+  private dropped(ws: SocketLike, code: number, reason: string): void {
+    if (ws !== this.ws) return
+    this.ws = undefined
+    this.ready = false
+    for (const ac of this.locks.values()) ac.abort(lostLock())
+    this.locks.clear()
+    for (const [id, p] of this.pending) {
+      if (!p.lockBound) continue
+      this.pending.delete(id)
+      p.reject(lostLock())
+    }
+    if (this.closed) return
+    if (code === CLOSE.UNAUTHORIZED || code === CLOSE.FORBIDDEN_RUN || code === CLOSE.PROTOCOL_ERROR || this.fatal) {
+      const err = this.fatal ?? new RepJSError(code === CLOSE.PROTOCOL_ERROR ? ErrorCodes.PROTOCOL : ErrorCodes.UNAUTHORIZED, `gateway closed the connection: ${reason || code}`, { details: { closeCode: code } })
+      return this.fail(err)
+    }
+    this.report('reconnecting', `gateway connection closed (${code}${reason ? ` ${reason}` : ''}); reconnecting`)
+    const { initial, max } = this.opts.backoffMs ?? { initial: 100, max: 5000 }
+    const base = code === CLOSE.GOING_AWAY && this.attempt === 0 ? 0 : Math.min(max, initial * 2 ** this.attempt)
+    this.attempt++
+    setTimeout(() => this.connect(), base / 2 + Math.random() * base)
+  }
+
+  private fail(err: RepJSError): void {
+    this.closed = true
+    this.hello?.reject(err)
+    this.hello = undefined
+    for (const p of this.pending.values()) p.reject(err)
+    this.pending.clear()
+    for (const sub of this.subs.values()) sub.handlers.error(err)
+    this.report('failed', err.message)
+  }
+
+  private request<K extends Message['type']>(build: (id: number) => Message, lockBound = false): Promise<Messages[K]> {
+    if (this.closed) return Promise.reject(this.fatal ?? closedError())
+    const id = this.nextId++
+    const frame = encodeMessage(build(id))
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { frame, lockBound, resolve: resolve as (m: Message) => void, reject })
+      if (this.ready) this.ws!.send(frame)
+    })
+  }
+
+  async propose(ref: SlotRef, record: Uint8Array, clearVotes = false): Promise<ProposeResult> {
+    const m = await this.request<'decided'>((id) => ({ type: 'propose', id, stream: ref.stream, slot: ref.slot, clearVotes, record }))
+    return { won: m.won, record: m.record }
+  }
+
+  follow(_run: string, stream: string, fromSlot: number, handlers: FollowHandlers): () => void {
+    const id = this.nextId++
+    this.subs.set(id, { stream, next: fromSlot, handlers, caughtUp: false })
+    if (this.ready) this.ws!.send(encodeMessage({ type: 'subscribe', sub: id, stream, from: fromSlot }))
+    return () => {
+      if (this.subs.delete(id) && this.ready) this.ws!.send(encodeMessage({ type: 'unsubscribe', sub: id }))
+    }
+  }
+
+  async vote(ref: SlotRef, _voter: string, value: Uint8Array): Promise<Uint8Array | undefined> {
+    const m = await this.request<'voted'>((id) => ({ type: 'vote', id, stream: ref.stream, slot: ref.slot, value }))
+    return m.decided ? m.record : undefined
+  }
+
+  async awaitVotes(ref: SlotRef, n: number, signal: AbortSignal): Promise<Uint8Array[]> {
+    signal.throwIfAborted()
+    let sent = 0
+    const p = this.request<'votes'>((id) => ((sent = id), { type: 'awaitVotes', id, stream: ref.stream, slot: ref.slot, n }))
+    const onAbort = () => {
+      if (this.ready) this.ws!.send(encodeMessage({ type: 'cancel', id: sent }))
+      this.settle(sent, undefined, signal.reason)
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+    try {
+      return (await p).values
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+    }
+  }
+
+  async acquire(ref: SlotRef, _holder: string, ttlMs: number): Promise<AcquireResult> {
+    const m = await this.request<'acquired'>((id) => ({ type: 'acquire', id, stream: ref.stream, slot: ref.slot, ttlMs }))
+    if (m.state === LOCK_DECIDED) return { state: 'decided', record: m.bytes }
+    if (m.state === LOCK_BUSY) return { state: 'busy' }
+    const ac = new AbortController()
+    this.locks.set(m.lock, ac)
+    const lockId = m.lock
+    const lock: HeldLock = {
+      marker: m.hasBytes ? m.bytes : undefined,
+      signal: ac.signal,
+      markStarted: async (marker) => {
+        if (ac.signal.aborted) throw lostLock()
+        await this.request<'ok'>((id) => ({ type: 'markStarted', id, lock: lockId, marker }), true)
+      },
+      decide: async (record) => {
+        if (ac.signal.aborted) throw lostLock()
+        const d = await this.request<'decided'>((id) => ({ type: 'decideLocked', id, lock: lockId, record }), true)
+        return { won: d.won, record: d.record }
+      },
+      release: async () => {
+        if (this.locks.delete(lockId) && this.ready) this.ws!.send(encodeMessage({ type: 'release', lock: lockId }))
+      },
+    }
+    return { state: 'held', lock }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    const err = closedError()
+    for (const p of this.pending.values()) p.reject(err)
+    this.pending.clear()
+    this.subs.clear()
+    this.ws?.close(1000, 'replica closed')
+  }
+}

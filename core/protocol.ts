@@ -1,0 +1,142 @@
+/**
+ * The gateway protocol, version 1 (subprotocol `repjs.v1`), spec in PROTOCOL.md.
+ *   frame := type:varUint • field*      (fields in the order of SCHEMA[type], nothing after)
+ * One binary WebSocket message is one frame. Message types are append-only: new messages get new
+ * numbers, existing ones never change. Decoding consumes every byte or throws.
+ */
+import { ErrorCodes, RepJSError } from './errors.js'
+import { Reader, WireError, Writer } from './wire.js'
+
+export const SUBPROTOCOL = 'repjs.v1'
+
+type FieldType = 'uint' | 'str' | 'bytes' | 'bool' | 'list'
+interface FieldTypes {
+  uint: number
+  str: string
+  bytes: Uint8Array
+  bool: boolean
+  list: Uint8Array[]
+}
+type Spec = { readonly code: number; readonly fields: readonly (readonly [string, FieldType])[] }
+
+/** Every message: its type number and its fields, in wire order. C = client to gateway, S = gateway to client. */
+export const SCHEMA = {
+  hello: { code: 1, fields: [['run', 'str'], ['replica', 'str'], ['token', 'str'], ['meta', 'bytes']] }, // C
+  welcome: { code: 2, fields: [['meta', 'bytes'], ['created', 'bool'], ['gateway', 'str']] }, // S
+  propose: { code: 3, fields: [['id', 'uint'], ['stream', 'str'], ['slot', 'uint'], ['clearVotes', 'bool'], ['record', 'bytes']] }, // C
+  decided: { code: 4, fields: [['id', 'uint'], ['won', 'bool'], ['record', 'bytes']] }, // S
+  subscribe: { code: 5, fields: [['sub', 'uint'], ['stream', 'str'], ['from', 'uint']] }, // C
+  slots: { code: 6, fields: [['sub', 'uint'], ['first', 'uint'], ['records', 'list']] }, // S
+  caughtUp: { code: 7, fields: [['sub', 'uint']] }, // S
+  unsubscribe: { code: 8, fields: [['sub', 'uint']] }, // C
+  vote: { code: 9, fields: [['id', 'uint'], ['stream', 'str'], ['slot', 'uint'], ['value', 'bytes']] }, // C
+  voted: { code: 10, fields: [['id', 'uint'], ['decided', 'bool'], ['record', 'bytes']] }, // S
+  awaitVotes: { code: 11, fields: [['id', 'uint'], ['stream', 'str'], ['slot', 'uint'], ['n', 'uint']] }, // C
+  votes: { code: 12, fields: [['id', 'uint'], ['values', 'list']] }, // S
+  cancel: { code: 13, fields: [['id', 'uint']] }, // C
+  acquire: { code: 14, fields: [['id', 'uint'], ['stream', 'str'], ['slot', 'uint'], ['ttlMs', 'uint']] }, // C
+  acquired: { code: 15, fields: [['id', 'uint'], ['state', 'uint'], ['lock', 'uint'], ['hasBytes', 'bool'], ['bytes', 'bytes']] }, // S
+  markStarted: { code: 16, fields: [['id', 'uint'], ['lock', 'uint'], ['marker', 'bytes']] }, // C
+  ok: { code: 17, fields: [['id', 'uint']] }, // S
+  decideLocked: { code: 18, fields: [['id', 'uint'], ['lock', 'uint'], ['record', 'bytes']] }, // C
+  release: { code: 19, fields: [['lock', 'uint']] }, // C
+  lockLost: { code: 20, fields: [['lock', 'uint']] }, // S
+  ping: { code: 21, fields: [['n', 'uint']] }, // C
+  pong: { code: 22, fields: [['n', 'uint']] }, // S
+  error: { code: 23, fields: [['id', 'uint'], ['code', 'str'], ['message', 'str'], ['retryable', 'bool'], ['status', 'str']] }, // S
+} as const satisfies Record<string, Spec>
+
+export type MessageName = keyof typeof SCHEMA
+type FieldsOf<F extends readonly (readonly [string, FieldType])[]> = { [E in F[number] as E[0]]: FieldTypes[E[1]] }
+export type Messages = { [K in MessageName]: { type: K } & FieldsOf<(typeof SCHEMA)[K]['fields']> }
+export type Message = Messages[MessageName]
+
+/** ACQUIRED states. */
+export const LOCK_DECIDED = 0
+export const LOCK_BUSY = 1
+export const LOCK_HELD = 2
+
+/** WebSocket close codes (also in PROTOCOL.md). */
+export const CLOSE = {
+  GOING_AWAY: 1001, // gateway shutting down / restarting: reconnect, possibly elsewhere
+  PROTOCOL_ERROR: 4000, // malformed frame, unknown message type, message before hello
+  UNAUTHORIZED: 4001, // missing, expired or forged token
+  FORBIDDEN_RUN: 4002, // token is for another run
+  RATE_LIMITED: 4003, // too many messages or proposals in flight
+  SLOW_CONSUMER: 4004, // too many bytes buffered for this client
+  TOO_BIG: 1009, // frame larger than the gateway's limit
+} as const
+
+const BY_CODE = new Map<number, MessageName>(Object.entries(SCHEMA).map(([name, spec]) => [spec.code, name as MessageName]))
+
+export class ProtocolError extends RepJSError {
+  constructor(message: string, cause?: unknown) {
+    super(ErrorCodes.PROTOCOL, message, { cause })
+    this.name = 'ProtocolError'
+  }
+}
+
+export function encodeMessage(msg: Message): Uint8Array {
+  const spec = SCHEMA[msg.type] as Spec
+  const w = new Writer().varUint(spec.code)
+  const fields = msg as unknown as Record<string, unknown>
+  for (const [name, type] of spec.fields) {
+    const v = fields[name]
+    switch (type) {
+      case 'uint': w.varUint(v as number); break
+      case 'str': w.string(v as string); break
+      case 'bytes': w.bytes(v as Uint8Array); break
+      case 'bool': w.bool(v as boolean); break
+      case 'list': {
+        const list = v as Uint8Array[]
+        w.varUint(list.length)
+        for (const b of list) w.bytes(b)
+        break
+      }
+    }
+  }
+  return w.finish()
+}
+
+export interface DecodeLimits {
+  /** Longest string field (bytes). */
+  maxString?: number
+  /** Most entries in a list field. */
+  maxList?: number
+}
+
+/** Decode one frame. Throws ProtocolError (REPJS_PROTOCOL) or, for an unknown type, REPJS_UNKNOWN_MESSAGE. */
+export function decodeMessage(bytes: Uint8Array, limits: DecodeLimits = {}): Message {
+  const r = new Reader(bytes)
+  let code: number
+  try {
+    code = r.varUint()
+  } catch (err) {
+    throw new ProtocolError(`bad frame: ${(err as Error).message}`, err)
+  }
+  const name = BY_CODE.get(code)
+  if (!name) throw new RepJSError(ErrorCodes.UNKNOWN_MESSAGE, `unknown message type ${code}; this peer speaks ${SUBPROTOCOL}`)
+  const out: Record<string, unknown> = { type: name }
+  try {
+    for (const [field, type] of (SCHEMA[name] as Spec).fields) {
+      switch (type) {
+        case 'uint': out[field] = r.varUint(); break
+        case 'str': out[field] = r.string(limits.maxString ?? 4096); break
+        case 'bytes': out[field] = r.bytes(); break
+        case 'bool': out[field] = r.bool(); break
+        case 'list': {
+          const n = r.varUint()
+          if (n > (limits.maxList ?? 100_000)) throw new WireError(`list of ${n} entries`)
+          const list: Uint8Array[] = []
+          for (let i = 0; i < n; i++) list.push(r.bytes())
+          out[field] = list
+          break
+        }
+      }
+    }
+    r.end()
+  } catch (err) {
+    throw new ProtocolError(`bad ${name} frame: ${(err as Error).message}`, err)
+  }
+  return out as unknown as Message
+}

@@ -1,0 +1,111 @@
+/**
+ * Base encodings of the gateway protocol, paired: every `writeX` has its `readX`.
+ *   varUint   unsigned LEB128, at most 2^53 - 1 (8 bytes)
+ *   varBytes  varUint length • bytes
+ *   varString varBytes of UTF-8
+ *   bool      one byte, 0 or 1
+ * Readers throw `WireError` on truncation, overlong or out-of-range values; `Reader.end()`
+ * checks that the whole frame was consumed.
+ */
+export class WireError extends Error {
+  override name = 'WireError'
+}
+
+const utf8 = new TextEncoder()
+const utf8d = new TextDecoder('utf-8', { fatal: true })
+
+export class Writer {
+  private buf = new Uint8Array(64)
+  private pos = 0
+
+  private room(n: number): void {
+    if (this.pos + n <= this.buf.length) return
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.pos + n))
+    next.set(this.buf.subarray(0, this.pos))
+    this.buf = next
+  }
+
+  varUint(n: number): this {
+    if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`varUint out of range: ${n}`)
+    this.room(8)
+    while (n > 0x7f) {
+      this.buf[this.pos++] = (n % 0x80) | 0x80
+      n = Math.floor(n / 0x80)
+    }
+    this.buf[this.pos++] = n
+    return this
+  }
+
+  bytes(b: Uint8Array): this {
+    this.varUint(b.length)
+    this.room(b.length)
+    this.buf.set(b, this.pos)
+    this.pos += b.length
+    return this
+  }
+
+  string(s: string): this {
+    return this.bytes(utf8.encode(s))
+  }
+
+  bool(v: boolean): this {
+    this.room(1)
+    this.buf[this.pos++] = v ? 1 : 0
+    return this
+  }
+
+  finish(): Uint8Array {
+    return this.buf.slice(0, this.pos)
+  }
+}
+
+export class Reader {
+  private pos = 0
+  constructor(private readonly buf: Uint8Array) {}
+
+  varUint(): number {
+    let n = 0
+    let mul = 1
+    for (let i = 0; i < 8; i++) {
+      if (this.pos >= this.buf.length) throw new WireError('truncated varUint')
+      const b = this.buf[this.pos++]!
+      n += (b & 0x7f) * mul
+      if (b < 0x80) {
+        if (i > 0 && b === 0) throw new WireError('overlong varUint')
+        if (!Number.isSafeInteger(n)) throw new WireError('varUint beyond 2^53')
+        return n
+      }
+      mul *= 0x80
+    }
+    throw new WireError('varUint longer than 8 bytes')
+  }
+
+  bytes(max = Infinity): Uint8Array {
+    const len = this.varUint()
+    if (len > max) throw new WireError(`field of ${len} bytes exceeds ${max}`)
+    if (this.pos + len > this.buf.length) throw new WireError('truncated bytes')
+    const out = this.buf.slice(this.pos, this.pos + len)
+    this.pos += len
+    return out
+  }
+
+  string(max = 4096): string {
+    try {
+      return utf8d.decode(this.bytes(max))
+    } catch (err) {
+      if (err instanceof WireError) throw err
+      throw new WireError('invalid UTF-8')
+    }
+  }
+
+  bool(): boolean {
+    if (this.pos >= this.buf.length) throw new WireError('truncated bool')
+    const b = this.buf[this.pos++]
+    if (b !== 0 && b !== 1) throw new WireError('bool must be 0 or 1')
+    return b === 1
+  }
+
+  end(): void {
+    if (this.pos !== this.buf.length) throw new WireError(`${this.buf.length - this.pos} trailing bytes`)
+  }
+}

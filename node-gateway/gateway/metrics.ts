@@ -1,0 +1,20 @@
+/** Prometheus metrics of one gateway (its own registry, so several gateways can live in one process). */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+
+export function createMetrics() {
+  const registry = new Registry()
+  const m = {
+    registry,
+    connections: new Gauge({ name: 'repjs_gateway_connections', help: 'Open replica connections', registers: [registry] }),
+    runs: new Gauge({ name: 'repjs_gateway_streams', help: 'Run streams with a shared etcd watch', registers: [registry] }),
+    proposals: new Counter({ name: 'repjs_gateway_proposals_total', help: 'Proposals forwarded to etcd', registers: [registry] }),
+    pushed: new Counter({ name: 'repjs_gateway_decided_pushed_total', help: 'Decided slots pushed to replicas', registers: [registry] }),
+    refused: new Counter({ name: 'repjs_gateway_refused_total', help: 'Connections or frames refused', labelNames: ['reason'], registers: [registry] }),
+    etcdLatency: new Histogram({
+      name: 'repjs_gateway_etcd_seconds', help: 'Latency of etcd requests made for replicas', labelNames: ['op'], registers: [registry],
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+    }),
+  }
+  return m
+}
+export type Metrics = ReturnType<typeof createMetrics>

@@ -1,0 +1,272 @@
+/**
+ * One replica connection: hello (token, run), then requests answered with the same id. Every frame
+ * is validated; a malformed one gets an ERROR and a close, never an exception that escapes.
+ */
+import type { WebSocket } from 'ws'
+import { ErrorCodes, RepJSError } from '../../core/errors.js'
+import {
+  CLOSE, decodeMessage, encodeMessage, LOCK_BUSY, LOCK_DECIDED, LOCK_HELD, type Message, type Messages,
+} from '../../core/protocol.js'
+import type { HeldLock } from '../../core/store.js'
+import type { EtcdStore } from '../store/etcd-store.js'
+import { storeError } from '../store/etcd-errors.js'
+import type { Hubs, Subscription } from './hub.js'
+import type { Metrics } from './metrics.js'
+import { verifyToken, TokenError } from './token.js'
+
+export interface PeerLimits {
+  /** Requests awaiting etcd at once, per connection. */
+  maxInFlight: number
+  /** Frames per second (token bucket, burst 2x). */
+  ratePerSecond: number
+  /** Bytes queued for a slow client before it is closed with SLOW_CONSUMER. */
+  maxBufferedBytes: number
+}
+
+export interface PeerContext {
+  store: EtcdStore
+  hubs: Hubs
+  metrics: Metrics
+  limits: PeerLimits
+  secret: string | undefined
+  gatewayId: string
+  log: { info(o: object, m?: string): void; warn(o: object, m?: string): void }
+}
+
+const NAME = /^[A-Za-z0-9._-]{1,128}$/
+
+export class Peer {
+  private run: string | undefined
+  private replica = ''
+  private inFlight = 0
+  private tokens: number
+  private lastRefill = Date.now()
+  private readonly subs = new Map<number, Subscription>()
+  private readonly locks = new Map<number, HeldLock>()
+  private readonly waits = new Map<number, AbortController>()
+  private nextLock = 1
+  private closed = false
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly ctx: PeerContext,
+  ) {
+    this.tokens = ctx.limits.ratePerSecond * 2
+    ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary))
+    ws.on('close', () => this.cleanup())
+    ws.on('error', () => this.cleanup())
+  }
+
+  private send(msg: Message): void {
+    if (this.closed) return
+    if (this.ws.bufferedAmount > this.ctx.limits.maxBufferedBytes) {
+      this.ctx.metrics.refused.inc({ reason: 'slow-consumer' })
+      return this.close(CLOSE.SLOW_CONSUMER, 'too many bytes buffered: read faster or reconnect')
+    }
+    this.ws.send(encodeMessage(msg))
+  }
+
+  private error(id: number, err: unknown): void {
+    const e = RepJSError.is(err) ? err : storeError(err, 'a gateway request')
+    this.send({ type: 'error', id, code: e.code, message: e.message, retryable: e.retryable, status: String(e.details.status ?? '') })
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return
+    this.ws.close(code, reason.slice(0, 120))
+    this.cleanup()
+  }
+
+  private refuse(code: number, err: RepJSError, reason: string): void {
+    this.ctx.metrics.refused.inc({ reason })
+    this.error(0, err)
+    this.close(code, err.message)
+  }
+
+  private allow(): boolean {
+    const now = Date.now()
+    const { ratePerSecond } = this.ctx.limits
+    this.tokens = Math.min(ratePerSecond * 2, this.tokens + ((now - this.lastRefill) / 1000) * ratePerSecond)
+    this.lastRefill = now
+    if (this.tokens < 1) return false
+    this.tokens--
+    return true
+  }
+
+  private onFrame(data: Buffer, isBinary: boolean): void {
+    if (this.closed) return
+    if (!isBinary) return this.refuse(CLOSE.PROTOCOL_ERROR, new RepJSError(ErrorCodes.PROTOCOL, 'text frames are not part of repjs.v1: send binary frames'), 'text')
+    if (!this.allow()) return this.refuse(CLOSE.RATE_LIMITED, new RepJSError(ErrorCodes.LIMIT, `more than ${this.ctx.limits.ratePerSecond} frames/s: slow down`), 'rate')
+    let msg: Message
+    try {
+      msg = decodeMessage(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
+    } catch (err) {
+      return this.refuse(CLOSE.PROTOCOL_ERROR, err as RepJSError, 'malformed')
+    }
+    if (!this.run) {
+      if (msg.type !== 'hello') return this.refuse(CLOSE.PROTOCOL_ERROR, new RepJSError(ErrorCodes.PROTOCOL, `expected hello, got ${msg.type}`), 'no-hello')
+      return void this.hello(msg)
+    }
+    void this.dispatch(msg)
+  }
+
+  private async hello(msg: Messages['hello']): Promise<void> {
+    if (!NAME.test(msg.run) || !NAME.test(msg.replica)) {
+      return this.refuse(CLOSE.PROTOCOL_ERROR, new RepJSError(ErrorCodes.BAD_ARGUMENT, 'run and replica ids must be 1-128 of [A-Za-z0-9._-]'), 'bad-hello')
+    }
+    if (this.ctx.secret !== undefined) {
+      try {
+        verifyToken(this.ctx.secret, msg.token, msg.run)
+      } catch (err) {
+        const wrongRun = err instanceof TokenError && err.reason === 'wrong-run'
+        return this.refuse(wrongRun ? CLOSE.FORBIDDEN_RUN : CLOSE.UNAUTHORIZED, err as RepJSError, (err as TokenError).reason ?? 'token')
+      }
+    }
+    this.run = msg.run
+    this.replica = msg.replica
+    try {
+      const opened = await this.timed('open', () => this.ctx.store.openRun(msg.run, msg.meta))
+      this.send({ type: 'welcome', meta: opened.meta, created: opened.created, gateway: this.ctx.gatewayId })
+    } catch (err) {
+      this.error(0, err)
+      this.close(CLOSE.GOING_AWAY, 'etcd unavailable; retry')
+    }
+  }
+
+  private async timed<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    const end = this.ctx.metrics.etcdLatency.startTimer({ op })
+    try {
+      return await fn()
+    } finally {
+      end()
+    }
+  }
+
+  private ref(stream: string, slot: number) {
+    if (!NAME.test(stream)) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `bad stream name '${stream.slice(0, 64)}'`)
+    return { run: this.run!, stream, slot }
+  }
+
+  /** Requests that wait on etcd count against maxInFlight; over it, the request gets REPJS_LIMIT. */
+  private async request(id: number, fn: () => Promise<Message | undefined>): Promise<void> {
+    if (this.inFlight >= this.ctx.limits.maxInFlight) {
+      return this.error(id, new RepJSError(ErrorCodes.LIMIT, `more than ${this.ctx.limits.maxInFlight} requests in flight on one connection`, { retryable: true, details: { status: 'waiting-for-quorum' } }))
+    }
+    this.inFlight++
+    try {
+      const reply = await fn()
+      if (reply) this.send(reply)
+    } catch (err) {
+      this.error(id, err)
+    } finally {
+      this.inFlight--
+    }
+  }
+
+  private async dispatch(msg: Message): Promise<void> {
+    const { store } = this.ctx
+    switch (msg.type) {
+      case 'propose':
+        return this.request(msg.id, async () => {
+          this.ctx.metrics.proposals.inc()
+          const res = await this.timed('propose', () => store.propose(this.ref(msg.stream, msg.slot), msg.record, msg.clearVotes))
+          return { type: 'decided', id: msg.id, won: res.won, record: res.record }
+        })
+      case 'subscribe':
+        return this.subscribe(msg)
+      case 'unsubscribe':
+        this.subs.get(msg.sub)?.close()
+        this.subs.delete(msg.sub)
+        return
+      case 'vote':
+        return this.request(msg.id, async () => {
+          const decided = await this.timed('vote', () => store.vote(this.ref(msg.stream, msg.slot), this.replica, msg.value))
+          return { type: 'voted', id: msg.id, decided: decided !== undefined, record: decided ?? new Uint8Array() }
+        })
+      case 'awaitVotes':
+        return this.request(msg.id, async () => {
+          const ac = new AbortController()
+          this.waits.set(msg.id, ac)
+          try {
+            const values = await store.awaitVotes(this.ref(msg.stream, msg.slot), Math.min(msg.n, 10_000), ac.signal)
+            return { type: 'votes', id: msg.id, values }
+          } catch (err) {
+            if (ac.signal.aborted) return undefined
+            throw err
+          } finally {
+            this.waits.delete(msg.id)
+          }
+        })
+      case 'cancel':
+        this.waits.get(msg.id)?.abort()
+        return
+      case 'acquire':
+        return this.request(msg.id, async () => {
+          const ttl = Math.min(Math.max(msg.ttlMs, 1000), 3_600_000)
+          const got = await this.timed('acquire', () => store.acquire(this.ref(msg.stream, msg.slot), this.replica, ttl))
+          if (got.state === 'decided') return { type: 'acquired', id: msg.id, state: LOCK_DECIDED, lock: 0, hasBytes: true, bytes: got.record }
+          if (got.state === 'busy') return { type: 'acquired', id: msg.id, state: LOCK_BUSY, lock: 0, hasBytes: false, bytes: new Uint8Array() }
+          if (this.closed) {
+            await got.lock.release()
+            return undefined
+          }
+          const lockId = this.nextLock++
+          this.locks.set(lockId, got.lock)
+          got.lock.signal.addEventListener('abort', () => this.send({ type: 'lockLost', lock: lockId }), { once: true })
+          const marker = got.lock.marker
+          return { type: 'acquired', id: msg.id, state: LOCK_HELD, lock: lockId, hasBytes: marker !== undefined, bytes: marker ?? new Uint8Array() }
+        })
+      case 'markStarted':
+        return this.request(msg.id, async () => {
+          await this.lock(msg.lock).markStarted(msg.marker)
+          return { type: 'ok', id: msg.id }
+        })
+      case 'decideLocked':
+        return this.request(msg.id, async () => {
+          const res = await this.timed('decide', () => this.lock(msg.lock).decide(msg.record))
+          return { type: 'decided', id: msg.id, won: res.won, record: res.record }
+        })
+      case 'release': {
+        const lock = this.locks.get(msg.lock)
+        this.locks.delete(msg.lock)
+        await lock?.release()
+        return
+      }
+      case 'ping':
+        return this.send({ type: 'pong', n: msg.n })
+      default:
+        return this.refuse(CLOSE.PROTOCOL_ERROR, new RepJSError(ErrorCodes.PROTOCOL, `${msg.type} is not a client message`), 'wrong-direction')
+    }
+  }
+
+  private lock(id: number): HeldLock {
+    const lock = this.locks.get(id)
+    if (!lock) throw new RepJSError(ErrorCodes.LEASE_LOST, `lock ${id} is not held on this connection`)
+    return lock
+  }
+
+  private async subscribe(msg: Messages['subscribe']): Promise<void> {
+    if (this.subs.has(msg.sub)) return this.error(0, new RepJSError(ErrorCodes.BAD_ARGUMENT, `subscription ${msg.sub} exists`))
+    if (!NAME.test(msg.stream)) return this.error(0, new RepJSError(ErrorCodes.BAD_ARGUMENT, 'bad stream name'))
+    const sub = await this.ctx.hubs.subscribe(this.run!, msg.stream, msg.from, {
+      push: (first, records) => {
+        this.ctx.metrics.pushed.inc(records.length)
+        this.send({ type: 'slots', sub: msg.sub, first, records })
+      },
+      caughtUp: () => this.send({ type: 'caughtUp', sub: msg.sub }),
+      failed: (err) => this.error(0, err),
+    })
+    if (this.closed) sub.close()
+    else this.subs.set(msg.sub, sub)
+  }
+
+  private cleanup(): void {
+    if (this.closed) return
+    this.closed = true
+    for (const s of this.subs.values()) s.close()
+    this.subs.clear()
+    for (const w of this.waits.values()) w.abort()
+    for (const l of this.locks.values()) void l.release()
+    this.locks.clear()
+  }
+}
