@@ -7,6 +7,7 @@ import { parse } from './args.js'
 import { ensureTool, type ToolName } from './ensure-tool.js'
 import { printLog } from './log.js'
 import { start } from './start.js'
+import { runGateway, printToken } from './gateway.js'
 
 const HELP = `repjs — replicated JavaScript over etcd
 
@@ -14,6 +15,10 @@ const HELP = `repjs — replicated JavaScript over etcd
       start a local etcd and a short replicated sample (what npm start runs)
   repjs log --run R [--etcd URL[,URL]] [--stream main] [--from 0] [--limit 1000]
       print a run's decided slots
+  repjs gateway [--etcd URL[,URL]] [--port 7420] [--host 127.0.0.1] [--origin URL[,URL]] [--cert F --key F]
+      run a gateway; set REPJS_GATEWAY_SECRET (or --secret) to require run tokens
+  repjs token --run R [--ttl 86400]
+      print a token for run R, signed with REPJS_GATEWAY_SECRET (or --secret)
   repjs ensure etcd|chromium
       make sure a system tool is installed (installs Debian's package as root)
   repjs version | help
@@ -33,6 +38,17 @@ async function main(argv: string[]): Promise<void> {
       })
       if (!values.run) throw new Error('repjs log needs --run R')
       return printLog({ run: String(values.run), etcd: String(values.etcd).split(','), stream: String(values.stream), from: Number(values.from), limit: Number(values.limit) })
+    }
+    case 'gateway': {
+      const { values } = parse(rest, {
+        etcd: { type: 'string', default: process.env.REPJS_ETCD ?? 'http://127.0.0.1:2379' }, port: { type: 'string', default: '7420' },
+        host: { type: 'string' }, secret: { type: 'string' }, origin: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' },
+      })
+      return runGateway(values as Record<string, string | undefined>)
+    }
+    case 'token': {
+      const { values } = parse(rest, { run: { type: 'string' }, ttl: { type: 'string', default: '86400' }, secret: { type: 'string' } })
+      return printToken(values as Record<string, string | undefined>)
     }
     case 'ensure':
       for (const t of rest) ensureTool(t as ToolName)
