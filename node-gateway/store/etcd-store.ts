@@ -124,6 +124,8 @@ export class EtcdStore implements Store {
           if (stopped) return
           if (first) h.caughtUp()
           first = false
+          // A follower stopped from caughtUp() (a gateway subscriber's history read) never watches.
+          if (stopped) return
           watcher = await this.client.watch().prefix(prefix).startRevision(String(BigInt(rev) + 1n)).create()
           if (stopped) return void watcher.cancel().catch(() => {})
           watcher.on('put', deliver)
