@@ -12,7 +12,7 @@ import { withRetry, type RetryContext } from './retry.js'
 import { captureSite } from './site.js'
 import { StatusEmitter, type StatusState } from './status.js'
 import type { Store } from './store.js'
-import { StreamLog } from './stream-log.js'
+import { StreamLog, type StreamCache } from './stream-log.js'
 
 export const MAIN_STREAM = 'main'
 
@@ -33,6 +33,8 @@ export interface EngineOptions {
    * write. Default: three times the recent proposal latency, between 2 and 50 ms. 0 disables.
    */
   followWaitMs?: number
+  /** A replica-local cache of decided records per stream (browser tabs: IndexedDB). */
+  cache?: (stream: string) => StreamCache
 }
 
 export interface Outcome {
@@ -91,7 +93,7 @@ export class Engine {
     let s = this.streams.get(name)
     if (!s) {
       const onHead = name === MAIN_STREAM ? () => this.updateStatus() : undefined
-      const log = new StreamLog(this.store, this.run, name, (err) => this.halt(err as RepJSError), onHead)
+      const log = new StreamLog(this.store, this.run, name, (err) => this.halt(err as RepJSError), onHead, this.opts.cache?.(name))
       s = { name, log, lastTime: -Infinity, timeChain: Promise.resolve(), extra: new Map(), followsOther: false }
       this.streams.set(name, s)
     }
@@ -154,6 +156,7 @@ export class Engine {
   /** Decode a decided record and compare its call identity with ours. */
   check(stream: StreamState, slot: number, ident: CallIdentity, bytes: Uint8Array): SlotRecord {
     const rec = decodeRecord(this.codec, bytes, this.slotKey(stream.name, slot))
+    rec.slot = slot
     stream.followsOther = rec.by !== this.replicaId
     if (rec.kind !== ident.kind || rec.name !== ident.name || rec.argsHash !== ident.argsHash) {
       const err = divergedError(stream.name, slot, ident, rec)

@@ -22,7 +22,7 @@ declare var AbortController: { prototype: AbortController; new (): AbortControll
 interface TextEncoder { encode(input?: string): Uint8Array }
 declare var TextEncoder: { prototype: TextEncoder; new (): TextEncoder }
 interface TextDecoder { decode(input?: Uint8Array): string }
-declare var TextDecoder: { prototype: TextDecoder; new (label?: string, options?: { fatal?: boolean }): TextDecoder }
+declare var TextDecoder: { prototype: TextDecoder; new (label?: string, options?: { fatal?: boolean; ignoreBOM?: boolean }): TextDecoder }
 
 interface Crypto {
   getRandomValues<T extends Uint8Array | Uint16Array | Uint32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | BigUint64Array>(array: T): T

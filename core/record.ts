@@ -7,6 +7,8 @@ import { fromWire, toWire, type Codec } from './codec.js'
 import { corruptError as corrupt, type CallIdentity } from './errors.js'
 
 export interface SlotRecord extends CallIdentity {
+  /** The slot it was read from (set by the engine). */
+  slot?: number
   by: string
   ok: boolean
   value: unknown

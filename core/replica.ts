@@ -10,7 +10,9 @@ import { decideOnce, type OnceOptions } from './once.js'
 import { cryptoUUID } from './prng.js'
 import { agreedRandom, random, type RandomMode } from './random.js'
 import type { Status, StatusListener } from './status.js'
+import { InputQueue, INPUT_STREAM, type InputLine } from './input.js'
 import type { Store } from './store.js'
+import type { StreamCache } from './stream-log.js'
 import { now, type NowOptions } from './time.js'
 import { vote, voteIdentity, type VoteOptions } from './vote.js'
 
@@ -143,6 +145,8 @@ export interface ReplicaConfig {
 export interface RunInfo {
   run: string
   replicaId: string
+  /** Display name of this replica (who typed a line). */
+  name: string
   program: string
   incarnation: string
   replicas: number | undefined
@@ -152,6 +156,7 @@ export interface RunInfo {
 
 export class Replica extends Stream {
   private readonly streams = new Map<string, Stream>()
+  private inputQueue: InputQueue | undefined
 
   /** @internal */
   constructor(
@@ -172,9 +177,44 @@ export class Replica extends Stream {
     return s
   }
 
-  on(event: 'status', listener: StatusListener): () => void {
-    if (event !== 'status') throw badArgument(`unknown event '${String(event)}'; replicas emit 'status'`)
-    return this.engine.status.on(listener)
+  private get inputs(): InputQueue {
+    return (this.inputQueue ??= new InputQueue(this.engine, this.engine.stream(INPUT_STREAM), this.info.name))
+  }
+
+  /**
+   * The next agreed input line (null once end of input is agreed). A line typed here (`typeLine`)
+   * races the other replicas' lines; one that loses stays queued for the next call.
+   */
+  async input(): Promise<string | null> {
+    return (await this.inputs.next()).line
+  }
+
+  /** Like input(), with who typed the line. */
+  inputLine(): Promise<InputLine> {
+    return this.inputs.next()
+  }
+
+  /** A line typed on this replica (a terminal line, the prompt element's Enter). */
+  typeLine(line: string): void {
+    this.inputs.type(line)
+  }
+
+  /** End input for every replica, explicitly (Ctrl-D on a terminal, a button). */
+  endInput(): void {
+    this.inputs.end()
+  }
+
+  /** Lines typed here that are not agreed yet (after end of input: never sent). */
+  pendingInput(): Array<string | null> {
+    return this.inputQueue?.pending() ?? []
+  }
+
+  on(event: 'status', listener: StatusListener): () => void
+  on(event: 'input', listener: (line: InputLine) => void): () => void
+  on(event: 'status' | 'input', listener: StatusListener | ((line: InputLine) => void)): () => void {
+    if (event === 'status') return this.engine.status.on(listener as StatusListener)
+    if (event === 'input') return this.inputs.onLine(listener as (line: InputLine) => void)
+    throw badArgument(`unknown event '${String(event)}'; replicas emit 'status' and 'input'`)
   }
 
   get status(): Status {
@@ -196,6 +236,10 @@ export interface ReplicaOptions {
   /** Number of replicas, recorded at run creation (default quorum of median time). */
   replicas?: number
   replicaId?: string
+  /** Display name shown with the lines this replica types (default: the replica id). */
+  name?: string
+  /** A replica-local cache of decided records per stream (browser tabs: IndexedDB). */
+  cache?: (incarnation: string) => (stream: string) => StreamCache
   random?: RandomMode
   onDiverged?: 'throw' | 'halt'
   clock?: () => number
@@ -237,6 +281,7 @@ export async function createReplica(opts: ReplicaOptions): Promise<Replica> {
   const engine = new Engine({
     store: opts.store, codec, run: opts.run, replicaId,
     onDiverged: opts.onDiverged, siteBase: opts.siteBase, callSites: opts.callSites, followWaitMs: opts.followWaitMs,
+    cache: opts.cache?.(meta.incarnation),
   })
   const config: ReplicaConfig = {
     clock: opts.clock ?? (() => Date.now()),
@@ -244,7 +289,7 @@ export async function createReplica(opts: ReplicaOptions): Promise<Replica> {
     replicas: meta.replicas ?? undefined,
   }
   const info: RunInfo = {
-    run: opts.run, replicaId, program: meta.program, incarnation: meta.incarnation,
+    run: opts.run, replicaId, name: opts.name ?? replicaId, program: meta.program, incarnation: meta.incarnation,
     replicas: meta.replicas ?? undefined, created: opened.created,
   }
   const rep = new Replica(engine, config, info)

@@ -5,6 +5,13 @@
  */
 import type { Store } from './store.js'
 
+/** A replica-local copy of one stream's decided records (e.g. IndexedDB in a browser tab). */
+export interface StreamCache {
+  /** Records saved earlier, for consecutive slots from 0. */
+  load(): Promise<Uint8Array[]>
+  save(slot: number, record: Uint8Array): void
+}
+
 export class StreamLog {
   /** The next slot a call on this stream takes. */
   next = 0
@@ -18,19 +25,45 @@ export class StreamLog {
   private stopFollow: () => void
   failure: unknown
 
-  constructor(store: Store, run: string, readonly name: string, onError: (err: unknown) => void, private readonly onHead: () => void = () => {}) {
-    this.stopFollow = store.follow(run, name, 0, {
-      slot: (slot, record) => this.arrive(slot, record),
-      caughtUp: () => {
-        this.caughtUp = true
-        for (const w of this.caughtUpWaiters.splice(0)) w()
-        this.onHead()
+  constructor(
+    store: Store,
+    run: string,
+    readonly name: string,
+    onError: (err: unknown) => void,
+    private readonly onHead: () => void = () => {},
+    private readonly cache?: StreamCache,
+  ) {
+    let stopped = false
+    this.stopFollow = () => {
+      stopped = true
+    }
+    const follow = (from: number) => {
+      if (stopped) return
+      this.stopFollow = store.follow(run, name, from, {
+        slot: (slot, record) => this.arrive(slot, record),
+        caughtUp: () => {
+          this.caughtUp = true
+          for (const w of this.caughtUpWaiters.splice(0)) w()
+          this.onHead()
+        },
+        error: (err) => {
+          this.failure = err
+          onError(err)
+        },
+      })
+    }
+    if (!cache) {
+      follow(0)
+      return
+    }
+    // Restore what this replica saved earlier at once, then fetch only the tail.
+    cache.load().then(
+      (records) => {
+        records.forEach((r, slot) => this.arrive(slot, r, false))
+        follow(records.length)
       },
-      error: (err) => {
-        this.failure = err
-        onError(err)
-      },
-    })
+      () => follow(0),
+    )
   }
 
   /** Take the next slot number, in call order. */
@@ -46,7 +79,8 @@ export class StreamLog {
     this.decided.delete(slot)
   }
 
-  private arrive(slot: number, record: Uint8Array): void {
+  private arrive(slot: number, record: Uint8Array, save = true): void {
+    if (save) this.cache?.save(slot, record)
     if (slot > this.head) {
       this.head = slot
       this.onHead()
