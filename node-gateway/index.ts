@@ -19,6 +19,7 @@ export * from '../core/index.js'
 export { createEtcdStore, EtcdStore } from './store/etcd-store.js'
 export type { EtcdStoreOptions } from './store/etcd-store.js'
 export { createCborFormat } from './codec/cbor-format.js'
+export { attachTerminal, type TerminalOptions } from './input/terminal.js'
 
 export interface ConnectOptions extends Omit<ReplicaOptions, 'store' | 'format' | 'program'> {
   /** etcd endpoint(s), e.g. 'http://127.0.0.1:2379' or a list. Default: $REPJS_ETCD or http://127.0.0.1:2379. */

@@ -14,8 +14,8 @@ export interface ReplicaProc {
   kill(): Promise<void>
 }
 
-export function startReplica(script: string, env: Record<string, string>, args: string[] = []): ReplicaProc {
-  const proc = spawn(process.execPath, [fixture(script), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+export function startReplica(script: string, env: Record<string, string>, args: string[] = [], stdin: 'ignore' | 'pipe' = 'ignore'): ReplicaProc {
+  const proc = spawn(process.execPath, [fixture(script), ...args], { env: { ...process.env, ...env }, stdio: [stdin, 'pipe', 'pipe'] })
   const r: ReplicaProc = {
     proc,
     stdout: '',
