@@ -12,7 +12,8 @@ export class WireError extends Error {
 }
 
 const utf8 = new TextEncoder()
-const utf8d = new TextDecoder('utf-8', { fatal: true })
+// ignoreBOM: a leading U+FEFF is part of the string, not a byte-order mark to strip.
+const utf8d = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 export class Writer {
   private buf = new Uint8Array(64)
