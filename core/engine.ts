@@ -63,6 +63,7 @@ export class Engine {
   private readonly closing = new AbortController()
   private fault: { state: StatusState; reason?: string } | undefined
   private halted: RepJSError | undefined
+  private siteOverride: string | undefined
   /** Moving average of one proposal's round trip, ms. */
   private proposeMs = 1
   readonly retry: RetryContext
@@ -110,8 +111,22 @@ export class Engine {
    * replaying) skips the stack capture, which would otherwise dominate replay time.
    */
   private attachSite(ident: CallIdentity, log: StreamLog, slot: number): void {
+    if (this.siteOverride !== undefined) {
+      ident.site = this.siteOverride
+      return
+    }
     if (this.opts.callSites === false || log.peek(slot)) return
     Object.defineProperty(ident, 'site', { get: captureSite(this.opts.siteBase), enumerable: true, configurable: true })
+  }
+
+  /** Run `call` (which must take its slot synchronously) with a call site known by the caller. */
+  withSite<T>(site: string, call: () => T): T {
+    this.siteOverride = site
+    try {
+      return call()
+    } finally {
+      this.siteOverride = undefined
+    }
   }
 
   assertOpen(): void {

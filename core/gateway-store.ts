@@ -165,7 +165,8 @@ export class GatewayStore implements Store {
       case 'error': {
         const err = new RepJSError(msg.code as RepJSError['code'], msg.message, { retryable: msg.retryable, details: msg.status ? { status: msg.status } : {} })
         if (msg.id === 0) {
-          if (this.hello && !this.ready) this.fatal = err
+          // Refused at hello (bad token...) is final; a retryable one (etcd down) is retried.
+          if (this.hello && !this.ready && !msg.retryable) this.fatal = err
           return
         }
         return this.settle(msg.id, undefined, err)

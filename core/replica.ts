@@ -167,6 +167,14 @@ export class Replica extends Stream {
     super(engine, engine.stream(MAIN_STREAM), config)
   }
 
+  /**
+   * Make one call whose call site is known to the caller (e.g. a script in a worker thread whose
+   * stack is not this thread's): `rep.withCallSite('app.js:12:3', () => rep.now())`.
+   */
+  withCallSite<T>(site: string, call: () => T): T {
+    return this.engine.withSite(site, call)
+  }
+
   /** An independent named stream: its own slot order, for flows whose order differs between replicas. */
   stream(name: string): Stream {
     if (typeof name !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(name) || name === MAIN_STREAM) {

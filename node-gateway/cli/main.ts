@@ -8,6 +8,7 @@ import { ensureTool, type ToolName } from './ensure-tool.js'
 import { printLog } from './log.js'
 import { start } from './start.js'
 import { runGateway, printToken } from './gateway.js'
+import { runCommand } from './run.js'
 
 const HELP = `repjs — replicated JavaScript over etcd
 
@@ -17,6 +18,9 @@ const HELP = `repjs — replicated JavaScript over etcd
       print a run's decided slots
   repjs gateway [--etcd URL[,URL]] [--port 7420] [--host 127.0.0.1] [--origin URL[,URL]] [--cert F --key F]
       run a gateway; set REPJS_GATEWAY_SECRET (or --secret) to require run tokens
+  repjs run --run R [--etcd URL | --gateway URL --token T] [--random call|batch|seed] [--median N]
+            [--local-fs] [--once mod.fn]... [--quiet-replay] [--eof-ends-input] [--verbose] script.js [args]
+      run an unmodified Node script as one replica of run R
   repjs token --run R [--ttl 86400]
       print a token for run R, signed with REPJS_GATEWAY_SECRET (or --secret)
   repjs ensure etcd|chromium
@@ -46,6 +50,8 @@ async function main(argv: string[]): Promise<void> {
       })
       return runGateway(values as Record<string, string | undefined>)
     }
+    case 'run':
+      return runCommand(rest)
     case 'token': {
       const { values } = parse(rest, { run: { type: 'string' }, ttl: { type: 'string', default: '86400' }, secret: { type: 'string' } })
       return printToken(values as Record<string, string | undefined>)

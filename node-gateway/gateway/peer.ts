@@ -68,7 +68,8 @@ export class Peer {
 
   private error(id: number, err: unknown): void {
     const e = RepJSError.is(err) ? err : storeError(err, 'a gateway request')
-    this.send({ type: 'error', id, code: e.code, message: e.message, retryable: e.retryable, status: String(e.details.status ?? '') })
+    // Strings in frames are capped at 4096 bytes on decode: keep messages well under that.
+    this.send({ type: 'error', id, code: e.code, message: e.message.slice(0, 1000), retryable: e.retryable, status: String(e.details.status ?? '') })
   }
 
   close(code: number, reason: string): void {

@@ -6,17 +6,19 @@
  * reported on stderr, never dropped silently.
  */
 import { createInterface } from 'node:readline'
-import type { Readable, Writable } from 'node:stream'
+import type { Readable } from 'node:stream'
 import type { Replica } from '../../core/replica.js'
 
 export interface TerminalOptions {
   input?: Readable & { isTTY?: boolean }
-  output?: Writable
-  errors?: Writable
+  output?: { write(s: string): unknown }
+  errors?: { write(s: string): unknown }
   /** Let the end of a pipe end input for every replica (default: only an explicit Ctrl-D does). */
   eofEndsInput?: boolean
   /** Printed before remote lines when echoing (e.g. the prompt text). */
   echoPrefix?: string
+  /** Echo lines typed on other replicas (default: when output is a terminal). */
+  echo?: boolean
 }
 
 export function attachTerminal(rep: Replica, opts: TerminalOptions = {}): () => void {
@@ -24,6 +26,7 @@ export function attachTerminal(rep: Replica, opts: TerminalOptions = {}): () => 
   const output = opts.output ?? process.stdout
   const errors = opts.errors ?? process.stderr
   const tty = Boolean(input.isTTY)
+  const echo = opts.echo ?? Boolean((output as { isTTY?: boolean }).isTTY)
   const rl = createInterface({ input, terminal: false })
   rl.on('line', (line) => rep.typeLine(line))
   rl.on('close', () => {
@@ -35,7 +38,7 @@ export function attachTerminal(rep: Replica, opts: TerminalOptions = {}): () => 
       if (unsent.length) errors.write(`repjs: input ended; ${unsent.length} line(s) typed here were not sent: ${unsent.map((x) => JSON.stringify(x)).join(', ')}\n`)
       return
     }
-    if (!l.local) output.write(`${opts.echoPrefix ?? ''}${l.line}   [typed on ${l.who}]\n`)
+    if (!l.local && echo) output.write(`${opts.echoPrefix ?? ''}${l.line}   [typed on ${l.who}]\n`)
   })
   return () => {
     stopEcho()
