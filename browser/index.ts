@@ -1,6 +1,10 @@
 /**
- * RepJS in the browser. The engine is core's; a browser replica reaches etcd through the gateway
- * (node-gateway/gateway), whose client store lands with the gateway protocol. Until then this entry
- * exports the environment-neutral engine, for use with a Store of your own.
+ * RepJS in the browser (and Electron renderers): `connect()` joins a run through a RepJS gateway,
+ * with the same Replica API as in Node; decided slots and the replica id are kept in IndexedDB.
+ * The `<repjs-prompt>` element is a separate entry: import 'repjs/browser/prompt'.
  */
 export * from '../core/index.js'
+export { connect, type BrowserConnectOptions } from './connect.js'
+export { idbCache, repjsStore, BLOCK_SLOTS, type IdbCacheHook, type IdbCacheOptions } from './cache.js'
+export { createCborFormat } from '../node-gateway/codec/cbor-format.js'
+export type { RepJSPrompt } from './prompt-element.js'
