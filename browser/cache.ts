@@ -54,7 +54,9 @@ class Writer {
     const id = `${incarnation}\u0000${stream}\u0000${block}`
     let d = this.dirty.get(id)
     if (!d) this.dirty.set(id, (d = { key: blockKey(incarnation, stream, block), records: new Map() }))
-    d.records.set(slot % BLOCK_SLOTS, record)
+    // A view into a larger buffer would be stored with all of it (structured clone): keep only its bytes.
+    const own = record.byteOffset === 0 && record.byteLength === record.buffer.byteLength ? record : record.slice()
+    d.records.set(slot % BLOCK_SLOTS, own)
     if (this.scheduled) return
     this.scheduled = true
     queueMicrotask(() => {
