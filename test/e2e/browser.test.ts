@@ -174,6 +174,12 @@ test('a reloaded tab restores its log and transcript from IndexedDB and fetches 
     `replay of ${K + 5} calls after reload ${replay.ms.toFixed(0)} ms (first time ${first.ms.toFixed(0)} ms for ${K})`)
   expect(afterReload).toBe(5) // only the tail of the main stream; the input stream was complete
   expect(withoutCache).toBe(K + 5 + 1) // the main stream from slot 0 plus the input slot
+
+  // a plain reload (no close first) keeps the replica id too, though tab C is open in the same browser
+  await a.reload()
+  await ready(a)
+  expect(await a.evaluate(() => (window as unknown as E2E).e2e.rep.info.replicaId)).toBe(idBefore)
+  expect(await c.evaluate(() => (window as unknown as E2E).e2e.rep.info.replicaId)).not.toBe(idBefore)
   await Promise.all([a.close(), c.close()])
 })
 
