@@ -199,3 +199,41 @@ test('connect() in the browser requires program: REPJS_BAD_ARGUMENT', async () =
   expect(err?.message).toContain('program')
   await page.close()
 })
+
+test('IndexedDB cache: consecutive slots from 0 across blocks, stops at a gap, a new incarnation of the run drops the old', async () => {
+  const page = await browser.context.newPage()
+  await page.goto(pages.url)
+  await page.waitForFunction(() => typeof window.e2eCache === 'object')
+  const out = await page.evaluate(async () => {
+    const { idbCache, createStore } = window.e2eCache
+    const store = createStore('repjs-cache-test', 'slots')
+    const rec = (n: number) => new Uint8Array([n & 255, n >> 8])
+    const first = idbCache({ store, run: 'r' })
+    const s1 = first('inc-1')('main')
+    for (let i = 0; i < 600; i++) if (i !== 520) s1.save(i, rec(i))
+    const view = new Uint8Array(64)
+    s1.save(520, view.subarray(10, 12)) // a view: only its own bytes are stored
+    first('inc-1')('other').save(0, rec(7))
+    await first.flush()
+    const loaded = await first('inc-1')('main').load()
+    // another tab saving a prefix again only adds, never shortens
+    const second = idbCache({ store, run: 'r' })
+    second('inc-1')('main').save(3, rec(3))
+    await second.flush()
+    const again = await second('inc-1')('main').load()
+    // a gap stops the load there
+    second('inc-1')('gappy').save(0, rec(0))
+    second('inc-1')('gappy').save(2, rec(2))
+    await second.flush()
+    const gappy = await second('inc-1')('gappy').load()
+    // the run was recreated: its old incarnation's slots are dropped
+    const newer = await idbCache({ store, run: 'r' })('inc-2')('main').load()
+    const old = await idbCache({ store })('inc-1')('main').load()
+    return {
+      loaded: loaded.length, okBytes: loaded.every((r, i) => i === 520 ? r.length === 2 && r.buffer.byteLength === 2 : r[0] === (i & 255) && r[1] === i >> 8),
+      again: again.length, gappy: gappy.length, newer: newer.length, old: old.length,
+    }
+  })
+  expect(out).toEqual({ loaded: 600, okBytes: true, again: 600, gappy: 1, newer: 0, old: 0 })
+  await page.close()
+})

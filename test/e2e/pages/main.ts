@@ -1,7 +1,8 @@
 // The e2e test page: joins the run given in the query (?gateway=&run=&name=&cache=0) with the
 // browser runtime, imported from source, shows it in <repjs-prompt>, and exposes `window.e2e` for
 // the test to drive. Without ?run it only exposes `window.e2eConnect`.
-import { connect, type InputLine, type Replica } from '../../../browser/index.js'
+import { createStore } from 'idb-keyval'
+import { connect, idbCache, type InputLine, type Replica } from '../../../browser/index.js'
 import '../../../browser/prompt-element.js'
 import { workload } from './workload.js'
 
@@ -9,6 +10,7 @@ declare global {
   interface Window {
     e2e?: Harness
     e2eConnect: typeof connect
+    e2eCache: { idbCache: typeof idbCache; createStore: typeof createStore }
     e2eError?: string
   }
 }
@@ -22,6 +24,7 @@ export interface Harness {
 }
 
 window.e2eConnect = connect
+window.e2eCache = { idbCache, createStore }
 const q = new URLSearchParams(location.search)
 const run = q.get('run')
 if (run) {
