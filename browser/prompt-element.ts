@@ -217,7 +217,7 @@ export class RepJSPrompt extends Base {
 
   #renderTime(li: HTMLLIElement, line: InputLine): void {
     const time = li.querySelector('time')!
-    const ms = this.#times.get(line.slot)
+    const ms = this.#times.get(line.slot) ?? line.time
     const text = this.formatTime(line, ms)
     if (text === undefined) {
       time.textContent = ''

@@ -24,6 +24,8 @@ export interface InputLine {
   /** True if this replica typed it. */
   local: boolean
   slot: number
+  /** When it was typed: the typing replica's clock, recorded with the line, so agreed. */
+  time: number
 }
 
 interface Queued {
@@ -42,6 +44,7 @@ export class InputQueue {
     private readonly engine: Engine,
     private readonly stream: StreamState,
     private readonly who: string,
+    private readonly clock: () => number,
   ) {}
 
   /** A line typed on this replica. It waits for an input() call if none is pending. */
@@ -75,13 +78,13 @@ export class InputQueue {
     const { engine, stream } = this
     const ident = engine.identity('input', 'input')
     const rec = await engine.slot(stream, ident, (slot) => this.race(slot, ident))
-    const v = engine.unwrap(rec) as { line: unknown; seq: unknown; who: unknown }
-    if ((v.line !== null && typeof v.line !== 'string') || typeof v.seq !== 'number' || typeof v.who !== 'string') {
+    const v = engine.unwrap(rec) as { line: unknown; seq: unknown; who: unknown; at: unknown }
+    if ((v.line !== null && typeof v.line !== 'string') || typeof v.seq !== 'number' || typeof v.who !== 'string' || typeof v.at !== 'number') {
       throw new RepJSError(ErrorCodes.CORRUPT, `input slot holds no line; the run's log was written outside RepJS`)
     }
     const local = rec.by === engine.replicaId
     if (local && this.queue[0]?.seq === v.seq) this.queue.shift()
-    const out: InputLine = { line: v.line as string | null, replica: rec.by, who: v.who, local, slot: rec.slot! }
+    const out: InputLine = { line: v.line as string | null, replica: rec.by, who: v.who, local, slot: rec.slot!, time: v.at }
     if (out.line === null) this.ended = true
     for (const l of this.listeners) l(out)
     return out
@@ -94,7 +97,7 @@ export class InputQueue {
       const decided = stream.log.peek(slot)
       if (decided) return decided
       const head = this.queue[0]
-      if (head) return engine.propose(stream, slot, ident, { ok: true, value: { line: head.line, seq: head.seq, who: this.who } })
+      if (head) return engine.propose(stream, slot, ident, { ok: true, value: { line: head.line, seq: head.seq, who: this.who, at: this.clock() } })
       await new Promise<void>((resolve) => {
         let cancel = () => {}
         const done = () => {

@@ -186,7 +186,7 @@ export class Replica extends Stream {
   }
 
   private get inputs(): InputQueue {
-    return (this.inputQueue ??= new InputQueue(this.engine, this.engine.stream(INPUT_STREAM), this.info.name))
+    return (this.inputQueue ??= new InputQueue(this.engine, this.engine.stream(INPUT_STREAM), this.info.name, this.config.clock))
   }
 
   /**
