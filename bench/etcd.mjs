@@ -1,39 +1,10 @@
 /**
- * A single etcd member for the benchmark, spawned like test/helpers/etcd.ts does: free 127.0.0.1
- * ports, a temp data dir, fsync ON unless { fsync: false } (then --unsafe-no-fsync). Stopped by PID.
+ * What the benchmark reads off the etcd it runs (started with the library's `startCluster`, see
+ * node-gateway/etcd/local-etcd.ts): the version, counters from /metrics (Txn/Range RPCs, WAL fsyncs,
+ * raft proposals) and the member's CPU time from /proc.
  */
-import { spawn, execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.unref()
-    srv.on('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address()
-      srv.close(() => resolve(port))
-    })
-  })
-}
-
-async function waitHealthy(url, proc, ms = 15000) {
-  const until = Date.now() + ms
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`etcd exited early with code ${proc.exitCode}`)
-    try {
-      const res = await fetch(`${url}/health`)
-      if (res.ok) return
-    } catch {
-      /* not up yet */
-    }
-    if (Date.now() > until) throw new Error(`etcd at ${url} did not become healthy within ${ms} ms`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 
 /** First line of `etcd --version`. */
 export function etcdVersion() {
@@ -87,69 +58,15 @@ export function processCpuMs(pid) {
   }
 }
 
-/**
- * Start one member. Returns { endpoint, pid, dataDir, fsync, stop() }.
- * A synchronous 'exit' hook also kills it by PID if the benchmark dies without calling stop().
- */
-export async function startEtcd({ fsync = true } = {}) {
-  const root = mkdtempSync(join(tmpdir(), 'repjs-bench-etcd-'))
-  const client = `http://127.0.0.1:${await freePort()}`
-  const peer = `http://127.0.0.1:${await freePort()}`
-  const args = [
-    '--name', 'bench', '--data-dir', join(root, 'data'),
-    '--listen-client-urls', client, '--advertise-client-urls', client,
-    '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
-    '--initial-cluster', `bench=${peer}`, '--initial-cluster-state', 'new', '--initial-cluster-token', root,
-    '--heartbeat-interval', '50', '--election-timeout', '500',
-    '--logger', 'zap', '--log-level', 'error',
-  ]
-  if (!fsync) args.push('--unsafe-no-fsync')
-  const proc = spawn('etcd', args, { stdio: ['ignore', 'ignore', 'pipe'] })
-  let stderr = ''
-  proc.stderr.on('data', (d) => {
-    if (stderr.length < 8000) stderr += d
-  })
-  const pid = proc.pid
-  const killSync = () => {
-    if (proc.exitCode === null && proc.signalCode === null) {
-      try {
-        process.kill(pid, 'SIGKILL')
-      } catch {
-        /* already gone */
-      }
-    }
-    rmSync(root, { recursive: true, force: true })
-  }
-  process.once('exit', killSync)
-  try {
-    await waitHealthy(client, proc)
-  } catch (err) {
-    killSync()
-    throw new Error(`${err.message}\n${stderr}`)
-  }
+/** Probes for one member of a `startCluster` cluster: { endpoint, pid, metrics(), cpuMs() }. */
+export function observe(member) {
+  const pid = member.proc?.pid
   return {
-    endpoint: client,
+    endpoint: member.client,
     pid,
-    dataDir: join(root, 'data'),
-    fsync,
-    stderr: () => stderr,
     /** Counters from etcd's /metrics: Txn and Range RPCs served, WAL fsyncs, raft proposals committed. */
-    metrics: () => etcdMetrics(client),
+    metrics: () => etcdMetrics(member.client),
     /** CPU ms etcd has used so far (Linux), or undefined. */
-    cpuMs: () => processCpuMs(pid),
-    async stop() {
-      process.removeListener('exit', killSync)
-      if (proc.exitCode === null && proc.signalCode === null) {
-        await new Promise((resolve) => {
-          proc.once('exit', () => resolve())
-          try {
-            process.kill(pid, 'SIGKILL')
-          } catch {
-            resolve()
-          }
-        })
-      }
-      rmSync(root, { recursive: true, force: true })
-    },
+    cpuMs: () => (pid === undefined ? undefined : processCpuMs(pid)),
   }
 }

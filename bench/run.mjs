@@ -1,10 +1,14 @@
 /**
- * RepJS benchmark. `npm run bench` (builds first) or `node bench/run.mjs [--quick] [--no-fsync]`.
+ * RepJS benchmark, the one entry point. `npm run bench` (builds first) or
+ * `node bench/run.mjs [--quick] [--no-fsync]` after `npm run build`.
  *
- * Starts its own single-member etcd (free 127.0.0.1 ports, temp data dir, fsync ON unless
- * --no-fsync), then measures, each after a warm-up:
- *   1. floor: the raw etcd3 create-if-absent Txn RepJS issues per proposal, in a plain loop;
- *   2. distributed() and now() of one replica, per call, and their ratio to the floor;
+ * Starts its own single-member etcd with the library's `startCluster` (free 127.0.0.1 ports, temp
+ * data dir, fsync ON unless --no-fsync), then measures, each after a warm-up:
+ *   1. two floors, the create-if-absent Txn RepJS issues per proposal in a plain loop: through
+ *      etcd3's gRPC client (`client.kv.txn`, the issue's floor) and through the lean node:http2
+ *      client the store uses by default (`KvClient.txn`);
+ *   2. distributed() and now() of one replica on the default hot path ('http2'), and distributed()
+ *      on hotPath 'etcd3', per call, with their ratios to both floors (all five kinds interleaved);
  *   3. three replica processes doing now() on the same run, against the Python prototype's figure;
  *   4. catch-up: replaying a log of already-decided slots, and a late replica chasing a leader.
  * Writes bench/results/latest.json and latest.md, prints the markdown table. etcd and every child
@@ -17,7 +21,9 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Etcd3 } from 'etcd3'
 import { connect, createCborFormat } from '../dist/node-gateway/index.js'
-import { etcdVersion, metricsDelta, startEtcd } from './etcd.mjs'
+import { startCluster } from '../dist/node-gateway/etcd/local-etcd.js'
+import { KvClient } from '../dist/node-gateway/store/kv-client.js'
+import { etcdVersion, metricsDelta, observe } from './etcd.mjs'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const WORKER = join(HERE, 'replica.mjs')
@@ -25,6 +31,8 @@ const RESULTS = join(HERE, 'results')
 const PROGRAM = 'repjs-bench'
 /** The Python prototype's recorded figure: 3 replicas on one etcd, fsync on. */
 const PROTOTYPE_CALLS_PER_SEC = 355
+/** distributed() may cost at most this much more than the bare Txn on the same client. */
+const TARGET_RATIO = 1.1
 
 const argv = process.argv.slice(2)
 for (const a of argv) {
@@ -114,32 +122,45 @@ function startWorker(label, run, n, endpoint, extra = []) {
 
 async function singleReplica(etcd, client) {
   const endpoint = etcd.endpoint
-  log(`\n[1+2] floor vs distributed() vs now(), 1 replica: warm-up ${CFG.warm} each, then ${CFG.n} timed calls each in ${CFG.rounds} interleaved rounds`)
-  const floorRun = `floor-${ID}`
+  log(`\n[1+2] floors vs distributed() vs now(), 1 replica: warm-up ${CFG.warm} each, then ${CFG.n} timed calls each in ${CFG.rounds} interleaved rounds`)
   const value = Buffer.from('r'.repeat(60))
-  let floorSlot = 0
-  const floorCall = () => {
-    const key = Buffer.from(slotKey(floorRun, floorSlot++))
-    return client.kv.txn({
-      compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }],
-      success: [{ request_put: { key, value } }],
-      failure: [{ request_range: { key } }],
-    })
+  /** The create-if-absent Txn RepJS issues per proposal, on fresh keys, through `kvApi.txn`. */
+  const createIfAbsent = (kvApi, run) => {
+    let slot = 0
+    return () => {
+      const key = Buffer.from(slotKey(run, slot++))
+      return kvApi.txn({
+        compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }],
+        success: [{ request_put: { key, value } }],
+        failure: [{ request_range: { key } }],
+      })
+    }
   }
-  const rep = await connect({ run: `single-${ID}`, etcd: endpoint, program: PROGRAM })
+  const lean = new KvClient({ endpoints: endpoint })
+  let repH, repE
   try {
-    const x = rep.distributed(() => Math.random(), { name: 'x' })
+    repH = await connect({ run: `single-http2-${ID}`, etcd: endpoint, program: PROGRAM, etcdOptions: { hotPath: 'http2' } })
+    repE = await connect({ run: `single-etcd3-${ID}`, etcd: endpoint, program: PROGRAM, etcdOptions: { hotPath: 'etcd3' } })
+    // Replica.engine is not public API; only a sanity check that each store took the hot path asked for.
+    if (!(repH.engine?.store?.kv instanceof KvClient) || repE.engine?.store?.kv !== undefined) {
+      throw new Error("the stores did not take the hot paths asked for (hotPath 'http2' / 'etcd3')")
+    }
+    const xH = repH.distributed(() => Math.random(), { name: 'x' })
+    const xE = repE.distributed(() => Math.random(), { name: 'x' })
     const kinds = {
-      floor: { call: floorCall, lat: new Float64Array(CFG.n), i: 0, cpuUs: 0, etcdMs: 0, m: {} },
-      distributed: { call: () => x(), lat: new Float64Array(CFG.n), i: 0, cpuUs: 0, etcdMs: 0, m: {} },
-      now: { call: () => rep.now(), lat: new Float64Array(CFG.n), i: 0, cpuUs: 0, etcdMs: 0, m: {} },
+      floorEtcd3: { call: createIfAbsent(client.kv, `floor-etcd3-${ID}`) },
+      floorHttp2: { call: createIfAbsent(lean, `floor-http2-${ID}`) },
+      distributed: { call: () => xH() },
+      now: { call: () => repH.now() },
+      distributedEtcd3: { call: () => xE() },
     }
     for (const [name, k] of Object.entries(kinds)) {
+      Object.assign(k, { lat: new Float64Array(CFG.n), i: 0, cpuUs: 0, etcdMs: 0, m: {} })
       const t0 = now()
       for (let i = 0; i < CFG.warm; i++) await k.call()
-      log(`  warm-up ${name}: ${CFG.warm} calls in ${fmt(msSince(t0))} ms`)
+      log(`  warm-up ${name.padEnd(16)} ${CFG.warm} calls in ${fmt(msSince(t0))} ms`)
     }
-    // Interleave blocks so that drift in disk/fsync latency hits all three alike.
+    // Interleave blocks, rotating the order, so that drift in disk/fsync latency hits every kind alike.
     const names = Object.keys(kinds)
     const block = Math.ceil(CFG.n / CFG.rounds)
     for (let r = 0; r < CFG.rounds; r++) {
@@ -167,18 +188,40 @@ async function singleReplica(etcd, client) {
         etcdPerCall: Object.fromEntries(Object.entries(k.m).map(([mk, v]) => [mk, v / k.i])),
       }
     }
-    for (const name of ['distributed', 'now']) {
-      out[name].ratioP50 = out[name].p50Us / out.floor.p50Us
-      out[name].ratioMean = out[name].meanUs / out.floor.meanUs
-      out[name].targetRatio = 1.1
-      out[name].meetsTarget = out[name].ratioP50 <= 1.1
+    const ratio = (a, b) => ({ p50: out[a].p50Us / out[b].p50Us, mean: out[a].meanUs / out[b].meanUs, nodeCpu: out[a].nodeCpuUsPerCall / out[b].nodeCpuUsPerCall })
+    out.floorHttp2.vsEtcd3 = ratio('floorHttp2', 'floorEtcd3')
+    // Each replica kind against both floors; the target compares distributed() with the floor that uses the same client.
+    const sameClient = { distributed: 'floorHttp2', now: 'floorHttp2', distributedEtcd3: 'floorEtcd3' }
+    for (const [name, floor] of Object.entries(sameClient)) {
+      const o = out[name]
+      o.hotPath = floor === 'floorHttp2' ? 'http2' : 'etcd3'
+      o.vsEtcd3 = ratio(name, 'floorEtcd3')
+      if (floor === 'floorHttp2') o.vsHttp2 = ratio(name, 'floorHttp2')
+      o.sameClientFloor = floor
+      o.ratioP50 = out[name].p50Us / out[floor].p50Us
+      o.ratioMean = out[name].meanUs / out[floor].meanUs
+      if (name !== 'now') {
+        o.targetRatio = TARGET_RATIO
+        o.meetsTarget = o.ratioP50 <= TARGET_RATIO
+      }
     }
+    out.distributed.vsDistributedEtcd3 = ratio('distributed', 'distributedEtcd3')
     for (const [name, s] of Object.entries(out)) {
-      log(`  ${name.padEnd(12)} p50 ${us(s.p50Us)}  mean ${us(s.meanUs)}  p99 ${us(s.p99Us)}  cpu/call: node ${us(s.nodeCpuUsPerCall)}, etcd ${us(s.etcdCpuUsPerCall)}; per call: ${s.etcdPerCall.txn.toFixed(2)} Txn, ${s.etcdPerCall.walFsyncs.toFixed(2)} WAL fsyncs of ${us(fsyncUs(s.etcdPerCall))}` + (s.ratioP50 ? `  ratio p50 ${s.ratioP50.toFixed(3)}x (target <= 1.10x: ${yes(s.meetsTarget)})` : ''))
+      log(`  ${name.padEnd(16)} p50 ${us(s.p50Us)}  mean ${us(s.meanUs)}  p99 ${us(s.p99Us)}  cpu/call: node ${us(s.nodeCpuUsPerCall)}, etcd ${us(s.etcdCpuUsPerCall)}; per call: ${s.etcdPerCall.txn.toFixed(2)} Txn, ${s.etcdPerCall.walFsyncs.toFixed(2)} WAL fsyncs of ${us(fsyncUs(s.etcdPerCall))}`)
     }
+    const x = (r) => `p50 ${r.p50.toFixed(3)}x, mean ${r.mean.toFixed(3)}x, Node CPU ${r.nodeCpu.toFixed(2)}x`
+    log(`  floorHttp2 / floorEtcd3:              ${x(out.floorHttp2.vsEtcd3)}`)
+    log(`  distributed (http2) / floorHttp2:     ${x(out.distributed.vsHttp2)}  target <= ${TARGET_RATIO.toFixed(2)}x p50 (same client): ${yes(out.distributed.meetsTarget)}`)
+    log(`  distributed (http2) / floorEtcd3:     ${x(out.distributed.vsEtcd3)}  (info: against the issue's floor)`)
+    log(`  now (http2) / floorHttp2:             ${x(out.now.vsHttp2)}  (info)`)
+    log(`  now (http2) / floorEtcd3:             ${x(out.now.vsEtcd3)}  (info)`)
+    log(`  distributed (etcd3) / floorEtcd3:     ${x(out.distributedEtcd3.vsEtcd3)}  target <= ${TARGET_RATIO.toFixed(2)}x p50 (same client): ${yes(out.distributedEtcd3.meetsTarget)}`)
+    log(`  distributed http2 / distributed etcd3: ${x(out.distributed.vsDistributedEtcd3)}`)
     return out
   } finally {
-    await rep.close()
+    await repH?.close().catch(() => {})
+    await repE?.close().catch(() => {})
+    lean.close()
   }
 }
 
@@ -228,6 +271,8 @@ async function threeReplicas(etcd, client) {
   out.ratioToPrototype = out.slowestCallsPerSec / PROTOTYPE_CALLS_PER_SEC
   out.meets2_5x = out.ratioToPrototype >= 2.5
   out.meets5x = out.ratioToPrototype >= 5
+  /** Wall time per slot the slowest replica may take for each target. */
+  out.budgetUsPerSlot = { '2.5x': 1e6 / (2.5 * PROTOTYPE_CALLS_PER_SEC), '5x': 1e6 / (5 * PROTOTYPE_CALLS_PER_SEC) }
   for (const r of out.replicas) {
     log(`  ${r.label}: ${fmt(r.callsPerSec)} calls/s, ${fmt(r.elapsedMs)} ms, p50 ${us(r.p50Us)}, mean ${us(r.meanUs)}, node cpu ${us(r.nodeCpuUsPerCall)}/call, won ${r.slotsWon} slots`)
   }
@@ -237,10 +282,10 @@ async function threeReplicas(etcd, client) {
     out.cpuUtilisation = (cpuPerSlot * CFG.n3) / 1000 / wallMs / out.cores
     log(`  CPU per slot: etcd ${us(out.etcdCpuUsPerSlot)} + 3 replicas ${us(cpuPerSlot - out.etcdCpuUsPerSlot)} = ${us(cpuPerSlot)}; ${(out.cpuUtilisation * 100).toFixed(0)}% of ${out.cores} cores busy during the run`)
   }
-  log(`  etcd per slot: ${etcdPerSlot.txn.toFixed(2)} Txn RPCs, ${etcdPerSlot.walFsyncs.toFixed(2)} WAL fsyncs (mean ${us(fsyncUs(etcdPerSlot))} each), ${etcdPerSlot.proposals.toFixed(2)} raft proposals`)
+  log(`  etcd per slot: ${etcdPerSlot.txn.toFixed(2)} Txn RPCs, ${etcdPerSlot.range.toFixed(2)} Range RPCs, ${etcdPerSlot.walFsyncs.toFixed(2)} WAL fsyncs (mean ${us(fsyncUs(etcdPerSlot))} each), ${etcdPerSlot.proposals.toFixed(2)} raft proposals`)
   log(`  slowest: ${fmt(out.slowestCallsPerSec)} calls/s (${out.slowestPerCallMs.toFixed(3)} ms/call) = ${out.ratioToPrototype.toFixed(2)}x the prototype's ${PROTOTYPE_CALLS_PER_SEC} calls/s`)
   log(`  (the Python prototype is not runnable here: ${PROTOTYPE_CALLS_PER_SEC} calls/s is its recorded figure, not re-measured)`)
-  log(`  target >= 2.5x: ${yes(out.meets2_5x)}   target >= 5x: ${yes(out.meets5x)}`)
+  log(`  target >= 2.5x (<= ${us(out.budgetUsPerSlot['2.5x'])}/slot): ${yes(out.meets2_5x)}   target >= 5x (<= ${us(out.budgetUsPerSlot['5x'])}/slot): ${yes(out.meets5x)}`)
   return out
 }
 
@@ -408,24 +453,32 @@ function markdown(r) {
   lines.push('')
   lines.push('| Measurement | Result | Ratio (this run) | Target | Met |')
   lines.push('|---|---|---|---|---|')
-  lines.push(`| 1. Floor: raw etcd3 create-if-absent Txn | p50 ${us(s.floor.p50Us)}, mean ${us(s.floor.meanUs)} | 1.00x | - | - |`)
-  lines.push(`| 2. \`distributed()\` direct, 1 replica | p50 ${us(s.distributed.p50Us)}, mean ${us(s.distributed.meanUs)} | ${s.distributed.ratioP50.toFixed(3)}x floor p50 (mean ${s.distributed.ratioMean.toFixed(3)}x) | <= 1.10x floor | ${yes(s.distributed.meetsTarget)} |`)
-  lines.push(`| 2. \`now()\`, 1 replica | p50 ${us(s.now.p50Us)}, mean ${us(s.now.meanUs)} | ${s.now.ratioP50.toFixed(3)}x floor p50 (mean ${s.now.ratioMean.toFixed(3)}x) | <= 1.10x floor | ${yes(s.now.meetsTarget)} |`)
-  lines.push(`| 3. 3 replicas, one etcd, \`now()\` (slowest replica) | ${fmt(t.slowestCallsPerSec)} calls/s, ${t.slowestPerCallMs.toFixed(3)} ms/call | ${t.ratioToPrototype.toFixed(2)}x prototype (${PROTOTYPE_CALLS_PER_SEC} calls/s, recorded) | >= 2.5x | ${yes(t.meets2_5x)} |`)
-  lines.push(`| | | | >= 5x | ${yes(t.meets5x)} |`)
+  const x = (r) => `${r.p50.toFixed(3)}x p50 (mean ${r.mean.toFixed(3)}x)`
+  const t11 = `<= ${TARGET_RATIO.toFixed(2)}x`
+  lines.push(`| 1a. Floor A: raw etcd3 create-if-absent Txn (\`client.kv.txn\`, the issue's floor) | p50 ${us(s.floorEtcd3.p50Us)}, mean ${us(s.floorEtcd3.meanUs)} | 1.00x | - | - |`)
+  lines.push(`| 1b. Floor B: the same Txn through the lean http2 client (\`KvClient.txn\`) | p50 ${us(s.floorHttp2.p50Us)}, mean ${us(s.floorHttp2.meanUs)} | ${x(s.floorHttp2.vsEtcd3)} of A | (info) | - |`)
+  lines.push(`| 2. \`distributed()\` direct, 1 replica, hotPath 'http2' (default) | p50 ${us(s.distributed.p50Us)}, mean ${us(s.distributed.meanUs)} | **${x(s.distributed.vsHttp2)} of B** (same client); ${x(s.distributed.vsEtcd3)} of A | ${t11} B | ${yes(s.distributed.meetsTarget)} |`)
+  lines.push(`| 2. \`now()\`, 1 replica, hotPath 'http2' (default) | p50 ${us(s.now.p50Us)}, mean ${us(s.now.meanUs)} | ${x(s.now.vsHttp2)} of B; ${x(s.now.vsEtcd3)} of A | (info) | - |`)
+  lines.push(`| 2. \`distributed()\` direct, 1 replica, hotPath 'etcd3' | p50 ${us(s.distributedEtcd3.p50Us)}, mean ${us(s.distributedEtcd3.meanUs)} | **${x(s.distributedEtcd3.vsEtcd3)} of A** (same client) | ${t11} A | ${yes(s.distributedEtcd3.meetsTarget)} |`)
+  lines.push(`| 3. 3 replicas, one etcd, \`now()\` (slowest replica) | ${fmt(t.slowestCallsPerSec)} calls/s, ${t.slowestPerCallMs.toFixed(3)} ms/call | ${t.ratioToPrototype.toFixed(2)}x prototype (${PROTOTYPE_CALLS_PER_SEC} calls/s, recorded) | >= 2.5x (<= ${us(t.budgetUsPerSlot['2.5x'])}/slot) | ${yes(t.meets2_5x)} |`)
+  lines.push(`| | | | >= 5x (<= ${us(t.budgetUsPerSlot['5x'])}/slot) | ${yes(t.meets5x)} |`)
   lines.push(`| 4a. Catch-up replay, fresh process (connect + ${fmt(c.slots)} \`now()\`) | ${fmt(c.fresh.slotsPerSec)} slots/s (${fmt(c.fresh.connectAndCallsMs)} ms) | - | >= 100,000 slots/s | ${yes(c.meetsTarget)} |`)
   lines.push(`| 4a. Catch-up replay, same process, new connect | ${fmt(c.sameProcess.slotsPerSec)} slots/s (${fmt(c.sameProcess.totalMs)} ms) | - | (info) | - |`)
-  lines.push(`| 4a. Catch-up replay, same process, \`callSites: false\` | ${fmt(c.sameProcessNoCallSites.slotsPerSec)} slots/s (${fmt(c.sameProcessNoCallSites.totalMs)} ms) | - | (info) | - |`)
+  lines.push(`| 4a. Catch-up replay, same process, \`callSites: false\` (runs after the row above, so on a warmer JIT; sites are only captured when proposing, so the option no longer matters on replay) | ${fmt(c.sameProcessNoCallSites.slotsPerSec)} slots/s (${fmt(c.sameProcessNoCallSites.totalMs)} ms) | - | (info) | - |`)
   lines.push(`| 4b. Late replica chasing a leader (${fmt(h.m)} calls each, joins at leader slot ${h.lateSpawnedAtLeaderSlot}) | leader done ${fmt(h.leaderDoneMs)} ms, late done ${fmt(h.lateDoneMs)} ms (${signed(h.finishGapMs)} ms); late at head after ${h.lateFirstLive ? fmt(h.lateFirstLive.ms) + ' ms, slot ' + h.lateFirstLive.slot : 'n/a'} | - | catches up | ${yes(h.caughtUp)} (${h.verdict}) |`)
   lines.push('')
   lines.push('Details:')
   lines.push('')
-  lines.push(`- 1/2: p99 floor ${us(s.floor.p99Us)}, distributed ${us(s.distributed.p99Us)}, now ${us(s.now.p99Us)}; the three were measured in ${r.config.rounds} interleaved rounds on the same etcd and one Node process.`)
-  lines.push(`  CPU per call (Node / etcd): floor ${us(s.floor.nodeCpuUsPerCall)} / ${us(s.floor.etcdCpuUsPerCall)}, distributed ${us(s.distributed.nodeCpuUsPerCall)} / ${us(s.distributed.etcdCpuUsPerCall)}, now ${us(s.now.nodeCpuUsPerCall)} / ${us(s.now.etcdCpuUsPerCall)}.` +
-    ` Txn RPCs per call: ${s.floor.etcdPerCall.txn.toFixed(2)} / ${s.distributed.etcdPerCall.txn.toFixed(2)} / ${s.now.etcdPerCall.txn.toFixed(2)};` +
-    ` mean WAL fsync ${us(fsyncUs(s.floor.etcdPerCall))} / ${us(fsyncUs(s.distributed.etcdPerCall))} / ${us(fsyncUs(s.now.etcdPerCall))}.`)
+  const K = [['floorEtcd3', 'floor A'], ['floorHttp2', 'floor B'], ['distributed', 'distributed/http2'], ['now', 'now/http2'], ['distributedEtcd3', 'distributed/etcd3']]
+  const each = (f) => K.map(([k, label]) => `${label} ${f(s[k])}`).join(', ')
+  lines.push(`- 1/2: the five kinds were measured in ${r.config.rounds} interleaved rounds (order rotated each round) on the same etcd and one Node process; targets are on p50, against the floor that uses the same client as the store (A for 'etcd3', B for 'http2').`)
+  lines.push(`  p99: ${each((k) => us(k.p99Us))}.`)
+  lines.push(`  CPU per call (Node / etcd): ${each((k) => `${us(k.nodeCpuUsPerCall)} / ${us(k.etcdCpuUsPerCall)}`)}.`)
+  lines.push(`  Txn RPCs per call: ${each((k) => k.etcdPerCall.txn.toFixed(2))}; mean WAL fsync: ${each((k) => us(fsyncUs(k.etcdPerCall)))}.`)
+  lines.push(`  Node CPU: floor B ${s.floorHttp2.vsEtcd3.nodeCpu.toFixed(2)}x floor A; distributed/http2 ${s.distributed.vsDistributedEtcd3.nodeCpu.toFixed(2)}x distributed/etcd3 (latency ${x(s.distributed.vsDistributedEtcd3)}).`)
   lines.push(`- 3: ${t.replicas.map((x) => `${x.label} ${fmt(x.callsPerSec)} calls/s (p50 ${us(x.p50Us)}, won ${x.slotsWon} slots)`).join('; ')}. The Python prototype is not runnable here; ${PROTOTYPE_CALLS_PER_SEC} calls/s is its recorded figure (3 replicas, one etcd, fsync on)${r.etcd.fsync ? '' : ' - this run had fsync OFF, so the comparison is not like for like'}.` +
-    ` Per slot: ${t.etcdPerSlot.txn.toFixed(2)} Txn RPCs, ${t.etcdPerSlot.walFsyncs.toFixed(2)} WAL fsyncs (mean ${us(fsyncUs(t.etcdPerSlot))} each).` +
+    ` Replicas use the default hotPath 'http2'; followers wait for the leader's decision instead of proposing.` +
+    ` Per slot: ${t.etcdPerSlot.txn.toFixed(2)} Txn RPCs, ${t.etcdPerSlot.range.toFixed(2)} Range RPCs, ${t.etcdPerSlot.walFsyncs.toFixed(2)} WAL fsyncs (mean ${us(fsyncUs(t.etcdPerSlot))} each).` +
     (t.totalCpuUsPerSlot ? ` CPU per slot: etcd ${us(t.etcdCpuUsPerSlot)}, replicas ${t.replicas.map((x) => us(x.nodeCpuUsPerCall)).join(' + ')}; ${(t.cpuUtilisation * 100).toFixed(0)}% of ${t.cores} cores busy.` : ''))
   lines.push(`- 4a: log filled with ${fmt(c.slots)} copies of one real \`now()\` record (${c.recordBytes} B) in ${fmt(c.fillMs)} ms; fresh-process calls alone: ${fmt(c.fresh.callSlotsPerSec)} slots/s, connect ${fmt(c.fresh.connectMs)} ms.`)
   lines.push(`- 4b: leader ${fmt(h.leaderRateBeforeJoin)} calls/s before the late replica joined, ${h.leaderRateAfterJoin ? fmt(h.leaderRateAfterJoin) : '-'} calls/s after; late replica spawned at ${fmt(h.lateSpawnMs)} ms, first call ${fmt(h.lateFirstCallMs)} ms after spawn (Node start-up + connect), ${fmt(h.m)} calls in ${fmt(h.lateCallsMs)} ms.`)
@@ -454,7 +507,8 @@ async function main() {
   }
   const version = etcdVersion()
   log(`RepJS benchmark (${QUICK ? 'quick' : 'full'}), etcd ${version}, fsync ${FSYNC ? 'ON' : 'OFF (--unsafe-no-fsync)'}`)
-  const etcd = await startEtcd({ fsync: FSYNC })
+  const cluster = await startCluster(1, { fsync: FSYNC })
+  const etcd = observe(cluster.members[0])
   log(`etcd pid ${etcd.pid} at ${etcd.endpoint}`)
   const client = new Etcd3({ hosts: etcd.endpoint })
   try {
@@ -488,7 +542,7 @@ async function main() {
   } finally {
     client.close()
     killAllChildren()
-    await etcd.stop()
+    await cluster.stop()
   }
 }
 
@@ -498,7 +552,7 @@ main().then(
     console.error('benchmark failed:', err)
     killAllChildren()
     process.exitCode = 1
-    // 'exit' hooks kill etcd and children by PID.
+    // 'exit' hooks (ours and startCluster's) kill the children and etcd by PID.
     setTimeout(() => process.exit(1), 100)
   },
 )
