@@ -1,19 +1,19 @@
 #!/usr/bin/env node
 /** The `repjs` command. */
 import { readFileSync } from 'node:fs'
-import { resolve } from 'node:path'
 import { RepJSError } from '../../core/errors.js'
 import { parse } from './args.js'
 import { ensureTool, type ToolName } from './ensure-tool.js'
 import { printLog } from './log.js'
-import { start } from './start.js'
+import { startCommand } from './start.js'
 import { runGateway, printToken } from './gateway.js'
 import { runCommand } from './run.js'
 
 const HELP = `repjs — replicated JavaScript over etcd
 
-  repjs start [--port 2379] [--data .repjs/etcd]
-      start a local etcd and a short replicated sample (what npm start runs)
+  repjs start [--port 2379] [--data .repjs/etcd] [--gateway-port 7420] [--web-port 5173] [--run R] [--sample]
+      start a local etcd, a gateway and the demo's web server (what npm start runs);
+      --sample runs the three-process sample instead
   repjs log --run R [--etcd URL[,URL]] [--stream main] [--from 0] [--limit 1000]
       print a run's decided slots
   repjs gateway [--etcd URL[,URL]] [--port 7420] [--host 127.0.0.1] [--origin URL[,URL]] [--cert F --key F]
@@ -31,10 +31,8 @@ const HELP = `repjs — replicated JavaScript over etcd
 async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv
   switch (cmd) {
-    case 'start': {
-      const { values } = parse(rest, { port: { type: 'string', default: '2379' }, data: { type: 'string', default: '.repjs/etcd' } })
-      return start({ port: Number(values.port), dataDir: resolve(String(values.data)) })
-    }
+    case 'start':
+      return startCommand(rest)
     case 'log': {
       const { values } = parse(rest, {
         run: { type: 'string' }, etcd: { type: 'string', default: process.env.REPJS_ETCD ?? 'http://127.0.0.1:2379' },
