@@ -2,6 +2,13 @@
  * One shared etcd watch per run stream, fanned out to every subscribed connection. A subscriber
  * gets its history from its own range reads (stopped once caught up) and the live tail from the
  * hub; `Subscription` merges both and pushes slots in order, with no gaps and no duplicates.
+ *
+ * History is paced by the client: while the connection has more than half of its buffer limit
+ * queued, the history read stops and what it had read is dropped; once the client has drained it
+ * starts again from the next undelivered slot. So catching up on a long log costs the gateway at
+ * most about one buffer per client, and a client that reads is never taken for a slow consumer. A
+ * client that stops reading while catching up is given up on after STALL_MS; once caught up, the
+ * live tail is pushed as it comes, and the connection enforces its buffer limit (SLOW_CONSUMER).
  */
 import type { EtcdStore } from '../store/etcd-store.js'
 
@@ -10,15 +17,31 @@ export interface SlotSink {
   push(first: number, records: Uint8Array[]): void
   caughtUp(): void
   failed(err: unknown): void
+  /** Bytes queued on the connection, not yet taken by the client. */
+  buffered(): number
+  /** The connection's limit on queued bytes. */
+  readonly maxBuffered: number
+  /** The client stopped reading while catching up. */
+  stalled(): void
 }
 
+/** At most this many records per SLOTS frame (PROTOCOL.md), and about this many bytes. */
 const BATCH = 256
+const BATCH_BYTES = 512 * 1024
+/** A client catching up that drains nothing for this long is given up on. */
+export const STALL_MS = 10_000
+const POLL_MS = 20
 
 export class Subscription {
   private next: number
   private readonly pending = new Map<number, Uint8Array>()
   private historyDone = false
   private stopHistory: (() => void) | undefined
+  private source: { store: EtcdStore; run: string; stream: string } | undefined
+  private flushing = false
+  private paused = false
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private closed = false
 
   constructor(
     private readonly hub: Hub,
@@ -30,31 +53,85 @@ export class Subscription {
 
   /** @internal */
   start(store: EtcdStore, run: string, stream: string): void {
-    this.stopHistory = store.follow(run, stream, this.next, {
+    this.source = { store, run, stream }
+    this.readHistory()
+  }
+
+  private readHistory(): void {
+    const { store, run, stream } = this.source!
+    const stop = store.follow(run, stream, this.next, {
       slot: (slot, rec) => this.offer(slot, rec),
       caughtUp: () => {
-        this.stopHistory?.()
-        this.stopHistory = undefined
+        stop()
+        if (this.stopHistory === stop) this.stopHistory = undefined
+        if (this.closed || this.historyDone) return
+        this.flush()
+        // Paused by that flush: the read starts over, and says caught up once it is.
+        if (this.paused) return
         this.historyDone = true
         this.sink.caughtUp()
       },
       error: (err) => this.sink.failed(err),
     })
+    this.stopHistory = stop
   }
 
   offer(slot: number, record: Uint8Array): void {
-    if (slot < this.next || this.pending.has(slot)) return
+    if (this.closed || this.paused || slot < this.next || this.pending.has(slot)) return
     this.pending.set(slot, record)
-    if (slot !== this.next) return
+    // A history page arrives slot by slot in one go: push it as a few frames, not one per slot.
+    if (slot === this.next && !this.flushing) {
+      this.flushing = true
+      queueMicrotask(() => {
+        this.flushing = false
+        this.flush()
+      })
+    }
+  }
+
+  private flush(): void {
+    if (this.closed || this.paused) return
+    const max = this.sink.maxBuffered
+    const batchBytes = Math.min(BATCH_BYTES, Math.max(1, Math.floor(max / 4)))
     while (this.pending.has(this.next)) {
+      if (!this.historyDone && this.sink.buffered() > max / 2) return this.pause()
       const first = this.next
       const batch: Uint8Array[] = []
+      let bytes = 0
+      // A frame stays well under any client's frame limit, whatever the records weigh.
       while (batch.length < BATCH && this.pending.has(this.next)) {
-        batch.push(this.pending.get(this.next)!)
+        const rec = this.pending.get(this.next)!
+        if (batch.length > 0 && bytes + rec.length > batchBytes) break
+        bytes += rec.length
+        batch.push(rec)
         this.pending.delete(this.next++)
       }
       this.sink.push(first, batch)
     }
+  }
+
+  /** Stop reading history and drop what is held; read again from `next` once the client drained. */
+  private pause(): void {
+    this.paused = true
+    this.stopHistory?.()
+    this.stopHistory = undefined
+    this.pending.clear()
+    let last = this.sink.buffered()
+    let since = Date.now()
+    const poll = () => {
+      this.timer = undefined
+      if (this.closed) return
+      const now = this.sink.buffered()
+      if (now <= this.sink.maxBuffered / 4) {
+        this.paused = false
+        return this.readHistory()
+      }
+      if (now < last) since = Date.now()
+      last = now
+      if (Date.now() - since > STALL_MS) return this.sink.stalled()
+      this.timer = setTimeout(poll, POLL_MS)
+    }
+    this.timer = setTimeout(poll, POLL_MS)
   }
 
   get caughtUp(): boolean {
@@ -62,7 +139,12 @@ export class Subscription {
   }
 
   close(): void {
+    if (this.closed) return
+    this.closed = true
+    if (this.timer) clearTimeout(this.timer)
     this.stopHistory?.()
+    this.stopHistory = undefined
+    this.pending.clear()
     this.hub.remove(this)
   }
 }
@@ -71,6 +153,9 @@ export class Hub {
   private readonly subs = new Set<Subscription>()
   private stopLive: (() => void) | undefined
   private ready: Promise<void> | undefined
+  /** Set once the last subscriber left: the hub is out of `Hubs` and must not start anything. */
+  private closed = false
+  private wake: (() => void) | undefined
 
   constructor(
     private readonly store: EtcdStore,
@@ -83,23 +168,47 @@ export class Hub {
     return this.subs.size
   }
 
-  /** Start the live watch from the current head, once. */
+  /**
+   * Start the live watch from the current head, once. Reading the head is retried until it works
+   * (etcd down, no quorum), like every other read of the log; it resolves early if the hub closes.
+   */
   private startLive(): Promise<void> {
-    return (this.ready ??= this.store.headSlot(this.run, this.stream).then(
-      (head) =>
-        new Promise<void>((resolve) => {
-          this.stopLive = this.store.follow(this.run, this.stream, head + 1, {
-            slot: (slot, rec) => {
-              for (const s of this.subs) s.offer(slot, rec)
-            },
-            caughtUp: () => resolve(),
-            error: (err) => {
-              for (const s of this.subs) s.close()
-              void err
-            },
-          })
-        }),
-    ))
+    return (this.ready ??= (async () => {
+      let delay = 25
+      let head: number | undefined
+      while (head === undefined) {
+        if (this.closed) return
+        try {
+          head = await this.store.headSlot(this.run, this.stream)
+        } catch {
+          await this.pause(delay)
+          delay = Math.min(delay * 2, 2000)
+        }
+      }
+      if (this.closed) return
+      await new Promise<void>((resolve) => {
+        this.wake = resolve
+        this.stopLive = this.store.follow(this.run, this.stream, head + 1, {
+          slot: (slot, rec) => {
+            for (const s of this.subs) s.offer(slot, rec)
+          },
+          caughtUp: () => resolve(),
+          // follow() retries on its own; it reports nothing it gives up on.
+          error: () => {},
+        })
+      })
+      this.wake = undefined
+    })())
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms)
+      this.wake = () => {
+        clearTimeout(t)
+        resolve()
+      }
+    })
   }
 
   async subscribe(from: number, sink: SlotSink): Promise<Subscription> {
@@ -112,7 +221,11 @@ export class Hub {
 
   remove(sub: Subscription): void {
     if (!this.subs.delete(sub) || this.subs.size > 0) return
+    // Last one out: stop the watch (or keep it from starting) and leave the gateway's map.
+    this.closed = true
     this.stopLive?.()
+    this.stopLive = undefined
+    this.wake?.()
     this.onEmpty()
   }
 }

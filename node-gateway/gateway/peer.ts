@@ -21,6 +21,23 @@ export interface PeerLimits {
   ratePerSecond: number
   /** Bytes queued for a slow client before it is closed with SLOW_CONSUMER. */
   maxBufferedBytes: number
+  /** Live subscriptions per connection (each one holds etcd reads and a share of a watch). */
+  maxSubscriptions: number
+  /** Run-once locks held per connection (each one is an etcd lease with keep-alives). */
+  maxLocks: number
+}
+
+/** After the gateway closes a connection, how long the client gets to finish the close handshake. */
+export const CLOSE_GRACE_MS = 5000
+
+/** Slots are keys of 12 decimal digits: higher slot numbers cannot be stored in order. */
+export const MAX_SLOT = 999_999_999_999
+
+/** A close reason is at most 123 bytes of UTF-8; cut on a character boundary. */
+export function closeReason(reason: string): string {
+  let out = reason.length > 123 ? reason.slice(0, 123) : reason
+  while (Buffer.byteLength(out) > 123) out = out.slice(0, -1)
+  return out
 }
 
 export interface PeerContext {
@@ -41,7 +58,8 @@ export class Peer {
   private inFlight = 0
   private tokens: number
   private lastRefill = Date.now()
-  private readonly subs = new Map<number, Subscription>()
+  /** Live subscriptions by client id; `sub` is unset while the subscription is being set up. */
+  private readonly subs = new Map<number, { sub?: Subscription }>()
   private readonly locks = new Map<number, HeldLock>()
   private readonly waits = new Map<number, AbortController>()
   private nextLock = 1
@@ -52,18 +70,33 @@ export class Peer {
     private readonly ctx: PeerContext,
   ) {
     this.tokens = ctx.limits.ratePerSecond * 2
-    ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary))
+    ws.on('message', (data, isBinary) => {
+      try {
+        this.onFrame(data as Buffer, isBinary)
+      } catch (err) {
+        this.internal(err)
+      }
+    })
     ws.on('close', () => this.cleanup())
     ws.on('error', () => this.cleanup())
   }
 
+  /** A bug of ours, not the client's: log it and drop the connection rather than the process. */
+  private internal(err: unknown): void {
+    this.ctx.log.warn({ err, run: this.run, replica: this.replica }, 'gateway error on a connection')
+    this.close(1011, 'internal gateway error')
+  }
+
   private send(msg: Message): void {
     if (this.closed) return
-    if (this.ws.bufferedAmount > this.ctx.limits.maxBufferedBytes) {
-      this.ctx.metrics.refused.inc({ reason: 'slow-consumer' })
-      return this.close(CLOSE.SLOW_CONSUMER, 'too many bytes buffered: read faster or reconnect')
-    }
+    if (this.ws.bufferedAmount > this.ctx.limits.maxBufferedBytes) return this.slowConsumer()
     this.ws.send(encodeMessage(msg))
+  }
+
+  private slowConsumer(): void {
+    if (this.closed) return
+    this.ctx.metrics.refused.inc({ reason: 'slow-consumer' })
+    this.close(CLOSE.SLOW_CONSUMER, 'too many bytes buffered: read faster or reconnect')
   }
 
   private error(id: number, err: unknown): void {
@@ -74,8 +107,20 @@ export class Peer {
 
   close(code: number, reason: string): void {
     if (this.closed) return
-    this.ws.close(code, reason.slice(0, 120))
     this.cleanup()
+    try {
+      this.ws.close(code, closeReason(reason))
+    } catch {
+      this.ws.terminate()
+      return
+    }
+    // ws waits 30 s for the client's close frame; a client that is not reading (a slow consumer,
+    // a hostile one) would hold its socket and buffers that long.
+    const ws = this.ws
+    if (ws.readyState === ws.CLOSED) return
+    const timer = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS)
+    timer.unref?.()
+    ws.once('close', () => clearTimeout(timer))
   }
 
   private refuse(code: number, err: RepJSError, reason: string): void {
@@ -106,9 +151,9 @@ export class Peer {
     }
     if (!this.run) {
       if (msg.type !== 'hello') return this.refuse(CLOSE.PROTOCOL_ERROR, new RepJSError(ErrorCodes.PROTOCOL, `expected hello, got ${msg.type}`), 'no-hello')
-      return void this.hello(msg)
+      return void this.hello(msg).catch((err) => this.internal(err))
     }
-    void this.dispatch(msg)
+    void this.dispatch(msg).catch((err) => this.internal(err))
   }
 
   private async hello(msg: Messages['hello']): Promise<void> {
@@ -145,6 +190,7 @@ export class Peer {
 
   private ref(stream: string, slot: number) {
     if (!NAME.test(stream)) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `bad stream name '${stream.slice(0, 64)}'`)
+    if (slot > MAX_SLOT) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `slot ${slot} is beyond the last storable slot ${MAX_SLOT}`)
     return { run: this.run!, stream, slot }
   }
 
@@ -175,10 +221,12 @@ export class Peer {
         })
       case 'subscribe':
         return this.subscribe(msg)
-      case 'unsubscribe':
-        this.subs.get(msg.sub)?.close()
+      case 'unsubscribe': {
+        const entry = this.subs.get(msg.sub)
         this.subs.delete(msg.sub)
+        entry?.sub?.close()
         return
+      }
       case 'vote':
         return this.request(msg.id, async () => {
           const decided = await this.timed('vote', () => store.vote(this.ref(msg.stream, msg.slot), this.replica, msg.value))
@@ -203,8 +251,12 @@ export class Peer {
         return
       case 'acquire':
         return this.request(msg.id, async () => {
+          if (this.locks.size >= this.ctx.limits.maxLocks) {
+            throw new RepJSError(ErrorCodes.LIMIT, `more than ${this.ctx.limits.maxLocks} run-once locks held on one connection`, { retryable: true })
+          }
+          const ref = this.ref(msg.stream, msg.slot)
           const ttl = Math.min(Math.max(msg.ttlMs, 1000), 3_600_000)
-          const got = await this.timed('acquire', () => store.acquire(this.ref(msg.stream, msg.slot), this.replica, ttl))
+          const got = await this.timed('acquire', () => store.acquire(ref, this.replica, ttl))
           if (got.state === 'decided') return { type: 'acquired', id: msg.id, state: LOCK_DECIDED, lock: 0, hasBytes: true, bytes: got.record }
           if (got.state === 'busy') return { type: 'acquired', id: msg.id, state: LOCK_BUSY, lock: 0, hasBytes: false, bytes: new Uint8Array() }
           if (this.closed) {
@@ -213,7 +265,10 @@ export class Peer {
           }
           const lockId = this.nextLock++
           this.locks.set(lockId, got.lock)
-          got.lock.signal.addEventListener('abort', () => this.send({ type: 'lockLost', lock: lockId }), { once: true })
+          got.lock.signal.addEventListener('abort', () => {
+            this.locks.delete(lockId)
+            this.send({ type: 'lockLost', lock: lockId })
+          }, { once: true })
           const marker = got.lock.marker
           return { type: 'acquired', id: msg.id, state: LOCK_HELD, lock: lockId, hasBytes: marker !== undefined, bytes: marker ?? new Uint8Array() }
         })
@@ -249,22 +304,39 @@ export class Peer {
   private async subscribe(msg: Messages['subscribe']): Promise<void> {
     if (this.subs.has(msg.sub)) return this.error(0, new RepJSError(ErrorCodes.BAD_ARGUMENT, `subscription ${msg.sub} exists`))
     if (!NAME.test(msg.stream)) return this.error(0, new RepJSError(ErrorCodes.BAD_ARGUMENT, 'bad stream name'))
-    const sub = await this.ctx.hubs.subscribe(this.run!, msg.stream, msg.from, {
-      push: (first, records) => {
-        this.ctx.metrics.pushed.inc(records.length)
-        this.send({ type: 'slots', sub: msg.sub, first, records })
-      },
-      caughtUp: () => this.send({ type: 'caughtUp', sub: msg.sub }),
-      failed: (err) => this.error(0, err),
-    })
-    if (this.closed) sub.close()
-    else this.subs.set(msg.sub, sub)
+    if (msg.from > MAX_SLOT) return this.error(0, new RepJSError(ErrorCodes.BAD_ARGUMENT, `from ${msg.from} is beyond the last storable slot ${MAX_SLOT}`))
+    if (this.subs.size >= this.ctx.limits.maxSubscriptions) {
+      return this.error(0, new RepJSError(ErrorCodes.LIMIT, `more than ${this.ctx.limits.maxSubscriptions} subscriptions on one connection`))
+    }
+    // Taken now, not after the await: a second SUBSCRIBE with this id, or an UNSUBSCRIBE, may come
+    // while the subscription is being set up.
+    const entry: { sub?: Subscription } = {}
+    this.subs.set(msg.sub, entry)
+    let sub: Subscription
+    try {
+      sub = await this.ctx.hubs.subscribe(this.run!, msg.stream, msg.from, {
+        push: (first, records) => {
+          this.ctx.metrics.pushed.inc(records.length)
+          this.send({ type: 'slots', sub: msg.sub, first, records })
+        },
+        caughtUp: () => this.send({ type: 'caughtUp', sub: msg.sub }),
+        failed: (err) => this.error(0, err),
+        buffered: () => this.ws.bufferedAmount,
+        maxBuffered: this.ctx.limits.maxBufferedBytes,
+        stalled: () => this.slowConsumer(),
+      })
+    } catch (err) {
+      if (this.subs.get(msg.sub) === entry) this.subs.delete(msg.sub)
+      return this.error(0, err)
+    }
+    if (this.closed || this.subs.get(msg.sub) !== entry) sub.close()
+    else entry.sub = sub
   }
 
   private cleanup(): void {
     if (this.closed) return
     this.closed = true
-    for (const s of this.subs.values()) s.close()
+    for (const s of this.subs.values()) s.sub?.close()
     this.subs.clear()
     for (const w of this.waits.values()) w.abort()
     for (const l of this.locks.values()) void l.release()

@@ -42,9 +42,14 @@ export interface Gateway {
   readonly connections: number
 }
 
-const DEFAULT_LIMITS: PeerLimits = { maxInFlight: 256, ratePerSecond: 5000, maxBufferedBytes: 8 * 1024 * 1024 }
+const DEFAULT_LIMITS: PeerLimits = {
+  maxInFlight: 256, ratePerSecond: 5000, maxBufferedBytes: 8 * 1024 * 1024, maxSubscriptions: 1024, maxLocks: 1024,
+}
 
 function refuseUpgrade(socket: Duplex, status: number, reason: string): void {
+  // Node's HTTP server stops watching an upgraded socket: without a listener, a client that resets
+  // the connection while we answer would raise an uncaught ECONNRESET.
+  socket.on('error', () => socket.destroy())
   socket.end(`HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : 'Bad Request'}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(reason)}\r\n\r\n${reason}`)
 }
 
@@ -62,19 +67,27 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxFrameBytes ?? 1024 * 1024, handleProtocols: () => SUBPROTOCOL })
   const ctx = { store, hubs, metrics, limits, secret, gatewayId, log }
 
-  const handler = async (req: IncomingMessage, res: ServerResponse) => {
+  const respond = async (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0]
     if (req.method === 'GET' && path === '/health') {
-      const ok = await store.client.maintenance.status().then((s) => s.leader !== '0', () => false)
+      const ok = await store.client.maintenance.status().then((s) => String(s.leader) !== '0', () => false)
       res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })
       return res.end(JSON.stringify({ ok, etcd: ok ? 'quorum' : 'unreachable or no leader', connections: wss.clients.size, streams: hubs.count }))
     }
     if (req.method === 'GET' && path === '/metrics') {
+      const text = await metrics.registry.metrics()
       res.writeHead(200, { 'content-type': metrics.registry.contentType })
-      return res.end(await metrics.registry.metrics())
+      return res.end(text)
     }
     res.writeHead(404, { 'content-type': 'text/plain' })
     res.end('RepJS gateway: connect with a WebSocket using subprotocol repjs.v1; GET /health, GET /metrics\n')
+  }
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    respond(req, res).catch((err: unknown) => {
+      log.warn({ err, url: req.url }, 'gateway HTTP request failed')
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' })
+      res.end()
+    })
   }
   const server: Server = opts.tls ? createHttps({ cert: opts.tls.cert, key: opts.tls.key }, handler) : createHttp(handler)
 

@@ -40,7 +40,9 @@ export function verifyToken(secret: string, token: string, run: string, now = Da
   } catch {
     throw new TokenError('malformed', 'the token payload is not JSON')
   }
-  if (typeof claims.run !== 'string' || typeof claims.exp !== 'number') throw new TokenError('malformed', 'the token lacks run or exp')
+  if (typeof claims !== 'object' || claims === null || typeof claims.run !== 'string' || typeof claims.exp !== 'number') {
+    throw new TokenError('malformed', 'the token lacks run or exp')
+  }
   if (claims.exp * 1000 <= now) throw new TokenError('expired', `the token expired at ${new Date(claims.exp * 1000).toISOString()}: get a new one`)
   if (claims.run !== run) throw new TokenError('wrong-run', `the token is for run '${claims.run}', not '${run}'`)
   return claims
