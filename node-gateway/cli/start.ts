@@ -122,7 +122,7 @@ export async function start(opts: StartOptions): Promise<void> {
       logger: pino({ name: 'repjs-gateway', level: process.env.REPJS_LOG_LEVEL ?? 'error' }, pino.destination({ dest: 2, sync: true })),
     })
     const run = opts.run ?? `flight-${Date.now().toString(36)}`
-    const vite = await startWeb({ gateway: gateway.url, run, port: opts.webPort })
+    const vite = await startWeb({ gateway: gateway.url, run, port: opts.webPort, cacheDir: join(dirname(opts.dataDir), 'vite') })
     web = vite
     if (stopping) return
     mkdirSync(dirname(connFile), { recursive: true })
@@ -161,7 +161,7 @@ async function stopEtcd(etcd: Cluster): Promise<void> {
 }
 
 /** The vite dev server for demo/ (root vite.config.ts: COOP/COEP headers), on 127.0.0.1. */
-async function startWeb(o: { gateway: string; run: string; port?: number }): Promise<{ url: string; close(): Promise<void> }> {
+async function startWeb(o: { gateway: string; run: string; port?: number; cacheDir: string }): Promise<{ url: string; close(): Promise<void> }> {
   // The page reads these as import.meta.env defaults (its ?gateway=&run= query wins).
   process.env.VITE_REPJS_GATEWAY = o.gateway
   process.env.VITE_REPJS_RUN = o.run
@@ -173,7 +173,10 @@ async function startWeb(o: { gateway: string; run: string; port?: number }): Pro
   const server = await createServer({
     configFile: join(root, 'vite.config.ts'),
     root: join(root, 'demo'),
+    cacheDir: o.cacheDir,
     clearScreen: false,
+    // Pre-bundled at start, so a tab's first load never triggers vite's "new dependencies, reload".
+    optimizeDeps: { include: ['cbor-x', 'idb-keyval', 'isomorphic-ws'] },
     logLevel: process.env.REPJS_LOG_LEVEL === 'debug' ? 'info' : 'warn',
     server: { host: '127.0.0.1', port: o.port ?? DEFAULT_WEB_PORT, strictPort: o.port !== undefined },
   })
