@@ -1,4 +1,8 @@
-/** `repjs run [options] script.js [args]`: an unmodified Node script as one replica of a run. */
+/**
+ * `repjs run [options] script.js [args]`: an unmodified Node script as one replica of a run.
+ * `repjs run --audit [options] script.js [args]`: run it once locally and report its
+ * non-deterministic calls (no replication, no etcd).
+ */
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -6,14 +10,22 @@ import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import { fingerprint } from '../../core/hash.js'
 import type { RandomMode } from '../../core/random.js'
 import { connect } from '../index.js'
-import { runScript } from '../run/host.js'
+import { auditScript } from '../run/audit.js'
+import { flushStdout, resolveOnce, runScript } from '../run/host.js'
 
-const BOOLEAN = new Set(['--local-fs', '--quiet-replay', '--eof-ends-input', '--verbose'])
+const BOOLEAN = new Set(['--local-fs', '--quiet-replay', '--eof-ends-input', '--verbose', '--audit'])
+
+export const RUN_USAGE =
+  'usage: repjs run --run R (--etcd URL | --gateway URL [--token T]) [options] script.js [args]\n' +
+  '       repjs run --audit [--local-fs] [--once mod.fn]... script.js [args]'
 
 /** Our options come before the script; everything from the script on belongs to the script. */
 function splitAtScript(argv: string[]): [string[], string[]] {
   let i = 0
-  while (i < argv.length && argv[i]!.startsWith('--')) i += BOOLEAN.has(argv[i]!) || argv[i]!.includes('=') ? 1 : 2
+  while (i < argv.length && argv[i]!.startsWith('--')) {
+    if (argv[i] === '--') return [argv.slice(0, i), argv.slice(i + 1)]
+    i += BOOLEAN.has(argv[i]!) || argv[i]!.includes('=') ? 1 : 2
+  }
   return [argv.slice(0, i), argv.slice(i)]
 }
 
@@ -21,35 +33,49 @@ export async function runCommand(argv: string[]): Promise<void> {
   const [ours, theirs] = splitAtScript(argv)
   const { values } = parseArgs({
     args: ours,
-    allowPositionals: true,
+    allowPositionals: false,
     strict: true,
     options: {
       run: { type: 'string' }, etcd: { type: 'string' }, gateway: { type: 'string' }, token: { type: 'string' },
       program: { type: 'string' }, random: { type: 'string', default: 'call' }, median: { type: 'string' },
       'local-fs': { type: 'boolean', default: false }, once: { type: 'string', multiple: true, default: [] },
       'quiet-replay': { type: 'boolean', default: false }, 'eof-ends-input': { type: 'boolean', default: false },
-      verbose: { type: 'boolean', default: false }, name: { type: 'string' },
+      verbose: { type: 'boolean', default: false }, name: { type: 'string' }, audit: { type: 'boolean', default: false },
     },
   })
   const [script, ...args] = theirs
-  if (!script) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, 'usage: repjs run --run R (--etcd URL | --gateway URL [--token T]) script.js [args]')
-  const run = values.run ?? process.env.REPJS_RUN
-  if (!run) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, 'repjs run needs --run R (or REPJS_RUN): the run id every replica of this program shares')
-  if (!['call', 'batch', 'seed'].includes(values.random!)) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `--random must be call, batch or seed`)
-  const log = (m: string) => values.verbose && process.stderr.write(`repjs: ${m}\n`)
+  if (!script) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, RUN_USAGE)
   const path = resolve(script)
+  let once: string[]
+  try {
+    once = resolveOnce(values['local-fs']!, values.once!)
+  } catch (err) {
+    throw new RepJSError(ErrorCodes.BAD_ARGUMENT, (err as Error).message)
+  }
+  if (values.audit) {
+    const code = await auditScript({ script: path, args, once })
+    await flushStdout()
+    process.exit(code)
+  }
+  const run = values.run ?? process.env.REPJS_RUN
+  if (!run) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `repjs run needs --run R (or REPJS_RUN): the run id every replica of this program shares\n${RUN_USAGE}`)
+  if (!['call', 'batch', 'seed'].includes(values.random!)) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `--random must be call, batch or seed`)
+  const median = values.median === undefined ? undefined : Number(values.median)
+  if (median !== undefined && !(Number.isInteger(median) && median >= 1)) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `--median takes a quorum (a whole number ≥ 1), got ${values.median}`)
+  const log = (m: string) => void (values.verbose && process.stderr.write(`repjs: ${m}\n`))
   const rep = await connect({
     run,
     ...(values.gateway ? { gateway: values.gateway.split(','), token: values.token ?? process.env.REPJS_TOKEN } : { etcd: (values.etcd ?? process.env.REPJS_ETCD ?? 'http://127.0.0.1:2379').split(',') }),
     program: values.program ?? `script:${fingerprint(readFileSync(path))}`,
     name: values.name,
   })
+  log(`run ${run} as replica ${rep.info.replicaId}${rep.info.created ? ' (created the run)' : ''}`)
   rep.on('status', (s) => log(`${s.state} slot ${s.slot} head ${s.head}${s.reason ? ` (${s.reason})` : ''}`))
   const code = await runScript({
-    script: path, args, rep, random: values.random as RandomMode,
-    medianQuorum: values.median ? Number(values.median) : undefined,
+    script: path, args, rep, random: values.random as RandomMode, medianQuorum: median,
     localFs: values['local-fs']!, once: values.once!, quietReplay: values['quiet-replay']!, eofEndsInput: values['eof-ends-input']!, log,
   })
   await rep.close()
+  await flushStdout()
   process.exit(code)
 }

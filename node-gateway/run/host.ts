@@ -1,21 +1,34 @@
 /**
  * `repjs run`: run an unmodified Node script as one replica of a run. The script runs in a worker
  * thread with patched globals (run/patches.ts); this thread owns the replica, answers the worker's
- * bridge calls with agreed values, feeds the worker's stdin with agreed input lines, forwards its
- * stdout (quiet while replaying, with --quiet-replay), and exits with the script's exit code.
+ * bridge calls with agreed values, feeds the script's stdin with agreed input lines, forwards its
+ * stdout (quiet while replaying, with --quiet-replay), and resolves to the script's exit code.
+ * Everything RepJS itself says goes to stderr; stdout carries only what the script writes (and,
+ * on a terminal, lines typed on other replicas, echoed as if typed here).
  */
-import { createRequire } from 'node:module'
 import { dirname, resolve } from 'node:path'
-import { Worker } from 'node:worker_threads'
+import { MessageChannel, Worker } from 'node:worker_threads'
 import { fileURLToPath } from 'node:url'
+import { ErrorCodes, RepJSError, type ErrorCode } from '../../core/errors.js'
 import type { Replica } from '../../core/replica.js'
 import type { RandomMode } from '../../core/random.js'
 import { attachTerminal } from '../input/terminal.js'
 import { BRIDGE_BYTES, BridgeBuffer, RESPONSE } from './bridge.js'
-import { DEFAULT_ONCE } from './patches.js'
+import { DEFAULT_ONCE, onceTarget } from './patches.js'
 
-const require = createRequire(import.meta.url)
 const workerFile = fileURLToPath(new URL('./worker.js', import.meta.url))
+
+/** Exit code of a replica stopped by RepJS itself (divergence, a fatal store error). */
+export const EXIT_STOPPED = 70
+
+/**
+ * Errors that stop the replica instead of being thrown into the script: the script must not catch
+ * them and carry on with values the other replicas never saw.
+ */
+const FATAL = new Set<ErrorCode>([
+  ErrorCodes.DIVERGED, ErrorCodes.CORRUPT, ErrorCodes.CLOSED, ErrorCodes.STORE, ErrorCodes.SETUP,
+  ErrorCodes.VERSION_MISMATCH, ErrorCodes.BAD_ARGUMENT,
+])
 
 export interface RunOptions {
   script: string
@@ -36,34 +49,59 @@ export interface RunOptions {
   log: (msg: string) => void
 }
 
+/** The run-once function list from --local-fs and --once (also what --audit marks as run once). */
+export function resolveOnce(localFs: boolean, once: string[]): string[] {
+  let list = localFs ? [] : [...DEFAULT_ONCE]
+  for (const o of once) list = o.startsWith('-') ? list.filter((x) => x !== o.slice(1)) : list.includes(o) ? list : [...list, o]
+  for (const name of list) onceTarget(name) // fail early on a name that is not a function
+  return list
+}
+
+/** Resolve when everything written to stdout so far has been handed to the OS. */
+export function flushStdout(): Promise<void> {
+  return new Promise((done) => (process.stdout.writableLength ? process.stdout.write('', () => done()) : done()))
+}
+
 export async function runScript(opts: RunOptions): Promise<number> {
-  const { rep } = opts
+  const { rep, log } = opts
   const script = resolve(opts.script)
-  let once = opts.localFs ? [] : [...DEFAULT_ONCE]
-  for (const o of opts.once) once = o.startsWith('-') ? once.filter((x) => x !== o.slice(1)) : [...once, o]
+  const once = resolveOnce(opts.localFs, opts.once)
   const sab = new SharedArrayBuffer(8 + BRIDGE_BYTES)
   const bridge = new BridgeBuffer(sab)
+  const stdinChannel = new MessageChannel()
   const worker = new Worker(workerFile, {
-    workerData: { sab, script, argv: opts.args, once, siteBase: dirname(script) + '/' },
-    stdin: true,
+    workerData: { mode: 'run', sab, script, argv: opts.args, once, siteBase: dirname(script) + '/', stdinPort: stdinChannel.port2 },
+    transferList: [stdinChannel.port2],
     stdout: true,
     stderr: false,
   })
+  log(`script ${script} started in a worker; run-once: ${once.join(', ') || '(none)'}`)
 
   let live = !opts.quietReplay
   if (!live) {
     const stop = rep.on('status', (s) => {
       if (s.state === 'live') {
         live = true
+        log('live: printing output from here on')
         stop()
       }
     })
     if (rep.status.state === 'live') live = true
   }
-  worker.stdout.on('data', (chunk: Buffer) => {
-    if (live) process.stdout.write(chunk)
-  })
+  const out = (s: string | Uint8Array) => live && process.stdout.write(s)
+  worker.stdout.on('data', out)
 
+  let finish!: (code: number) => void
+  const finished = new Promise<number>((r) => (finish = r))
+  let stopped = false
+  const stopReplica = (err: RepJSError) => {
+    if (stopped) return
+    stopped = true
+    process.stderr.write(`repjs: ${err.code}: ${err.message}\n`)
+    void worker.terminate().then(() => finish(EXIT_STOPPED))
+  }
+
+  let perfBase: number | undefined
   const perform = async (op: string, name: string, args: unknown[]): Promise<unknown> => {
     switch (op) {
       case 'now':
@@ -81,38 +119,53 @@ export async function runScript(opts: RunOptions): Promise<number> {
       case 'bytes':
         return rep.getRandomValues(new Uint8Array(args[0] as number))
       case 'once': {
-        const [mod, fn] = name.split('.') as [string, string]
-        const target = require(mod === 'fs' ? 'node:fs' : mod) as Record<string, (...a: unknown[]) => unknown>
-        return rep.distributedLocked(() => target[fn]!(...args), { name })()
+        const [target, fn] = onceTarget(name)
+        // The arguments are part of the call's identity: a replica renaming to another name diverges.
+        const run = (...a: unknown[]) => (target[fn] as (...x: unknown[]) => unknown)(...a.slice(0, -1)) // drop the AbortSignal
+        return rep.distributedLocked(run, { name })(...args)
       }
       case 'input':
+        attachInput()
         return rep.input()
       default:
         throw new Error(`unknown bridge op ${op}`)
     }
   }
-  let perfBase: number | undefined
   const answer = async () => {
     const [op, name, args, site] = bridge.read() as [string, string, unknown[], string]
     let response: [boolean, unknown]
     try {
       response = [true, await rep.withCallSite(site, () => perform(op, name, args))]
     } catch (err) {
+      if (RepJSError.is(err) && FATAL.has(err.code)) return stopReplica(err)
       response = [false, err]
     }
     bridge.write(response, RESPONSE)
     Atomics.notify(bridge.ctl, 0)
   }
 
+  // Input: this replica's stdin races the other replicas' for each agreed line.
+  let inputAttached = false
+  const attachInput = () => {
+    if (inputAttached) return
+    inputAttached = true
+    attachTerminal(rep, { eofEndsInput: opts.eofEndsInput, echo: opts.echo ?? process.stdout.isTTY, output: { write: out } })
+  }
   let feeding = false
   const feedStdin = async () => {
     if (feeding) return
     feeding = true
-    attachTerminal(rep, { eofEndsInput: opts.eofEndsInput, echo: opts.echo ?? process.stdout.isTTY, output: { write: (s: string) => live && process.stdout.write(s) } })
+    attachInput()
     for (;;) {
-      const line = await rep.input().catch(() => null)
-      if (line === null) return void worker.stdin!.end()
-      worker.stdin!.write(line + '\n')
+      let line: string | null
+      try {
+        line = await rep.input()
+      } catch (err) {
+        if (RepJSError.is(err) && FATAL.has(err.code) && err.code !== ErrorCodes.CLOSED) stopReplica(err)
+        return
+      }
+      stdinChannel.port1.postMessage(line === null ? null : line + '\n')
+      if (line === null) return
     }
   }
 
@@ -120,10 +173,16 @@ export async function runScript(opts: RunOptions): Promise<number> {
     if (m === 'call') void answer()
     else if (m === 'stdin') void feedStdin()
   })
-  return new Promise((resolvePromise) => {
-    worker.on('error', (err) => {
-      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
-    })
-    worker.on('exit', (code) => resolvePromise(code))
+  worker.on('error', (err) => {
+    // An uncaught exception in the script: reported as Node reports it; the worker exits with 1.
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
   })
+  worker.on('exit', (code) => {
+    if (stopped) return
+    log(`script exited with code ${code}`)
+    finish(code)
+  })
+  const code = await finished
+  stdinChannel.port1.close()
+  return code
 }

@@ -1,15 +1,18 @@
 /**
  * What `repjs run` replaces inside the script's worker thread (never in the host process). Every
- * patch is recorded with its original so `uninstall()` restores it.
+ * patch is recorded with its original so `uninstall()` restores it, and builtin ESM exports are
+ * re-synced after installing and after restoring, so `import { randomInt } from 'node:crypto'`
+ * sees the same functions as `require('node:crypto').randomInt`.
  *   agreed:   Date (Date.now, new Date(), Date()), performance.now, Math.random,
- *             crypto.randomUUID / getRandomValues / randomBytes / randomInt (node:crypto and
- *             globalThis.crypto), global prompt()
+ *             crypto.randomUUID / getRandomValues / randomBytes / randomInt / randomFillSync /
+ *             randomFill (node:crypto and globalThis.crypto), global prompt(), process.stdin (the
+ *             agreed input lines, which node:readline and readline/promises read)
  *   run-once: fs.renameSync / unlinkSync / rmSync / rmdirSync / copyFileSync and their callback and
  *             promise forms (unless --local-fs), plus any --once function
- * Line input (process.stdin, node:readline, readline/promises) needs no patch: the host feeds the
- * worker's stdin with agreed lines.
  */
-import { createRequire } from 'node:module'
+import { createRequire, syncBuiltinESMExports } from 'node:module'
+import type { Readable } from 'node:stream'
+import { fileURLToPath } from 'node:url'
 
 const require = createRequire(import.meta.url)
 
@@ -26,108 +29,154 @@ export const DEFAULT_ONCE = ['renameSync', 'unlinkSync', 'rmSync', 'rmdirSync', 
 export interface PatchOptions {
   /** fs functions (and extra `module.function` names) run once across replicas. */
   once: string[]
-  onStdinUsed: () => void
+  /** The script's process.stdin, made on first use. */
+  stdin: () => Readable
 }
 
-export function installPatches(call: SyncCall, opts: PatchOptions): () => void {
-  const saved: Saved[] = []
-  const patch = (target: object, key: string, value: unknown) => {
-    saved.push({ target, key, desc: Object.getOwnPropertyDescriptor(target, key) })
-    Object.defineProperty(target, key, { value, writable: true, configurable: true, enumerable: false })
+/** Records property replacements so they can be undone in reverse order. */
+export class Patcher {
+  private saved: Saved[] = []
+
+  /** Replace `target[key]` with a plain value (a function). */
+  set(target: object, key: string, value: unknown): void {
+    this.define(target, key, { value, writable: true, configurable: true, enumerable: false })
   }
+
+  /** Replace `target[key]` with an accessor. */
+  define(target: object, key: string, desc: PropertyDescriptor): void {
+    this.saved.push({ target, key, desc: Object.getOwnPropertyDescriptor(target, key) })
+    Object.defineProperty(target, key, { configurable: true, ...desc })
+  }
+
+  restore(): void {
+    for (const s of this.saved.reverse()) {
+      if (s.desc) Object.defineProperty(s.target, s.key, s.desc)
+      else delete (s.target as Record<string, unknown>)[s.key]
+    }
+    this.saved = []
+    syncBuiltinESMExports()
+  }
+}
+
+/** Resolve `fs.renameSync`-style names ('fs' means node:fs) to the module object and function name. */
+export function onceTarget(name: string): [Record<string, unknown>, string] {
+  const dot = name.lastIndexOf('.')
+  const mod = name.slice(0, dot)
+  const fn = name.slice(dot + 1)
+  if (dot <= 0 || !fn) throw new Error(`--once ${name}: expected module.function, e.g. fs.appendFileSync`)
+  const target = require(mod === 'fs' || mod === 'os' || mod === 'child_process' ? `node:${mod}` : mod) as Record<string, unknown>
+  if (typeof target[fn] !== 'function') throw new Error(`--once ${name}: ${mod}.${fn} is not a function`)
+  return [target, fn]
+}
+
+/** File URLs become paths before crossing the bridge (the codec carries data, not URL objects). */
+const plainArgs = (args: unknown[]) => args.map((a) => (a instanceof URL ? fileURLToPath(a) : a))
+
+export function installPatches(call: SyncCall, opts: PatchOptions): () => void {
+  const p = new Patcher()
 
   // Time
   const RealDate = Date
   const now = () => call('now', 'Date.now', []) as number
   function AgreedDate(this: unknown, ...args: unknown[]) {
-    if (!new.target) return new RealDate(now()).toString()
-    return Reflect.construct(RealDate, args.length ? args : [now()], new.target)
+    if (!new.target) return new RealDate(call('now', 'Date', []) as number).toString()
+    return Reflect.construct(RealDate, args.length ? args : [call('now', 'new Date', []) as number], new.target)
   }
   Object.setPrototypeOf(AgreedDate, RealDate)
+  Object.defineProperty(AgreedDate, 'name', { value: 'Date' })
+  Object.defineProperty(AgreedDate, 'length', { value: 7 })
   AgreedDate.prototype = RealDate.prototype
   ;(AgreedDate as unknown as { now: () => number }).now = now
-  patch(globalThis, 'Date', AgreedDate)
-  patch(performance, 'now', () => call('perf', 'performance.now', []) as number)
+  p.set(globalThis, 'Date', AgreedDate)
+  p.set(performance, 'now', () => call('perf', 'performance.now', []) as number)
 
   // Randomness
-  patch(Math, 'random', () => call('random', 'Math.random', []) as number)
+  p.set(Math, 'random', () => call('random', 'Math.random', []) as number)
   const crypto = require('node:crypto') as typeof import('node:crypto')
-  const bytes = (n: number) => call('bytes', 'crypto.randomBytes', [n]) as Uint8Array
-  const fill = <T extends ArrayBufferView>(view: T): T => {
-    const b = bytes(view.byteLength)
-    new Uint8Array(view.buffer, view.byteOffset, view.byteLength).set(b)
+  const bytes = (name: string, n: number) => call('bytes', name, [n]) as Uint8Array
+  const fill = <T extends ArrayBufferView>(name: string, view: T, offset = 0, size = view.byteLength - offset): T => {
+    new Uint8Array(view.buffer, view.byteOffset + offset, size).set(bytes(name, size))
     return view
   }
   const uuid = () => call('uuid', 'crypto.randomUUID', []) as string
-  patch(crypto, 'randomUUID', uuid)
-  patch(crypto, 'randomFillSync', (view: ArrayBufferView) => fill(view))
-  patch(crypto, 'randomBytes', (n: number, cb?: (e: Error | null, b: Buffer) => void) => {
-    const b = Buffer.from(bytes(n))
-    if (cb) return void setImmediate(() => cb(null, b))
-    return b
+  p.set(crypto, 'randomUUID', uuid)
+  p.set(crypto, 'randomFillSync', (view: ArrayBufferView, offset?: number, size?: number) => fill('crypto.randomFillSync', view, offset, size))
+  p.set(crypto, 'randomFill', (view: ArrayBufferView, ...rest: unknown[]) => {
+    const cb = rest.pop() as (e: Error | null, v?: ArrayBufferView) => void
+    const [offset, size] = rest as [number | undefined, number | undefined]
+    setImmediate(() => {
+      try {
+        cb(null, fill('crypto.randomFill', view, offset, size))
+      } catch (err) {
+        cb(err as Error)
+      }
+    })
   })
-  patch(crypto, 'randomInt', (a: number, b?: number | ((e: Error | null, n: number) => void), c?: (e: Error | null, n: number) => void) => {
+  p.set(crypto, 'randomBytes', (n: number, cb?: (e: Error | null, b?: Buffer) => void) => {
+    if (!cb) return Buffer.from(bytes('crypto.randomBytes', n))
+    setImmediate(() => {
+      let b: Buffer
+      try {
+        b = Buffer.from(bytes('crypto.randomBytes', n))
+      } catch (err) {
+        return cb(err as Error)
+      }
+      cb(null, b)
+    })
+  })
+  p.set(crypto, 'randomInt', (a: number, b?: number | ((e: Error | null, n?: number) => void), c?: (e: Error | null, n?: number) => void) => {
     const [min, max, cb] = typeof b === 'number' ? [a, b, c] : [0, a, b]
-    const n = min + Math.floor((call('random', 'crypto.randomInt', [min, max]) as number) * (max - min))
-    if (cb) return void setImmediate(() => cb(null, n))
-    return n
+    if (!Number.isSafeInteger(min) || !Number.isSafeInteger(max) || max <= min) {
+      throw new RangeError(`crypto.randomInt: need safe integers min < max, got ${min}, ${max}`)
+    }
+    const pick = () => min + Math.floor((call('random', 'crypto.randomInt', [min, max]) as number) * (max - min))
+    if (!cb) return pick()
+    setImmediate(() => {
+      let n: number
+      try {
+        n = pick()
+      } catch (err) {
+        return cb(err as Error)
+      }
+      cb(null, n)
+    })
   })
   // Web Crypto: node:crypto's getRandomValues and webcrypto both use the Crypto prototype's method.
   const webProto = Object.getPrototypeOf(globalThis.crypto) as object
-  patch(webProto, 'randomUUID', uuid)
-  patch(webProto, 'getRandomValues', fill)
+  p.set(webProto, 'randomUUID', uuid)
+  p.set(webProto, 'getRandomValues', <T extends ArrayBufferView>(view: T) => fill('crypto.getRandomValues', view))
 
-  // Input: a synchronous prompt() like the browser's
-  patch(globalThis, 'prompt', (message?: string) => {
+  // Input: a synchronous prompt() like the browser's, and process.stdin carrying the agreed lines
+  p.set(globalThis, 'prompt', (message?: string) => {
     if (message) process.stdout.write(`${message} `)
     return call('input', 'prompt', []) as string | null
   })
-  let stdinUsed = false
-  const stdinDesc = Object.getOwnPropertyDescriptor(process, 'stdin')
-  if (stdinDesc?.get) {
-    const get = stdinDesc.get
-    patch(process, 'stdin', undefined)
-    Object.defineProperty(process, 'stdin', {
-      configurable: true,
-      get() {
-        if (!stdinUsed) {
-          stdinUsed = true
-          opts.onStdinUsed()
-        }
-        return get.call(process)
-      },
-    })
-  }
+  let stdin: Readable | undefined
+  p.define(process, 'stdin', { enumerable: true, get: () => (stdin ??= opts.stdin()) })
 
   // Run-once calls
   for (const name of opts.once) {
-    const [mod, fn] = name.split('.') as [string, string]
-    const target = require(mod === 'fs' ? 'node:fs' : mod) as Record<string, unknown>
-    if (typeof target[fn] !== 'function') throw new Error(`--once ${name}: ${mod}.${fn} is not a function`)
-    const once = (...args: unknown[]) => call('once', name, args)
-    patch(target, fn, once)
-    if (mod === 'fs' && fn.endsWith('Sync')) {
+    const [target, fn] = onceTarget(name)
+    p.set(target, fn, (...args: unknown[]) => call('once', name, plainArgs(args)))
+    if (target === require('node:fs') && fn.endsWith('Sync')) {
       const base = fn.slice(0, -4)
-      const fs = target
-      patch(fs, base, (...args: unknown[]) => {
+      p.set(target, base, (...args: unknown[]) => {
         const cb = args.pop() as (e: unknown, v?: unknown) => void
         setImmediate(() => {
+          let v: unknown
           try {
-            cb(null, call('once', name, args))
+            v = call('once', name, plainArgs(args))
           } catch (err) {
-            cb(err)
+            return cb(err)
           }
+          cb(null, v)
         })
       })
-      const promises = fs.promises as Record<string, unknown>
-      patch(promises, base, async (...args: unknown[]) => call('once', name, args))
+      const promises = (target as { promises: Record<string, unknown> }).promises
+      p.set(promises, base, async (...args: unknown[]) => call('once', name, plainArgs(args)))
     }
   }
 
-  return () => {
-    for (const s of saved.reverse()) {
-      if (s.desc) Object.defineProperty(s.target, s.key, s.desc)
-      else delete (s.target as Record<string, unknown>)[s.key]
-    }
-  }
+  syncBuiltinESMExports()
+  return () => p.restore()
 }

@@ -1,46 +1,94 @@
 /**
- * The script's thread under `repjs run`: installs the patches, then loads the unmodified script
- * (CommonJS or ESM) with its own argv. Non-deterministic calls block on the bridge while the main
- * thread agrees them with the other replicas.
+ * The script's thread under `repjs run` (and `repjs run --audit`): installs the patches, then
+ * starts the unmodified script as the main module, CommonJS or ESM (Module.runMain, so
+ * `require.main === module` holds and process.argv is the script's). Non-deterministic calls
+ * block on the bridge while the main thread agrees them with the other replicas.
  */
-import { pathToFileURL } from 'node:url'
-import { parentPort, workerData } from 'node:worker_threads'
+import { createRequire } from 'node:module'
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
+import { installAudit, type AuditRecord } from './audit.js'
 import { BridgeBuffer, IDLE, REQUEST } from './bridge.js'
 import { installPatches } from './patches.js'
+import { workerStdin } from './stdin.js'
 
-interface WorkerData {
-  sab: SharedArrayBuffer
+export interface WorkerData {
+  mode: 'run' | 'audit'
+  sab?: SharedArrayBuffer
   script: string
   argv: string[]
   once: string[]
   siteBase: string
+  stdinPort: MessagePort
 }
 
 const data = workerData as WorkerData
-const bridge = new BridgeBuffer(data.sab)
 const port = parentPort!
+const require = createRequire(import.meta.url)
 
-/** The first stack frame outside RepJS, relative to the script's folder. */
-function siteOf(stack: string | undefined): string {
+/**
+ * The first stack frame outside RepJS and Node's internals, relative to the script's folder.
+ * `direct`: only a call made by the script (or a library) itself counts, not one Node's internals
+ * make on its behalf (readline reading process.env.TERM): those give ''.
+ */
+export function siteOf(stack: string | undefined, direct = false): string {
   for (const line of (stack ?? '').split('\n').slice(1)) {
+    if (line.includes('/node-gateway/run/')) continue
+    if (line.includes('(node:') || line.includes('at node:')) {
+      if (direct) return ''
+      continue
+    }
     const m = /(?:file:\/\/)?(\/[^\s()]+):(\d+):(\d+)/.exec(line)
-    if (!m || m[1]!.includes('/node-gateway/run/') || m[1]!.startsWith('node:')) continue
+    if (!m) continue
     const file = m[1]!.startsWith(data.siteBase) ? m[1]!.slice(data.siteBase.length) : m[1]!
     return `${file}:${m[2]}`
   }
   return ''
 }
 
-function call(op: string, name: string, args: unknown[]): unknown {
-  bridge.write([op, name, args, siteOf(new Error().stack)], REQUEST)
-  port.postMessage('call')
-  Atomics.wait(bridge.ctl, 0, REQUEST)
-  const [ok, value] = bridge.read() as [boolean, unknown]
-  Atomics.store(bridge.ctl, 0, IDLE)
-  if (!ok) throw value
-  return value
+/** A stack deep enough to get past readline and stream internals to the script's frame. */
+function stackNow(): string | undefined {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 40
+  const stack = new Error().stack
+  Error.stackTraceLimit = limit
+  return stack
 }
 
-installPatches(call, { once: data.once, onStdinUsed: () => port.postMessage('stdin') })
+const stdin = () => workerStdin(data.stdinPort, () => port.postMessage('stdin'))
+
+if (data.mode === 'audit') {
+  const seen = new Map<string, AuditRecord>()
+  installAudit((name, mark, note) => {
+    const site = siteOf(stackNow(), true)
+    if (!site) return // Node's own internals, not the script
+    let r = seen.get(name)
+    if (!r) seen.set(name, (r = { name, mark, note, count: 0, sites: {} }))
+    r.count++
+    r.sites[site] = (r.sites[site] ?? 0) + 1
+  }, { once: data.once, stdin })
+  process.on('exit', () => port.postMessage({ audit: [...seen.values()] }))
+} else {
+  const bridge = new BridgeBuffer(data.sab!)
+  const call = (op: string, name: string, args: unknown[]): unknown => {
+    const stack = stackNow()
+    bridge.write([op, name, args, siteOf(stack)], REQUEST)
+    port.postMessage('call')
+    Atomics.wait(bridge.ctl, 0, REQUEST)
+    const [ok, value] = bridge.read() as [boolean, unknown]
+    Atomics.store(bridge.ctl, 0, IDLE)
+    if (!ok) {
+      // An agreed error (e.g. ENOENT from a run-once rename): show where the script called, as
+      // Node would, not where the replica that ran it did.
+      if (value instanceof Error) {
+        const frames = (stack ?? '').split('\n').slice(1).filter((l) => !l.includes('/node-gateway/run/'))
+        value.stack = [`${value.name}: ${value.message}`, ...frames.slice(0, 10)].join('\n')
+      }
+      throw value
+    }
+    return value
+  }
+  installPatches(call, { once: data.once, stdin })
+}
+
 process.argv = [process.argv[0]!, data.script, ...data.argv]
-await import(pathToFileURL(data.script).href)
+;(require('node:module') as { runMain(main?: string): void }).runMain(data.script)
