@@ -62,6 +62,20 @@ export function flushStdout(): Promise<void> {
   return new Promise((done) => (process.stdout.writableLength ? process.stdout.write('', () => done()) : done()))
 }
 
+/** Wait until the replica knows where the log stands (the first read of the main stream is done). */
+function settled(rep: Replica, ms = 10_000): Promise<void> {
+  if (rep.status.state !== 'connecting') return Promise.resolve()
+  return new Promise((done) => {
+    const t = setTimeout(finish, ms)
+    const stop = rep.on('status', (s) => s.state !== 'connecting' && finish())
+    function finish() {
+      clearTimeout(t)
+      stop()
+      done()
+    }
+  })
+}
+
 export async function runScript(opts: RunOptions): Promise<number> {
   const { rep, log } = opts
   const script = resolve(opts.script)
@@ -69,27 +83,34 @@ export async function runScript(opts: RunOptions): Promise<number> {
   const sab = new SharedArrayBuffer(8 + BRIDGE_BYTES)
   const bridge = new BridgeBuffer(sab)
   const stdinChannel = new MessageChannel()
+
+  // --quiet-replay: the worker drops the script's output until a bridge answer says this replica
+  // is live (it has used every slot the log held), so what is printed is exactly what the script
+  // writes from then on. Whether there is a log to replay is known once the first read is done.
+  let quiet = false
+  if (opts.quietReplay) {
+    await settled(rep)
+    quiet = rep.status.state !== 'live'
+    log(quiet ? `replaying the run's log quietly (head slot ${rep.status.head})` : 'nothing to replay')
+  }
+  const live = () => !opts.quietReplay || rep.status.state === 'live'
   const worker = new Worker(workerFile, {
-    workerData: { mode: 'run', sab, script, argv: opts.args, once, siteBase: dirname(script) + '/', stdinPort: stdinChannel.port2 },
+    workerData: { mode: 'run', sab, script, argv: opts.args, once, siteBase: dirname(script) + '/', stdinPort: stdinChannel.port2, quiet },
     transferList: [stdinChannel.port2],
     stdout: true,
     stderr: false,
   })
   log(`script ${script} started in a worker; run-once: ${once.join(', ') || '(none)'}`)
-
-  let live = !opts.quietReplay
-  if (!live) {
+  if (quiet) {
     const stop = rep.on('status', (s) => {
       if (s.state === 'live') {
-        live = true
         log('live: printing output from here on')
         stop()
       }
     })
-    if (rep.status.state === 'live') live = true
   }
-  const out = (s: string | Uint8Array) => live && process.stdout.write(s)
-  worker.stdout.on('data', out)
+  worker.stdout.on('data', (chunk: Buffer) => process.stdout.write(chunk))
+  const echo = (s: string) => live() && process.stdout.write(s)
 
   let finish!: (code: number) => void
   const finished = new Promise<number>((r) => (finish = r))
@@ -133,9 +154,9 @@ export async function runScript(opts: RunOptions): Promise<number> {
   }
   const answer = async () => {
     const [op, name, args, site] = bridge.read() as [string, string, unknown[], string]
-    let response: [boolean, unknown]
+    let response: [boolean, unknown, boolean?]
     try {
-      response = [true, await rep.withCallSite(site, () => perform(op, name, args))]
+      response = [true, await rep.withCallSite(site, () => perform(op, name, args)), live()]
     } catch (err) {
       if (RepJSError.is(err) && FATAL.has(err.code)) return stopReplica(err)
       response = [false, err]
@@ -149,7 +170,7 @@ export async function runScript(opts: RunOptions): Promise<number> {
   const attachInput = () => {
     if (inputAttached) return
     inputAttached = true
-    attachTerminal(rep, { eofEndsInput: opts.eofEndsInput, echo: opts.echo ?? process.stdout.isTTY, output: { write: out } })
+    attachTerminal(rep, { eofEndsInput: opts.eofEndsInput, echo: opts.echo ?? process.stdout.isTTY, output: { write: echo } })
   }
   let feeding = false
   const feedStdin = async () => {

@@ -19,6 +19,8 @@ export interface WorkerData {
   once: string[]
   siteBase: string
   stdinPort: MessagePort
+  /** --quiet-replay while there is a log to replay: drop the script's output until live. */
+  quiet?: boolean
 }
 
 const data = workerData as WorkerData
@@ -74,7 +76,8 @@ if (data.mode === 'audit') {
     bridge.write([op, name, args, siteOf(stack)], REQUEST)
     port.postMessage('call')
     Atomics.wait(bridge.ctl, 0, REQUEST)
-    const [ok, value] = bridge.read() as [boolean, unknown]
+    const [ok, value, live] = bridge.read() as [boolean, unknown, boolean?]
+    if (live && quiet) quiet = false
     Atomics.store(bridge.ctl, 0, IDLE)
     if (!ok) {
       // An agreed error (e.g. ENOENT from a run-once rename): show where the script called, as
@@ -86,6 +89,18 @@ if (data.mode === 'audit') {
       throw value
     }
     return value
+  }
+  let quiet = Boolean(data.quiet)
+  if (quiet) {
+    for (const stream of [process.stdout, process.stderr]) {
+      const write = stream.write
+      stream.write = function (this: typeof stream, chunk: unknown, ...rest: unknown[]) {
+        if (!quiet) return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest)
+        const cb = rest.find((r) => typeof r === 'function') as (() => void) | undefined
+        if (cb) queueMicrotask(cb)
+        return true
+      } as typeof stream.write
+    }
   }
   installPatches(call, { once: data.once, stdin })
 }
