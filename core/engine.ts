@@ -141,7 +141,7 @@ export class Engine {
     const slot = log.take()
     this.attachSite(ident, log, slot)
     try {
-      const bytes = (await log.known(slot)) ?? (await this.follow(stream, slot)) ?? (await decide(slot))
+      const bytes = log.peek(slot) ?? (await log.known(slot)) ?? (await this.follow(stream, slot)) ?? (await decide(slot))
       this.assertOpen()
       return this.check(stream, slot, ident, bytes)
     } finally {
