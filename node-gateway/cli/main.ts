@@ -21,6 +21,8 @@ const HELP = `repjs — replicated JavaScript over etcd
   repjs run --run R [--etcd URL | --gateway URL --token T] [--random call|batch|seed] [--median N]
             [--local-fs] [--once mod.fn]... [--quiet-replay] [--eof-ends-input] [--verbose] script.js [args]
       run an unmodified Node script as one replica of run R
+  repjs run --audit [--local-fs] [--once mod.fn]... script.js [args]
+      run the script once locally and list its non-deterministic calls (agreed / run once / NOT replicated)
   repjs token --run R [--ttl 86400]
       print a token for run R, signed with REPJS_GATEWAY_SECRET (or --secret)
   repjs ensure etcd|chromium

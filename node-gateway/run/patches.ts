@@ -64,6 +64,9 @@ export function onceTarget(name: string): [Record<string, unknown>, string] {
   const mod = name.slice(0, dot)
   const fn = name.slice(dot + 1)
   if (dot <= 0 || !fn) throw new Error(`--once ${name}: expected module.function, e.g. fs.appendFileSync`)
+  if (mod === 'fs' && !fn.endsWith('Sync')) {
+    throw new Error(`--once ${name}: name the synchronous form, fs.${fn}Sync; its callback and promise forms are run once with it`)
+  }
   const target = require(mod === 'fs' || mod === 'os' || mod === 'child_process' ? `node:${mod}` : mod) as Record<string, unknown>
   if (typeof target[fn] !== 'function') throw new Error(`--once ${name}: ${mod}.${fn} is not a function`)
   return [target, fn]
