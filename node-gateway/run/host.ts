@@ -161,7 +161,12 @@ export async function runScript(opts: RunOptions): Promise<number> {
       if (RepJSError.is(err) && FATAL.has(err.code)) return stopReplica(err)
       response = [false, err]
     }
-    bridge.write(response, RESPONSE)
+    try {
+      bridge.write(response, RESPONSE)
+    } catch (err) {
+      // e.g. crypto.randomBytes() larger than the bridge: the script gets the error, not a hang
+      bridge.write([false, err instanceof Error ? new RangeError(err.message) : new Error(String(err)), response[2]], RESPONSE)
+    }
     Atomics.notify(bridge.ctl, 0)
   }
 

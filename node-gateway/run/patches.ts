@@ -96,7 +96,14 @@ export function installPatches(call: SyncCall, opts: PatchOptions): () => void {
   // Randomness
   p.set(Math, 'random', () => call('random', 'Math.random', []) as number)
   const crypto = require('node:crypto') as typeof import('node:crypto')
-  const bytes = (name: string, n: number) => call('bytes', name, [n]) as Uint8Array
+  // One agreed block per 64 KiB (Web Crypto's getRandomValues limit, which the replica uses).
+  const bytes = (name: string, n: number) => {
+    if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`${name}: the size must be a whole number ≥ 0, got ${n}`)
+    if (n <= 65536) return call('bytes', name, [n]) as Uint8Array
+    const out = new Uint8Array(n)
+    for (let at = 0; at < n; at += 65536) out.set(call('bytes', name, [Math.min(65536, n - at)]) as Uint8Array, at)
+    return out
+  }
   const fill = <T extends ArrayBufferView>(name: string, view: T, offset = 0, size = view.byteLength - offset): T => {
     new Uint8Array(view.buffer, view.byteOffset + offset, size).set(bytes(name, size))
     return view
@@ -147,7 +154,14 @@ export function installPatches(call: SyncCall, opts: PatchOptions): () => void {
   // Web Crypto: node:crypto's getRandomValues and webcrypto both use the Crypto prototype's method.
   const webProto = Object.getPrototypeOf(globalThis.crypto) as object
   p.set(webProto, 'randomUUID', uuid)
-  p.set(webProto, 'getRandomValues', <T extends ArrayBufferView>(view: T) => fill('crypto.getRandomValues', view))
+  const realGetRandomValues = (webProto as { getRandomValues: (v: ArrayBufferView) => ArrayBufferView }).getRandomValues
+  p.set(webProto, 'getRandomValues', <T extends ArrayBufferView>(view: T) => {
+    // the platform's own checks first (integer typed array, at most 65,536 bytes), on an empty copy
+    const Ctor = (view as unknown as { constructor: new (n: number) => ArrayBufferView }).constructor
+    if (view.byteLength > 65536) throw new DOMException(`The ArrayBufferView's byte length (${view.byteLength}) exceeds the number of bytes of entropy available via this API (65536)`, 'QuotaExceededError')
+    realGetRandomValues.call(globalThis.crypto, ArrayBuffer.isView(view) && !(view instanceof DataView) ? new Ctor(0) : view)
+    return fill('crypto.getRandomValues', view)
+  })
 
   // Input: a synchronous prompt() like the browser's, and process.stdin carrying the agreed lines
   p.set(globalThis, 'prompt', (message?: string) => {
