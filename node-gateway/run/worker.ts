@@ -39,9 +39,11 @@ export function siteOf(stack: string | undefined, direct = false): string {
       if (direct) return ''
       continue
     }
-    const m = /(?:file:\/\/)?(\/[^\s()]+):(\d+):(\d+)/.exec(line)
+    // "at fn (/path with spaces/x.js:3:7)" or "at /path/x.js:3:7", paths possibly file:// URLs
+    const m = /\((?:file:\/\/)?(\/.*):(\d+):(\d+)\)$/.exec(line) ?? /at (?:file:\/\/)?(\/.*):(\d+):(\d+)$/.exec(line)
     if (!m) continue
-    const file = m[1]!.startsWith(data.siteBase) ? m[1]!.slice(data.siteBase.length) : m[1]!
+    const path = line.includes('file://') ? decodeURIComponent(m[1]!) : m[1]!
+    const file = path.startsWith(data.siteBase) ? path.slice(data.siteBase.length) : path
     return `${file}:${m[2]}`
   }
   return ''
