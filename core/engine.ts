@@ -9,7 +9,7 @@ import { divergedError, closedError, ErrorCodes, RepJSError, type CallIdentity }
 import { fingerprint } from './hash.js'
 import { decodeRecord, encodeRecord, type SlotRecord } from './record.js'
 import { withRetry, type RetryContext } from './retry.js'
-import { captureSite } from './site.js'
+import { callSite, captureSite } from './site.js'
 import { StatusEmitter, type StatusState } from './status.js'
 import type { Store } from './store.js'
 import { StreamLog, type StreamCache } from './stream-log.js'
@@ -107,8 +107,10 @@ export class Engine {
   }
 
   /**
-   * Attach the caller's site to a call about to propose. A slot already decided locally (a replica
-   * replaying) skips the stack capture, which would otherwise dominate replay time.
+   * Attach the caller's site to a call about to propose (captured now, while the caller's frame is
+   * on the stack; formatted only when used). A slot already decided locally skips the capture,
+   * which would dominate replay time: `check` runs synchronously for it and captures the site only
+   * if the call diverges.
    */
   private attachSite(ident: CallIdentity, log: StreamLog, slot: number): void {
     if (this.siteOverride !== undefined) {
@@ -141,7 +143,9 @@ export class Engine {
     const slot = log.take()
     this.attachSite(ident, log, slot)
     try {
-      const bytes = log.peek(slot) ?? (await log.known(slot)) ?? (await this.follow(stream, slot)) ?? (await decide(slot))
+      const hit = log.peek(slot)
+      if (hit) return this.check(stream, slot, ident, hit, true)
+      const bytes = (await log.known(slot)) ?? (await this.follow(stream, slot)) ?? (await decide(slot))
       this.assertOpen()
       return this.check(stream, slot, ident, bytes)
     } finally {
@@ -169,11 +173,12 @@ export class Engine {
   }
 
   /** Decode a decided record and compare its call identity with ours. */
-  check(stream: StreamState, slot: number, ident: CallIdentity, bytes: Uint8Array): SlotRecord {
+  check(stream: StreamState, slot: number, ident: CallIdentity, bytes: Uint8Array, callerOnStack = false): SlotRecord {
     const rec = decodeRecord(this.codec, bytes, this.slotKey(stream.name, slot))
     rec.slot = slot
     stream.followsOther = rec.by !== this.replicaId
     if (rec.kind !== ident.kind || rec.name !== ident.name || rec.argsHash !== ident.argsHash) {
+      if (callerOnStack && !ident.site && this.opts.callSites !== false) ident.site = callSite(this.opts.siteBase)
       const err = divergedError(stream.name, slot, ident, rec)
       if (this.opts.onDiverged === 'halt') this.halt(err)
       throw err
