@@ -1,10 +1,11 @@
 /**
  * Store over etcd. Used by Node replicas that talk to etcd directly and by the gateway. Hot path:
  * one Txn per proposal (compare create_revision == 0; put; else range). The unary KV calls (Txn and
- * Range) go through `KvClient` (node:http2, far less CPU per call) when every endpoint is http://;
- * leases, watches and everything else use etcd3's gRPC client.
+ * Range) and the watches (`follow`, `awaitVotes`) go through `KvClient` and `watch-client.ts`
+ * (node:http2, far less CPU per call and per event) when every endpoint is http://; leases and
+ * everything else use etcd3's gRPC client.
  */
-import { Etcd3, type IKeyValue, type IRangeRequest, type IRequestOp, type ICompare, type Lease, type Watcher } from 'etcd3'
+import { Etcd3, type IKeyValue, type IRangeRequest, type IRequestOp, type ICompare, type Lease } from 'etcd3'
 import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, noop } from 'cockatiel'
 import { isRecoverableError } from 'etcd3'
 import { ErrorCodes, RepJSError, badArgument } from '../../core/errors.js'
@@ -12,6 +13,7 @@ import { sleep } from '../../core/retry.js'
 import type { AcquireResult, FollowHandlers, HeldLock, ProposeResult, SlotRef, Store } from '../../core/store.js'
 import { etcdCall, storeError } from './etcd-errors.js'
 import { KvClient, allPlaintext } from './kv-client.js'
+import { watch } from './watch-client.js'
 import { lockKey, markerKey, metaKey, prefixEnd, slotKey, slotOf, slotPrefix, votePrefix } from './keys.js'
 
 export interface EtcdStoreOptions {
@@ -22,8 +24,9 @@ export interface EtcdStoreOptions {
   /** Page size of catch-up range reads (default 4000; halved automatically on a too-large response). */
   pageSize?: number
   /**
-   * Client for the unary KV calls (Txn, Range): 'http2' (the lean node:http2 client, plaintext
-   * endpoints only) or 'etcd3' (its gRPC client). Default: 'http2' when every endpoint is http://.
+   * Client for the unary KV calls (Txn, Range) and the watches: 'http2' (the lean node:http2
+   * clients, plaintext endpoints only) or 'etcd3' (its gRPC client). Default: 'http2' when every
+   * endpoint is http://.
    */
   hotPath?: 'http2' | 'etcd3'
 }
@@ -36,6 +39,8 @@ const del = (key: string): IRequestOp => ({ request_delete_range: { key: b(key) 
 const delPrefix = (prefix: string): IRequestOp => ({ request_delete_range: { key: b(prefix), range_end: prefixEnd(prefix) } })
 const put = (key: string, value: Uint8Array, lease?: string): IRequestOp => ({ request_put: { key: b(key), value: Buffer.from(value.buffer, value.byteOffset, value.byteLength), lease } })
 const bytes = (v: Buffer): Uint8Array => new Uint8Array(v.buffer, v.byteOffset, v.byteLength)
+/** Slots delivered ahead of a lower undelivered one that `follow` remembers at most. */
+const MAX_OUT_OF_ORDER = 100_000
 
 function lost(what: string): RepJSError {
   return new RepJSError(ErrorCodes.LEASE_LOST, `run-once lock lost before ${what}: this replica may not record an outcome`, { details: { what } })
@@ -101,53 +106,108 @@ export class EtcdStore implements Store {
   follow(run: string, stream: string, fromSlot: number, h: FollowHandlers): () => void {
     const prefix = slotPrefix(run, stream)
     let stopped = false
-    let watcher: Watcher | undefined
-    let next = fromSlot
+    let cancelWatch: (() => void) | undefined
+    // The next undelivered slot is `low`: every slot in [fromSlot, low) was delivered, and so was
+    // each slot in `above` (decided out of order, e.g. by concurrent calls). A re-read starts at
+    // `low` and skips those, so a slot decided before a lower one is neither lost nor repeated.
+    let low = fromSlot
+    let high = fromSlot - 1
+    const above = new Set<number>()
     const deliver = (kv: IKeyValue) => {
       const slot = slotOf(kv.key.toString())
       if (slot < 0) return
-      if (slot >= next) next = slot + 1
+      if (slot >= fromSlot) {
+        if (slot === low) {
+          low++
+          while (above.delete(low)) low++
+        } else if (slot < low || above.has(slot)) return
+        else if (above.add(slot).size > MAX_OUT_OF_ORDER) {
+          // A gap that never fills (a slot nobody decides) must not grow this set for ever: give up
+          // on it (the engine still decides such a slot itself, by proposing).
+          above.clear()
+          low = Math.max(high, slot) + 1
+        }
+        if (slot > high) high = slot
+      }
       h.slot(slot, bytes(kv.value))
     }
     const stop = () => {
       stopped = true
       this.stops.delete(stop)
-      void watcher?.cancel().catch(() => {})
+      cancelWatch?.()
     }
     this.stops.add(stop)
-    const start = async (from: number, first: boolean) => {
+    const loop = async () => {
+      let first = true
       let delay = 25
-      for (;;) {
-        if (stopped) return
+      while (!stopped) {
         try {
-          const rev = await this.readFrom(prefix, from, deliver, () => stopped)
+          const rev = await this.readFrom(prefix, low, deliver, () => stopped)
           if (stopped) return
           if (first) h.caughtUp()
           first = false
           // A follower stopped from caughtUp() (a gateway subscriber's history read) never watches.
           if (stopped) return
-          watcher = await this.client.watch().prefix(prefix).startRevision(String(BigInt(rev) + 1n)).create()
-          if (stopped) return void watcher.cancel().catch(() => {})
-          watcher.on('put', deliver)
-          // Compaction or a lost stream: fall back to range reads from the next undelivered slot.
-          watcher.on('error', () => {
-            const w = watcher
-            watcher = undefined
-            void w?.cancel().catch(() => {})
-            if (!stopped) void start(next, false)
-          })
-          return
+          const since = Date.now()
+          await this.watchLog(prefix, String(BigInt(rev) + 1n), deliver, (cancel) => (cancelWatch = cancel), () => stopped)
+          cancelWatch = undefined
+          // A watch that lived a while failed for a reason of its own (compaction, a cut): re-read at once.
+          if (Date.now() - since >= 2000) {
+            delay = 25
+            continue
+          }
         } catch {
           // Unreachable, no quorum, or the watch's start revision was compacted away between the
           // range read and the watch: read again from the next undelivered slot.
-          from = next
-          await sleep(delay).catch(() => {})
-          delay = Math.min(delay * 2, 2000)
         }
+        if (stopped) return
+        await sleep(delay).catch(() => {})
+        delay = Math.min(delay * 2, 2000)
       }
     }
-    void start(fromSlot, true)
+    void loop()
     return stop
+  }
+
+  /**
+   * Watch a stream's slots from `startRevision`, delivering puts, until the watch fails (compaction,
+   * a lost stream or session, no leader) or is canceled: then the promise settles, and `follow`
+   * reads from the next undelivered slot again. The lean watch when the hot path is http2, else etcd3's.
+   */
+  private async watchLog(
+    prefix: string,
+    startRevision: string,
+    deliver: (kv: IKeyValue) => void,
+    onCancel: (cancel: () => void) => void,
+    stopped: () => boolean,
+  ): Promise<void> {
+    if (this.kv) {
+      const kv = this.kv
+      return new Promise<void>((resolve) => {
+        const w = watch(kv, { key: prefix, range_end: prefixEnd(prefix), start_revision: startRevision }, {
+          event: (ev) => {
+            if (ev.type === 'Put') deliver(ev.kv)
+          },
+          error: () => resolve(),
+        })
+        onCancel(() => {
+          w.cancel()
+          resolve()
+        })
+      })
+    }
+    const watcher = await this.client.watch().prefix(prefix).startRevision(startRevision).create()
+    return new Promise<void>((resolve) => {
+      const end = () => {
+        void watcher.cancel().catch(() => {})
+        resolve()
+      }
+      if (stopped()) return end()
+      onCancel(end)
+      watcher.on('put', deliver)
+      // etcd3 resumes a lost stream by itself; an 'error' is a cancel (e.g. compaction).
+      watcher.on('error', end)
+    })
   }
 
   /** Read decided slots >= from in pages pinned at one revision; returns that revision. */
@@ -188,7 +248,24 @@ export class EtcdStore implements Store {
         this.range({ key: b(prefix), range_end: prefixEnd(prefix), sort_target: 'Create', sort_order: 'Ascend', limit: n }),
       )
       if (res.kvs.length >= n) return res.kvs.slice(0, n).map((kv) => bytes(kv.value))
-      const w = await etcdCall('watching votes', () => this.client.watch().prefix(prefix).startRevision(String(BigInt(res.header.revision) + 1n)).create())
+      const from = String(BigInt(res.header.revision) + 1n)
+      if (this.kv) {
+        // Any change of the votes (a put, or their deletion with the decision) or a failed watch: read again.
+        const kv = this.kv
+        const failed = await new Promise<boolean>((resolve) => {
+          if (signal.aborted) return resolve(false)
+          const onAbort = () => (w.cancel(), resolve(false))
+          const w = watch(kv, { key: prefix, range_end: prefixEnd(prefix), start_revision: from }, {
+            event: () => (w.cancel(), signal.removeEventListener('abort', onAbort), resolve(false)),
+            error: () => (signal.removeEventListener('abort', onAbort), resolve(true)),
+          })
+          signal.addEventListener('abort', onAbort, { once: true })
+        })
+        // A watch that cannot be kept (no leader, unreachable) must not spin: the next read tells.
+        if (failed) await sleep(100, signal).catch(() => {})
+        continue
+      }
+      const w = await etcdCall('watching votes', () => this.client.watch().prefix(prefix).startRevision(from).create())
       try {
         await new Promise<void>((resolve) => {
           // The slot may have been decided (and the votes deleted) while the watch was created.

@@ -1,7 +1,7 @@
 /**
  * A lean gRPC client for etcd's two hot unary calls, `etcdserverpb.KV/Txn` and `KV/Range`, over
  * `node:http2` with protobufjs messages. etcd3's grpc-js client costs ~300 µs of CPU per call; this
- * one does the same round trip with a fraction of that. Leases, watches and locks stay on etcd3.
+ * one does the same round trip with a fraction of that. Leases and locks stay on etcd3.
  *
  * Requests and responses keep etcd3's shapes (snake_case fields, string enums, int64 as strings,
  * bytes as Buffer) so callers can switch between the two. Failures are etcd3's error classes
@@ -12,6 +12,7 @@
  * use and again after it closes; calls stick to one endpoint and move to the next one on a
  * retryable failure (a connection that cannot be opened is skipped within the same call, since
  * nothing was sent). Sessions are unref'd: an idle client does not keep the process alive.
+ * `openStream` lends a session to long-lived streams: the lean watch (`watch-client.ts`).
  */
 import http2 from 'node:http2'
 import protobuf from 'protobufjs'
@@ -76,6 +77,17 @@ export interface KvClientOptions {
   callTimeoutMs?: number
   /** Largest response message accepted (default 4 MiB, as grpc-js); a larger one is RESOURCE_EXHAUSTED. */
   maxResponseBytes?: number
+}
+
+/** A long-lived stream opened by `KvClient.openStream`. */
+export interface OpenedStream {
+  stream: http2.ClientHttp2Stream
+  session: http2.ClientHttp2Session
+  authority: string
+  /** This endpoint failed: later calls and streams go to the next one. */
+  failover(): void
+  /** The stream is over: the client stops tracking it. */
+  release(): void
 }
 
 export interface CallOptions {
@@ -242,6 +254,51 @@ export class KvClient {
     const body = RangeRequest.encode(RangeRequest.fromObject(req)).finish()
     const res = await this.call('/etcdserverpb.KV/Range', body, opts?.timeoutMs)
     return RangeResponse.toObject(RangeResponse.decode(res), AS_ETCD3) as IRangeResponse
+  }
+
+  /**
+   * Open a long-lived gRPC stream (the watch client's) on the session the calls use, with no
+   * deadline. A connection that cannot be opened moves on to the next endpoint, within the call
+   * timeout. While the stream is open (until `release()`), closing the client calls `onClosed`
+   * with ClientClosedError. `failover()` moves later calls and streams off this endpoint.
+   */
+  async openStream(path: string, headers: http2.OutgoingHttpHeaders, onClosed: (err: Error) => void): Promise<OpenedStream> {
+    if (this.closed) throw new ClientClosedError('KV')
+    const deadline = Date.now() + this.timeoutMs
+    const n = this.endpoints.length
+    let lastConnectError: Error | undefined
+    for (let attempt = 0; attempt < n; attempt++) {
+      const idx = this.cur
+      const ep = this.endpoints[idx]!
+      const failover = () => {
+        if (this.cur === idx) this.cur = (idx + 1) % n
+      }
+      try {
+        const session = ep.current() ?? (await this.withDeadline(ep.connect(), deadline, ep))
+        if (this.closed) throw new ClientClosedError('KV')
+        let stream: http2.ClientHttp2Stream
+        try {
+          stream = session.request({
+            ...headers,
+            [HTTP2_HEADER_METHOD]: 'POST',
+            [HTTP2_HEADER_PATH]: path,
+            [HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc',
+            [HTTP2_HEADER_TE]: 'trailers',
+          })
+        } catch (err) {
+          session.destroy()
+          throw new ConnectFailed(`${ep.authority}: ${(err as Error).message}`)
+        }
+        this.pending.add(onClosed)
+        return { stream, session, authority: ep.authority, failover, release: () => void this.pending.delete(onClosed) }
+      } catch (err) {
+        if (this.closed) throw new ClientClosedError('KV')
+        failover()
+        if (!(err instanceof ConnectFailed) || Date.now() >= deadline) throw err
+        lastConnectError = err
+      }
+    }
+    throw lastConnectError!
   }
 
   /** Close every session; calls in flight fail with ClientClosedError. */
