@@ -169,6 +169,8 @@ export class GatewayStore implements Store {
           if (this.hello && !this.ready && !msg.retryable) this.fatal = err
           return
         }
+        const sub = this.subs.get(msg.id)
+        if (sub) return this.subscriptionFailed(msg.id, sub, err)
         return this.settle(msg.id, undefined, err)
       }
       case 'decided': case 'voted': case 'votes': case 'acquired': case 'ok': case 'pong':
@@ -188,6 +190,17 @@ export class GatewayStore implements Store {
     hello?.resolve(msg)
     for (const p of this.pending.values()) this.ws!.send(p.frame)
     for (const [id, sub] of this.subs) this.ws!.send(encodeMessage({ type: 'subscribe', sub: id, stream: sub.stream, from: sub.next }))
+  }
+
+  /** A refused subscription: retried after a pause if retryable, else reported to the follower. */
+  private subscriptionFailed(id: number, sub: Sub, err: RepJSError): void {
+    if (!err.retryable) {
+      this.subs.delete(id)
+      return sub.handlers.error(err)
+    }
+    setTimeout(() => {
+      if (this.ready && this.subs.get(id) === sub) this.ws!.send(encodeMessage({ type: 'subscribe', sub: id, stream: sub.stream, from: sub.next }))
+    }, 500)
   }
 
   private settle(id: number, msg: Message | undefined, err?: unknown): void {

@@ -302,11 +302,11 @@ export class Peer {
   }
 
   private async subscribe(msg: Messages['subscribe']): Promise<void> {
-    if (this.subs.has(msg.sub)) return this.error(0, new RepJSError(ErrorCodes.BAD_ARGUMENT, `subscription ${msg.sub} exists`))
-    if (!NAME.test(msg.stream)) return this.error(0, new RepJSError(ErrorCodes.BAD_ARGUMENT, 'bad stream name'))
-    if (msg.from > MAX_SLOT) return this.error(0, new RepJSError(ErrorCodes.BAD_ARGUMENT, `from ${msg.from} is beyond the last storable slot ${MAX_SLOT}`))
+    if (this.subs.has(msg.sub)) return this.error(msg.sub, new RepJSError(ErrorCodes.BAD_ARGUMENT, `subscription ${msg.sub} exists`))
+    if (!NAME.test(msg.stream)) return this.error(msg.sub, new RepJSError(ErrorCodes.BAD_ARGUMENT, 'bad stream name'))
+    if (msg.from > MAX_SLOT) return this.error(msg.sub, new RepJSError(ErrorCodes.BAD_ARGUMENT, `from ${msg.from} is beyond the last storable slot ${MAX_SLOT}`))
     if (this.subs.size >= this.ctx.limits.maxSubscriptions) {
-      return this.error(0, new RepJSError(ErrorCodes.LIMIT, `more than ${this.ctx.limits.maxSubscriptions} subscriptions on one connection`))
+      return this.error(msg.sub, new RepJSError(ErrorCodes.LIMIT, `more than ${this.ctx.limits.maxSubscriptions} subscriptions on one connection`))
     }
     // Taken now, not after the await: a second SUBSCRIBE with this id, or an UNSUBSCRIBE, may come
     // while the subscription is being set up.
@@ -320,14 +320,14 @@ export class Peer {
           this.send({ type: 'slots', sub: msg.sub, first, records })
         },
         caughtUp: () => this.send({ type: 'caughtUp', sub: msg.sub }),
-        failed: (err) => this.error(0, err),
+        failed: (err) => this.error(msg.sub, err),
         buffered: () => this.ws.bufferedAmount,
         maxBuffered: this.ctx.limits.maxBufferedBytes,
         stalled: () => this.slowConsumer(),
       })
     } catch (err) {
       if (this.subs.get(msg.sub) === entry) this.subs.delete(msg.sub)
-      return this.error(0, err)
+      return this.error(msg.sub, err)
     }
     if (this.closed || this.subs.get(msg.sub) !== entry) sub.close()
     else entry.sub = sub

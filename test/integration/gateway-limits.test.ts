@@ -306,7 +306,8 @@ test('subscriptions and run-once locks per connection are limited; ids are check
   c.send({ type: 'subscribe', sub: 1, stream: 'b', from: 0 })
   c.send({ type: 'unsubscribe', sub: 1 })
   const dup = await c.next<Messages['error']>((m) => m.type === 'error')
-  expect(dup).toMatchObject({ id: 0, code: ErrorCodes.BAD_ARGUMENT })
+  // subscription errors carry the subscription's id, so the client knows which one failed
+  expect(dup).toMatchObject({ id: 1, code: ErrorCodes.BAD_ARGUMENT })
   await until(async () => (await health()).streams === base, 5000, 'the hub of the dropped subscription to go')
   // Over maxSubscriptions: REPJS_LIMIT; after an UNSUBSCRIBE there is room again.
   for (let sub = 10; sub < 20; sub++) c.send({ type: 'subscribe', sub, stream: `s${sub}`, from: 0 })
@@ -321,7 +322,7 @@ test('subscriptions and run-once locks per connection are limited; ids are check
   expect(await c.next((m) => m.type === 'error' && m.id === 5)).toMatchObject({ code: ErrorCodes.BAD_ARGUMENT })
   c.send({ type: 'unsubscribe', sub: 11 })
   c.send({ type: 'subscribe', sub: 31, stream: 'main', from: Number.MAX_SAFE_INTEGER })
-  await until(() => c.frames.filter((m) => m?.type === 'error' && m.id === 0).length === 4, 5000, 'an ERROR for the subscription')
+  await until(() => c.frames.some((m) => m?.type === 'error' && m.id === 31), 5000, 'an ERROR for the subscription')
   expect(c.frames.filter((m) => m?.type === 'error').at(-1)).toMatchObject({ code: ErrorCodes.BAD_ARGUMENT })
   // Over maxLocks: a retryable REPJS_LIMIT; a release makes room.
   c.send({ type: 'acquire', id: 41, stream: 'once', slot: 1, ttlMs: 5000 })
