@@ -1,18 +1,12 @@
 // Caught-up reading: a replica that was cut off while the others went on (and etcd compacted the
 // revisions its watch would resume from) falls back to range reads and answers from memory.
 import { Etcd3 } from 'etcd3'
-import { afterAll, beforeAll, expect, test } from 'vitest'
+import { expect, test } from 'vitest'
 import { connect, type Store } from '../../node-gateway/index.js'
-import { startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
+import { uniqueRun, useEtcd } from '../helpers/etcd.js'
 import { startProxy } from '../helpers/tcp-proxy.js'
 
-let etcd: Cluster
-beforeAll(async () => {
-  etcd = await startCluster(1)
-})
-afterAll(async () => {
-  await etcd?.stop()
-})
+const etcd = useEtcd()
 
 function countProposals(rep: object): () => number {
   const store = (rep as { engine: { store: Store } }).engine.store

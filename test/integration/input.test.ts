@@ -1,17 +1,13 @@
 // Replicated input: a line typed on any replica is returned on all; a line that loses the race is
 // kept for the next call; end of input is explicit; waiting costs no etcd requests.
-import { afterAll, beforeAll, expect, test } from 'vitest'
+import { afterAll, expect, test } from 'vitest'
 import { connect, type Replica, type Store } from '../../node-gateway/index.js'
-import { startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
+import { uniqueRun, useEtcd } from '../helpers/etcd.js'
 
-let etcd: Cluster
+const etcd = useEtcd()
 const open: Replica[] = []
-beforeAll(async () => {
-  etcd = await startCluster(1)
-})
 afterAll(async () => {
   await Promise.all(open.map((r) => r.close()))
-  await etcd?.stop()
 })
 
 async function replicas(names: string[]): Promise<Replica[]> {

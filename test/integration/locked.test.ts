@@ -4,18 +4,12 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Etcd3 } from 'etcd3'
-import { afterAll, beforeAll, expect, test } from 'vitest'
+import { expect, test } from 'vitest'
 import { connect } from '../../node-gateway/index.js'
-import { startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
+import { uniqueRun, useEtcd } from '../helpers/etcd.js'
 import { finished, startReplica, type ReplicaProc } from '../helpers/replicas.js'
 
-let etcd: Cluster
-beforeAll(async () => {
-  etcd = await startCluster(1)
-})
-afterAll(async () => {
-  await etcd?.stop()
-})
+const etcd = useEtcd()
 
 const tmpFile = () => join(mkdtempSync(join(tmpdir(), 'repjs-locked-')), 'ran.log')
 const started = (r: ReplicaProc) => r.stdout.includes('started')

@@ -1,16 +1,10 @@
 // A 3-member etcd cluster loses quorum: calls block and report waiting-for-quorum (never return
 // an unagreed value); when the members return, calls resume and replicas still agree.
-import { afterAll, beforeAll, expect, test } from 'vitest'
+import { expect, test } from 'vitest'
 import { connect, type Replica, type StatusState } from '../../node-gateway/index.js'
-import { startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
+import { uniqueRun, useEtcd } from '../helpers/etcd.js'
 
-let etcd: Cluster
-beforeAll(async () => {
-  etcd = await startCluster(3)
-})
-afterAll(async () => {
-  await etcd?.stop()
-})
+const etcd = useEtcd(3)
 
 test('with 2 of 3 members down calls block with waiting-for-quorum, then resume and agree', async () => {
   const run = uniqueRun('quorum')

@@ -1,16 +1,12 @@
 // In-process replicas on one etcd: the API's semantics, one behaviour per test.
-import { afterAll, beforeAll, expect, test } from 'vitest'
+import { afterAll, expect, test } from 'vitest'
 import { connect, RepJSError, type Replica, type Store } from '../../node-gateway/index.js'
-import { startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
+import { uniqueRun, useEtcd } from '../helpers/etcd.js'
 
-let etcd: Cluster
+const etcd = useEtcd()
 const open: Replica[] = []
-beforeAll(async () => {
-  etcd = await startCluster(1)
-})
 afterAll(async () => {
   await Promise.all(open.map((r) => r.close()))
-  await etcd?.stop()
 })
 
 async function replicas(n: number, extra: Parameters<typeof connect>[0] | object = {}, run = uniqueRun()): Promise<Replica[]> {

@@ -1,14 +1,8 @@
-import { afterAll, beforeAll, expect, test } from 'vitest'
+import { expect, test } from 'vitest'
 import { connect } from '../../node-gateway/index.js'
-import { startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
+import { uniqueRun, useEtcd } from '../helpers/etcd.js'
 
-let etcd: Cluster
-beforeAll(async () => {
-  etcd = await startCluster(1)
-})
-afterAll(async () => {
-  await etcd?.stop()
-})
+const etcd = useEtcd()
 
 test('two replicas in one process agree on distributed values, time and random', async () => {
   const run = uniqueRun()

@@ -1,16 +1,10 @@
 // Terminal replicas: a line typed into one process's stdin is echoed on the other as if typed
 // there; the end of a pipe does not end input for others unless asked to.
-import { afterAll, beforeAll, expect, test } from 'vitest'
-import { startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
+import { expect, test } from 'vitest'
+import { uniqueRun, useEtcd } from '../helpers/etcd.js'
 import { finished, startReplica } from '../helpers/replicas.js'
 
-let etcd: Cluster
-beforeAll(async () => {
-  etcd = await startCluster(1)
-})
-afterAll(async () => {
-  await etcd?.stop()
-})
+const etcd = useEtcd()
 
 test('lines typed on either terminal reach both; a pipe that ends only stops contributing', async () => {
   const run = uniqueRun('term')

@@ -3,17 +3,11 @@
 import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, expect, test } from 'vitest'
-import { startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
+import { expect, test } from 'vitest'
+import { uniqueRun, useEtcd } from '../helpers/etcd.js'
 import { finished, startReplica } from '../helpers/replicas.js'
 
-let etcd: Cluster
-beforeAll(async () => {
-  etcd = await startCluster(1)
-})
-afterAll(async () => {
-  await etcd?.stop()
-})
+const etcd = useEtcd()
 
 const sharedFile = () => join(mkdtempSync(join(tmpdir(), 'repjs-sample-')), 'shared.log')
 
