@@ -24,6 +24,8 @@ export type LockedOptions = DistributedOptions & OnceOptions
 
 export interface RandomOptions {
   mode?: RandomMode
+  /** Names the call in the log (mode 'call'; default 'random'), e.g. 'Math.random'. */
+  name?: string
 }
 
 type AnyFn = (...args: any[]) => any
@@ -114,21 +116,21 @@ export class Stream {
   /** An agreed float in [0, 1). */
   random(opts: RandomOptions = {}): Promise<number> {
     try {
-      return random(this.engine, this.state, opts.mode ?? this.config.random)
+      return random(this.engine, this.state, opts.mode ?? this.config.random, opts.name)
     } catch (err) {
       return Promise.reject(err)
     }
   }
 
   /** An agreed RFC 4122 v4 UUID. */
-  randomUUID(): Promise<string> {
-    return agreedRandom(this.engine, this.state, 'randomUUID', [], cryptoUUID)
+  randomUUID(opts: { name?: string } = {}): Promise<string> {
+    return agreedRandom(this.engine, this.state, opts.name ?? 'randomUUID', [], cryptoUUID)
   }
 
   /** Fill an integer typed array with agreed random bytes (like crypto.getRandomValues). */
-  async getRandomValues<T extends ArrayBufferView>(array: T): Promise<T> {
+  async getRandomValues<T extends ArrayBufferView>(array: T, opts: { name?: string } = {}): Promise<T> {
     const view = new Uint8Array(array.buffer, array.byteOffset, array.byteLength)
-    const bytes = await agreedRandom(this.engine, this.state, 'getRandomValues', [array.constructor.name, view.length], () =>
+    const bytes = await agreedRandom(this.engine, this.state, opts.name ?? 'getRandomValues', [array.constructor.name, view.length], () =>
       crypto.getRandomValues(new Uint8Array(view.length)),
     )
     view.set(bytes)

@@ -12,6 +12,8 @@ export interface NowOptions {
   mode?: 'monotonic' | 'median'
   /** Votes to wait for in median mode; defaults to the run's `replicas`. */
   quorum?: number
+  /** Names the call in the log (default 'now'), e.g. 'Date.now' vs 'performance.now'. */
+  name?: string
 }
 
 export function now(engine: Engine, stream: StreamState, opts: NowOptions, clock: () => number, replicas: number | undefined): Promise<number> {
@@ -22,10 +24,10 @@ export function now(engine: Engine, stream: StreamState, opts: NowOptions, clock
     if (quorum === undefined) {
       return Promise.reject(badArgument("now({ mode: 'median' }) needs a quorum: pass { quorum: n } or connect with { replicas: n } when creating the run"))
     }
-    const vopts = { quorum, reduce: 'median' as const, name: 'now.median' }
+    const vopts = { quorum, reduce: 'median' as const, name: `${opts.name ?? 'now'}.median` }
     agreed = vote(engine, stream, clock(), vopts, voteIdentity(engine, vopts, 'now'))
   } else if (opts.mode === undefined || opts.mode === 'monotonic') {
-    const ident = engine.identity('now', 'now')
+    const ident = engine.identity('now', opts.name ?? 'now')
     agreed = engine
       .slot(stream, ident, async (slot) => {
         await prev

@@ -126,7 +126,7 @@ export async function runScript(opts: RunOptions): Promise<number> {
   const perform = async (op: string, name: string, args: unknown[]): Promise<unknown> => {
     switch (op) {
       case 'now':
-        return opts.medianQuorum ? rep.now({ mode: 'median', quorum: opts.medianQuorum }) : rep.now()
+        return opts.medianQuorum ? rep.now({ mode: 'median', quorum: opts.medianQuorum, name }) : rep.now({ name })
       case 'perf': {
         // performance.now() is agreed time since the script's first performance.now() call.
         const t = (await perform('now', name, args)) as number
@@ -134,11 +134,11 @@ export async function runScript(opts: RunOptions): Promise<number> {
         return t - perfBase
       }
       case 'random':
-        return rep.random({ mode: opts.random })
+        return rep.random({ mode: opts.random, name })
       case 'uuid':
-        return rep.randomUUID()
+        return rep.randomUUID({ name })
       case 'bytes':
-        return rep.getRandomValues(new Uint8Array(args[0] as number))
+        return rep.getRandomValues(new Uint8Array(args[0] as number), { name })
       case 'once': {
         const [target, fn] = onceTarget(name)
         // The arguments are part of the call's identity: a replica renaming to another name diverges.
