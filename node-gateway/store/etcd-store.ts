@@ -69,6 +69,9 @@ export class EtcdStore implements Store {
     this.client = new Etcd3({
       hosts: opts.endpoints,
       dialTimeout: timeout,
+      // A watch message over grpc-js's 4 MiB default is dropped and retried forever without an
+      // 'error' (big records written fast): lift the cap; range reads are paged anyway.
+      grpcOptions: { 'grpc.max_receive_message_length': -1 },
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
       faultHandling: {
         global: noop,
