@@ -1,0 +1,350 @@
+/**
+ * The paper's evaluation, reproduced on this machine. `npm run bench:paper` (builds first) or
+ * `node bench/paper.mjs [--quick] [--only calls|replicas]` after `npm run build`.
+ *
+ *   1. Calls sweep (the paper's Figure 1): completion time of a program making N replicated
+ *      `rep.now()` calls spread over a fixed CPU workload (bench/paper-replica.mjs), for 1 replica
+ *      without RepJS (plain Date.now()), 1 replica with RepJS, 2, 4 and 8 replica processes on one
+ *      etcd member (fsync on). Mean ± stddev and best over the replicas.
+ *   2. Replicas sweep (Figure 2): 1, 2, 4, 8, 12, 16 replicas, each with its own etcd member, in
+ *      simulated zones (bench/zones.mjs: a TCP latency proxy between members and between each
+ *      replica and its member), with the etcd leader moved into "west".
+ *
+ * Writes bench/results/paper-calls.{json,md,svg} and paper-replicas.{json,md,svg}. Every etcd
+ * member, proxy and worker process is stopped by PID in finally blocks; everything is on 127.0.0.1.
+ */
+import { execFileSync, fork } from 'node:child_process'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { startCluster } from '../dist/node-gateway/etcd/local-etcd.js'
+import { etcdVersion, processCpuMs } from './etcd.mjs'
+import { figure } from './svg.mjs'
+
+const HERE = dirname(fileURLToPath(import.meta.url))
+const RESULTS = join(HERE, 'results')
+const WORKER = join(HERE, 'paper-replica.mjs')
+
+const argv = process.argv.slice(2)
+const usage = 'usage: node bench/paper.mjs [--quick] [--only calls|replicas]'
+const QUICK = argv.includes('--quick')
+const onlyAt = argv.indexOf('--only')
+const ONLY = onlyAt >= 0 ? argv[onlyAt + 1] : undefined
+for (let i = 0; i < argv.length; i++) {
+  if (argv[i] === '--quick') continue
+  if (argv[i] === '--only' && ['calls', 'replicas'].includes(argv[i + 1])) {
+    i++
+    continue
+  }
+  console.error(`unknown option ${argv[i]}\n${usage}`)
+  process.exit(2)
+}
+
+/** The fixed workload: MULS multiplications of two 300x300 Float64 matrices, in CHUNKS chunks. */
+const WORKLOAD = { muls: 10, chunks: 10 }
+const CFG = QUICK
+  ? { callsN: [0, 10, 100, 1000], callsReplicas: [1, 2, 4, 8], replicasN: 50, replicaCounts: [1, 2, 4, 8, 12, 16] }
+  : { callsN: [0, 10, 100, 1000, 10_000], callsReplicas: [1, 2, 4, 8], replicasN: 200, replicaCounts: [1, 2, 4, 8, 12, 16] }
+const POINT_TIMEOUT_MS = QUICK ? 90_000 : 240_000
+const ID = `${Date.now().toString(36)}-${process.pid}`
+
+export const log = (...a) => console.log(...a)
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+export function withTimeout(p, ms, what) {
+  let t
+  return Promise.race([p, new Promise((_, reject) => (t = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms)))]).finally(
+    () => clearTimeout(t),
+  )
+}
+const fmtMs = (x) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2))
+
+/** mean, population stddev, best (min), worst (max) of a list of numbers. */
+export function summary(xs) {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length
+  const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / xs.length)
+  return { mean, sd, best: Math.min(...xs), worst: Math.max(...xs) }
+}
+
+export function machine() {
+  const cpus = os.cpus()
+  return {
+    cpu: cpus[0]?.model?.trim(),
+    cores: cpus.length,
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+  }
+}
+const loadavg = () => os.loadavg().map((x) => Number(x.toFixed(2)))
+function commit() {
+  try {
+    const rev = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: HERE, encoding: 'utf8' }).trim()
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: HERE, encoding: 'utf8' }).trim()
+    return dirty ? `${rev} + uncommitted changes` : rev
+  } catch {
+    return 'unknown'
+  }
+}
+/** Total CPU time (ms, user + system) of this machine so far, from /proc/stat (all cores). */
+function machineCpu() {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+    const tick = 10 // USER_HZ is 100 on Linux
+    const idle = (f[3] ?? 0) + (f[4] ?? 0)
+    const total = f.reduce((a, b) => a + b, 0)
+    return { busyMs: (total - idle) * tick, totalMs: total * tick }
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * CPU use over a stretch of wall time: the machine's busy share (/proc/stat), and the CPU ms of
+ * given process groups ({ name: () => [pids] }), plus this process (proxies run in it).
+ */
+export function cpuMeter(groups) {
+  const read = () => ({
+    t: performance.now(),
+    m: machineCpu(),
+    self: process.cpuUsage(),
+    g: Object.fromEntries(Object.entries(groups).map(([k, pids]) => [k, pids().reduce((a, p) => a + (processCpuMs(p) ?? 0), 0)])),
+  })
+  const a = read()
+  return () => {
+    const b = read()
+    const wallMs = b.t - a.t
+    const cores = os.cpus().length
+    const groupsMs = Object.fromEntries(Object.keys(b.g).map((k) => [k, b.g[k] - a.g[k]]))
+    groupsMs.parent = (b.self.user + b.self.system - a.self.user - a.self.system) / 1000
+    const ours = Object.values(groupsMs).reduce((x, y) => x + y, 0)
+    return {
+      wallMs,
+      cpuMs: groupsMs,
+      /** CPU of the bench's processes / (wall x cores). */
+      oursBusy: ours / (wallMs * cores),
+      /** The whole machine's busy share over the stretch, from /proc/stat. */
+      machineBusy: a.m && b.m ? (b.m.busyMs - a.m.busyMs) / (b.m.totalMs - a.m.totalMs) : undefined,
+      loadavg: loadavg(),
+    }
+  }
+}
+
+// ---------------------------------------------------------------- workers, stopped by PID
+
+const workers = new Set()
+function killWorker(cp) {
+  if (cp.exitCode === null && cp.signalCode === null) {
+    try {
+      process.kill(cp.pid, 'SIGKILL')
+    } catch {
+      /* gone */
+    }
+  }
+}
+process.on('exit', () => {
+  for (const cp of workers) killWorker(cp)
+})
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130))
+
+/** Forks bench/paper-replica.mjs. `next(type)` resolves with the worker's next message of that type. */
+export function startWorker(label, mode, endpoint) {
+  const cp = fork(WORKER, [label, mode, ...(endpoint ? [endpoint] : [])], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  workers.add(cp)
+  const waiting = new Map()
+  let failure
+  const fail = (err) => {
+    failure ??= err
+    for (const [, w] of waiting) w.reject(failure)
+    waiting.clear()
+  }
+  cp.on('message', (m) => {
+    if (m.type === 'error') return fail(new Error(`worker ${label}: ${m.message}`))
+    const w = waiting.get(m.type)
+    if (w) {
+      waiting.delete(m.type)
+      w.resolve(m)
+    }
+  })
+  cp.on('exit', (code, signal) => {
+    workers.delete(cp)
+    fail(new Error(`worker ${label} exited (code ${code}, signal ${signal})`))
+  })
+  const w = {
+    cp,
+    label,
+    pid: cp.pid,
+    next: (type) =>
+      new Promise((resolve, reject) => {
+        if (failure) return reject(failure)
+        waiting.set(type, { resolve, reject })
+      }),
+    send: (m) => cp.send(m),
+    async stop() {
+      if (cp.exitCode !== null || cp.signalCode !== null) return
+      const exited = new Promise((r) => cp.once('exit', r))
+      try {
+        cp.send({ type: 'exit' })
+      } catch {
+        /* ipc closed */
+      }
+      await Promise.race([exited, sleep(2000)])
+      killWorker(cp)
+    },
+  }
+  w.up = w.next('up')
+  return w
+}
+
+/** One point: every worker prepares (connects to `run`), then all start together; their results. */
+export async function runPoint(ws, point, timeoutMs) {
+  const ready = ws.map((w) => w.next('ready'))
+  for (const w of ws) w.send({ type: 'prepare', ...point })
+  await withTimeout(Promise.all(ready), timeoutMs, `prepare ${point.run}`)
+  const done = ws.map((w) => w.next('done'))
+  for (const w of ws) w.send({ type: 'go' })
+  return withTimeout(Promise.all(done), timeoutMs, `point ${point.run}`)
+}
+
+// ---------------------------------------------------------------- 1: calls sweep (Figure 1)
+
+const CONFIGS = (counts) => [
+  { key: 'plain', label: '1 replica, no RepJS (Date.now)', mode: 'plain', replicas: 1 },
+  ...counts.map((k) => ({ key: `rep${k}`, label: `${k} replica${k > 1 ? 's' : ''}, RepJS`, mode: 'rep', replicas: k })),
+]
+
+async function callsSweep() {
+  const configs = CONFIGS(CFG.callsReplicas)
+  log(`\n[1] calls sweep: N = ${CFG.callsN.join(', ')} rep.now() calls + ${WORKLOAD.muls} 300x300 matrix multiplications, one etcd member (fsync on)`)
+  const etcd = await startCluster(1, { fsync: true })
+  const etcdPid = etcd.members[0].proc.pid
+  const started = new Date().toISOString()
+  const load0 = loadavg()
+  const rows = []
+  try {
+    for (const c of configs) {
+      const ws = Array.from({ length: c.replicas }, (_, i) => startWorker(`${c.key}-r${i + 1}`, c.mode, etcd.endpoint))
+      try {
+        await withTimeout(Promise.all(ws.map((w) => w.up)), 30_000, 'workers starting')
+        for (const n of CFG.callsN) {
+          const meter = cpuMeter({ etcd: () => [etcdPid], replicas: () => ws.map((w) => w.pid) })
+          const res = await runPoint(ws, { run: `paper-calls-${ID}-${c.key}-n${n}`, n, ...WORKLOAD }, POINT_TIMEOUT_MS)
+          const cpu = meter()
+          const s = summary(res.map((r) => r.elapsedMs))
+          const calls = summary(res.map((r) => r.callMs))
+          rows.push({
+            config: c.key, label: c.label, replicas: c.replicas, n,
+            meanMs: s.mean, sdMs: s.sd, bestMs: s.best, worstMs: s.worst,
+            callsMeanMs: calls.mean, callsBestMs: calls.best,
+            perCallBestMs: n ? calls.best / n : null,
+            perReplica: res.map((r) => ({ label: r.label, elapsedMs: r.elapsedMs, callMs: r.callMs, cpuMs: r.cpuMs })),
+            cpu,
+          })
+          log(`  ${c.label.padEnd(32)} N=${String(n).padStart(5)}: mean ${fmtMs(s.mean)} ± ${fmtMs(s.sd)} ms, best ${fmtMs(s.best)} ms` +
+            (n ? ` (calls alone: best ${fmtMs(calls.best)} ms = ${(calls.best / n).toFixed(3)} ms/call)` : '') +
+            `; machine ${(cpu.machineBusy * 100).toFixed(0)}% busy`)
+        }
+      } finally {
+        await Promise.all(ws.map((w) => w.stop()))
+      }
+    }
+  } finally {
+    await etcd.stop()
+  }
+  const out = {
+    experiment: 'calls sweep (paper Figure 1)',
+    date: started,
+    machine: machine(),
+    library: commit(),
+    etcd: { version: etcdVersion(), members: 1, fsync: true, heartbeatMs: 50, electionMs: 500 },
+    workload: `${WORKLOAD.muls} multiplications of two 300x300 Float64 matrices (deterministic LCG data), in ${WORKLOAD.chunks} chunks; after each chunk N/${WORKLOAD.chunks} calls`,
+    loadavg: { start: load0, end: loadavg() },
+    n: CFG.callsN,
+    configs: configs.map(({ key, label, replicas }) => ({ key, label, replicas })),
+    rows,
+  }
+  writeResults('paper-calls', out, callsMarkdown(out), callsSvg(out))
+  return out
+}
+
+function callsMarkdown(o) {
+  const L = []
+  L.push(`# Calls sweep (the paper's Figure 1)`, '')
+  L.push(`- date: ${o.date}; library: ${o.library}`)
+  L.push(`- machine: ${o.machine.cpu}, ${o.machine.cores} cores, ${o.machine.os}, Node ${o.machine.node}; load average at start ${o.loadavg.start.join(' / ')}, at end ${o.loadavg.end.join(' / ')}`)
+  L.push(`- etcd: ${o.etcd.version}, ${o.etcd.members} member on 127.0.0.1, fsync ${o.etcd.fsync ? 'ON' : 'off'}; all replicas are processes on this machine talking to that member`)
+  L.push(`- workload: ${o.workload}`)
+  L.push('', 'Completion time in ms from the start signal, over the replicas: mean ± stddev, and best (the first replica to finish). "calls" = time inside the N calls only (best replica), and per call.', '')
+  L.push('| Configuration | ' + o.n.map((n) => `N=${n.toLocaleString('en-US')}`).join(' | ') + ' |')
+  L.push('|---|' + o.n.map(() => '---|').join(''))
+  for (const c of o.configs) {
+    const cells = o.n.map((n) => {
+      const r = o.rows.find((x) => x.config === c.key && x.n === n)
+      if (!r) return '-'
+      const sd = c.replicas > 1 ? ` ± ${fmtMs(r.sdMs)}` : ''
+      return `${fmtMs(r.meanMs)}${sd}, best ${fmtMs(r.bestMs)}`
+    })
+    L.push(`| ${c.label} | ${cells.join(' | ')} |`)
+  }
+  L.push('', 'Per replicated call (best replica, time inside the calls / N) and CPU: the machine\'s busy share during the point (/proc/stat, all processes).', '')
+  const ns = o.n.filter((n) => n > 0)
+  L.push('| Configuration | ' + ns.map((n) => `N=${n.toLocaleString('en-US')}`).join(' | ') + ' |')
+  L.push('|---|' + ns.map(() => '---|').join(''))
+  for (const c of o.configs) {
+    const cells = ns.map((n) => {
+      const r = o.rows.find((x) => x.config === c.key && x.n === n)
+      return r ? `${r.perCallBestMs.toFixed(3)} ms/call, ${(r.cpu.machineBusy * 100).toFixed(0)}% busy` : '-'
+    })
+    L.push(`| ${c.label} | ${cells.join(' | ')} |`)
+  }
+  L.push('')
+  return L.join('\n')
+}
+
+function callsSvg(o) {
+  const xTicks = o.n.map((n) => n.toLocaleString('en-US'))
+  const series = (field, err) =>
+    o.configs.map((c) => ({
+      name: c.label,
+      points: o.n.map((n, i) => {
+        const r = o.rows.find((x) => x.config === c.key && x.n === n)
+        return { x: i, y: r ? r[field] / 1000 : NaN, err: err && r ? r.sdMs / 1000 : 0 }
+      }),
+    }))
+  return figure({
+    title: 'RepJS calls sweep (paper Figure 1): completion time vs replicated calls',
+    note: `${o.machine.cores} cores, ${o.etcd.version}, one member, fsync on, ${o.date.slice(0, 10)}; workload ${o.workload.split(' (')[0]}`,
+    panels: [
+      { title: '(a) mean over replicas ± stddev', xLabel: 'replicated now() calls (N)', yLabel: 'completion time (s)', xTicks, series: series('meanMs', true) },
+      { title: '(b) best replica', xLabel: 'replicated now() calls (N)', yLabel: 'completion time (s)', xTicks, series: series('bestMs', false) },
+    ],
+  })
+}
+
+export function writeResults(name, json, md, svg) {
+  mkdirSync(RESULTS, { recursive: true })
+  writeFileSync(join(RESULTS, `${name}.json`), JSON.stringify(json, null, 2) + '\n')
+  writeFileSync(join(RESULTS, `${name}.md`), md)
+  writeFileSync(join(RESULTS, `${name}.svg`), svg)
+  log(`  wrote bench/results/${name}.{json,md,svg}`)
+}
+
+// ---------------------------------------------------------------- main
+
+const t0 = performance.now()
+try {
+  if (!ONLY || ONLY === 'calls') {
+    const o = await callsSweep()
+    log('\n' + callsMarkdown(o))
+  }
+  if ((!ONLY || ONLY === 'replicas') && typeof replicasSweep === 'function') {
+    const o = await replicasSweep()
+    log('\n' + replicasMarkdown(o))
+  }
+  log(`\ndone in ${((performance.now() - t0) / 1000).toFixed(0)} s`)
+} catch (err) {
+  console.error(err)
+  process.exitCode = 1
+} finally {
+  for (const cp of workers) killWorker(cp)
+}
