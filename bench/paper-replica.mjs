@@ -6,8 +6,8 @@
  *
  *   forked: node bench/paper-replica.mjs <label> <plain|rep> [etcd-endpoint]
  *
- * IPC, parent -> worker: {type:'prepare', run, n, muls, chunks} (connects to the run when mode is
- * 'rep', then answers {type:'ready'}); {type:'go'} (runs the program, answers {type:'done',
+ * IPC, parent -> worker: {type:'prepare', run, n, muls, chunks, warm?} (connects to the run when
+ * mode is 'rep', makes `warm` untimed calls on a private stream, then answers {type:'ready'}); {type:'go'} (runs the program, answers {type:'done',
  * elapsedMs, cpuMs, ...}); {type:'exit'}. Errors answer {type:'error', message}.
  */
 import { connect } from '../dist/node-gateway/index.js'
@@ -60,8 +60,15 @@ const cpuMs = () => {
 
 async function prepare(m) {
   point = m
-  if (mode === 'rep') rep = await connect({ run: m.run, etcd: endpoint, program: PROGRAM })
-  await send({ type: 'ready' })
+  if (mode === 'rep') {
+    rep = await connect({ run: m.run, etcd: endpoint, program: PROGRAM })
+    // Optional warm-up on a private stream of the run (JIT, connections), not timed.
+    if (m.warm > 0) {
+      const ws = rep.stream(`warm-${label}`)
+      for (let i = 0; i < m.warm; i++) await ws.now()
+    }
+  }
+  await send({ type: 'ready', replicaId: rep?.info.replicaId })
 }
 
 async function go() {
@@ -90,9 +97,10 @@ async function go() {
   const elapsedMs = performance.now() - t0
   const cpu = cpuMs() - c0
   if (calls !== n) throw new Error(`made ${calls} calls, expected ${n}`)
+  const replicaId = rep?.info.replicaId
   await rep?.close()
   rep = undefined
-  await send({ type: 'done', elapsedMs, callMs, cpuMs: cpu, n, checksum: A[0] })
+  await send({ type: 'done', elapsedMs, callMs, cpuMs: cpu, n, replicaId, checksum: A[0] })
 }
 
 process.on('message', (m) => {

@@ -18,9 +18,12 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { Etcd3 } from 'etcd3'
+import { createCborFormat } from '../dist/node-gateway/index.js'
 import { startCluster } from '../dist/node-gateway/etcd/local-etcd.js'
 import { etcdVersion, processCpuMs } from './etcd.mjs'
 import { figure } from './svg.mjs'
+import { ELECTION_MS, HEARTBEAT_MS, ONE_WAY_MS, startZonedCluster, ZONE_OF } from './zones.mjs'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const RESULTS = join(HERE, 'results')
@@ -44,8 +47,8 @@ for (let i = 0; i < argv.length; i++) {
 /** The fixed workload: MULS multiplications of two 300x300 Float64 matrices, in CHUNKS chunks. */
 const WORKLOAD = { muls: 10, chunks: 10 }
 const CFG = QUICK
-  ? { callsN: [0, 10, 100, 1000], callsReplicas: [1, 2, 4, 8], replicasN: 50, replicaCounts: [1, 2, 4, 8, 12, 16] }
-  : { callsN: [0, 10, 100, 1000, 10_000], callsReplicas: [1, 2, 4, 8], replicasN: 200, replicaCounts: [1, 2, 4, 8, 12, 16] }
+  ? { callsN: [0, 10, 100, 1000], callsReplicas: [1, 2, 4, 8], replicasN: 50, replicasWarm: 10, replicaCounts: [1, 2, 4, 8, 12, 16] }
+  : { callsN: [0, 10, 100, 1000, 10_000], callsReplicas: [1, 2, 4, 8], replicasN: 200, replicasWarm: 20, replicaCounts: [1, 2, 4, 8, 12, 16] }
 const POINT_TIMEOUT_MS = QUICK ? 90_000 : 240_000
 const ID = `${Date.now().toString(36)}-${process.pid}`
 
@@ -329,6 +332,150 @@ export function writeResults(name, json, md, svg) {
   log(`  wrote bench/results/${name}.{json,md,svg}`)
 }
 
+// ---------------------------------------------------------------- 2: replicas sweep (Figure 2)
+
+/** fsync off in the zoned cluster: its 16 WALs share this machine's one disk (see the markdown). */
+const ZONED_FSYNC = false
+
+async function replicasPoint(k, n) {
+  const cluster = await startZonedCluster(k, { fsync: ZONED_FSYNC })
+  const ws = []
+  try {
+    const formedAt = performance.now()
+    const before = await cluster.status()
+    const move = await cluster.moveLeaderTo(0)
+    const placed = await cluster.status()
+    for (let i = 0; i < k; i++) ws.push(startWorker(`z${k}-r${i + 1}-${ZONE_OF(i)}`, 'rep', cluster.members[i].clientProxy))
+    await withTimeout(Promise.all(ws.map((w) => w.up)), 60_000, 'workers starting')
+    const meter = cpuMeter({ etcd: cluster.pids, replicas: () => ws.map((w) => w.pid) })
+    const run = `paper-replicas-${ID}-k${k}`
+    const res = await runPoint(ws, { run, n, muls: 0, chunks: 1, warm: CFG.replicasWarm }, POINT_TIMEOUT_MS)
+    const cpu = meter()
+    const after = await cluster.status()
+    const slotsWonByZone = await slotWinners(cluster.members[0].client, run, res)
+    const s = summary(res.map((r) => r.elapsedMs))
+    const byZone = {}
+    res.forEach((r, i) => (byZone[ZONE_OF(i)] ??= []).push(r.elapsedMs))
+    return {
+      replicas: k,
+      n,
+      ok: true,
+      meanMs: s.mean, sdMs: s.sd, bestMs: s.best, worstMs: s.worst,
+      perCallMeanMs: s.mean / n, perCallBestMs: s.best / n,
+      byZone: Object.fromEntries(Object.entries(byZone).map(([z, xs]) => [z, { count: xs.length, ...summary(xs) }])),
+      leader: {
+        elected: `${cluster.members[before.leaderIndex]?.name} (${ZONE_OF(before.leaderIndex)})`,
+        placed: `${cluster.members[placed.leaderIndex]?.name} (${ZONE_OF(placed.leaderIndex)})`,
+        afterRun: `${cluster.members[after.leaderIndex]?.name} (${ZONE_OF(after.leaderIndex)})`,
+        moveLeaderUsed: move.moved,
+      },
+      slotsWonByZone,
+      memberIdsMatchEtcd: placed.idsMatch,
+      perReplica: res.map((r, i) => ({ label: r.label, zone: ZONE_OF(i), elapsedMs: r.elapsedMs, cpuMs: r.cpuMs })),
+      cpu,
+      setupMs: performance.now() - formedAt,
+    }
+  } finally {
+    await Promise.all(ws.map((w) => w.stop()))
+    await cluster.stop()
+  }
+}
+
+/** Which zone's replicas proposed (won) the run's main-stream slots: field 5 of a record is its proposer. */
+async function slotWinners(endpoint, run, res) {
+  const client = new Etcd3({ hosts: endpoint })
+  try {
+    const zoneOfId = Object.fromEntries(res.map((r, i) => [r.replicaId, ZONE_OF(i)]))
+    const cbor = createCborFormat()
+    const kvs = await client.getAll().prefix(`/repjs/v1/${run}/s/main/`).buffers()
+    const won = {}
+    for (const v of Object.values(kvs)) {
+      const z = zoneOfId[cbor.decode(new Uint8Array(v))[5]] ?? 'unknown'
+      won[z] = (won[z] ?? 0) + 1
+    }
+    return won
+  } catch (err) {
+    return { error: String(err?.message ?? err) }
+  } finally {
+    client.close()
+  }
+}
+
+async function replicasSweep() {
+  const n = CFG.replicasN
+  log(`\n[2] replicas sweep: ${CFG.replicaCounts.join(', ')} replicas, each on its own etcd member in simulated zones, ${n} rep.now() calls each`)
+  const started = new Date().toISOString()
+  const load0 = loadavg()
+  const rows = []
+  for (const k of CFG.replicaCounts) {
+    const t = performance.now()
+    try {
+      const r = await replicasPoint(k, n)
+      rows.push(r)
+      log(`  ${String(k).padStart(2)} replicas: mean ${fmtMs(r.meanMs)} ± ${fmtMs(r.sdMs)} ms, best ${fmtMs(r.bestMs)} ms (${r.perCallMeanMs.toFixed(2)} / ${r.perCallBestMs.toFixed(2)} ms per call mean / best); ` +
+        `slots proposed by ${JSON.stringify(r.slotsWonByZone)}; leader ${r.leader.placed}${r.leader.afterRun !== r.leader.placed ? `, after run ${r.leader.afterRun}` : ''}; ` +
+        `machine ${(r.cpu.machineBusy * 100).toFixed(0)}% busy, load ${r.cpu.loadavg[0]}; point took ${((performance.now() - t) / 1000).toFixed(1)} s`)
+    } catch (err) {
+      rows.push({ replicas: k, n, ok: false, error: String(err?.message ?? err).split('\n')[0] })
+      log(`  ${String(k).padStart(2)} replicas: FAILED: ${err?.message ?? err}`)
+    }
+  }
+  const ok = rows.filter((r) => r.ok)
+  const out = {
+    experiment: 'replicas sweep (paper Figure 2)',
+    date: started,
+    machine: machine(),
+    library: commit(),
+    etcd: { version: etcdVersion(), fsync: ZONED_FSYNC, heartbeatMs: HEARTBEAT_MS, electionMs: ELECTION_MS, membersPerPoint: 'one per replica' },
+    zones: { layout: 'replicas/members 1-8 west, 9-12 central, 13-16 east', oneWayMs: ONE_WAY_MS, inZone: 'no added timer: the proxy hop itself' },
+    n,
+    warm: CFG.replicasWarm,
+    workload: 'none (calls only; a CPU workload on 2 shared cores would grow with the replica count and hide the consensus effect)',
+    loadavg: { start: load0, end: loadavg() },
+    largestThatRan: ok.length ? Math.max(...ok.map((r) => r.replicas)) : 0,
+    rows,
+  }
+  writeResults('paper-replicas', out, replicasMarkdown(out), replicasSvg(out))
+  return out
+}
+
+function replicasMarkdown(o) {
+  const L = []
+  L.push(`# Replicas sweep (the paper's Figure 2)`, '')
+  L.push(`- date: ${o.date}; library: ${o.library}`)
+  L.push(`- machine: ${o.machine.cpu}, ${o.machine.cores} cores, ${o.machine.os}, Node ${o.machine.node}; load average at start ${o.loadavg.start.join(' / ')}, at end ${o.loadavg.end.join(' / ')}`)
+  L.push(`- etcd: ${o.etcd.version}, one member per replica on 127.0.0.1, fsync ${o.etcd.fsync ? 'ON' : 'off (--unsafe-no-fsync: all members share one disk here, the paper had one per machine)'}, heartbeat ${o.etcd.heartbeatMs} ms, election timeout ${o.etcd.electionMs} ms`)
+  L.push(`- zones: ${o.zones.layout}; one-way delays ${Object.entries(o.zones.oneWayMs).map(([k, v]) => `${k} ${v} ms`).join(', ')} (in-zone: ${o.zones.inZone}); TCP proxies between members (peer URLs) and between each replica and its member`)
+  L.push(`- program: ${o.n} sequential rep.now() calls per replica (after ${o.warm} untimed warm-up calls each on a private stream); workload ${o.workload}`)
+  L.push('', 'Completion time over the replicas (ms), per call (completion / N), where the etcd leader was, and CPU: the machine\'s busy share during the run (/proc/stat, all processes) and the 1-minute load average after it.', '')
+  L.push('| Replicas | Mean ± stddev | Best | Worst | Per call mean / best | By zone (mean) | Slots proposed by | etcd leader (elected -> placed -> after run) | Machine busy | Load (1 min) |')
+  L.push('|---|---|---|---|---|---|---|---|---|---|')
+  for (const r of o.rows) {
+    if (!r.ok) {
+      L.push(`| ${r.replicas} | did not run: ${r.error} | | | | | | | | |`)
+      continue
+    }
+    const zones = Object.entries(r.byZone).map(([z, v]) => `${z} ${fmtMs(v.mean)}`).join(', ')
+    const won = Object.entries(r.slotsWonByZone ?? {}).map(([z, c]) => `${z} ${c}`).join(', ')
+    L.push(`| ${r.replicas} | ${fmtMs(r.meanMs)} ± ${fmtMs(r.sdMs)} | ${fmtMs(r.bestMs)} | ${fmtMs(r.worstMs)} | ${r.perCallMeanMs.toFixed(2)} / ${r.perCallBestMs.toFixed(2)} ms | ${zones} | ${won} | ${r.leader.elected} -> ${r.leader.placed} -> ${r.leader.afterRun} | ${(r.cpu.machineBusy * 100).toFixed(0)}% | ${r.cpu.loadavg[0]} |`)
+  }
+  L.push('', `Largest cluster that ran: ${o.largestThatRan} replicas / members.`, '')
+  return L.join('\n')
+}
+
+function replicasSvg(o) {
+  const ok = o.rows.filter((r) => r.ok)
+  const xTicks = ok.map((r) => String(r.replicas))
+  return figure({
+    title: 'RepJS replicas sweep (paper Figure 2): completion time vs replicas, simulated zones',
+    note: `${o.machine.cores} cores, ${o.etcd.version}, one member per replica, fsync ${o.etcd.fsync ? 'on' : 'off'}, N=${o.n} calls, ${o.date.slice(0, 10)}; 1-8 west, 9-12 central, 13-16 east`,
+    panels: [
+      { title: '(a) mean over replicas ± stddev', xLabel: 'replicas (one etcd member each)', yLabel: 'completion time (s)', xTicks, series: [{ name: `${o.n} now() calls`, points: ok.map((r, i) => ({ x: i, y: r.meanMs / 1000, err: r.sdMs / 1000 })) }] },
+      { title: '(b) best replica', xLabel: 'replicas (one etcd member each)', yLabel: 'completion time (s)', xTicks, series: [{ name: `${o.n} now() calls`, points: ok.map((r, i) => ({ x: i, y: r.bestMs / 1000 })) }] },
+    ],
+  })
+}
+
 // ---------------------------------------------------------------- main
 
 const t0 = performance.now()
@@ -337,7 +484,7 @@ try {
     const o = await callsSweep()
     log('\n' + callsMarkdown(o))
   }
-  if ((!ONLY || ONLY === 'replicas') && typeof replicasSweep === 'function') {
+  if (!ONLY || ONLY === 'replicas') {
     const o = await replicasSweep()
     log('\n' + replicasMarkdown(o))
   }
