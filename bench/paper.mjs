@@ -30,12 +30,13 @@ const RESULTS = join(HERE, 'results')
 const WORKER = join(HERE, 'paper-replica.mjs')
 
 const argv = process.argv.slice(2)
-const usage = 'usage: node bench/paper.mjs [--quick] [--only calls|replicas]'
+const usage = 'usage: node bench/paper.mjs [--quick] [--only calls|replicas] [--render (rewrite .md/.svg from the .json, no run)]'
 const QUICK = argv.includes('--quick')
+const RENDER = argv.includes('--render')
 const onlyAt = argv.indexOf('--only')
 const ONLY = onlyAt >= 0 ? argv[onlyAt + 1] : undefined
 for (let i = 0; i < argv.length; i++) {
-  if (argv[i] === '--quick') continue
+  if (argv[i] === '--quick' || argv[i] === '--render') continue
   if (argv[i] === '--only' && ['calls', 'replicas'].includes(argv[i + 1])) {
     i++
     continue
@@ -60,6 +61,7 @@ export function withTimeout(p, ms, what) {
     () => clearTimeout(t),
   )
 }
+const busy = (c) => `${(c.machineBusy * 100).toFixed(0)}% busy (bench ${(c.oursBusy * 100).toFixed(0)}%)`
 const fmtMs = (x) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2))
 
 /** mean, population stddev, best (min), worst (max) of a list of numbers. */
@@ -289,14 +291,14 @@ function callsMarkdown(o) {
     })
     L.push(`| ${c.label} | ${cells.join(' | ')} |`)
   }
-  L.push('', 'Per replicated call (best replica, time inside the calls / N) and CPU: the machine\'s busy share during the point (/proc/stat, all processes).', '')
+  L.push('', 'Per replicated call (best replica, time inside the calls / N) and CPU: the machine\'s busy share during the point (/proc/stat, all processes), and in brackets the share used by this benchmark\'s own processes (etcd, replicas, this process); the difference is other load on the machine.', '')
   const ns = o.n.filter((n) => n > 0)
   L.push('| Configuration | ' + ns.map((n) => `N=${n.toLocaleString('en-US')}`).join(' | ') + ' |')
   L.push('|---|' + ns.map(() => '---|').join(''))
   for (const c of o.configs) {
     const cells = ns.map((n) => {
       const r = o.rows.find((x) => x.config === c.key && x.n === n)
-      return r ? `${r.perCallBestMs.toFixed(3)} ms/call, ${(r.cpu.machineBusy * 100).toFixed(0)}% busy` : '-'
+      return r ? `${r.perCallBestMs.toFixed(3)} ms/call, ${busy(r.cpu)}` : '-'
     })
     L.push(`| ${c.label} | ${cells.join(' | ')} |`)
   }
@@ -447,7 +449,7 @@ function replicasMarkdown(o) {
   L.push(`- etcd: ${o.etcd.version}, one member per replica on 127.0.0.1, fsync ${o.etcd.fsync ? 'ON' : 'off (--unsafe-no-fsync: all members share one disk here, the paper had one per machine)'}, heartbeat ${o.etcd.heartbeatMs} ms, election timeout ${o.etcd.electionMs} ms`)
   L.push(`- zones: ${o.zones.layout}; one-way delays ${Object.entries(o.zones.oneWayMs).map(([k, v]) => `${k} ${v} ms`).join(', ')} (in-zone: ${o.zones.inZone}); TCP proxies between members (peer URLs) and between each replica and its member`)
   L.push(`- program: ${o.n} sequential rep.now() calls per replica (after ${o.warm} untimed warm-up calls each on a private stream); workload ${o.workload}`)
-  L.push('', 'Completion time over the replicas (ms), per call (completion / N), where the etcd leader was, and CPU: the machine\'s busy share during the run (/proc/stat, all processes) and the 1-minute load average after it.', '')
+  L.push('', 'Completion time over the replicas (ms), per call (completion / N), where the etcd leader was, and CPU: the machine\'s busy share during the run (/proc/stat, all processes; in brackets the share of this benchmark\'s own processes: etcd members, replicas, this process with the proxies) and the 1-minute load average after it.', '')
   L.push('| Replicas | Mean ± stddev | Best | Worst | Per call mean / best | By zone (mean) | Slots proposed by | etcd leader (elected -> placed -> after run) | Machine busy | Load (1 min) |')
   L.push('|---|---|---|---|---|---|---|---|---|---|')
   for (const r of o.rows) {
@@ -457,7 +459,7 @@ function replicasMarkdown(o) {
     }
     const zones = Object.entries(r.byZone).map(([z, v]) => `${z} ${fmtMs(v.mean)}`).join(', ')
     const won = Object.entries(r.slotsWonByZone ?? {}).map(([z, c]) => `${z} ${c}`).join(', ')
-    L.push(`| ${r.replicas} | ${fmtMs(r.meanMs)} ± ${fmtMs(r.sdMs)} | ${fmtMs(r.bestMs)} | ${fmtMs(r.worstMs)} | ${r.perCallMeanMs.toFixed(2)} / ${r.perCallBestMs.toFixed(2)} ms | ${zones} | ${won} | ${r.leader.elected} -> ${r.leader.placed} -> ${r.leader.afterRun} | ${(r.cpu.machineBusy * 100).toFixed(0)}% | ${r.cpu.loadavg[0]} |`)
+    L.push(`| ${r.replicas} | ${fmtMs(r.meanMs)} ± ${fmtMs(r.sdMs)} | ${fmtMs(r.bestMs)} | ${fmtMs(r.worstMs)} | ${r.perCallMeanMs.toFixed(2)} / ${r.perCallBestMs.toFixed(2)} ms | ${zones} | ${won} | ${r.leader.elected} -> ${r.leader.placed} -> ${r.leader.afterRun} | ${busy(r.cpu)} | ${r.cpu.loadavg[0]} |`)
   }
   L.push('', `Largest cluster that ran: ${o.largestThatRan} replicas / members.`, '')
   return L.join('\n')
@@ -479,6 +481,17 @@ function replicasSvg(o) {
 // ---------------------------------------------------------------- main
 
 const t0 = performance.now()
+if (RENDER) {
+  for (const [name, md, svg] of [['paper-calls', callsMarkdown, callsSvg], ['paper-replicas', replicasMarkdown, replicasSvg]]) {
+    try {
+      const o = JSON.parse(readFileSync(join(RESULTS, `${name}.json`), 'utf8'))
+      writeResults(name, o, md(o), svg(o))
+    } catch (err) {
+      log(`  ${name}: ${err.message}`)
+    }
+  }
+  process.exit(0)
+}
 try {
   if (!ONLY || ONLY === 'calls') {
     const o = await callsSweep()
