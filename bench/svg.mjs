@@ -23,7 +23,7 @@ const tickLabel = (v, step) => (step >= 1 ? v.toFixed(0) : v.toFixed(Math.min(6,
 
 function panel(p, ox, oy, w, h) {
   const L = 64
-  const R = 12
+  const R = 28
   const T = 28
   const B = 44
   const pw = w - L - R
