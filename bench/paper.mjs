@@ -347,6 +347,7 @@ async function replicasPoint(k, n) {
     const before = await cluster.status()
     const move = await cluster.moveLeaderTo(0)
     const placed = await cluster.status()
+    const rawPut = await rawPutLatency(cluster.members[0].clientProxy)
     for (let i = 0; i < k; i++) ws.push(startWorker(`z${k}-r${i + 1}-${ZONE_OF(i)}`, 'rep', cluster.members[i].clientProxy))
     await withTimeout(Promise.all(ws.map((w) => w.up)), 60_000, 'workers starting')
     const meter = cpuMeter({ etcd: cluster.pids, replicas: () => ws.map((w) => w.pid) })
@@ -371,6 +372,7 @@ async function replicasPoint(k, n) {
         afterRun: `${cluster.members[after.leaderIndex]?.name} (${ZONE_OF(after.leaderIndex)})`,
         moveLeaderUsed: move.moved,
       },
+      rawPut,
       slotsWonByZone,
       memberIdsMatchEtcd: placed.idsMatch,
       perReplica: res.map((r, i) => ({ label: r.label, zone: ZONE_OF(i), elapsedMs: r.elapsedMs, cpuMs: r.cpuMs })),
@@ -380,6 +382,26 @@ async function replicasPoint(k, n) {
   } finally {
     await Promise.all(ws.map((w) => w.stop()))
     await cluster.stop()
+  }
+}
+
+/**
+ * The cluster's own commit latency, before the replicas start: sequential etcd puts through member
+ * 1's client proxy (the one replica 1 uses), etcd3 client, 5 warm-up then 30 timed. ms.
+ */
+async function rawPutLatency(endpoint) {
+  const client = new Etcd3({ hosts: endpoint })
+  try {
+    const lat = []
+    for (let i = 0; i < 35; i++) {
+      const t = performance.now()
+      await client.put(`/paper-raw/${i}`).value('x'.repeat(60))
+      if (i >= 5) lat.push(performance.now() - t)
+    }
+    lat.sort((a, b) => a - b)
+    return { medianMs: lat[lat.length >> 1], meanMs: lat.reduce((a, b) => a + b, 0) / lat.length, n: lat.length }
+  } finally {
+    client.close()
   }
 }
 
@@ -415,7 +437,7 @@ async function replicasSweep() {
       const r = await replicasPoint(k, n)
       rows.push(r)
       log(`  ${String(k).padStart(2)} replicas: mean ${fmtMs(r.meanMs)} ± ${fmtMs(r.sdMs)} ms, best ${fmtMs(r.bestMs)} ms (${r.perCallMeanMs.toFixed(2)} / ${r.perCallBestMs.toFixed(2)} ms per call mean / best); ` +
-        `slots proposed by ${JSON.stringify(r.slotsWonByZone)}; leader ${r.leader.placed}${r.leader.afterRun !== r.leader.placed ? `, after run ${r.leader.afterRun}` : ''}; ` +
+        `raw put ${r.rawPut.medianMs.toFixed(2)} ms; slots proposed by ${JSON.stringify(r.slotsWonByZone)}; leader ${r.leader.placed}${r.leader.afterRun !== r.leader.placed ? `, after run ${r.leader.afterRun}` : ''}; ` +
         `machine ${(r.cpu.machineBusy * 100).toFixed(0)}% busy, load ${r.cpu.loadavg[0]}; point took ${((performance.now() - t) / 1000).toFixed(1)} s`)
     } catch (err) {
       rows.push({ replicas: k, n, ok: false, error: String(err?.message ?? err).split('\n')[0] })
@@ -449,17 +471,17 @@ function replicasMarkdown(o) {
   L.push(`- etcd: ${o.etcd.version}, one member per replica on 127.0.0.1, fsync ${o.etcd.fsync ? 'ON' : 'off (--unsafe-no-fsync: all members share one disk here, the paper had one per machine)'}, heartbeat ${o.etcd.heartbeatMs} ms, election timeout ${o.etcd.electionMs} ms`)
   L.push(`- zones: ${o.zones.layout}; one-way delays ${Object.entries(o.zones.oneWayMs).map(([k, v]) => `${k} ${v} ms`).join(', ')} (in-zone: ${o.zones.inZone}); TCP proxies between members (peer URLs) and between each replica and its member`)
   L.push(`- program: ${o.n} sequential rep.now() calls per replica (after ${o.warm} untimed warm-up calls each on a private stream); workload ${o.workload}`)
-  L.push('', 'Completion time over the replicas (ms), per call (completion / N), where the etcd leader was, and CPU: the machine\'s busy share during the run (/proc/stat, all processes; in brackets the share of this benchmark\'s own processes: etcd members, replicas, this process with the proxies) and the 1-minute load average after it.', '')
-  L.push('| Replicas | Mean ± stddev | Best | Worst | Per call mean / best | By zone (mean) | Slots proposed by | etcd leader (elected -> placed -> after run) | Machine busy | Load (1 min) |')
-  L.push('|---|---|---|---|---|---|---|---|---|---|')
+  L.push('', 'Completion time over the replicas (ms), per call (completion / N), the cluster\'s own commit latency measured just before (median of 30 sequential etcd3 puts through member 1\'s client proxy, no replicas running), which zone\'s replicas proposed the slots, where the etcd leader was, and CPU: the machine\'s busy share during the run (/proc/stat, all processes; in brackets the share of this benchmark\'s own processes: etcd members, replicas, this process with the proxies) and the 1-minute load average after it.', '')
+  L.push('| Replicas | Mean ± stddev | Best | Worst | Per call mean / best | Raw etcd put (median) | By zone (mean) | Slots proposed by | etcd leader (elected -> placed -> after run) | Machine busy | Load (1 min) |')
+  L.push('|---|---|---|---|---|---|---|---|---|---|---|')
   for (const r of o.rows) {
     if (!r.ok) {
-      L.push(`| ${r.replicas} | did not run: ${r.error} | | | | | | | | |`)
+      L.push(`| ${r.replicas} | did not run: ${r.error} | | | | | | | | | |`)
       continue
     }
     const zones = Object.entries(r.byZone).map(([z, v]) => `${z} ${fmtMs(v.mean)}`).join(', ')
     const won = Object.entries(r.slotsWonByZone ?? {}).map(([z, c]) => `${z} ${c}`).join(', ')
-    L.push(`| ${r.replicas} | ${fmtMs(r.meanMs)} ± ${fmtMs(r.sdMs)} | ${fmtMs(r.bestMs)} | ${fmtMs(r.worstMs)} | ${r.perCallMeanMs.toFixed(2)} / ${r.perCallBestMs.toFixed(2)} ms | ${zones} | ${won} | ${r.leader.elected} -> ${r.leader.placed} -> ${r.leader.afterRun} | ${busy(r.cpu)} | ${r.cpu.loadavg[0]} |`)
+    L.push(`| ${r.replicas} | ${fmtMs(r.meanMs)} ± ${fmtMs(r.sdMs)} | ${fmtMs(r.bestMs)} | ${fmtMs(r.worstMs)} | ${r.perCallMeanMs.toFixed(2)} / ${r.perCallBestMs.toFixed(2)} ms | ${r.rawPut ? `${r.rawPut.medianMs.toFixed(2)} ms` : '-'} | ${zones} | ${won} | ${r.leader.elected} -> ${r.leader.placed} -> ${r.leader.afterRun} | ${busy(r.cpu)} | ${r.cpu.loadavg[0]} |`)
   }
   L.push('', `Largest cluster that ran: ${o.largestThatRan} replicas / members.`, '')
   return L.join('\n')
