@@ -484,7 +484,26 @@ function replicasMarkdown(o) {
     L.push(`| ${r.replicas} | ${fmtMs(r.meanMs)} ± ${fmtMs(r.sdMs)} | ${fmtMs(r.bestMs)} | ${fmtMs(r.worstMs)} | ${r.perCallMeanMs.toFixed(2)} / ${r.perCallBestMs.toFixed(2)} ms | ${r.rawPut ? `${r.rawPut.medianMs.toFixed(2)} ms` : '-'} | ${zones} | ${won} | ${r.leader.elected} -> ${r.leader.placed} -> ${r.leader.afterRun} | ${busy(r.cpu)} | ${r.cpu.loadavg[0]} |`)
   }
   L.push('', `Largest cluster that ran: ${o.largestThatRan} replicas / members.`, '')
+  const checks = replicasChecks(o)
+  if (checks.length) L.push('Reported, not gated (the issue\'s checks):', '', ...checks.map((c) => `- ${c}`), '')
   return L.join('\n')
+}
+
+/** The issue's two reported (not gated) checks on the replicas sweep, as sentences. */
+function replicasChecks(o) {
+  const at = (k) => o.rows.find((r) => r.ok && r.replicas === k)
+  const out = []
+  const [r8, r12, r16] = [at(8), at(12), at(16)]
+  if (r8 && r12) {
+    const x = r12.bestMs / r8.bestMs
+    out.push(`12-replica best case within 15 % of the 8-replica best case: ${x <= 1.15 ? 'yes' : 'NO'} (${fmtMs(r12.bestMs)} vs ${fmtMs(r8.bestMs)} ms, ${x.toFixed(2)}x)`)
+  }
+  if (r12 && r16) {
+    const rtt = 2 * ONE_WAY_MS['west-central']
+    const d = r16.perCallBestMs - r12.perCallBestMs
+    out.push(`16 replicas above 12 by at least the added inter-zone round trip (west-central, ${rtt} ms per call): ${d >= rtt ? 'yes' : 'NO'} (+${d.toFixed(1)} ms per call, best replica)`)
+  }
+  return out
 }
 
 function replicasSvg(o) {
@@ -522,6 +541,7 @@ try {
   if (!ONLY || ONLY === 'replicas') {
     const o = await replicasSweep()
     log('\n' + replicasMarkdown(o))
+    for (const c of replicasChecks(o)) log(`  ${c}`)
   }
   log(`\ndone in ${((performance.now() - t0) / 1000).toFixed(0)} s`)
 } catch (err) {
