@@ -10,7 +10,8 @@
  *      simulated zones (bench/zones.mjs: a TCP latency proxy between members and between each
  *      replica and its member), with the etcd leader moved into "west".
  *
- * Writes bench/results/paper-calls.{json,md,svg} and paper-replicas.{json,md,svg}. Every etcd
+ * Writes bench/results/paper-calls.{json,md,svg} and paper-replicas.{json,md,svg} (with --quick:
+ * paper-calls-quick.* and paper-replicas-quick.*, so a quick check keeps the full run's results). Every etcd
  * member, proxy and worker process is stopped by PID in finally blocks; everything is on 127.0.0.1.
  */
 import { execFileSync, fork } from 'node:child_process'
@@ -326,8 +327,10 @@ function callsSvg(o) {
   })
 }
 
+/** --quick writes `<name>-quick.*` so a quick check never overwrites the full run's results. */
 export function writeResults(name, json, md, svg) {
   mkdirSync(RESULTS, { recursive: true })
+  if (QUICK && !RENDER) name = `${name}-quick`
   writeFileSync(join(RESULTS, `${name}.json`), JSON.stringify(json, null, 2) + '\n')
   writeFileSync(join(RESULTS, `${name}.md`), md)
   writeFileSync(join(RESULTS, `${name}.svg`), svg)
