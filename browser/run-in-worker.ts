@@ -1,0 +1,272 @@
+/**
+ * `runInWorker(url, { gateway, run })`: `repjs run` for the browser. A plain script, never written
+ * for replication, runs unchanged in a Web Worker as one replica of a run; the tabs running it and
+ * `repjs run` processes running the same file (same bytes, so the same program id) agree on every
+ * value. In the worker (browser/worker-boot.ts) Date, performance.now, Math.random,
+ * crypto.randomUUID / getRandomValues and a global prompt() are replaced by agreed ones that stay
+ * synchronous: the worker blocks in Atomics.wait on a SharedArrayBuffer while this thread agrees
+ * the value through the replica (browser/worker-protocol.ts). Hence the page must be
+ * crossOriginIsolated (COOP + COEP headers).
+ *
+ *   const job = await runInWorker('/scripts/counter.js', { gateway: 'ws://127.0.0.1:7420', run: 'r1',
+ *     onOutput: (text) => pre.append(text) })
+ *   const { exitCode } = await job.done
+ */
+import { ErrorCodes, RepJSError, badArgument, type ErrorCode } from '../core/errors.js'
+import { fingerprint } from '../core/hash.js'
+import type { RandomMode } from '../core/random.js'
+import type { Replica } from '../core/replica.js'
+import { connect } from './connect.js'
+import {
+  Bridge, errorData, SEQ, TAG_BYTES, TAG_ERROR, TAG_NULL, TAG_NUMBER, TAG_STOPPED, TAG_STRING, TAG_UNDEFINED,
+  type ErrorData, type FromWorker, type InitMessage,
+} from './worker-protocol.js'
+
+/** Exit code of a replica stopped by RepJS itself (divergence, a fatal store error), as `repjs run`. */
+export const EXIT_STOPPED = 70
+/** Exit code after terminate() (as a process ended by SIGTERM). */
+export const EXIT_TERMINATED = 143
+
+export interface RunInWorkerOptions {
+  /** Gateway URL(s), e.g. 'ws://127.0.0.1:7420'. Required. */
+  gateway: string | string[]
+  /** Run id shared by every replica (tabs and `repjs run --run R`). Required. */
+  run: string
+  /** The run token, if the gateway requires tokens (`repjs token --run R`). */
+  token?: string
+  /**
+   * Program id recorded with the run. Default `script:<fingerprint of the script's bytes>`, the
+   * same id `repjs run` gives the same file, so tabs and Node processes join one run.
+   */
+  program?: string
+  /** Who typed a line (shown with input lines); default the replica id. */
+  name?: string
+  /** Mode of Math.random() (default 'call'), as `repjs run --random`. */
+  random?: RandomMode
+  /** 'classic' (default): a plain script, run in the worker's global scope. 'module': imported. */
+  type?: 'classic' | 'module'
+  /** The script's output, in order: what console.log etc. print (with the newline), prompt() messages. */
+  onOutput?: (text: string, stream: 'stdout' | 'stderr') => void
+  /** Keep decided slots in IndexedDB (default true), as connect(). */
+  cache?: boolean
+}
+
+export interface WorkerOutput {
+  stream: 'stdout' | 'stderr'
+  text: string
+}
+
+export interface WorkerExit {
+  /** 0 when the script ended, 1 for an uncaught exception, 70 when RepJS stopped the replica, 143 after terminate(). */
+  exitCode: number
+  /** Why RepJS stopped the replica (exit code 70), or the uncaught exception (exit code 1). */
+  error?: Error
+}
+
+export interface WorkerRun {
+  /** Resolves when the script has ended (the replica is closed by then). */
+  done: Promise<WorkerExit>
+  /** Stop the script and close the replica (done resolves with exit code 143). */
+  terminate(): void
+  /** The replica the page runs for the worker: type lines with replica.typeLine(), watch replica.on('status'). */
+  replica: Replica
+  /** The script's output so far. */
+  output: WorkerOutput[]
+  /** Everything the script wrote to stdout so far, as one string (what `repjs run` would print). */
+  stdout(): string
+}
+
+/**
+ * Errors that stop the replica instead of being thrown into the script (as under `repjs run`):
+ * the script must not catch them and go on with values the other replicas never saw.
+ */
+const FATAL = new Set<ErrorCode>([
+  ErrorCodes.DIVERGED, ErrorCodes.CORRUPT, ErrorCodes.CLOSED, ErrorCodes.STORE, ErrorCodes.SETUP,
+  ErrorCodes.VERSION_MISMATCH, ErrorCodes.BAD_ARGUMENT,
+])
+
+export const NOT_ISOLATED =
+  'runInWorker() needs a crossOriginIsolated page, and this page is not (self.crossOriginIsolated is false): ' +
+  'the worker blocks on a SharedArrayBuffer with Atomics.wait, which browsers allow only then. ' +
+  'Serve the page with the headers "Cross-Origin-Opener-Policy: same-origin" and "Cross-Origin-Embedder-Policy: require-corp" ' +
+  '(or "credentialless"), over https: or from localhost; vite: server.headers in vite.config.ts, as this project does.'
+
+function fromData(data: ErrorData | undefined): Error | undefined {
+  if (!data) return undefined
+  const err = data.code?.startsWith('REPJS_') ? new RepJSError(data.code as ErrorCode, data.message) : new Error(data.message)
+  if (!RepJSError.is(err)) err.name = data.name
+  if (data.stack) err.stack = data.stack
+  return err
+}
+
+/**
+ * Run the script at `url` in a Web Worker as one replica of `run`. Resolves once the replica is
+ * connected and the worker started; `done` resolves when the script ends.
+ */
+export async function runInWorker(url: string | URL, opts: RunInWorkerOptions): Promise<WorkerRun> {
+  if (!opts || typeof opts !== 'object') throw badArgument("runInWorker(url, { gateway: 'ws://127.0.0.1:7420', run: 'my-run' }) needs options")
+  if ((globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== true) {
+    throw new RepJSError(ErrorCodes.SETUP, NOT_ISOLATED, {
+      details: { headers: { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } },
+    })
+  }
+  const type = opts.type ?? 'classic'
+  if (type !== 'classic' && type !== 'module') throw badArgument(`runInWorker(): type must be 'classic' or 'module', got ${String(type)}`)
+  const href = new URL(String(url), location.href).href
+
+  // The script's bytes name the program, exactly as `repjs run` hashes the file it runs.
+  let bytes: Uint8Array
+  try {
+    const res = await fetch(href)
+    if (!res.ok) throw new Error(`HTTP ${res.status} ${res.statusText}`)
+    bytes = new Uint8Array(await res.arrayBuffer())
+  } catch (err) {
+    throw new RepJSError(ErrorCodes.SETUP, `runInWorker(): could not load the script ${href}: ${(err as Error).message}`, { cause: err })
+  }
+  const program = opts.program ?? `script:${fingerprint(bytes)}`
+  const rep = await connect({
+    gateway: opts.gateway, run: opts.run, token: opts.token, program, name: opts.name, random: opts.random, cache: opts.cache,
+  })
+
+  const output: WorkerOutput[] = []
+  const onOutput = opts.onOutput ?? ((text, stream) => (stream === 'stdout' ? console.log : console.error)(text.replace(/\n$/, '')))
+  const bridge = Bridge.create()
+  const waitAsync = (Atomics as { waitAsync?: (a: Int32Array, i: number, v: number) => { async: boolean; value: Promise<string> | string } }).waitAsync?.bind(Atomics)
+  const worker = new Worker(new URL('./worker-boot.js', import.meta.url), { type: 'module' })
+
+  let finish!: (exit: WorkerExit) => void
+  const done = new Promise<WorkerExit>((resolve) => (finish = resolve))
+  let ended = false
+  const end = (exit: WorkerExit) => {
+    if (ended) return
+    ended = true
+    worker.terminate()
+    Atomics.notify(bridge.ctl, SEQ) // let the answer loop see the end
+    void rep.close().finally(() => finish(exit))
+  }
+  // Set when RepJS stops the replica: the worker hears it at its next call, or is ended now if idle.
+  let stopError: RepJSError | undefined
+  let busy = false
+  const stopReplica = (err: RepJSError) => {
+    if (stopError) return
+    stopError = err
+    if (!busy) end({ exitCode: EXIT_STOPPED, error: err })
+  }
+
+  let perfBase: number | undefined
+  // As node-gateway/run/host.ts: each call is logged under the name of the function the script
+  // called, so a tab and a `repjs run` process running the same script make identical calls.
+  const perform = (op: string, name: string, arg: number): Promise<unknown> => {
+    switch (op) {
+      case 'now':
+        return rep.now({ name })
+      case 'perf':
+        // performance.now() is agreed time since the script's first performance.now() call.
+        return rep.now({ name }).then((t) => t - (perfBase ??= t))
+      case 'random':
+        return rep.random({ mode: opts.random ?? 'call', name })
+      case 'uuid':
+        return rep.randomUUID({ name })
+      case 'bytes':
+        return rep.getRandomValues(new Uint8Array(arg), { name })
+      case 'input':
+        return rep.input()
+      default:
+        return Promise.reject(new Error(`unknown bridge op ${op}`))
+    }
+  }
+
+  const respond = (value: unknown) => {
+    if (ended) return
+    if (typeof value === 'number') bridge.writeResponse(TAG_NUMBER, value)
+    else if (typeof value === 'string') bridge.writeResponse(TAG_STRING, value)
+    else if (value instanceof Uint8Array) bridge.writeResponse(TAG_BYTES, value)
+    else if (value === null) bridge.writeResponse(TAG_NULL)
+    else bridge.writeResponse(TAG_UNDEFINED)
+  }
+  const fail = (err: unknown) => {
+    if (ended) return
+    if (RepJSError.is(err) && FATAL.has(err.code)) {
+      stopError ??= err
+      return bridge.writeResponse(TAG_STOPPED, errorData(stopError))
+    }
+    bridge.writeResponse(TAG_ERROR, errorData(err))
+  }
+  /** Call sites by the worker's id (their text crosses the bridge once). */
+  const sites: string[] = []
+  const answer = (): Promise<void> => {
+    busy = true
+    const { op, name, arg, siteId, site } = bridge.readRequest()
+    if (site !== undefined) sites[siteId] = site
+    if (stopError) {
+      bridge.writeResponse(TAG_STOPPED, errorData(stopError))
+      busy = false
+      return Promise.resolve()
+    }
+    let call: Promise<unknown>
+    try {
+      call = rep.withCallSite(sites[siteId] ?? '', () => perform(op, name, arg))
+    } catch (err) {
+      call = Promise.reject(err)
+    }
+    return call
+      .then(respond, fail)
+      .catch((err: unknown) => bridge.writeResponse(TAG_ERROR, errorData(err))) // e.g. a response too large for the bridge
+      .finally(() => (busy = false))
+  }
+
+  // Requests: wait on the request counter with Atomics.waitAsync (no message round trip), or, in
+  // a browser without it, on the worker's { t: 'call' } messages.
+  let seen = 0
+  const serve = async () => {
+    while (!ended) {
+      const w = waitAsync!(bridge.ctl, SEQ, seen)
+      if (w.async) await w.value
+      if (ended) return
+      const seq = Atomics.load(bridge.ctl, SEQ)
+      if (seq === seen) continue
+      seen = seq
+      await answer()
+    }
+  }
+
+  worker.addEventListener('message', (e: MessageEvent<FromWorker>) => {
+    const m = e.data
+    if (m.t === 'out') {
+      output.push({ stream: m.stream, text: m.text })
+      try {
+        onOutput(m.text, m.stream)
+      } catch (err) {
+        console.error('repjs: onOutput threw', err)
+      }
+    } else if (m.t === 'exit') {
+      end({ exitCode: m.code, error: m.code === EXIT_STOPPED ? (stopError ?? fromData(m.error)) : fromData(m.error) })
+    } else if (m.t === 'call') void answer()
+  })
+  worker.addEventListener('error', (e: ErrorEvent) => {
+    // The bootstrap itself failed to load (a script's own errors arrive as exit messages).
+    e.preventDefault()
+    const err = new RepJSError(ErrorCodes.SETUP, `runInWorker(): the worker bootstrap (repjs/browser worker-boot.js) could not start: ${e.message || 'load error'}`)
+    output.push({ stream: 'stderr', text: err.message + '\n' })
+    end({ exitCode: 1, error: err })
+  })
+  // A fatal replica error between calls (a divergence found by prefetch, a closed store) stops it too.
+  rep.on('status', (s) => {
+    if (s.state === 'closed' && !ended && !stopError) stopReplica(new RepJSError(ErrorCodes.CLOSED, `the replica closed: ${s.reason ?? 'closed'}`))
+  })
+
+  const init: InitMessage = {
+    t: 'init', sab: bridge.sab, url: href, type, notify: waitAsync ? 'atomics' : 'message',
+    ...(type === 'classic' ? { source: new TextDecoder().decode(bytes) } : {}),
+  }
+  worker.postMessage(init)
+  if (waitAsync) void serve()
+
+  return {
+    done,
+    replica: rep,
+    output,
+    stdout: () => output.filter((o) => o.stream === 'stdout').map((o) => o.text).join(''),
+    terminate: () => end({ exitCode: EXIT_TERMINATED }),
+  }
+}

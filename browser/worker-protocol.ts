@@ -1,0 +1,190 @@
+/**
+ * The synchronous bridge between a script's Web Worker and the page, for `runInWorker()` (the
+ * browser twin of node-gateway/run/bridge.ts). A SharedArrayBuffer holds a control block, one
+ * float64 and one message. The encoding is tiny and dependency-free so the worker bootstrap stays
+ * small, and the common call (Date.now, Math.random) encodes nothing but a few integers:
+ *   ctl[0] state: 0 idle · 1 request written · 2 response written (the worker Atomics.waits on it)
+ *   ctl[1] byte length of the message in `data`
+ *   ctl[2] response tag (TAG_*)
+ *   ctl[3] request counter: the worker bumps it and notifies; the page waits on it (Atomics.waitAsync)
+ *   ctl[4] request op (OPS index)
+ *   ctl[5] request call site id: the worker numbers the call sites it sees; a site's text goes
+ *          along (in `data`) only the first time, and the page keeps the id → text table
+ *   ctl[6] request name (NAMES index): the patched function, recorded with the slot under the
+ *          same name `repjs run` records it (so a tab and a Node process agree on each call)
+ *   num    a float64: the request's argument (bytes: the count), a number response
+ *   response := tag + (float64 | UTF-8 string | bytes | UTF-8 JSON error)
+ */
+
+export const BRIDGE_BYTES = 4 * 1024 * 1024
+const CTL_BYTES = 32
+const NUM_BYTES = 8
+
+export const STATE = 0
+export const LENGTH = 1
+export const TAG = 2
+export const SEQ = 3
+export const OP = 4
+export const SITE = 5
+export const NAME = 6
+
+export const IDLE = 0
+export const REQUEST = 1
+export const RESPONSE = 2
+
+export const TAG_UNDEFINED = 0
+export const TAG_NUMBER = 1
+export const TAG_STRING = 2
+export const TAG_BYTES = 3
+export const TAG_NULL = 4
+/** An error for the script to throw (agreed, or from argument checks). */
+export const TAG_ERROR = 5
+/** RepJS stopped this replica (divergence, a fatal store error): the worker reports exit 70 and blocks. */
+export const TAG_STOPPED = 6
+
+export const OPS = ['now', 'perf', 'random', 'uuid', 'bytes', 'input'] as const
+export type Op = (typeof OPS)[number]
+/** The names the calls are logged under: the same as node-gateway/run/patches.ts uses. */
+export const NAMES = ['Date.now', 'new Date', 'Date', 'performance.now', 'Math.random', 'crypto.randomUUID', 'crypto.getRandomValues', 'prompt'] as const
+export type Name = (typeof NAMES)[number]
+export interface Request {
+  op: Op
+  name: Name
+  /** The argument (bytes: how many). */
+  arg: number
+  siteId: number
+  /** The site's text when the worker sends it for the first time. */
+  site?: string
+}
+export type Response = { tag: number; value: unknown }
+
+/** An error as it crosses the bridge (and as `exit` carries it): plain data. */
+export interface ErrorData {
+  name: string
+  message: string
+  code?: string
+  stack?: string
+}
+
+/** Worker → page messages (postMessage). */
+export type FromWorker =
+  | { t: 'out'; stream: 'stdout' | 'stderr'; text: string }
+  | { t: 'exit'; code: number; error?: ErrorData }
+  /** A request is waiting (only when the page has no Atomics.waitAsync). */
+  | { t: 'call' }
+
+/** Page → worker: the one message that starts the script. */
+export interface InitMessage {
+  t: 'init'
+  sab: SharedArrayBuffer
+  /** The script's absolute URL (call sites are made relative to its folder). */
+  url: string
+  type: 'classic' | 'module'
+  /** A classic script's text, fetched once by the page (the same bytes the program id hashes). */
+  source?: string
+  /** 'message': also post { t: 'call' } for every request (no Atomics.waitAsync on the page). */
+  notify: 'atomics' | 'message'
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+export class Bridge {
+  readonly ctl: Int32Array
+  readonly num: Float64Array
+  readonly data: Uint8Array
+
+  constructor(readonly sab: SharedArrayBuffer) {
+    this.ctl = new Int32Array(sab, 0, CTL_BYTES / 4)
+    this.num = new Float64Array(sab, CTL_BYTES, 1)
+    this.data = new Uint8Array(sab, CTL_BYTES + NUM_BYTES)
+  }
+
+  static create(bytes = BRIDGE_BYTES): Bridge {
+    return new Bridge(new SharedArrayBuffer(CTL_BYTES + NUM_BYTES + bytes))
+  }
+
+  private writeText(text: string): number {
+    // encodeInto cannot write into a shared buffer in every browser: encode, then copy.
+    const bytes = encoder.encode(text)
+    if (bytes.length > this.data.length) throw new RangeError(`bridge message of ${bytes.length} bytes exceeds ${this.data.length}`)
+    this.data.set(bytes)
+    return bytes.length
+  }
+
+  private readText(): string {
+    // TextDecoder does not take views of a SharedArrayBuffer: copy out first.
+    return decoder.decode(this.data.slice(0, Atomics.load(this.ctl, LENGTH)))
+  }
+
+  /** Worker: write a request and wake the page. */
+  writeRequest(op: number, name: number, arg: number, siteId: number, newSite?: string): void {
+    const ctl = this.ctl
+    ctl[OP] = op
+    ctl[NAME] = name
+    ctl[SITE] = siteId
+    this.num[0] = arg
+    ctl[LENGTH] = newSite === undefined ? -1 : this.writeText(newSite)
+    Atomics.store(ctl, STATE, REQUEST)
+    Atomics.add(ctl, SEQ, 1)
+    Atomics.notify(ctl, SEQ)
+  }
+
+  readRequest(): Request {
+    const ctl = this.ctl
+    const length = Atomics.load(ctl, LENGTH)
+    return {
+      op: OPS[ctl[OP]!] ?? ('?' as Op),
+      name: NAMES[ctl[NAME]!] ?? ('?' as Name),
+      arg: this.num[0]!,
+      siteId: ctl[SITE]!,
+      ...(length >= 0 ? { site: this.readText() } : {}),
+    }
+  }
+
+  /** Page: write the response and wake the worker. */
+  writeResponse(tag: number, value?: unknown): void {
+    let length = 0
+    if (tag === TAG_NUMBER) this.num[0] = value as number
+    else if (tag === TAG_STRING) length = this.writeText(value as string)
+    else if (tag === TAG_ERROR || tag === TAG_STOPPED) length = this.writeText(JSON.stringify(value ?? null))
+    else if (tag === TAG_BYTES) {
+      const bytes = value as Uint8Array
+      if (bytes.length > this.data.length) throw new RangeError(`bridge message of ${bytes.length} bytes exceeds ${this.data.length}`)
+      this.data.set(bytes)
+      length = bytes.length
+    }
+    this.ctl[TAG] = tag
+    this.ctl[LENGTH] = length
+    Atomics.store(this.ctl, STATE, RESPONSE) // a sequentially consistent store publishes the writes above
+    Atomics.notify(this.ctl, STATE)
+  }
+
+  readResponse(): Response {
+    const tag = Atomics.load(this.ctl, TAG)
+    switch (tag) {
+      case TAG_NUMBER:
+        return { tag, value: this.num[0] }
+      case TAG_STRING:
+        return { tag, value: this.readText() }
+      case TAG_BYTES:
+        return { tag, value: this.data.slice(0, Atomics.load(this.ctl, LENGTH)) }
+      case TAG_NULL:
+        return { tag, value: null }
+      case TAG_ERROR:
+      case TAG_STOPPED:
+        return { tag, value: JSON.parse(this.readText()) as ErrorData }
+      default:
+        return { tag, value: undefined }
+    }
+  }
+}
+
+/** Plain data of an error, for the bridge and for exit messages. */
+export function errorData(err: unknown): ErrorData {
+  if (err instanceof Error || (typeof err === 'object' && err !== null && 'message' in err)) {
+    const e = err as Error & { code?: unknown }
+    return { name: String(e.name ?? 'Error'), message: String(e.message), ...(typeof e.code === 'string' ? { code: e.code } : {}), ...(e.stack ? { stack: String(e.stack) } : {}) }
+  }
+  return { name: 'Error', message: String(err) }
+}
