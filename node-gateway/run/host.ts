@@ -83,6 +83,10 @@ export async function runScript(opts: RunOptions): Promise<number> {
   const sab = new SharedArrayBuffer(8 + BRIDGE_BYTES)
   const bridge = new BridgeBuffer(sab)
   const stdinChannel = new MessageChannel()
+  const outChannel = new MessageChannel()
+  outChannel.port1.on('message', (chunk: Uint8Array) => process.stdout.write(chunk))
+  // The script's last writes arrive before its port closes: wait for that before exiting.
+  const outClosed = new Promise<void>((r) => outChannel.port1.once('close', () => r()))
 
   // --quiet-replay: the worker drops the script's output until a bridge answer says this replica
   // is live (it has used every slot the log held), so what is printed is exactly what the script
@@ -95,8 +99,8 @@ export async function runScript(opts: RunOptions): Promise<number> {
   }
   const live = () => !opts.quietReplay || rep.status.state === 'live'
   const worker = new Worker(workerFile, {
-    workerData: { mode: 'run', sab, script, argv: opts.args, once, siteBase: dirname(script) + '/', stdinPort: stdinChannel.port2, quiet },
-    transferList: [stdinChannel.port2],
+    workerData: { mode: 'run', sab, script, argv: opts.args, once, siteBase: dirname(script) + '/', stdinPort: stdinChannel.port2, outPort: outChannel.port2, quiet },
+    transferList: [stdinChannel.port2, outChannel.port2],
     stdout: true,
     stderr: false,
   })
@@ -206,7 +210,7 @@ export async function runScript(opts: RunOptions): Promise<number> {
   worker.on('exit', (code) => {
     if (stopped) return
     log(`script exited with code ${code}`)
-    finish(code)
+    void Promise.race([outClosed, new Promise((r) => setTimeout(r, 2000))]).then(() => finish(code))
   })
   const code = await finished
   stdinChannel.port1.close()

@@ -19,6 +19,9 @@ export interface WorkerData {
   once: string[]
   siteBase: string
   stdinPort: MessagePort
+  /** The script's stdout, sent to the host at once (a worker's own stdout stream is flushed only
+   * by its event loop, which a blocking bridge call stops). Absent in audit mode. */
+  outPort?: MessagePort
   /** --quiet-replay while there is a log to replay: drop the script's output until live. */
   quiet?: boolean
 }
@@ -93,16 +96,28 @@ if (data.mode === 'audit') {
     return value
   }
   let quiet = Boolean(data.quiet)
+  const out = data.outPort
+  if (out) {
+    const stream = process.stdout
+    stream.write = function (chunk: unknown, ...rest: unknown[]) {
+      const cb = rest.find((r) => typeof r === 'function') as (() => void) | undefined
+      if (!quiet) {
+        const encoding = typeof rest[0] === 'string' ? (rest[0] as BufferEncoding) : 'utf8'
+        const bytes = typeof chunk === 'string' ? Buffer.from(chunk, encoding) : Buffer.from(chunk as Uint8Array)
+        out.postMessage(bytes)
+      }
+      if (cb) queueMicrotask(cb)
+      return true
+    } as typeof stream.write
+  }
   if (quiet) {
-    for (const stream of [process.stdout, process.stderr]) {
-      const write = stream.write
-      stream.write = function (this: typeof stream, chunk: unknown, ...rest: unknown[]) {
-        if (!quiet) return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest)
-        const cb = rest.find((r) => typeof r === 'function') as (() => void) | undefined
-        if (cb) queueMicrotask(cb)
-        return true
-      } as typeof stream.write
-    }
+    const write = process.stderr.write
+    process.stderr.write = function (this: typeof process.stderr, chunk: unknown, ...rest: unknown[]) {
+      if (!quiet) return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest)
+      const cb = rest.find((r) => typeof r === 'function') as (() => void) | undefined
+      if (cb) queueMicrotask(cb)
+      return true
+    } as typeof process.stderr.write
   }
   installPatches(call, { once: data.once, stdin })
 }

@@ -1,0 +1,25 @@
+// prompt() blocks the script's thread on the bridge: what the script printed before it must still
+// reach stdout at once and in order (a worker's own stdout only flushes on its event loop).
+import { expect, test } from 'vitest'
+import { uniqueRun, useEtcd } from '../helpers/etcd.js'
+import { runReplica } from '../helpers/run-script.js'
+
+const etcd = useEtcd()
+
+test('output around a blocking prompt() arrives in order on every replica, nothing lost at exit', async () => {
+  const run = uniqueRun('ask')
+  const typer = runReplica('ask.js', { run, etcd: etcd.endpoint, flags: ['--eof-ends-input'], stdin: 'pipe' })
+  const other = runReplica('ask.js', { run, etcd: etcd.endpoint })
+  // the prompt text is visible while the script waits for the first line
+  await other.lines(0)
+  const deadline = Date.now() + 15_000
+  while (!other.stdout.includes('name?') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+  expect(other.stdout).toBe('name? ')
+  typer.write('linus\nada\n')
+  typer.end()
+  const want = 'name? hello linus\nname? hello ada\nname? bye after 2 names\n'
+  expect(await typer.exited).toBe(0)
+  expect(await other.exited).toBe(0)
+  expect(typer.stdout).toBe(want)
+  expect(other.stdout).toBe(want)
+})
