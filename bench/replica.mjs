@@ -1,15 +1,17 @@
 /**
  * Benchmark worker: one RepJS replica in its own process doing N sequential `rep.now()` calls.
  *
- *   node bench/replica.mjs <run> <N> <etcd-endpoint> [--warmup W] [--wait-go] [--progress K]
+ *   node bench/replica.mjs <run> <N> <etcd-endpoint> [--warmup W] [--wait-go] [--blocks B] [--progress K]
  *                          [--program P] [--label L]
  *
  * --warmup W   W now() calls first on a private stream of the same run (same connection, no
  *              contention with the other replicas), before the timed calls.
  * --wait-go    after warm-up, report 'ready' and wait for a {type:'go'} IPC message.
+ * --blocks B   the N calls in B blocks (with --wait-go: 'ready' and a 'go' before each, 'block' after
+ *              each), so a benchmark can interleave them with other kinds; times add up the blocks.
  * --progress K report {type:'progress', done} every K calls.
  *
- * Talks to the parent over IPC when forked (messages: ready, status, progress, done, error); run
+ * Talks to the parent over IPC when forked (messages: ready, block, status, progress, done, error); run
  * by hand it prints the final result as one JSON line.
  */
 import { connect } from '../dist/node-gateway/index.js'
@@ -28,11 +30,12 @@ for (let i = 0; i < argv.length; i++) {
 const [run, nArg, endpoint] = positional
 const N = Number(nArg)
 if (!run || !Number.isInteger(N) || N < 1 || !endpoint) {
-  console.error('usage: node bench/replica.mjs <run> <N> <etcd-endpoint> [--warmup W] [--wait-go] [--progress K] [--program P] [--label L]')
+  console.error('usage: node bench/replica.mjs <run> <N> <etcd-endpoint> [--warmup W] [--wait-go] [--blocks B] [--progress K] [--program P] [--label L]')
   process.exit(2)
 }
 const warmup = Number(flags.warmup ?? 0)
 const progressEvery = Number(flags.progress ?? 0)
+const blocks = Number(flags.blocks ?? 1)
 const program = flags.program ?? 'repjs-bench'
 const label = flags.label ?? `pid${process.pid}`
 
@@ -57,30 +60,39 @@ try {
     const ws = rep.stream(`warm-${label}`)
     for (let i = 0; i < warmup; i++) await ws.now()
   }
-  if (flags['wait-go']) {
-    await new Promise((resolve) => {
-      process.on('message', (m) => {
-        if (m && m.type === 'go') resolve()
-      })
-      void send({ type: 'ready' })
-    })
-  }
+  // --wait-go: before each block, report 'ready' and wait for a 'go'.
+  let go
+  process.on('message', (m) => {
+    if (m && m.type === 'go') go?.()
+  })
+  const waitGo = (block) => new Promise((resolve) => ((go = resolve), void send({ type: 'ready', block })))
 
   const lat = new Float64Array(N)
-  const cpu0 = process.cpuUsage()
-  const t0 = process.hrtime.bigint()
-  const tFirstCall = since(tStart)
+  let tFirstCall
+  let elapsedNs = 0n
+  const cpu = { user: 0, system: 0 }
   let last = -Infinity
-  for (let i = 0; i < N; i++) {
-    const s = process.hrtime.bigint()
-    const v = await rep.now()
-    lat[i] = Number(process.hrtime.bigint() - s) / 1e3
-    if (v < last) throw new Error(`now() decreased at call ${i}: ${v} < ${last}`)
-    last = v
-    if (progressEvery && (i + 1) % progressEvery === 0) void send({ type: 'progress', done: i + 1 })
+  for (let b = 0, i = 0; b < blocks; b++) {
+    if (flags['wait-go']) await waitGo(b)
+    const end = Math.round((N * (b + 1)) / blocks)
+    const cpu0 = process.cpuUsage()
+    const t0 = process.hrtime.bigint()
+    tFirstCall ??= since(tStart)
+    for (; i < end; i++) {
+      const s = process.hrtime.bigint()
+      const v = await rep.now()
+      lat[i] = Number(process.hrtime.bigint() - s) / 1e3
+      if (v < last) throw new Error(`now() decreased at call ${i}: ${v} < ${last}`)
+      last = v
+      if (progressEvery && (i + 1) % progressEvery === 0) void send({ type: 'progress', done: i + 1 })
+    }
+    elapsedNs += process.hrtime.bigint() - t0
+    const d = process.cpuUsage(cpu0)
+    cpu.user += d.user
+    cpu.system += d.system
+    if (blocks > 1) void send({ type: 'block', block: b })
   }
-  const elapsedMs = since(t0)
-  const cpu = process.cpuUsage(cpu0)
+  const elapsedMs = Number(elapsedNs) / 1e6
   off()
   lat.sort()
   let sum = 0

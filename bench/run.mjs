@@ -10,11 +10,16 @@
  *   2. distributed() and now() of one replica on the default hot path ('http2'), and distributed()
  *      on hotPath 'etcd3', per call, with their ratios to both floors (all five kinds interleaved);
  *   3. three replica processes doing now() on the same run, against the Python prototype's figure;
- *   4. catch-up: replaying a log of already-decided slots, and a late replica chasing a leader.
+ *   4. catch-up: replaying a log of already-decided slots, and a late replica chasing a leader;
+ *   5. distributed() through a `repjs gateway` child process vs direct vs floor A (bench/gateway.mjs);
+ *   6. fan-out: many subscribed WebSocket clients (bench/fanout-client.mjs) on a fresh gateway: decide
+ *      -> last client, and the gateway's memory per idle connection (bench/gateway-probe.mjs);
+ *   7. the `repjs run` sync bridge: a plain script's Date.now() loop (bench/date-loop.mjs) with 1
+ *      and 3 replicas vs the async API vs floor A (bench/bridge.mjs).
  * Writes bench/results/latest.json and latest.md, prints the markdown table. etcd and every child
  * process are stopped by PID at the end, also on error.
  */
-import { execFileSync, fork } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join } from 'node:path'
@@ -23,12 +28,16 @@ import { Etcd3 } from 'etcd3'
 import { connect, createCborFormat } from '../dist/node-gateway/index.js'
 import { startCluster } from '../dist/node-gateway/etcd/local-etcd.js'
 import { KvClient } from '../dist/node-gateway/store/kv-client.js'
+import { bridge, bridgeMarkdown } from './bridge.mjs'
 import { etcdVersion, metricsDelta, observe } from './etcd.mjs'
+import { fanOut, gatewayMarkdown, gatewayPerCall, startGatewayProcess } from './gateway.mjs'
+import {
+  createIfAbsent, fmt, fsyncUs, ID, interleave, killAllChildren, log, logKinds, metaKey, msSince, now, PROGRAM,
+  ratio, signed, slotKey, startWorker, us, withTimeout, xr, xrCpu, yes,
+} from './lib.mjs'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
-const WORKER = join(HERE, 'replica.mjs')
 const RESULTS = join(HERE, 'results')
-const PROGRAM = 'repjs-bench'
 /** The Python prototype's recorded figure: 3 replicas on one etcd, fsync on. */
 const PROTOTYPE_CALLS_PER_SEC = 355
 /** distributed() may cost at most this much more than the bare Txn on the same client. */
@@ -44,98 +53,21 @@ for (const a of argv) {
 const QUICK = argv.includes('--quick')
 const FSYNC = !argv.includes('--no-fsync')
 const CFG = QUICK
-  ? { warm: 300, n: 1000, rounds: 10, warm3: 300, n3: 1000, catchup: 20_000, chase: 3_000, warmChase: 300 }
-  : { warm: 2000, n: 5000, rounds: 25, warm3: 2000, n3: 5000, catchup: 100_000, chase: 20_000, warmChase: 2000 }
-const WORKER_TIMEOUT_MS = QUICK ? 60_000 : 180_000
-
-const ID = `${Date.now().toString(36)}-${process.pid}`
-const slotKey = (run, slot) => `/repjs/v1/${run}/s/main/${String(slot).padStart(12, '0')}`
-const metaKey = (run) => `/repjs/v1/${run}/meta`
-const now = () => process.hrtime.bigint()
-const msSince = (t0) => Number(process.hrtime.bigint() - t0) / 1e6
-const log = (...a) => console.log(...a)
-
-function stats(lat, count = lat.length) {
-  const a = Float64Array.from(lat.subarray ? lat.subarray(0, count) : lat.slice(0, count)).sort()
-  let sum = 0
-  for (const x of a) sum += x
-  return { n: a.length, p50Us: a[a.length >> 1], p99Us: a[Math.min(a.length - 1, Math.floor(a.length * 0.99))], meanUs: sum / a.length }
-}
-const us = (x) => `${x.toFixed(0)} µs`
-const fmt = (x, d = 0) => x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d })
-const yes = (b) => (b ? 'yes' : 'NO')
-const fsyncUs = (m) => (m.walFsyncs > 0 ? (m.walFsyncSeconds / m.walFsyncs) * 1e6 : 0)
-const signed = (x) => (x >= 0 ? '+' : '-') + fmt(Math.abs(x), Math.abs(x) < 10 ? 1 : 0)
-
-// ---------------------------------------------------------------- child processes, by PID
-
-const children = new Set()
-function killChild(cp) {
-  if (cp.exitCode === null && cp.signalCode === null) {
-    try {
-      process.kill(cp.pid, 'SIGKILL')
-    } catch {
-      /* already gone */
+  ? {
+      warm: 300, n: 1000, rounds: 10, warm3: 300, n3: 1000, catchup: 20_000, chase: 3_000, warmChase: 300,
+      fanout: { clients: 200, processes: 4, warmSlots: 20, slots: 100, everyMs: 20, slowSlots: 20, slowEveryMs: 100 }, bridge: { n: 2000, warm: 200, blocks: 4 },
     }
-  }
-}
-function killAllChildren() {
-  for (const cp of children) killChild(cp)
-}
-process.on('exit', killAllChildren)
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130))
-
-function withTimeout(p, ms, what) {
-  let t
-  return Promise.race([p, new Promise((_, reject) => (t = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms)))]).finally(() =>
-    clearTimeout(t),
-  )
-}
-
-/** Fork bench/replica.mjs. Returns { cp, on(type, fn), done: Promise<result with parentDone> }. */
-function startWorker(label, run, n, endpoint, extra = []) {
-  const cp = fork(WORKER, [run, String(n), endpoint, '--label', label, '--program', PROGRAM, ...extra], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  })
-  children.add(cp)
-  const handlers = {}
-  const w = { cp, label, spawnedAt: now(), on: (type, fn) => (handlers[type] = fn) }
-  w.done = new Promise((resolve, reject) => {
-    cp.on('message', (m) => {
-      const at = now()
-      if (m.type === 'done') resolve({ ...m, parentDone: at })
-      else if (m.type === 'error') reject(new Error(`replica ${label} failed: ${m.message}`))
-      handlers[m.type]?.(m, at)
-    })
-    cp.on('error', reject)
-    cp.on('exit', (code, signal) => {
-      children.delete(cp)
-      reject(new Error(`replica ${label} exited (code ${code}, signal ${signal}) before reporting a result`))
-    })
-  })
-  w.done.catch(() => {})
-  w.ready = new Promise((resolve) => (handlers.ready = resolve))
-  return w
-}
+  : {
+      warm: 2000, n: 5000, rounds: 25, warm3: 2000, n3: 5000, catchup: 100_000, chase: 20_000, warmChase: 2000,
+      fanout: { clients: 1000, processes: 4, warmSlots: 50, slots: 200, everyMs: 20, slowSlots: 50, slowEveryMs: 100 }, bridge: { n: 10_000, warm: 500, blocks: 10 },
+    }
+const WORKER_TIMEOUT_MS = QUICK ? 60_000 : 180_000
 
 // ---------------------------------------------------------------- 1 + 2: floor, distributed(), now()
 
 async function singleReplica(etcd, client) {
   const endpoint = etcd.endpoint
   log(`\n[1+2] floors vs distributed() vs now(), 1 replica: warm-up ${CFG.warm} each, then ${CFG.n} timed calls each in ${CFG.rounds} interleaved rounds`)
-  const value = Buffer.from('r'.repeat(60))
-  /** The create-if-absent Txn RepJS issues per proposal, on fresh keys, through `kvApi.txn`. */
-  const createIfAbsent = (kvApi, run) => {
-    let slot = 0
-    return () => {
-      const key = Buffer.from(slotKey(run, slot++))
-      return kvApi.txn({
-        compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }],
-        success: [{ request_put: { key, value } }],
-        failure: [{ request_range: { key } }],
-      })
-    }
-  }
   const lean = new KvClient({ endpoints: endpoint })
   let repH, repE
   try {
@@ -147,76 +79,38 @@ async function singleReplica(etcd, client) {
     }
     const xH = repH.distributed(() => Math.random(), { name: 'x' })
     const xE = repE.distributed(() => Math.random(), { name: 'x' })
-    const kinds = {
+    const out = await interleave({
       floorEtcd3: { call: createIfAbsent(client.kv, `floor-etcd3-${ID}`) },
       floorHttp2: { call: createIfAbsent(lean, `floor-http2-${ID}`) },
       distributed: { call: () => xH() },
       now: { call: () => repH.now() },
       distributedEtcd3: { call: () => xE() },
-    }
-    for (const [name, k] of Object.entries(kinds)) {
-      Object.assign(k, { lat: new Float64Array(CFG.n), i: 0, cpuUs: 0, etcdMs: 0, m: {} })
-      const t0 = now()
-      for (let i = 0; i < CFG.warm; i++) await k.call()
-      log(`  warm-up ${name.padEnd(16)} ${CFG.warm} calls in ${fmt(msSince(t0))} ms`)
-    }
-    // Interleave blocks, rotating the order, so that drift in disk/fsync latency hits every kind alike.
-    const names = Object.keys(kinds)
-    const block = Math.ceil(CFG.n / CFG.rounds)
-    for (let r = 0; r < CFG.rounds; r++) {
-      for (let j = 0; j < names.length; j++) {
-        const k = kinds[names[(r + j) % names.length]]
-        const end = Math.min(CFG.n, k.i + block)
-        const m0 = await etcd.metrics()
-        const c0 = process.cpuUsage()
-        const e0 = etcd.cpuMs()
-        for (; k.i < end; k.i++) {
-          const s = now()
-          await k.call()
-          k.lat[k.i] = Number(now() - s) / 1e3
-        }
-        const d = process.cpuUsage(c0)
-        k.cpuUs += d.user + d.system
-        if (e0 !== undefined) k.etcdMs += etcd.cpuMs() - e0
-        for (const [mk, v] of Object.entries(metricsDelta(m0, await etcd.metrics()))) k.m[mk] = (k.m[mk] ?? 0) + v
-      }
-    }
-    const out = {}
-    for (const [name, k] of Object.entries(kinds)) {
-      out[name] = {
-        ...stats(k.lat, k.i), nodeCpuUsPerCall: k.cpuUs / k.i, etcdCpuUsPerCall: (k.etcdMs * 1000) / k.i,
-        etcdPerCall: Object.fromEntries(Object.entries(k.m).map(([mk, v]) => [mk, v / k.i])),
-      }
-    }
-    const ratio = (a, b) => ({ p50: out[a].p50Us / out[b].p50Us, mean: out[a].meanUs / out[b].meanUs, nodeCpu: out[a].nodeCpuUsPerCall / out[b].nodeCpuUsPerCall })
-    out.floorHttp2.vsEtcd3 = ratio('floorHttp2', 'floorEtcd3')
+    }, { warm: CFG.warm, n: CFG.n, rounds: CFG.rounds, etcd, cpu: { etcd: etcd.cpuMs } })
+    out.floorHttp2.vsEtcd3 = ratio(out.floorHttp2, out.floorEtcd3)
     // Each replica kind against both floors; the target compares distributed() with the floor that uses the same client.
     const sameClient = { distributed: 'floorHttp2', now: 'floorHttp2', distributedEtcd3: 'floorEtcd3' }
     for (const [name, floor] of Object.entries(sameClient)) {
       const o = out[name]
       o.hotPath = floor === 'floorHttp2' ? 'http2' : 'etcd3'
-      o.vsEtcd3 = ratio(name, 'floorEtcd3')
-      if (floor === 'floorHttp2') o.vsHttp2 = ratio(name, 'floorHttp2')
+      o.vsEtcd3 = ratio(o, out.floorEtcd3)
+      if (floor === 'floorHttp2') o.vsHttp2 = ratio(o, out.floorHttp2)
       o.sameClientFloor = floor
-      o.ratioP50 = out[name].p50Us / out[floor].p50Us
-      o.ratioMean = out[name].meanUs / out[floor].meanUs
+      o.ratioP50 = o.p50Us / out[floor].p50Us
+      o.ratioMean = o.meanUs / out[floor].meanUs
       if (name !== 'now') {
         o.targetRatio = TARGET_RATIO
         o.meetsTarget = o.ratioP50 <= TARGET_RATIO
       }
     }
-    out.distributed.vsDistributedEtcd3 = ratio('distributed', 'distributedEtcd3')
-    for (const [name, s] of Object.entries(out)) {
-      log(`  ${name.padEnd(16)} p50 ${us(s.p50Us)}  mean ${us(s.meanUs)}  p99 ${us(s.p99Us)}  cpu/call: node ${us(s.nodeCpuUsPerCall)}, etcd ${us(s.etcdCpuUsPerCall)}; per call: ${s.etcdPerCall.txn.toFixed(2)} Txn, ${s.etcdPerCall.walFsyncs.toFixed(2)} WAL fsyncs of ${us(fsyncUs(s.etcdPerCall))}`)
-    }
-    const x = (r) => `p50 ${r.p50.toFixed(3)}x, mean ${r.mean.toFixed(3)}x, Node CPU ${r.nodeCpu.toFixed(2)}x`
-    log(`  floorHttp2 / floorEtcd3:              ${x(out.floorHttp2.vsEtcd3)}`)
-    log(`  distributed (http2) / floorHttp2:     ${x(out.distributed.vsHttp2)}  target <= ${TARGET_RATIO.toFixed(2)}x p50 (same client): ${yes(out.distributed.meetsTarget)}`)
-    log(`  distributed (http2) / floorEtcd3:     ${x(out.distributed.vsEtcd3)}  (info: against the issue's floor)`)
-    log(`  now (http2) / floorHttp2:             ${x(out.now.vsHttp2)}  (info)`)
-    log(`  now (http2) / floorEtcd3:             ${x(out.now.vsEtcd3)}  (info)`)
-    log(`  distributed (etcd3) / floorEtcd3:     ${x(out.distributedEtcd3.vsEtcd3)}  target <= ${TARGET_RATIO.toFixed(2)}x p50 (same client): ${yes(out.distributedEtcd3.meetsTarget)}`)
-    log(`  distributed http2 / distributed etcd3: ${x(out.distributed.vsDistributedEtcd3)}`)
+    out.distributed.vsDistributedEtcd3 = ratio(out.distributed, out.distributedEtcd3)
+    logKinds(out)
+    log(`  floorHttp2 / floorEtcd3:              ${xrCpu(out.floorHttp2.vsEtcd3)}`)
+    log(`  distributed (http2) / floorHttp2:     ${xrCpu(out.distributed.vsHttp2)}  target <= ${TARGET_RATIO.toFixed(2)}x p50 (same client): ${yes(out.distributed.meetsTarget)}`)
+    log(`  distributed (http2) / floorEtcd3:     ${xrCpu(out.distributed.vsEtcd3)}  (info: against the issue's floor)`)
+    log(`  now (http2) / floorHttp2:             ${xrCpu(out.now.vsHttp2)}  (info)`)
+    log(`  now (http2) / floorEtcd3:             ${xrCpu(out.now.vsEtcd3)}  (info)`)
+    log(`  distributed (etcd3) / floorEtcd3:     ${xrCpu(out.distributedEtcd3.vsEtcd3)}  target <= ${TARGET_RATIO.toFixed(2)}x p50 (same client): ${yes(out.distributedEtcd3.meetsTarget)}`)
+    log(`  distributed http2 / distributed etcd3: ${xrCpu(out.distributed.vsDistributedEtcd3)}`)
     return out
   } finally {
     await repH?.close().catch(() => {})
@@ -449,11 +343,12 @@ function markdown(r) {
   lines.push(`- machine: ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.os}, Node ${r.machine.node}; load average (1/5/15 min) at start ${r.machine.loadavgAtStart.map((x) => x.toFixed(2)).join(' / ')}, at end ${r.machine.loadavgAtEnd.map((x) => x.toFixed(2)).join(' / ')}`)
   lines.push(`- library: commit ${r.library.commit}${r.library.uncommitted.length ? ` + uncommitted changes in ${r.library.uncommitted.join(', ')}` : ''} (dist/ built from the working tree)`)
   lines.push(`- etcd: ${r.etcd.version}, single member on 127.0.0.1, fsync ${r.etcd.fsync ? 'ON' : 'OFF (--unsafe-no-fsync)'}`)
-  lines.push(`- calls: ${r.config.n} per single-replica measurement after ${r.config.warm} warm-up, ${r.config.n3} per replica with 3 replicas, ${fmt(r.config.catchup)} catch-up slots, ${fmt(r.config.chase)} chase calls`)
+  lines.push(`- calls: ${r.config.n} per single-replica measurement after ${r.config.warm} warm-up (also through the gateway), ${r.config.n3} per replica with 3 replicas, ${fmt(r.config.catchup)} catch-up slots, ${fmt(r.config.chase)} chase calls, ${fmt(r.config.fanout.clients)} fan-out clients, ${fmt(r.config.bridge.n)} Date.now() calls per bridge loop`)
+  lines.push(`- total: ${r.totalSeconds.toFixed(0)} s`)
   lines.push('')
   lines.push('| Measurement | Result | Ratio (this run) | Target | Met |')
   lines.push('|---|---|---|---|---|')
-  const x = (r) => `${r.p50.toFixed(3)}x p50 (mean ${r.mean.toFixed(3)}x)`
+  const x = xr
   const t11 = `<= ${TARGET_RATIO.toFixed(2)}x`
   lines.push(`| 1a. Floor A: raw etcd3 create-if-absent Txn (\`client.kv.txn\`, the issue's floor) | p50 ${us(s.floorEtcd3.p50Us)}, mean ${us(s.floorEtcd3.meanUs)} | 1.00x | - | - |`)
   lines.push(`| 1b. Floor B: the same Txn through the lean http2 client (\`KvClient.txn\`) | p50 ${us(s.floorHttp2.p50Us)}, mean ${us(s.floorHttp2.meanUs)} | ${x(s.floorHttp2.vsEtcd3)} of A | (info) | - |`)
@@ -466,6 +361,9 @@ function markdown(r) {
   lines.push(`| 4a. Catch-up replay, same process, new connect | ${fmt(c.sameProcess.slotsPerSec)} slots/s (${fmt(c.sameProcess.totalMs)} ms) | - | (info) | - |`)
   lines.push(`| 4a. Catch-up replay, same process, \`callSites: false\` (runs after the row above, so on a warmer JIT; sites are only captured when proposing, so the option no longer matters on replay) | ${fmt(c.sameProcessNoCallSites.slotsPerSec)} slots/s (${fmt(c.sameProcessNoCallSites.totalMs)} ms) | - | (info) | - |`)
   lines.push(`| 4b. Late replica chasing a leader (${fmt(h.m)} calls each, joins at leader slot ${h.lateSpawnedAtLeaderSlot}) | leader done ${fmt(h.leaderDoneMs)} ms, late done ${fmt(h.lateDoneMs)} ms (${signed(h.finishGapMs)} ms); late at head after ${h.lateFirstLive ? fmt(h.lateFirstLive.ms) + ' ms, slot ' + h.lateFirstLive.slot : 'n/a'} | - | catches up | ${yes(h.caughtUp)} (${h.verdict}) |`)
+  const gm = gatewayMarkdown(r.gateway, r.fanout)
+  const bm = bridgeMarkdown(r.bridge)
+  lines.push(...gm.rows, ...bm.rows)
   lines.push('')
   lines.push('Details:')
   lines.push('')
@@ -482,6 +380,7 @@ function markdown(r) {
     (t.totalCpuUsPerSlot ? ` CPU per slot: etcd ${us(t.etcdCpuUsPerSlot)}, replicas ${t.replicas.map((x) => us(x.nodeCpuUsPerCall)).join(' + ')}; ${(t.cpuUtilisation * 100).toFixed(0)}% of ${t.cores} cores busy.` : ''))
   lines.push(`- 4a: log filled with ${fmt(c.slots)} copies of one real \`now()\` record (${c.recordBytes} B) in ${fmt(c.fillMs)} ms; fresh-process calls alone: ${fmt(c.fresh.callSlotsPerSec)} slots/s, connect ${fmt(c.fresh.connectMs)} ms.`)
   lines.push(`- 4b: leader ${fmt(h.leaderRateBeforeJoin)} calls/s before the late replica joined, ${h.leaderRateAfterJoin ? fmt(h.leaderRateAfterJoin) : '-'} calls/s after; late replica spawned at ${fmt(h.lateSpawnMs)} ms, first call ${fmt(h.lateFirstCallMs)} ms after spawn (Node start-up + connect), ${fmt(h.m)} calls in ${fmt(h.lateCallsMs)} ms.`)
+  lines.push(...gm.details, ...bm.details)
   lines.push('')
   return lines.join('\n')
 }
@@ -511,11 +410,25 @@ async function main() {
   const etcd = observe(cluster.members[0])
   log(`etcd pid ${etcd.pid} at ${etcd.endpoint}`)
   const client = new Etcd3({ hosts: etcd.endpoint })
+  let gw
   try {
     const single = await singleReplica(etcd, client)
     const three = await threeReplicas(etcd, client)
     const catchup = await catchUp(etcd.endpoint, client)
     const chased = await chase(etcd.endpoint)
+    // A fresh `repjs gateway` child for each gateway section: the fan-out's memory baseline is an idle gateway.
+    const withGateway = async (fn) => {
+      gw = await startGatewayProcess(etcd.endpoint)
+      try {
+        return await fn(gw)
+      } finally {
+        await gw.stop()
+        gw = undefined
+      }
+    }
+    const gateway = await withGateway((g) => gatewayPerCall(etcd, client, g, CFG))
+    const fanout = await withGateway((g) => fanOut(etcd, g, CFG))
+    const bridged = await bridge(etcd, client, { ...CFG, workerTimeoutMs: WORKER_TIMEOUT_MS })
     const cpus = os.cpus()
     const result = {
       mode: QUICK ? 'quick' : 'full',
@@ -531,6 +444,9 @@ async function main() {
       three,
       catchup,
       chase: chased,
+      gateway,
+      fanout,
+      bridge: bridged,
       totalSeconds: msSince(started) / 1000,
     }
     mkdirSync(RESULTS, { recursive: true })
@@ -541,6 +457,7 @@ async function main() {
     log(md)
   } finally {
     client.close()
+    await gw?.stop()
     killAllChildren()
     await cluster.stop()
   }
