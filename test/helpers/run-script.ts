@@ -31,7 +31,7 @@ export interface SpawnOptions {
   stdin?: string | 'pipe'
 }
 
-function track(proc: ChildProcess, stdinText?: string): Proc {
+export function track(proc: ChildProcess, stdinText?: string): Proc {
   const p: Proc = {
     proc,
     stdout: '',
