@@ -84,9 +84,11 @@ export async function runScript(opts: RunOptions): Promise<number> {
   const bridge = new BridgeBuffer(sab)
   const stdinChannel = new MessageChannel()
   const outChannel = new MessageChannel()
-  outChannel.port1.on('message', (chunk: Uint8Array) => process.stdout.write(chunk))
-  // The script's last writes arrive before its port closes: wait for that before exiting.
-  const outClosed = new Promise<void>((r) => outChannel.port1.once('close', () => r()))
+  // The worker ends its output with null; wait for it (not for the port's close, which may overtake
+  // the last chunks) before exiting.
+  let outEnded!: () => void
+  const outDone = new Promise<void>((r) => (outEnded = r))
+  outChannel.port1.on('message', (chunk: Uint8Array | null) => (chunk === null ? outEnded() : process.stdout.write(chunk)))
 
   // --quiet-replay: the worker drops the script's output until a bridge answer says this replica
   // is live (it has used every slot the log held), so what is printed is exactly what the script
@@ -210,7 +212,7 @@ export async function runScript(opts: RunOptions): Promise<number> {
   worker.on('exit', (code) => {
     if (stopped) return
     log(`script exited with code ${code}`)
-    void Promise.race([outClosed, new Promise((r) => setTimeout(r, 2000))]).then(() => finish(code))
+    void Promise.race([outDone, new Promise((r) => setTimeout(r, 2000))]).then(() => finish(code))
   })
   const code = await finished
   stdinChannel.port1.close()

@@ -97,6 +97,8 @@ if (data.mode === 'audit') {
   }
   let quiet = Boolean(data.quiet)
   const out = data.outPort
+  // A final null tells the host every chunk before it has been sent (messages on a port stay in order).
+  if (out) process.on('exit', () => out.postMessage(null))
   if (out) {
     const stream = process.stdout
     stream.write = function (chunk: unknown, ...rest: unknown[]) {
