@@ -52,10 +52,10 @@ export function siteOf(stack: string | undefined, direct = false): string {
   return ''
 }
 
-/** A stack deep enough to get past readline and stream internals to the script's frame. */
-function stackNow(): string | undefined {
+/** A stack of `depth` frames (40 gets past readline and stream internals to the script's frame). */
+function stackNow(depth = 40): string | undefined {
   const limit = Error.stackTraceLimit
-  Error.stackTraceLimit = 40
+  Error.stackTraceLimit = depth
   const stack = new Error().stack
   Error.stackTraceLimit = limit
   return stack
@@ -77,8 +77,12 @@ if (data.mode === 'audit') {
 } else {
   const bridge = new BridgeBuffer(data.sab!)
   const call = (op: string, name: string, args: unknown[]): unknown => {
-    const stack = stackNow()
-    bridge.write([op, name, args, siteOf(stack)], REQUEST)
+    // Most calls come straight from the script: a short stack is cheaper to format; go deep only
+    // when the script's frame is further down (calls made from inside readline, streams, ...).
+    let stack = stackNow(8)
+    let site = siteOf(stack)
+    if (!site) site = siteOf((stack = stackNow()))
+    bridge.write([op, name, args, site], REQUEST)
     port.postMessage('call')
     Atomics.wait(bridge.ctl, 0, REQUEST)
     const [ok, value, live] = bridge.read() as [boolean, unknown, boolean?]
