@@ -13,7 +13,10 @@ import { ErrorCodes, RepJSError, type ErrorCode } from '../../core/errors.js'
 import type { Replica } from '../../core/replica.js'
 import type { RandomMode } from '../../core/random.js'
 import { attachTerminal } from '../input/terminal.js'
-import { BRIDGE_BYTES, BridgeBuffer, RESPONSE } from './bridge.js'
+import { BRIDGE_BYTES, BridgeBuffer, REQUEST, RESPONSE } from './bridge.js'
+
+/** Atomics.waitAsync (Node 16+; typed in ES2024 libs, which this project does not use). */
+const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<string> | string } }).waitAsync
 import { DEFAULT_ONCE, onceTarget } from './patches.js'
 
 const workerFile = fileURLToPath(new URL('./worker.js', import.meta.url))
@@ -202,14 +205,31 @@ export async function runScript(opts: RunOptions): Promise<number> {
   }
 
   worker.on('message', (m: string) => {
-    if (m === 'call') void answer()
-    else if (m === 'stdin') void feedStdin()
+    if (m === 'stdin') void feedStdin()
   })
+  // Bridge requests: wait on the control word itself (no message per call). While it holds a
+  // response the worker has not taken yet, wait for it to change; a request is answered at once.
+  const serve = async () => {
+    for (;;) {
+      const state = Atomics.load(bridge.ctl, 0)
+      if (state === REQUEST) {
+        await answer()
+        continue
+      }
+      const waited = waitAsync(bridge.ctl, 0, state)
+      if (waited.async) await waited.value
+      if (stopped || exited) return
+    }
+  }
+  let exited = false
+  void serve()
   worker.on('error', (err) => {
     // An uncaught exception in the script: reported as Node reports it; the worker exits with 1.
     process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
   })
   worker.on('exit', (code) => {
+    exited = true
+    Atomics.notify(bridge.ctl, 0)
     if (stopped) return
     log(`script exited with code ${code}`)
     void Promise.race([outDone, new Promise((r) => setTimeout(r, 2000))]).then(() => finish(code))

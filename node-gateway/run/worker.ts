@@ -83,7 +83,7 @@ if (data.mode === 'audit') {
     let site = siteOf(stack)
     if (!site) site = siteOf((stack = stackNow()))
     bridge.write([op, name, args, site], REQUEST)
-    port.postMessage('call')
+    Atomics.notify(bridge.ctl, 0) // the host waits on the control word (Atomics.waitAsync)
     Atomics.wait(bridge.ctl, 0, REQUEST)
     const [ok, value, live] = bridge.read() as [boolean, unknown, boolean?]
     if (live && quiet) quiet = false
