@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { chromium, type BrowserContext } from 'playwright-core'
-import { createServer, type ViteDevServer } from 'vite'
+import { createServer, type Plugin, type ViteDevServer } from 'vite'
 import { freePort } from '../helpers/etcd.js'
 
 export const repoRoot = resolve(import.meta.dirname, '../..')
@@ -17,13 +17,21 @@ export interface Pages {
   close(): Promise<void>
 }
 
-/** Serve test/e2e/pages; the pages import browser/ and core/ from source (fs.allow: the repo root). */
-export async function servePages(): Promise<Pages> {
+export interface ServeOptions {
+  /** Folder to serve (default test/e2e/pages). */
+  root?: string
+  /** Send COOP/COEP on every response (default true); false when a plugin decides per path. */
+  isolated?: boolean
+  plugins?: Plugin[]
+}
+
+/** Serve a test page folder with vite; pages import browser/ and core/ from source (fs.allow: the repo root). */
+export async function servePages(opts: ServeOptions = {}): Promise<Pages> {
   const port = await freePort()
   const cacheDir = mkdtempSync(join(tmpdir(), 'repjs-e2e-vite-'))
   const server: ViteDevServer = await createServer({
     configFile: false,
-    root: join(repoRoot, 'test/e2e/pages'),
+    root: opts.root ?? join(repoRoot, 'test/e2e/pages'),
     cacheDir,
     logLevel: 'warn',
     clearScreen: false,
@@ -31,12 +39,13 @@ export async function servePages(): Promise<Pages> {
       host: '127.0.0.1',
       port,
       strictPort: true,
-      headers: { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' },
+      headers: opts.isolated === false ? {} : { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' },
       fs: { allow: [repoRoot] },
       hmr: false,
       watch: null,
     },
     optimizeDeps: { include: ['cbor-x', 'idb-keyval', 'isomorphic-ws'] },
+    plugins: opts.plugins,
   })
   await server.listen()
   return {

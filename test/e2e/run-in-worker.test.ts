@@ -2,19 +2,17 @@
 // running the same file. Real Chromium tabs (playwright-core, Debian's chromium), real etcd, a
 // real gateway; the Node replicas are `node dist/node-gateway/cli/main.js run --gateway URL`.
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pino } from 'pino'
 import type { Page } from 'playwright-core'
-import { createServer } from 'vite'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { fingerprint } from '../../core/hash.js'
 import type { RunInWorkerOptions } from '../../browser/run-in-worker.js'
 import { startGateway, type Gateway } from '../../node-gateway/gateway/server.js'
-import { freePort, startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
+import { startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
 import { cli, legacy, outcome, plain } from '../helpers/run-script.js'
-import { launchChromium, repoRoot, type Browser, type Pages } from './harness.js'
+import { launchChromium, repoRoot, servePages, type Browser, type Pages } from './harness.js'
 import type { Finished } from './worker-pages/main.js'
 
 const pagesRoot = join(repoRoot, 'test/e2e/worker-pages')
@@ -31,18 +29,11 @@ let browser: Browser
  * static file server would (vite would transform a .js it serves): /raw/legacy/x.js is
  * test/legacy/x.js, /raw/scripts/x.js is worker-pages/scripts/x.js.
  */
-async function serveWorkerPages(): Promise<Pages> {
-  const port = await freePort()
-  const cacheDir = mkdtempSync(join(tmpdir(), 'repjs-e2e-vite-'))
+function serveWorkerPages(): Promise<Pages> {
   const dirs: Record<string, string> = { legacy: join(repoRoot, 'test/legacy'), scripts: join(pagesRoot, 'scripts') }
-  const server = await createServer({
-    configFile: false,
+  return servePages({
     root: pagesRoot,
-    cacheDir,
-    logLevel: 'warn',
-    clearScreen: false,
-    server: { host: '127.0.0.1', port, strictPort: true, fs: { allow: [repoRoot] }, hmr: false, watch: null },
-    optimizeDeps: { include: ['cbor-x', 'idb-keyval', 'isomorphic-ws'] },
+    isolated: false,
     plugins: [
       {
         name: 'repjs-e2e-isolation-and-raw-scripts',
@@ -62,14 +53,6 @@ async function serveWorkerPages(): Promise<Pages> {
       },
     ],
   })
-  await server.listen()
-  return {
-    url: `http://127.0.0.1:${port}/`,
-    async close() {
-      await server.close()
-      rmSync(cacheDir, { recursive: true, force: true })
-    },
-  }
 }
 
 beforeAll(async () => {

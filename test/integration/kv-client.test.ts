@@ -1,26 +1,17 @@
 // The lean node:http2 KV client against real etcd: Txn branches, Range paging and sorting, the
 // shapes the store reads (same as etcd3's), and failures classified by storeError like etcd3's.
 import { Etcd3, type ICompare, type IRequestOp } from 'etcd3'
-import { afterAll, beforeAll, expect, test } from 'vitest'
+import { expect, test } from 'vitest'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import { storeError } from '../../node-gateway/store/etcd-errors.js'
 import { EtcdStore } from '../../node-gateway/store/etcd-store.js'
 import { KvClient, statusError } from '../../node-gateway/store/kv-client.js'
-import { freePort, startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
+import { freePort, uniqueRun, type Cluster } from '../helpers/etcd.js'
+import { useKvCluster } from '../helpers/kv-cluster.js'
 
 let etcd: Cluster
 let ref: Etcd3
-const clients: KvClient[] = []
-beforeAll(async () => {
-  etcd = await startCluster(3)
-  ref = new Etcd3({ hosts: etcd.endpoints })
-})
-afterAll(async () => {
-  for (const c of clients) c.close()
-  ref?.close()
-  for (const m of etcd?.members ?? []) m.proc?.kill('SIGCONT')
-  await etcd?.stop()
-})
+const clients = useKvCluster((e, r) => ((etcd = e), (ref = r)))
 
 const b = (s: string) => Buffer.from(s)
 const absent = (key: string): ICompare => ({ key: b(key), target: 'Create', result: 'Equal', create_revision: 0 })

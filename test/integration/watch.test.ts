@@ -4,31 +4,24 @@
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { Etcd3 } from 'etcd3'
-import { afterAll, beforeAll, expect, test } from 'vitest'
+import { expect, test } from 'vitest'
 import { EtcdStore } from '../../node-gateway/store/etcd-store.js'
 import { prefixEnd, slotKey } from '../../node-gateway/store/keys.js'
 import { KvClient } from '../../node-gateway/store/kv-client.js'
 import {
   FrameReader, WatchCompactedError, watch, type LeanWatcher, type WatchEvent, type WatchOptions, type WatchRequest, type WatchResponse,
 } from '../../node-gateway/store/watch-client.js'
-import { startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
+import { uniqueRun, type Cluster } from '../helpers/etcd.js'
+import { useKvCluster } from '../helpers/kv-cluster.js'
 import { startProxy } from '../helpers/tcp-proxy.js'
 
 let etcd: Cluster
 let ref: Etcd3
-const clients: KvClient[] = []
 const watchers: LeanWatcher[] = []
-beforeAll(async () => {
-  etcd = await startCluster(3)
-  ref = new Etcd3({ hosts: etcd.endpoints })
-})
-afterAll(async () => {
-  for (const w of watchers) w.cancel()
-  for (const c of clients) c.close()
-  ref?.close()
-  for (const m of etcd?.members ?? []) m.proc?.kill('SIGCONT')
-  await etcd?.stop()
-})
+const clients = useKvCluster(
+  (e, r) => ((etcd = e), (ref = r)),
+  () => watchers.forEach((w) => w.cancel()),
+)
 
 const b = (s: string) => Buffer.from(s)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
