@@ -1,5 +1,5 @@
 /**
- * Section 7 of the benchmark (issue 6): the `repjs run` synchronous bridge. A plain script
+ * The `repjs run` part of the benchmark's floor experiment (issue 6): the `repjs run` synchronous bridge. A plain script
  * (bench/date-loop.mjs) times a loop of Date.now() calls under `repjs run` with 1 and 3 replicas,
  * against the same loop through the async API (`await rep.now()`, bench/replica.mjs) and the raw
  * etcd3 floor; then both replay an already-decided log, where no etcd round trip hides the bridge.
@@ -132,7 +132,7 @@ export async function bridge(etcd, client, cfg) {
   const { n: N, warm: W, blocks: B } = cfg.bridge
   const endpoint = etcd.endpoint
   const timeout = cfg.workerTimeoutMs
-  log(`\n[7] repjs run sync bridge: a plain script's loop of ${fmt(N)} Date.now() calls under \`repjs run\` (1 and 3 replicas) vs ${fmt(N)} \`await rep.now()\` (async API, same process layout) vs the raw etcd3 floor; ${W} warm-up calls each, then ${B} interleaved blocks`)
+  log(`\n[floor] repjs run sync bridge: a plain script's loop of ${fmt(N)} Date.now() calls under \`repjs run\` (1 and 3 replicas) vs ${fmt(N)} \`await rep.now()\` (async API, same process layout) vs the raw etcd3 floor; ${W} warm-up calls each, then ${B} interleaved blocks`)
   const dir = mkdtempSync(join(os.tmpdir(), 'repjs-bench-'))
   const procs = []
   try {
@@ -245,7 +245,7 @@ export async function bridge(etcd, client, cfg) {
   }
 }
 
-/** Table rows and detail lines for section 7 of latest.md. */
+/** Table rows and detail lines for the `repjs run` part of the floor experiment (bench/floor.mjs). */
 export function bridgeMarkdown(b) {
   const a = b.added
   const add = (x) => `${x >= 0 ? '+' : ''}${x.toFixed(1)} µs`
@@ -255,10 +255,10 @@ export function bridgeMarkdown(b) {
     `| 7. \`repjs run\`, 3 replicas on one run (slowest) | ${call(b.run3)} | p50 ${add(a.threeReplicasP50Us)}/call (mean ${add(a.threeReplicasUs)}) vs async API, 3 replicas (${call(b.async3)}) | (info) | - |`,
     `| 7. \`repjs run\` replaying that 1-replica log (no etcd round trip) | ${call(b.runReplay)} | p50 ${add(a.replayP50Us)}/call (mean ${add(a.replayUs)}) vs async API replaying its log (${call(b.asyncReplay)}) | (info) | - |`,
     `| 7. The bridge's mechanism alone: worker postMessage + Atomics.wait, answered at once (no RepJS) | ${b.bareRoundTripUs.toFixed(1)} µs per round trip | - | (info) | - |`,
-    `| 7. Browser worker (\`runInWorker\`) | not measured yet (comes later) | - | < 25 µs added | - |`,
+    `| 7. Browser worker (\`runInWorker\`) | measured in Chromium by test/e2e/run-in-worker.test.ts (it prints the figure), not by this benchmark | - | < 25 µs added | - |`,
   ]
   const details = [
-    `- 7: bench/date-loop.mjs (no RepJS in it) times its loop with process.hrtime after ${b.warm} warm-up calls; the async API is bench/replica.mjs (\`await rep.now()\`), one process per replica, as under \`repjs run\`. After the warm-ups, the ${fmt(b.n)} calls of each kind run in ${b.blocks} blocks interleaved with the other kinds' (order rotated each round; the replicas of a kind start each block together), then the replays. Per call: mean (total time / calls) and p50 of the slowest replica; the bridge's cost is repjs run minus the async API, judged on p50 like the other per-call targets.` +
+    `- repjs run: bench/date-loop.mjs (no RepJS in it) times its loop with process.hrtime after ${b.warm} warm-up calls; the async API is bench/replica.mjs (\`await rep.now()\`), one process per replica, as under \`repjs run\`. After the warm-ups, the ${fmt(b.n)} calls of each kind run in ${b.blocks} blocks interleaved with the other kinds' (order rotated each round; the replicas of a kind start each block together), then the replays. Per call: mean (total time / calls) and p50 of the slowest replica; the bridge's cost is repjs run minus the async API, judged on p50 like the other per-call targets.` +
       ` Process CPU per call: async ${us(b.async1.cpuUsPerCall)}, repjs run ${us(b.run1.cpuUsPerCall)} (1 replica); replay: async ${us(b.asyncReplay.cpuUsPerCall)}, repjs run ${us(b.runReplay.cpuUsPerCall)}.` +
       ` p99: async ${us(b.async1.p99Us)}, run ${us(b.run1.p99Us)}, run 3 ${us(b.run3.p99Us)}, async 3 ${us(b.async3.p99Us)}, floor ${us(b.floor.p99Us)}.` +
       ` 3 replicas, process CPU per call of each: repjs run ${b.run3.replicas.map((r) => us(r.cpuUsPerCall)).join(', ')}; async ${b.async3.replicas.map((r) => us(r.cpuUsPerCall)).join(', ')}.` +

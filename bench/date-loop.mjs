@@ -1,5 +1,5 @@
 /**
- * A plain Node script with nothing of RepJS in it: the loop section 7 of bench/run.mjs times under
+ * A plain Node script with nothing of RepJS in it: the loop the floor experiment of bench/run.mjs times under
  * `repjs run` (where Date.now() is agreed through the synchronous bridge).
  *
  *   node bench/date-loop.mjs N [WARMUP] [GO_PREFIX] [BLOCKS]

@@ -1,11 +1,11 @@
 /**
- * Sections 5 and 6 of the benchmark (issue 4): a `repjs gateway` child process on the benchmark's
- * etcd, then
- *   5. per-call `distributed()` through the gateway vs direct to etcd vs the raw etcd3 floor, in
- *      interleaved rounds;
- *   6. fan-out: N raw repjs.v1 WebSocket clients (in a few client processes) subscribed to one run
- *      while a writer decides a slot every few ms: decide -> last client, and the gateway's memory
- *      per idle connection.
+ * The benchmark's gateway parts (issue 4): a `repjs gateway` child process on the benchmark's etcd,
+ * then either
+ *   - per-call `distributed()` through the gateway vs direct to etcd vs the raw etcd3 floor, in
+ *     interleaved rounds (part of the "floor" experiment, bench/floor.mjs); or
+ *   - fan-out: N raw repjs.v1 WebSocket clients (in a few client processes) subscribed to one run
+ *     while a writer decides a slot every few ms: decide -> last client, and the gateway's memory
+ *     per idle connection (the "fan-out" experiment, bench/fanout.mjs).
  */
 import os from 'node:os'
 import { dirname, join } from 'node:path'
@@ -65,7 +65,7 @@ export async function startGatewayProcess(endpoint) {
 // ---------------------------------------------------------------- 5: per call through the gateway
 
 export async function gatewayPerCall(etcd, client, gw, cfg) {
-  log(`\n[5] distributed() through a repjs gateway (child process, pid ${gw.pid}) vs direct vs the raw etcd3 floor: warm-up ${cfg.warm} each, then ${cfg.n} timed calls each in ${cfg.rounds} interleaved rounds`)
+  log(`\n[floor] distributed() through a repjs gateway (child process, pid ${gw.pid}) vs direct vs the raw etcd3 floor: warm-up ${cfg.warm} each, then ${cfg.n} timed calls each in ${cfg.rounds} interleaved rounds`)
   let direct, viaGw
   try {
     direct = await connect({ run: `gw-direct-${ID}`, etcd: etcd.endpoint, program: PROGRAM })
@@ -197,7 +197,7 @@ export async function fanOut(etcd, gw, cfg) {
   const clients = per * P
   const total = W + S + S2
   const run = `fanout-${ID}`
-  log(`\n[6] fan-out: ${clients} raw repjs.v1 clients (${P} processes x ${per}) subscribed to run ${run} on one gateway; a writer (direct to etcd) decides ${W} warm-up + ${S} timed slots one every ${everyMs} ms, then ${S2} one every ${slowEveryMs} ms`)
+  log(`\n[fan-out] ${clients} raw repjs.v1 clients (${P} processes x ${per}) subscribed to run ${run} on one gateway; a writer (direct to etcd) decides ${W} warm-up + ${S} timed slots one every ${everyMs} ms, then ${S2} one every ${slowEveryMs} ms`)
   const procs = []
   let writer
   try {
@@ -301,30 +301,4 @@ export async function fanOut(etcd, gw, cfg) {
     await Promise.all(procs.map((p) => stopChild(p.cp, 2000)))
     await writer?.close().catch(() => {})
   }
-}
-
-// ---------------------------------------------------------------- report rows
-
-/** Table rows and detail lines for sections 5 and 6 of latest.md. */
-export function gatewayMarkdown(g, f) {
-  const ms = (x) => `${x.toFixed(1)} ms`
-  const kib = (b) => `${fmt(b / KiB, 1)} KiB`
-  const rows = [
-    `| 5. \`distributed()\` through a gateway (\`repjs gateway\` child process), 1 replica | p50 ${us(g.gateway.p50Us)}, mean ${us(g.gateway.meanUs)} | **${xr(g.gateway.vsDirect)} of direct**; ${xr(g.gateway.vsFloor)} of floor A | <= ${GATEWAY_TARGET_RATIO.toFixed(2)}x direct | ${yes(g.gateway.meetsTarget)} |`,
-    `| 5. \`distributed()\` direct, same rounds | p50 ${us(g.direct.p50Us)}, mean ${us(g.direct.meanUs)} | ${xr(g.direct.vsFloor)} of floor A | (info) | - |`,
-    `| 5. Floor A (raw etcd3 Txn), same rounds | p50 ${us(g.floorEtcd3.p50Us)}, mean ${us(g.floorEtcd3.meanUs)} | 1.00x | - | - |`,
-    `| 6. Fan-out: ${fmt(f.clients)} subscribed clients on one gateway, writer's decide -> LAST client | p50 ${ms(f.lastClient.p50Ms)}, p99 ${ms(f.lastClient.p99Ms)} (${f.slots} slots, one per ${f.everyMs} ms) | - | p99 < ${FANOUT_TARGET_P99_MS} ms | ${yes(f.meetsP99)} |`,
-    `| 6. Fan-out, same clients, one slot per ${f.slowEveryMs} ms | p50 ${ms(f.slow.lastClient.p50Ms)}, p99 ${ms(f.slow.lastClient.p99Ms)} (${f.slow.slots} slots) | - | (info) | - |`,
-    `| 6. Gateway memory per idle connection (${fmt(f.clients)} connected + subscribed, after GC) | RSS ${kib(f.memory.perConnection.rss)} (heap ${kib(f.memory.perConnection.heapUsed)}, external ${kib(f.memory.perConnection.external)}) | - | < ${FANOUT_TARGET_KIB_PER_CONN} KiB (RSS) | ${yes(f.meetsMemory)} |`,
-  ]
-  const c = f.cpu
-  const details = [
-    `- 5: floor A, \`distributed()\` direct (hotPath 'http2') and \`distributed()\` through a \`repjs gateway\` child process on the same etcd, ${g.floorEtcd3.n} calls each in interleaved rounds. p99: floor ${us(g.floorEtcd3.p99Us)}, direct ${us(g.direct.p99Us)}, gateway ${us(g.gateway.p99Us)}.` +
-      ` CPU per call: direct ${us(g.direct.nodeCpuUsPerCall)} in the replica; through the gateway ${us(g.gateway.nodeCpuUsPerCall)} in the replica + ${us(g.gateway.gatewayCpuUsPerCall)} in the gateway; etcd ${us(g.floorEtcd3.etcdCpuUsPerCall)} / ${us(g.direct.etcdCpuUsPerCall)} / ${us(g.gateway.etcdCpuUsPerCall)} (floor / direct / gateway).`,
-    `- 6: ${f.processes} client processes x ${f.perProcess} raw \`ws\` clients (hello + subscribe, repjs.v1) on loopback; the writer is a replica in the benchmark process, direct to etcd, deciding ${f.warmSlots} warm-up slots on a ${f.everyMs} ms schedule, then (once every client has them, and 300 ms later) ${f.slots} timed slots on the same schedule, then ${f.slow.slots} more one per ${f.slowEveryMs} ms; times are CLOCK_MONOTONIC, the same clock in every process.` +
-      ` Decide = the writer's propose returning (its own decide: p50 ${us(f.writerDecideP50Us)}, p99 ${us(f.writerDecideP99Us)}). Decide -> last client for the first and the last timed slot: ${ms(f.lastClientPerSlotMs[0])}, ${ms(f.lastClientPerSlotMs[f.lastClientPerSlotMs.length - 1])} (a backlog grows when the gateway and the clients cannot keep up with the pace). First client: p50 ${ms(f.firstClient.p50Ms)}; every delivery: p50 ${ms(f.everyDelivery.p50Ms)}, p99 ${ms(f.everyDelivery.p99Ms)}; last client max ${ms(f.lastClient.maxMs)}; from the writer's propose start to the last client: p50 ${ms(f.lastClientFromProposeStart.p50Ms)}, p99 ${ms(f.lastClientFromProposeStart.p99Ms)}. Missing deliveries: ${f.missingDeliveries}.`,
-    `  Connecting and subscribing the ${fmt(f.clients)} clients took ${fmt(f.connectMs)} ms (gateway CPU ${fmt(f.connectCpu.gatewayMs)} ms, etcd ${fmt(f.connectCpu.etcdMs)} ms). Gateway (a fresh \`repjs gateway\` child, so the baseline is an idle gateway) after GC, before -> after: RSS ${fmt(f.memory.before.rss / KiB / KiB, 1)} -> ${fmt(f.memory.after.rss / KiB / KiB, 1)} MiB, heap used ${fmt(f.memory.before.heapUsed / KiB / KiB, 1)} -> ${fmt(f.memory.after.heapUsed / KiB / KiB, 1)} MiB.`,
-    `  **CPU while fanning out** one slot per ${f.everyMs} ms (${fmt(c.wallMs)} ms until every client had every slot, ${os.cpus().length} cores shared by all): gateway ${c.gatewayCorePct.toFixed(0)}% of a core (${us(c.gatewayUsPerDelivery)} per delivered slot), the ${f.processes} client processes ${c.clientsMs.map((x) => pctCore(x, c.wallMs)).join(' + ')} = ${c.clientsCorePct.toFixed(0)}% of a core (${us(c.clientUsPerDelivery)} per delivery), etcd ${c.etcdCorePct.toFixed(0)}%, writer ${c.writerCorePct.toFixed(0)}%. The clients compete with the gateway for the same cores, so the latencies include their scheduling.`,
-  ]
-  return { rows, details }
 }

@@ -2,7 +2,7 @@
  * Benchmark worker: one RepJS replica in its own process doing N sequential `rep.now()` calls.
  *
  *   node bench/replica.mjs <run> <N> <etcd-endpoint> [--warmup W] [--wait-go] [--blocks B] [--progress K]
- *                          [--program P] [--label L]
+ *                          [--streams S] [--program P] [--label L]
  *
  * --warmup W   W now() calls first on a private stream of the same run (same connection, no
  *              contention with the other replicas), before the timed calls.
@@ -10,6 +10,8 @@
  * --blocks B   the N calls in B blocks (with --wait-go: 'ready' and a 'go' before each, 'block' after
  *              each), so a benchmark can interleave them with other kinds; times add up the blocks.
  * --progress K report {type:'progress', done} every K calls.
+ * --streams S  the N calls on S named streams (p0 .. p<S-1>) at once, N/S sequential calls on each
+ *              (a fixed share, so every replica makes the same calls on the same streams); one block.
  *
  * Talks to the parent over IPC when forked (messages: ready, block, status, progress, done, error); run
  * by hand it prints the final result as one JSON line.
@@ -36,6 +38,11 @@ if (!run || !Number.isInteger(N) || N < 1 || !endpoint) {
 const warmup = Number(flags.warmup ?? 0)
 const progressEvery = Number(flags.progress ?? 0)
 const blocks = Number(flags.blocks ?? 1)
+const streams = Number(flags.streams ?? 0)
+if (streams && (blocks > 1 || N % streams !== 0)) {
+  console.error('--streams S takes one block and an N that S divides')
+  process.exit(2)
+}
 const program = flags.program ?? 'repjs-bench'
 const label = flags.label ?? `pid${process.pid}`
 
@@ -71,21 +78,31 @@ try {
   let tFirstCall
   let elapsedNs = 0n
   const cpu = { user: 0, system: 0 }
-  let last = -Infinity
+  let done = 0
+  /** Per stream, a hash of the agreed values in order: replicas of one run must report the same. */
+  const digest = new Int32Array(Math.max(1, streams))
   for (let b = 0, i = 0; b < blocks; b++) {
     if (flags['wait-go']) await waitGo(b)
     const end = Math.round((N * (b + 1)) / blocks)
     const cpu0 = process.cpuUsage()
     const t0 = process.hrtime.bigint()
     tFirstCall ??= since(tStart)
-    for (; i < end; i++) {
-      const s = process.hrtime.bigint()
-      const v = await rep.now()
-      lat[i] = Number(process.hrtime.bigint() - s) / 1e3
-      if (v < last) throw new Error(`now() decreased at call ${i}: ${v} < ${last}`)
-      last = v
-      if (progressEvery && (i + 1) % progressEvery === 0) void send({ type: 'progress', done: i + 1 })
+    // One sequential loop per target (the main stream, or each named stream's fixed share).
+    const loop = async (target, from, to, d) => {
+      let last = -Infinity
+      for (let k = from; k < to; k++) {
+        const s = process.hrtime.bigint()
+        const v = await target.now()
+        lat[k] = Number(process.hrtime.bigint() - s) / 1e3
+        if (v < last) throw new Error(`now() decreased at call ${k}: ${v} < ${last}`)
+        last = v
+        digest[d] = (Math.imul(digest[d], 31) + (v % 0x7fffffff)) | 0
+        if (progressEvery && ++done % progressEvery === 0) void send({ type: 'progress', done })
+      }
     }
+    if (streams) await Promise.all(Array.from({ length: streams }, (_, j) => loop(rep.stream(`p${j}`), (j * N) / streams, ((j + 1) * N) / streams, j)))
+    else await loop(rep, i, end, 0)
+    i = end
     elapsedNs += process.hrtime.bigint() - t0
     const d = process.cpuUsage(cpu0)
     cpu.user += d.user
@@ -111,6 +128,7 @@ try {
     firstCallMs: tFirstCall,
     totalMs: since(tStart),
     firstLive: firstLive ?? null,
+    digest: Array.from(digest, (x) => (x >>> 0).toString(16)).join(','),
   }
   await rep.close()
   rep = undefined

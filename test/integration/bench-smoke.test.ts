@@ -1,0 +1,82 @@
+/**
+ * A smoke run of the benchmark's code (`node bench/run.mjs --smoke`): every experiment runs with
+ * tiny counts against real etcd and writes its JSON, markdown and SVG. Correctness only: no timing
+ * is asserted, only that each result is complete, says where it was measured, and that replicas agreed.
+ */
+import { spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, expect, test } from 'vitest'
+
+const ROOT = join(import.meta.dirname, '..', '..')
+const EXPERIMENTS = ['floor', 'prototype', 'catch-up', 'streams', 'fan-out', 'calls', 'replicas']
+const out = mkdtempSync(join(tmpdir(), 'repjs-bench-test-'))
+afterAll(() => rmSync(out, { recursive: true, force: true }))
+
+function bench(args: string[]): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const cp = spawn(process.execPath, [join(ROOT, 'bench', 'run.mjs'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    cp.stdout.on('data', (d) => (output += d))
+    cp.stderr.on('data', (d) => (output += d))
+    cp.on('error', reject)
+    cp.on('exit', (code) => resolve({ code, output }))
+  })
+}
+const read = (name: string) => readFileSync(join(out, name), 'utf8')
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const json = (name: string): any => JSON.parse(read(`${name}.json`))
+
+test('an unknown option or experiment is refused with the usage', async () => {
+  const r = await bench(['--only', 'nope'])
+  expect(r.code).toBe(2)
+  expect(r.output).toMatch(/unknown experiment nope[\s\S]*usage: node bench\/run\.mjs/)
+})
+
+test('npm run bench -- --smoke runs every experiment and writes JSON, markdown and SVG for each', { timeout: 300_000 }, async () => {
+  const r = await bench(['--smoke', '--out', out])
+  expect(r.output).not.toMatch(/FAILED/)
+  expect(r.code, r.output.slice(-3000)).toBe(0)
+  for (const name of EXPERIMENTS) {
+    const o = json(name)
+    expect(o.experiment).toBe(name)
+    expect(Date.parse(o.env.date)).toBeGreaterThan(0)
+    expect(o.env.machine.cores).toBeGreaterThan(0)
+    expect(o.env.mode).toBe('smoke')
+    expect(o.etcd.version).toMatch(/\d+\.\d+\.\d+/)
+    expect(typeof o.etcd.fsync).toBe('boolean')
+    expect(Array.isArray(o.targets)).toBe(true)
+    const md = read(`${name}.md`)
+    expect(md).toMatch(/^# /)
+    expect(md).toMatch(/\n\|---\|/)
+    expect(md).not.toMatch(/NaN|undefined/)
+    const svg = read(`${name}.svg`)
+    expect(svg).toMatch(/^<svg [^>]*>[\s\S]*<\/svg>\n$/)
+    expect(svg).not.toMatch(/NaN|undefined|Infinity/)
+    expect(svg).toMatch(/<(circle|rect x)/)
+  }
+  // What each experiment measured, as the smoke configuration asked.
+  const floor = json('floor')
+  for (const k of ['floorEtcd3', 'floorHttp2', 'distributed', 'now', 'distributedEtcd3']) expect(floor.single[k].n).toBe(40)
+  expect(floor.gateway.gateway.n).toBe(40)
+  expect(floor.bridge.run1.n).toBe(40)
+  const proto = json('prototype')
+  expect(proto.rows.map((x: { key: string }) => x.key)).toEqual(['one', 'three', 'threeOnThree'])
+  expect(proto.rows[1].replicasDetail.reduce((a: number, x: { slotsWon: number }) => a + x.slotsWon, 0)).toBe(40)
+  const catchUp = json('catch-up')
+  expect(catchUp.replay.slots).toBe(1000)
+  expect(catchUp.chase.lateProgress.length).toBeGreaterThan(0)
+  const streams = json('streams')
+  expect(streams.rows).toHaveLength(4)
+  for (const p of streams.rows) expect(p.agreed).toBe(true)
+  const fan = json('fan-out')
+  expect(fan.missingDeliveries).toBe(0)
+  const calls = json('calls')
+  expect(calls.rows).toHaveLength(3 * 2) // no RepJS, 1 and 2 replicas; N = 0 and 10
+  const reps = json('replicas')
+  expect(reps.rows.map((x: { ok: boolean }) => x.ok)).toEqual([true, true])
+  const summary = read('summary.md')
+  for (const name of EXPERIMENTS) expect(summary).toContain(`[${name}](${name}.md)`)
+  expect(summary).toMatch(/distributed\(\)` direct vs the raw etcd3 floor/)
+})
