@@ -5,14 +5,14 @@
  * (node:http2, far less CPU per call and per event) when every endpoint is http://; leases and
  * everything else use etcd3's gRPC client.
  */
-import { Etcd3, type IKeyValue, type IRangeRequest, type IRequestOp, type ICompare, type Lease } from 'etcd3'
+import { Etcd3, type IRangeRequest, type IRequestOp, type ICompare, type Lease } from 'etcd3'
 import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, noop } from 'cockatiel'
 import { isRecoverableError } from 'etcd3'
 import { ErrorCodes, RepJSError, badArgument } from '../../core/errors.js'
 import { sleep } from '../../core/retry.js'
 import type { AcquireResult, FollowHandlers, HeldLock, ProposeResult, SlotRef, Store } from '../../core/store.js'
 import { etcdCall, storeError } from './etcd-errors.js'
-import { KvClient, allPlaintext } from './kv-client.js'
+import { KvClient, allPlaintext, type RangePage } from './kv-client.js'
 import { watch } from './watch-client.js'
 import { lockKey, markerKey, metaKey, prefixEnd, slotKey, slotOf, slotPrefix, votePrefix } from './keys.js'
 
@@ -31,6 +31,8 @@ export interface EtcdStoreOptions {
   hotPath?: 'http2' | 'etcd3'
 }
 
+/** A decided slot as the log's readers see it: its key and record. */
+type LogEntry = { key: Buffer; value: Buffer }
 const b = (s: string) => Buffer.from(s)
 const absent = (key: string): ICompare => ({ key: b(key), target: 'Create', result: 'Equal', create_revision: 0 })
 const holds = (key: string, token: string): ICompare => ({ key: b(key), target: 'Value', result: 'Equal', value: b(token) })
@@ -116,7 +118,7 @@ export class EtcdStore implements Store {
     let low = fromSlot
     let high = fromSlot - 1
     const above = new Set<number>()
-    const deliver = (kv: IKeyValue) => {
+    const deliver = (kv: LogEntry) => {
       const slot = slotOf(kv.key.toString())
       if (slot < 0) return
       if (slot >= fromSlot) {
@@ -180,7 +182,7 @@ export class EtcdStore implements Store {
   private async watchLog(
     prefix: string,
     startRevision: string,
-    deliver: (kv: IKeyValue) => void,
+    deliver: (kv: LogEntry) => void,
     onCancel: (cancel: () => void) => void,
     stopped: () => boolean,
   ): Promise<void> {
@@ -213,27 +215,45 @@ export class EtcdStore implements Store {
     })
   }
 
-  /** Read decided slots >= from in pages pinned at one revision; returns that revision. */
-  private async readFrom(prefix: string, from: number, deliver: (kv: IKeyValue) => void, stopped: () => boolean): Promise<string> {
-    let key = b(prefix + String(from).padStart(12, '0'))
+  /** A range read's page of keys and values: the lean decode on the http2 path, etcd3's objects otherwise. */
+  private async rangePage(req: IRangeRequest): Promise<RangePage> {
+    if (this.kv) return this.kv.rangePage(req)
+    const res = await this.client.kv.range(req)
+    return { revision: res.header.revision, more: res.more, kvs: res.kvs }
+  }
+
+  /**
+   * Read decided slots >= from in pages pinned at one revision; returns that revision. The next
+   * page is requested before the current one is delivered, so etcd reads it while this process
+   * decodes.
+   */
+  private async readFrom(prefix: string, from: number, deliver: (kv: LogEntry) => void, stopped: () => boolean): Promise<string> {
     const end = prefixEnd(prefix)
     let revision: string | undefined
+    const request = (key: Buffer) => {
+      const page = this.rangePage({ key, range_end: end, limit: this.pageSize, revision })
+      page.catch(() => {}) // awaited below; a prefetch abandoned by stop() must not be unhandled
+      return { key, page }
+    }
+    let next = request(b(prefix + String(from).padStart(12, '0')))
     for (;;) {
-      let res
+      let res: RangePage
       try {
-        res = await this.range({ key, range_end: end, limit: this.pageSize, revision })
+        res = await next.page
       } catch (err) {
         const e = storeError(err, 'reading the log')
         if (e.details.tooLarge && this.pageSize > 1) {
           this.pageSize = Math.max(1, this.pageSize >> 1)
+          next = request(next.key)
           continue
         }
         throw e
       }
-      revision ??= res.header.revision
+      revision ??= res.revision
+      const more = res.more && res.kvs.length > 0 && !stopped()
+      if (more) next = request(Buffer.concat([res.kvs[res.kvs.length - 1]!.key, Buffer.from([0])]))
       for (const kv of res.kvs) deliver(kv)
-      if (!res.more || res.kvs.length === 0 || stopped()) return revision
-      key = Buffer.concat([res.kvs[res.kvs.length - 1]!.key, Buffer.from([0])])
+      if (!more) return revision
     }
   }
 

@@ -37,7 +37,7 @@ async function failure(p: Promise<unknown>): Promise<RepJSError> {
  * The calls a test expects to succeed, retried on retryable failures as the engine does: a 3-member
  * cluster on a busy machine may change leaders now and then ("etcdserver: leader changed").
  */
-function steady(kv: KvClient): Pick<KvClient, 'txn' | 'range'> {
+function steady(kv: KvClient): Pick<KvClient, 'txn' | 'range' | 'rangePage'> {
   const retry = async <T>(fn: () => Promise<T>): Promise<T> => {
     const until = Date.now() + 10_000
     for (;;) {
@@ -49,7 +49,7 @@ function steady(kv: KvClient): Pick<KvClient, 'txn' | 'range'> {
       }
     }
   }
-  return { txn: (req, o) => retry(() => kv.txn(req, o)), range: (req, o) => retry(() => kv.range(req, o)) }
+  return { txn: (req, o) => retry(() => kv.txn(req, o)), range: (req, o) => retry(() => kv.range(req, o)), rangePage: (req, o) => retry(() => kv.rangePage(req, o)) }
 }
 
 /** Retry fn until it resolves (the cluster may be electing a leader), up to ms. */
@@ -124,6 +124,25 @@ test('range: limit, more, count, sort by create revision, pinned revision', asyn
   const none = await kv.range({ key: b(prefix + 'zz') })
   expect(none.kvs).toEqual([])
   expect(none.more).toBe(false)
+})
+
+test('rangePage: the keys, values, revision and more of range, decoded without the int64 fields', async () => {
+  const kv = steady(client(etcd.endpoints))
+  const prefix = `/kvtest/${uniqueRun()}/`
+  const values = [b('A'), Buffer.alloc(0), Buffer.from([0, 255, 128, 10]), b('x'.repeat(300))]
+  for (const [i, v] of values.entries()) await kv.txn({ compare: [], success: [put(prefix + i, v)], failure: [] })
+  const end = b(prefix.slice(0, -1) + '0')
+  const full = await kv.range({ key: b(prefix), range_end: end, limit: 3 })
+  const page = await kv.rangePage({ key: b(prefix), range_end: end, limit: 3 })
+  expect(page.revision).toBe(full.header.revision)
+  expect(page.more).toBe(true)
+  expect(page.kvs).toEqual(full.kvs.map(({ key, value }) => ({ key, value })))
+  expect(page.kvs.map((x) => x.value)).toEqual(values.slice(0, 3))
+  const rest = await kv.rangePage({ key: Buffer.concat([page.kvs[2]!.key, Buffer.from([0])]), range_end: end, revision: page.revision })
+  expect(rest.more).toBe(false)
+  expect(rest.kvs.map((x) => x.value)).toEqual([values[3]])
+  const none = await kv.rangePage({ key: b(prefix + 'zz') })
+  expect(none).toEqual({ revision: expect.stringMatching(/^[1-9]\d*$/), more: false, kvs: [] })
 })
 
 test('a response over 4 MiB is RESOURCE_EXHAUSTED, classified tooLarge (as with etcd3)', async () => {
