@@ -6,7 +6,9 @@ const ownDirs = ['core/', 'node-gateway/', 'browser/'].map((d) => root + d)
 
 /**
  * Capture the stack now (cheap: V8 formats `.stack` lazily) and return a function that formats the
- * site on first use, so replaying from the cache never pays for formatting.
+ * site on first use, so replaying from the cache never pays for formatting. The stack is read as
+ * text, through the runtime's own formatting, so source maps (`--enable-source-maps`, a test
+ * runner's) apply to the site as they do to errors.
  */
 export function captureSite(base?: string): () => string {
   const holder = new Error()
@@ -18,10 +20,11 @@ export function callSite(base?: string): string {
   return siteOf(new Error().stack, base)
 }
 
-function siteOf(stack: string | undefined, base?: string): string {
+/** The first frame outside RepJS and the runtime's internals (`node:...`), as file:line:col (file relative to `base`). */
+export function siteOf(stack: string | undefined, base?: string): string {
   if (!stack) return ''
   for (const raw of stack.split('\n').slice(1)) {
-    const m = /((?:file|https?|node):\/\/?[^\s()]+|\/[^\s()]+):(\d+):(\d+)/.exec(raw)
+    const m = /(?:^|[\s(])((?:file|https?):\/\/?[^\s()]+|node:[^\s()]+|\/[^\s()]+):(\d+):(\d+)/.exec(raw)
     if (!m) continue
     let file = strip(m[1]!)
     if (file.startsWith('node:') || ownDirs.some((d) => file.startsWith(d))) continue
