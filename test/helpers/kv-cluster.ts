@@ -26,3 +26,16 @@ export function useKvCluster(ready: (etcd: Cluster, ref: Etcd3) => void, beforeS
   })
   return clients
 }
+
+/** Retry fn until it resolves (a 3-member cluster may be electing a leader), up to ms. */
+export async function eventually<T>(fn: () => Promise<T>, ms = 15_000): Promise<T> {
+  const until = Date.now() + ms
+  for (;;) {
+    try {
+      return await fn()
+    } catch (err) {
+      if (Date.now() > until) throw err
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+}

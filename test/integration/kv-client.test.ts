@@ -7,7 +7,7 @@ import { storeError } from '../../node-gateway/store/etcd-errors.js'
 import { EtcdStore } from '../../node-gateway/store/etcd-store.js'
 import { KvClient, statusError } from '../../node-gateway/store/kv-client.js'
 import { freePort, uniqueRun, type Cluster } from '../helpers/etcd.js'
-import { useKvCluster } from '../helpers/kv-cluster.js'
+import { eventually, useKvCluster } from '../helpers/kv-cluster.js'
 
 let etcd: Cluster
 let ref: Etcd3
@@ -50,19 +50,6 @@ function steady(kv: KvClient): Pick<KvClient, 'txn' | 'range' | 'rangePage'> {
     }
   }
   return { txn: (req, o) => retry(() => kv.txn(req, o)), range: (req, o) => retry(() => kv.range(req, o)), rangePage: (req, o) => retry(() => kv.rangePage(req, o)) }
-}
-
-/** Retry fn until it resolves (the cluster may be electing a leader), up to ms. */
-async function eventually<T>(fn: () => Promise<T>, ms = 15_000): Promise<T> {
-  const until = Date.now() + ms
-  for (;;) {
-    try {
-      return await fn()
-    } catch (err) {
-      if (Date.now() > until) throw err
-      await new Promise((r) => setTimeout(r, 100))
-    }
-  }
 }
 
 test('txn: success branch puts, failure branch reads; responses have etcd3 shapes', async () => {

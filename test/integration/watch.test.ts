@@ -12,7 +12,7 @@ import {
   FrameReader, WatchCompactedError, watch, type LeanWatcher, type WatchEvent, type WatchOptions, type WatchRequest, type WatchResponse,
 } from '../../node-gateway/store/watch-client.js'
 import { uniqueRun, type Cluster } from '../helpers/etcd.js'
-import { useKvCluster } from '../helpers/kv-cluster.js'
+import { eventually, useKvCluster } from '../helpers/kv-cluster.js'
 import { startProxy } from '../helpers/tcp-proxy.js'
 
 let etcd: Cluster
@@ -30,19 +30,6 @@ function client(endpoints: string | string[], callTimeoutMs?: number): KvClient 
   const c = new KvClient({ endpoints, callTimeoutMs })
   clients.push(c)
   return c
-}
-
-/** Retry fn until it resolves (a 3-member cluster may be electing a leader), up to ms. */
-async function eventually<T>(fn: () => Promise<T>, ms = 15_000): Promise<T> {
-  const until = Date.now() + ms
-  for (;;) {
-    try {
-      return await fn()
-    } catch (err) {
-      if (Date.now() > until) throw err
-      await sleep(100)
-    }
-  }
 }
 
 async function until(cond: () => boolean, ms = 10_000, what = 'condition'): Promise<void> {
