@@ -14,6 +14,7 @@ import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { MessageChannel, Worker } from 'node:worker_threads'
 import { DEFAULT_ONCE, onceTarget, Patcher } from './patches.js'
+import { serveStdin } from './stdin.js'
 import { syncBuiltinESMExports } from 'node:module'
 
 const require = createRequire(import.meta.url)
@@ -175,11 +176,21 @@ export async function auditScript(opts: AuditOptions): Promise<number> {
   worker.stdout.on('data', (chunk: Buffer) => process.stdout.write(chunk))
   let records: AuditRecord[] = []
   worker.on('message', (m: unknown) => {
-    if (m === 'stdin') {
-      // The script reads its input: pass the real stdin through.
-      process.stdin.on('data', (c: Buffer) => port1.postMessage(c))
-      process.stdin.on('end', () => port1.postMessage(null))
-    } else if (typeof m === 'object' && m && 'audit' in m) records = (m as { audit: AuditRecord[] }).audit
+    if (typeof m === 'object' && m && 'audit' in m) records = (m as { audit: AuditRecord[] }).audit
+  })
+  // The script reads its input: the real stdin, one chunk per read.
+  const chunks: Array<Buffer | null> = []
+  let wake: (() => void) | undefined
+  const arrived = (c: Buffer | null) => {
+    chunks.push(c)
+    wake?.()
+  }
+  serveStdin(port1, async () => {
+    while (!chunks.length) await new Promise<void>((r) => (wake = r))
+    return chunks.shift()!
+  }, () => {
+    process.stdin.on('data', arrived)
+    process.stdin.on('end', () => arrived(null))
   })
   const code = await new Promise<number>((done) => {
     worker.on('error', (err) => process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`))

@@ -1,8 +1,9 @@
 /**
  * `repjs run`: run an unmodified Node script as one replica of a run. The script runs in a worker
  * thread with patched globals (run/patches.ts); this thread owns the replica, answers the worker's
- * bridge calls with agreed values, feeds the script's stdin with agreed input lines, forwards its
- * stdout (quiet while replaying, with --quiet-replay), and resolves to the script's exit code.
+ * bridge calls with agreed values, answers each read of the script's stdin with the next agreed
+ * input line (run/stdin.ts), forwards its stdout (quiet while replaying, with --quiet-replay), and
+ * resolves to the script's exit code.
  * Everything RepJS itself says goes to stderr; stdout carries only what the script writes (and,
  * on a terminal, lines typed on other replicas, echoed as if typed here).
  */
@@ -14,6 +15,7 @@ import type { Replica } from '../../core/replica.js'
 import type { RandomMode } from '../../core/random.js'
 import { attachTerminal } from '../input/terminal.js'
 import { BRIDGE_BYTES, BridgeBuffer, REQUEST, RESPONSE } from './bridge.js'
+import { serveStdin } from './stdin.js'
 
 /** Atomics.waitAsync (Node 16+; typed in ES2024 libs, which this project does not use). */
 const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<string> | string } }).waitAsync
@@ -186,27 +188,17 @@ export async function runScript(opts: RunOptions): Promise<number> {
     inputAttached = true
     attachTerminal(rep, { eofEndsInput: opts.eofEndsInput, echo: opts.echo ?? process.stdout.isTTY, output: { write: echo } })
   }
-  let feeding = false
-  const feedStdin = async () => {
-    if (feeding) return
-    feeding = true
-    attachInput()
-    for (;;) {
-      let line: string | null
-      try {
-        line = await rep.input()
-      } catch (err) {
-        if (RepJSError.is(err) && FATAL.has(err.code) && err.code !== ErrorCodes.CLOSED) stopReplica(err)
-        return
-      }
-      stdinChannel.port1.postMessage(line === null ? null : line + '\n')
-      if (line === null) return
+  // The script's stdin: one agreed line (or the agreed end of input) each time its stream asks.
+  serveStdin(stdinChannel.port1, async () => {
+    try {
+      const line = await rep.input()
+      return line === null ? null : line + '\n'
+    } catch (err) {
+      if (RepJSError.is(err) && FATAL.has(err.code) && err.code !== ErrorCodes.CLOSED) stopReplica(err)
+      return undefined
     }
-  }
+  }, attachInput)
 
-  worker.on('message', (m: string) => {
-    if (m === 'stdin') void feedStdin()
-  })
   // Bridge requests: wait on the control word itself (no message per call). While it holds a
   // response the worker has not taken yet, wait for it to change; a request is answered at once.
   const serve = async () => {

@@ -1,39 +1,85 @@
 /**
  * The script's `process.stdin` inside the worker: a Readable fed through a MessagePort by the host
- * (agreed input lines under `repjs run`, the real stdin under `--audit`). Node's own worker stdin
- * keeps the thread alive while paused, so a script that closes its readline interface would never
- * exit; this one holds the thread open only while the script is actually reading, as the main
- * thread's stdin does: the port is ref'd while the stream wants data and unref'd when it pauses.
- *   port messages: a chunk (string or bytes) · null for end of input
+ * (agreed input lines under `repjs run`, the real stdin under `--audit`), strictly on demand: the
+ * stream asks for one chunk when it wants data and the host answers with exactly one (or null for
+ * the end of input). Nothing is pushed unasked, so what the script sees does not depend on how fast
+ * the lines are agreed: lines agreed while no interface reads (between a readline interface's
+ * close() and the next one, say) stay in the log instead of piling up here and reaching the next
+ * reader in one burst, and the end of input arrives only when the script reads past the last line.
+ * The high-water mark is 0, so the stream asks only while its buffer is empty: at most one chunk is
+ * ever asked for or buffered ahead of the script.
+ *
+ * Node's own worker stdin keeps the thread alive while paused, so a script that closes its readline
+ * interface would never exit; this one holds the thread open only while the script is actually
+ * reading, as the main thread's stdin does: the port is ref'd while a request is out and the stream
+ * is not paused.
+ *   worker → host: 'read' (one chunk wanted) · host → worker: a chunk (string or bytes) · null
  */
 import { Readable } from 'node:stream'
 import type { MessagePort } from 'node:worker_threads'
 
-export function workerStdin(port: MessagePort, onFirstRead: () => void): Readable {
+/** The message the worker's stdin sends when it wants the next chunk. */
+export const STDIN_READ = 'read'
+
+export function workerStdin(port: MessagePort): Readable {
   let ended = false
-  let reading = false
+  let asked = false
+  let paused = false
   const stream = new Readable({
+    highWaterMark: 0,
     read() {
-      if (!reading) {
-        reading = true
-        onFirstRead() // the host starts feeding only once the script reads
-      }
-      if (!ended) port.ref()
+      if (ended || asked) return
+      asked = true
+      port.postMessage(STDIN_READ)
+      if (!paused) port.ref()
     },
   })
   port.on('message', (chunk: string | Uint8Array | null) => {
+    asked = false
+    port.unref() // until the stream asks again (at once, when the script is still reading)
     if (chunk === null) {
       ended = true
       stream.push(null)
       port.close()
       return
     }
-    if (!stream.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk))) port.unref()
+    stream.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk))
   })
   port.unref()
-  stream.on('pause', () => port.unref())
-  stream.on('resume', () => !ended && port.ref())
+  stream.on('pause', () => {
+    paused = true
+    port.unref()
+  })
+  stream.on('resume', () => {
+    paused = false
+    if (asked) port.ref()
+  })
   // What scripts look at on process.stdin: not a terminal, descriptor 0.
   Object.assign(stream, { isTTY: false, fd: 0 })
   return stream
+}
+
+/**
+ * The host's side: answers each 'read' from the worker with the next chunk from `next()` (null:
+ * end of input; undefined: stop answering, e.g. the replica closed). `start` runs before the first
+ * answer is looked for (the script reads its input for the first time).
+ */
+export function serveStdin(port: MessagePort, next: () => Promise<string | Uint8Array | null | undefined>, start?: () => void): void {
+  let started = false
+  let done = false
+  port.on('message', (m: unknown) => {
+    if (m !== STDIN_READ || done) return
+    if (!started) {
+      started = true
+      start?.()
+    }
+    void next().then(
+      (chunk) => {
+        if (chunk === undefined) return
+        if (chunk === null) done = true
+        port.postMessage(chunk)
+      },
+      () => {},
+    )
+  })
 }

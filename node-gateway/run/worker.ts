@@ -61,7 +61,7 @@ function stackNow(depth = 40): string | undefined {
   return stack
 }
 
-const stdin = () => workerStdin(data.stdinPort, () => port.postMessage('stdin'))
+const stdin = () => workerStdin(data.stdinPort)
 
 if (data.mode === 'audit') {
   const seen = new Map<string, AuditRecord>()
