@@ -89,9 +89,10 @@ test.concurrent('file rotator in a shared directory (renameSync, unlinkSync run 
   expect(p1.stdout).not.toBe(p2.stdout)
 })
 
-// Known flake under heavy load (about 1 run in 5 at load average 10+, never reproduced on a quiet
-// machine): one replica's stdout lacks the quiz's last line. Retried so CI is not hostage to it while
-// the cause (output after rl.close() in an ESM script) is tracked in the closing note.
+// Known flake under heavy load (seen 1 in ~20 runs at load average 20+, never on a quiet machine):
+// one replica's stdout lacks the quiz's last line. Seen on the replica the input is piped into, with
+// exit code 0 and empty stderr, also with stdin fed on demand (so not the end of input arriving
+// early). Retried so CI is not hostage to it while the cause is open.
 test.concurrent('quiz REPL, ESM (readline/promises question(), import { randomInt } from node:crypto)', { retry: 2 }, async () => {
   const input = '12\n20\n42\n'
   const out = agreed(await threeReplicas('quiz.mjs', { run: uniqueRun('quiz'), etcd: etcd.endpoint, input }))
