@@ -13,7 +13,11 @@ export interface Proc {
   proc: ChildProcess
   stdout: string
   stderr: string
-  /** Exit code (a signal gives null). */
+  /**
+   * Exit code (a signal gives null), once the process has exited AND its stdout and stderr are
+   * drained ('close'; Node does not promise that at 'exit': the last lines could still be in the
+   * pipe), or 5 s after the exit if a process it left behind still holds them.
+   */
   exited: Promise<number | null>
   /** Resolves once stdout has at least `n` non-empty lines (rejects if the process exits first). */
   lines(n: number): Promise<string[]>
@@ -36,7 +40,12 @@ export function track(proc: ChildProcess, stdinText?: string): Proc {
     proc,
     stdout: '',
     stderr: '',
-    exited: new Promise((resolve) => proc.once('exit', (code) => resolve(code))),
+    exited: new Promise((resolve) =>
+      proc.once('exit', (code) => {
+        const late = setTimeout(() => resolve(code), 5000)
+        proc.once('close', () => (clearTimeout(late), resolve(code)))
+      }),
+    ),
     lines(n) {
       return new Promise((resolve, reject) => {
         const check = () => {

@@ -89,11 +89,7 @@ test.concurrent('file rotator in a shared directory (renameSync, unlinkSync run 
   expect(p1.stdout).not.toBe(p2.stdout)
 })
 
-// Known flake under heavy load (seen 1 in ~20 runs at load average 20+, never on a quiet machine):
-// one replica's stdout lacks the quiz's last line. Seen on the replica the input is piped into, with
-// exit code 0 and empty stderr, also with stdin fed on demand (so not the end of input arriving
-// early). Retried so CI is not hostage to it while the cause is open.
-test.concurrent('quiz REPL, ESM (readline/promises question(), import { randomInt } from node:crypto)', { retry: 2 }, async () => {
+test.concurrent('quiz REPL, ESM (readline/promises question(), import { randomInt } from node:crypto)', async () => {
   const input = '12\n20\n42\n'
   const out = agreed(await threeReplicas('quiz.mjs', { run: uniqueRun('quiz'), etcd: etcd.endpoint, input }))
   expect(out).toMatch(/^Q1: \d+ x \d+ = (right!|no, .*)\nQ2: .*\nQ3: .*\nscore \d\/3 in \d+ ms/)
