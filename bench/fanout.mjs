@@ -50,8 +50,7 @@ export function markdown(f) {
 
 export function svg(f, env) {
   const n = f.lastClientPerSlotMs.length
-  const step = Math.max(1, Math.ceil(n / 20))
-  const idx = Array.from({ length: Math.ceil(n / step) }, (_, i) => i * step)
+  const every = Math.max(1, 10 ** Math.floor(Math.log10(n)) / (n >= 500 ? 1 : n >= 100 ? 5 : 2))
   return figure({
     title: `RepJS gateway fan-out: ${fmt(f.clients)} clients, one slot every ${f.everyMs} ms`,
     note: `${env.machine.cores} cores shared by the gateway, ${f.processes} client processes, etcd and the writer; ${env.date.slice(0, 10)}`,
@@ -60,10 +59,10 @@ export function svg(f, env) {
       title: 'decide -> client, per timed slot',
       xLabel: 'timed slot',
       yLabel: 'ms',
-      xTicks: idx.map(String),
+      xTicks: f.lastClientPerSlotMs.map((_, i) => (i % every === 0 || i === n - 1 ? String(i) : '')),
       series: [
-        { name: 'last client', points: idx.map((s, i) => ({ x: i, y: f.lastClientPerSlotMs[s] })) },
-        { name: 'first client', points: idx.map((s, i) => ({ x: i, y: f.firstClientPerSlotMs[s] })) },
+        { name: 'last client', points: f.lastClientPerSlotMs.map((y, x) => ({ x, y })) },
+        { name: 'first client', points: f.firstClientPerSlotMs.map((y, x) => ({ x, y })) },
       ],
     }],
   })

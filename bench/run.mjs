@@ -3,6 +3,7 @@
  * etcd is installed, then runs this), or after `npm run build`:
  *
  *   node bench/run.mjs [--quick | --smoke] [--only name,name] [--out DIR] [--no-fsync]
+ *   node bench/run.mjs --render [--only ...] [--out DIR]   (tables, plots and BENCHMARKS.md again from the JSON, nothing measured)
  *
  * Experiments, in this order (the first five share one single-member etcd this script starts;
  * the paper's two start their own clusters):
@@ -22,7 +23,7 @@
  * stopped by PID at the end, also on error. Exit code 1 if an experiment failed (the others still
  * run and are written).
  */
-import { mkdtempSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -88,12 +89,13 @@ const CONFIGS = {
 }
 
 function parseArgs(argv) {
-  const usage = `usage: node bench/run.mjs [--quick | --smoke] [--only ${EXPERIMENTS.map((e) => e.name).join(',')}] [--out DIR] [--no-fsync]`
-  const o = { mode: 'full', fsync: true, only: undefined, out: undefined }
+  const usage = `usage: node bench/run.mjs [--quick | --smoke | --render] [--only ${EXPERIMENTS.map((e) => e.name).join(',')}] [--out DIR] [--no-fsync]`
+  const o = { mode: 'full', fsync: true, only: undefined, out: undefined, render: false }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     if (a === '--quick' || a === '--smoke') o.mode = a.slice(2)
     else if (a === '--no-fsync') o.fsync = false
+    else if (a === '--render') o.render = true
     else if (a === '--only' && argv[i + 1]) o.only = argv[++i].split(',')
     else if (a === '--out' && argv[i + 1]) o.out = resolve(argv[++i])
     else if (a === '--help' || a === '-h') {
@@ -142,13 +144,50 @@ function summaryMarkdown(run, results) {
     '',
     ...table(['Target', 'Result (this run)', 'Target', 'Met'], rows),
     '',
-    'Experiments: ' + results.map((r) => (r.error ? `${r.name} (failed)` : `[${r.name}](${r.name}.md)`)).join(', '),
+    'Experiments (and when each ran): ' + results.map((r) => (r.error ? `${r.name} (failed, ${r.date})` : `[${r.name}](${r.name}.md) (${r.date})`)).join(', '),
     '',
   ].join('\n')
 }
 
+const isDefaultFull = (args) => args.mode === 'full' && args.out === join(HERE, 'results')
+
+/** Write one experiment's JSON, markdown and plot from its result object (and its section of BENCHMARKS.md). */
+function write(e, json, args) {
+  const body = e.markdown(json)
+  const md = [`# ${e.title}`, '', ...headerLines(json.env, json.etcd), '', body].join('\n')
+  const targets = e.targets(json)
+  const wrote = writeResult(args.out, e.name, { json: { ...json, targets }, md, svg: e.svg(json, json.env) })
+  if (isDefaultFull(args)) {
+    const doc = [...headerLines(json.env, json.etcd), '', body, '', `![${e.title}](bench/results/${e.name}.svg)`].join('\n')
+    if (!splice(join(ROOT, 'BENCHMARKS.md'), e.name, doc)) log(`  (BENCHMARKS.md has no <!-- bench:${e.name} --> section to update)`)
+  }
+  return { wrote, targets }
+}
+
+/** --render: tables, plots and BENCHMARKS.md again from each experiment's JSON. */
+function render(args) {
+  for (const e of EXPERIMENTS.filter((x) => !args.only || args.only.includes(x.name))) {
+    const file = join(args.out, `${e.name}.json`)
+    if (!existsSync(file)) {
+      log(`${e.name}: no ${file}, skipped`)
+      continue
+    }
+    log(`${e.name}: wrote ${write(e, JSON.parse(readFileSync(file, 'utf8')), args).wrote}`)
+  }
+  const summary = join(args.out, 'summary.json')
+  if (existsSync(summary)) {
+    const run = JSON.parse(readFileSync(summary, 'utf8'))
+    for (const r of run.results) r.targets = r.error ? undefined : JSON.parse(readFileSync(join(args.out, `${r.name}.json`), 'utf8')).targets
+    const md = summaryMarkdown(run, run.results)
+    writeResult(args.out, 'summary', { json: run, md })
+    if (isDefaultFull(args)) splice(join(ROOT, 'BENCHMARKS.md'), 'summary', md.split('\n').slice(2).join('\n'))
+  }
+  return 0
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2))
+  if (args.render) return render(args)
   const cfg = CONFIGS[args.mode]
   const chosen = EXPERIMENTS.filter((e) => !args.only || args.only.includes(e.name))
   const run = { ...environment(args.mode), fsync: args.fsync, etcdVersion: etcdVersion(), out: args.out }
@@ -171,19 +210,12 @@ async function main() {
         finish(env, started)
         const etcd = result.etcd ?? { version: run.etcdVersion, members: 'single member on 127.0.0.1, shared with the other experiments of this run', fsync: args.fsync }
         const json = { experiment: e.name, title: e.title, env, etcd, config: e.shared ? undefined : cfg[e.name], ...result }
-        const body = e.markdown(result)
-        const md = [`# ${e.title}`, '', ...headerLines(env, etcd), '', body].join('\n')
-        const targets = e.targets(result)
-        const wrote = writeResult(args.out, e.name, { json: { ...json, targets }, md, svg: e.svg(result, env) })
-        results.push({ name: e.name, targets, seconds: env.seconds })
-        if (args.mode === 'full' && args.out === join(HERE, 'results')) {
-          const doc = [...headerLines(env, etcd), '', body, '', `![${e.title}](bench/results/${e.name}.svg)`].join('\n')
-          if (!splice(join(ROOT, 'BENCHMARKS.md'), e.name, doc)) log(`  (BENCHMARKS.md has no <!-- bench:${e.name} --> section to update)`)
-        }
+        const { wrote, targets } = write(e, json, args)
+        results.push({ name: e.name, date: env.date, targets, seconds: env.seconds })
         log(`  ${e.name} done in ${env.seconds} s: wrote ${wrote}`)
       } catch (err) {
         log(`  ${e.name} FAILED after ${((performance.now() - started) / 1000).toFixed(1)} s: ${err?.stack ?? err}`)
-        results.push({ name: e.name, error: String(err?.message ?? err).split('\n')[0] })
+        results.push({ name: e.name, date: env.date, error: String(err?.message ?? err).split('\n')[0] })
         killAllChildren()
       }
     }
@@ -191,9 +223,13 @@ async function main() {
     await shared.stop()
   }
   finish(run, t0)
-  const md = summaryMarkdown(run, results)
-  writeResult(args.out, 'summary', { json: { ...run, results }, md })
-  if (args.mode === 'full' && args.out === join(HERE, 'results') && !args.only) splice(join(ROOT, 'BENCHMARKS.md'), 'summary', md.split('\n').slice(2).join('\n'))
+  // With --only, the other experiments' rows stay as the directory's summary had them.
+  const previous = join(args.out, 'summary.json')
+  const kept = args.only && existsSync(previous) ? JSON.parse(readFileSync(previous, 'utf8')).results.filter((r) => !args.only.includes(r.name)) : []
+  const all = EXPERIMENTS.map((e) => results.find((r) => r.name === e.name) ?? kept.find((r) => r.name === e.name)).filter(Boolean)
+  const md = summaryMarkdown(run, all)
+  writeResult(args.out, 'summary', { json: { ...run, results: all }, md })
+  if (isDefaultFull(args)) splice(join(ROOT, 'BENCHMARKS.md'), 'summary', md.split('\n').slice(2).join('\n'))
   log(`\n${md}`)
   log(`Total ${run.seconds} s. Results in ${args.out}`)
   return results.some((r) => r.error) ? 1 : 0

@@ -3,6 +3,7 @@
  *
  *   figure({ title, panels: [{ title, xLabel, yLabel, xTicks: ['0', '10', ...], series: [
  *     { name, points: [{ x: index into xTicks, y, err? }] } ] }] }) -> SVG text
+ *   (an xTicks entry '' leaves that position unlabelled; a series of more than 60 points has no dots)
  *   a bar panel instead: { type: 'bars', title, yLabel, bars: [{ label, value, note?, ref? }] }
  *     (one bar per entry, its value written above it, `note` under the label; `ref` bars are grey)
  *
@@ -51,6 +52,7 @@ function linePanel(p, ox, oy, w, h) {
   const nx = p.xTicks.length
   const xOf = (i) => x0 + (nx === 1 ? pw / 2 : (i * pw) / (nx - 1))
   p.xTicks.forEach((t, i) => {
+    if (t === '') return // an unlabelled position (dense series label every k-th point)
     out.push(`<line x1="${num(xOf(i))}" x2="${num(xOf(i))}" y1="${num(base)}" y2="${num(base + 4)}" stroke="#333"/>`)
     out.push(`<text x="${num(xOf(i))}" y="${num(base + 18)}" text-anchor="middle">${esc(t)}</text>`)
   })
@@ -58,7 +60,8 @@ function linePanel(p, ox, oy, w, h) {
     const color = COLORS[si % COLORS.length]
     const pts = s.points.filter((pt) => Number.isFinite(pt.y))
     if (pts.length > 1) out.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.map((pt) => `${num(xOf(pt.x))},${num(yOf(pt.y))}`).join(' ')}"/>`)
-    for (const pt of pts) {
+    // Dense series are drawn as lines only.
+    for (const pt of pts.length > 60 ? [] : pts) {
       if (pt.err > 0) {
         const x = num(xOf(pt.x))
         out.push(`<line x1="${x}" x2="${x}" y1="${num(yOf(Math.max(0, pt.y - pt.err)))}" y2="${num(yOf(pt.y + pt.err))}" stroke="${color}"/>`)

@@ -79,4 +79,9 @@ test('npm run bench -- --smoke runs every experiment and writes JSON, markdown a
   const summary = read('summary.md')
   for (const name of EXPERIMENTS) expect(summary).toContain(`[${name}](${name}.md)`)
   expect(summary).toMatch(/distributed\(\)` direct vs the raw etcd3 floor/)
+  // --render writes the same tables and plots again from the JSON, measuring nothing.
+  const before = EXPERIMENTS.map((name) => read(`${name}.md`) + read(`${name}.svg`))
+  const again = await bench(['--render', '--out', out])
+  expect(again.code, again.output).toBe(0)
+  expect(EXPERIMENTS.map((name) => read(`${name}.md`) + read(`${name}.svg`))).toEqual(before)
 })
