@@ -65,14 +65,14 @@ const CONFIGS = {
     timeoutMs: 240_000,
   },
   quick: {
-    floor: { warm: 300, n: 1000, rounds: 10 },
-    bridge: { n: 1000, warm: 200, blocks: 4 },
+    floor: { warm: 300, n: 600, rounds: 6 },
+    bridge: { n: 600, warm: 200, blocks: 3 },
     prototype: { n: 1000, warm: 300 },
     catchup: { slots: 20_000, chase: 3000, warmChase: 300 },
     streams: { counts: [1, 4, 16], replicas: [1, 3], n: 960, warm: 200 },
     fanout: { clients: 200, processes: 2, warmSlots: 20, slots: 100, everyMs: 20, slowSlots: 20, slowEveryMs: 100 },
-    calls: { n: [0, 10, 100, 1000], replicas: [1, 2, 4, 8] },
-    replicas: { n: 50, warm: 10, counts: [1, 2, 4, 8, 12, 16] },
+    calls: { n: [0, 10, 1000], replicas: [1, 2, 4, 8] },
+    replicas: { n: 50, warm: 10, counts: [1, 4, 8, 12, 16] },
     timeoutMs: 90_000,
   },
   smoke: {
