@@ -76,6 +76,19 @@ export class Subscription {
     this.stopHistory = stop
   }
 
+  /**
+   * The live tail: contiguous slots from `first`, the same array for every subscriber of the hub.
+   * Once caught up with nothing held, they go out at once, as one frame; otherwise one by one.
+   */
+  offerLive(first: number, records: Uint8Array[]): void {
+    if (this.historyDone && !this.closed && !this.paused && first === this.next && this.pending.size === 0) {
+      this.next += records.length
+      this.sink.push(first, records)
+      return
+    }
+    records.forEach((rec, i) => this.offer(first + i, rec))
+  }
+
   offer(slot: number, record: Uint8Array): void {
     if (this.closed || this.paused || slot < this.next || this.pending.has(slot)) return
     this.pending.set(slot, record)
@@ -156,6 +169,8 @@ export class Hub {
   /** Set once the last subscriber left: the hub is out of `Hubs` and must not start anything. */
   private closed = false
   private wake: (() => void) | undefined
+  /** Live slots gathered for the next fan-out. */
+  private batch: { first: number; records: Uint8Array[] } | undefined
 
   constructor(
     private readonly store: EtcdStore,
@@ -189,9 +204,7 @@ export class Hub {
       await new Promise<void>((resolve) => {
         this.wake = resolve
         this.stopLive = this.store.follow(this.run, this.stream, head + 1, {
-          slot: (slot, rec) => {
-            for (const s of this.subs) s.offer(slot, rec)
-          },
+          slot: (slot, rec) => this.live(slot, rec),
           caughtUp: () => resolve(),
           // follow() retries on its own; it reports nothing it gives up on.
           error: () => {},
@@ -199,6 +212,29 @@ export class Hub {
       })
       this.wake = undefined
     })())
+  }
+
+  /**
+   * Slots from the watch are gathered until the end of the current task (one watch response) and
+   * handed to every subscriber as one array: one frame per subscriber, encoded once per frame
+   * content (see `encodeSlots` in peer.ts), however many subscribers share it.
+   */
+  private live(slot: number, rec: Uint8Array): void {
+    const run = this.batch
+    if (run && slot === run.first + run.records.length && run.records.length < BATCH) {
+      run.records.push(rec)
+      return
+    }
+    if (run) this.fanOut()
+    this.batch = { first: slot, records: [rec] }
+    queueMicrotask(() => this.fanOut())
+  }
+
+  private fanOut(): void {
+    const run = this.batch
+    if (!run) return
+    this.batch = undefined
+    for (const s of this.subs) s.offerLive(run.first, run.records)
   }
 
   private pause(ms: number): Promise<void> {

@@ -30,6 +30,20 @@ export interface PeerLimits {
 /** After the gateway closes a connection, how long the client gets to finish the close handshake. */
 export const CLOSE_GRACE_MS = 5000
 
+/**
+ * A SLOTS frame, encoded once for all the subscribers a hub hands the same records to with the
+ * same subscription id (clients usually number theirs alike): the last frame is kept and reused
+ * while the records array, `first` and `sub` are the same.
+ */
+let lastSlots: { records: Uint8Array[]; length: number; first: number; sub: number; frame: Uint8Array } | undefined
+export function encodeSlots(sub: number, first: number, records: Uint8Array[]): Uint8Array {
+  const m = lastSlots
+  if (m && m.records === records && m.length === records.length && m.first === first && m.sub === sub) return m.frame
+  const frame = encodeMessage({ type: 'slots', sub, first, records })
+  lastSlots = { records, length: records.length, first, sub, frame }
+  return frame
+}
+
 /** Slots are keys of 12 decimal digits: higher slot numbers cannot be stored in order. */
 export const MAX_SLOT = 999_999_999_999
 
@@ -88,9 +102,13 @@ export class Peer {
   }
 
   private send(msg: Message): void {
+    this.sendFrame(encodeMessage(msg))
+  }
+
+  private sendFrame(frame: Uint8Array): void {
     if (this.closed) return
     if (this.ws.bufferedAmount > this.ctx.limits.maxBufferedBytes) return this.slowConsumer()
-    this.ws.send(encodeMessage(msg))
+    this.ws.send(frame)
   }
 
   private slowConsumer(): void {
@@ -317,7 +335,7 @@ export class Peer {
       sub = await this.ctx.hubs.subscribe(this.run!, msg.stream, msg.from, {
         push: (first, records) => {
           this.ctx.metrics.pushed.inc(records.length)
-          this.send({ type: 'slots', sub: msg.sub, first, records })
+          this.sendFrame(encodeSlots(msg.sub, first, records))
         },
         caughtUp: () => this.send({ type: 'caughtUp', sub: msg.sub }),
         failed: (err) => this.error(msg.sub, err),
