@@ -431,6 +431,7 @@ function replicasChecks(o) {
     const rtt = 2 * ONE_WAY_MS['west-central']
     const d = r16.perCallBestMs - r12.perCallBestMs
     out.push(`16 replicas above 12 by at least the added inter-zone round trip (west-central, ${rtt} ms per call): ${d >= rtt ? 'yes' : 'NO'} (+${d.toFixed(1)} ms per call, best replica)`)
+    out.push(`less spread over the replicas at 16 than at 12: ${r16.sdMs < r12.sdMs ? 'yes' : 'NO'} (stddev ${fmtMs(r16.sdMs)} vs ${fmtMs(r12.sdMs)} ms; worst - best ${fmtMs(r16.worstMs - r16.bestMs)} vs ${fmtMs(r12.worstMs - r12.bestMs)} ms)`)
   }
   return out
 }
