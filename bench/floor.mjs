@@ -142,7 +142,7 @@ export function svg(r, env) {
   const bar = (label, v, floor, ref = false) => ({ label, value: v.p50Us, text: `${v.p50Us.toFixed(0)}`, note: ref ? 'floor' : `${(v.p50Us / floor.p50Us).toFixed(2)}x floor A`, ref })
   return figure({
     title: 'RepJS per-call cost against its floor (p50, µs; ratio to floor A of the same rounds)',
-    note: `${env.machine.cores} cores, one etcd member, fsync on, ${env.date.slice(0, 10)}`,
+    note: `${env.machine.cores} cores, one etcd member, fsync ${r.etcd?.fsync === false ? 'off' : 'on'}, ${env.date.slice(0, 10)}`,
     w: 980,
     h: 400,
     panels: [{

@@ -2,7 +2,7 @@
  * Benchmark worker: one RepJS replica in its own process doing N sequential `rep.now()` calls.
  *
  *   node bench/replica.mjs <run> <N> <etcd-endpoint> [--warmup W] [--wait-go] [--blocks B] [--progress K]
- *                          [--streams S] [--program P] [--label L]
+ *                          [--streams S] [--hot-path http2|etcd3] [--program P] [--label L]
  *
  * --warmup W   W now() calls first on a private stream of the same run (same connection, no
  *              contention with the other replicas), before the timed calls.
@@ -10,6 +10,7 @@
  * --blocks B   the N calls in B blocks (with --wait-go: 'ready' and a 'go' before each, 'block' after
  *              each), so a benchmark can interleave them with other kinds; times add up the blocks.
  * --progress K report {type:'progress', done} every K calls.
+ * --hot-path   the store's client for Txn/Range: 'http2' (lean, the default) or 'etcd3' (grpc-js).
  * --streams S  the N calls on S named streams (p0 .. p<S-1>) at once, N/S sequential calls on each
  *              (a fixed share, so every replica makes the same calls on the same streams); one block.
  *
@@ -54,9 +55,11 @@ const send = (msg) =>
 const since = (t0) => Number(process.hrtime.bigint() - t0) / 1e6
 
 const tStart = process.hrtime.bigint()
+/** ms from the process's start to this script's (Node's start-up and the imports). */
+const startupMs = process.uptime() * 1000
 let rep
 try {
-  rep = await connect({ run, etcd: endpoint, program })
+  rep = await connect({ run, etcd: endpoint, program, ...(flags['hot-path'] ? { etcdOptions: { hotPath: flags['hot-path'] } } : {}) })
   const tConnected = since(tStart)
   let firstLive
   const off = rep.on('status', (s) => {
@@ -128,6 +131,7 @@ try {
     firstCallMs: tFirstCall,
     totalMs: since(tStart),
     firstLive: firstLive ?? null,
+    startupMs,
     digest: Array.from(digest, (x) => (x >>> 0).toString(16)).join(','),
   }
   await rep.close()

@@ -25,11 +25,11 @@ export function machine() {
   }
 }
 
-/** The library version measured: commit and uncommitted changes outside bench/. */
+/** The library version measured: commit and uncommitted changes outside bench/ and the documents. */
 export function library() {
   const git = (...a) => execFileSync('git', a, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).replace(/\n+$/, '')
   try {
-    const dirty = git('status', '--porcelain', '--untracked-files=no').split('\n').filter((l) => l && !l.slice(3).startsWith('bench/')).map((l) => l.slice(3))
+    const dirty = git('status', '--porcelain', '--untracked-files=no').split('\n').filter((l) => l && !l.slice(3).startsWith('bench/') && !l.slice(3).endsWith('.md')).map((l) => l.slice(3))
     return { commit: git('rev-parse', '--short', 'HEAD'), uncommitted: dirty }
   } catch {
     return { commit: 'unknown (not a git checkout)', uncommitted: [] }

@@ -35,6 +35,7 @@ import * as fanOut from './fanout.mjs'
 import * as floor from './floor.mjs'
 import { killAllChildren, log } from './lib.mjs'
 import { calls, replicas } from './paper.mjs'
+import { CONFIGS } from './configs.mjs'
 import { environment, finish, headerLines, splice, table, writeResult } from './report.mjs'
 import * as streams from './streams.mjs'
 import * as prototype from './three.mjs'
@@ -43,50 +44,14 @@ const HERE = dirname(fileURLToPath(import.meta.url))
 const ROOT = join(HERE, '..')
 
 const EXPERIMENTS = [
-  { name: 'floor', title: 'Floor: one agreed call against the bare etcd transaction', shared: true, ...floor },
-  { name: 'prototype', title: 'RepJS in the Python prototype\'s configurations', shared: true, ...prototype },
-  { name: 'catch-up', title: 'Catch-up: replaying a decided log, and a late replica chasing a leader', shared: true, ...catchUp },
-  { name: 'streams', title: 'Throughput with named streams in parallel', shared: true, ...streams },
-  { name: 'fan-out', title: 'Gateway fan-out to many clients', shared: true, ...fanOut },
-  { name: 'calls', title: 'Calls sweep (the paper\'s Figure 1)', ...calls },
-  { name: 'replicas', title: 'Replicas sweep in simulated zones (the paper\'s Figure 2)', ...replicas },
+  { name: 'floor', title: 'Floor: one agreed call against the bare etcd transaction', shared: true, config: ['floor', 'bridge'], ...floor },
+  { name: 'prototype', title: 'RepJS in the Python prototype\'s configurations', shared: true, config: ['prototype'], ...prototype },
+  { name: 'catch-up', title: 'Catch-up: replaying a decided log, and a late replica chasing a leader', shared: true, config: ['catchup'], ...catchUp },
+  { name: 'streams', title: 'Throughput with named streams in parallel', shared: true, config: ['streams'], ...streams },
+  { name: 'fan-out', title: 'Gateway fan-out to many clients', shared: true, config: ['fanout'], ...fanOut },
+  { name: 'calls', title: 'Calls sweep (the paper\'s Figure 1)', config: ['calls'], ...calls },
+  { name: 'replicas', title: 'Replicas sweep in simulated zones (the paper\'s Figure 2)', config: ['replicas'], ...replicas },
 ]
-
-const CONFIGS = {
-  full: {
-    floor: { warm: 2000, n: 5000, rounds: 25 },
-    bridge: { n: 10_000, warm: 500, blocks: 10 },
-    prototype: { n: 10_000, warm: 2000 },
-    catchup: { slots: 100_000, chase: 20_000, warmChase: 2000 },
-    streams: { counts: [1, 2, 4, 8, 16, 32], replicas: [1, 3], n: 6400, warm: 500 },
-    fanout: { clients: 1000, processes: 4, warmSlots: 50, slots: 200, everyMs: 20, slowSlots: 50, slowEveryMs: 100 },
-    calls: { n: [0, 10, 100, 1000, 10_000], replicas: [1, 2, 4, 8] },
-    replicas: { n: 200, warm: 20, counts: [1, 2, 4, 8, 12, 16] },
-    timeoutMs: 240_000,
-  },
-  quick: {
-    floor: { warm: 300, n: 600, rounds: 6 },
-    bridge: { n: 600, warm: 200, blocks: 3 },
-    prototype: { n: 1000, warm: 300 },
-    catchup: { slots: 20_000, chase: 3000, warmChase: 300 },
-    streams: { counts: [1, 4, 16], replicas: [1, 3], n: 960, warm: 200 },
-    fanout: { clients: 200, processes: 2, warmSlots: 20, slots: 100, everyMs: 20, slowSlots: 20, slowEveryMs: 100 },
-    calls: { n: [0, 10, 1000], replicas: [1, 2, 4, 8] },
-    replicas: { n: 50, warm: 10, counts: [1, 4, 8, 12, 16] },
-    timeoutMs: 90_000,
-  },
-  smoke: {
-    floor: { warm: 10, n: 40, rounds: 2 },
-    bridge: { n: 40, warm: 10, blocks: 2 },
-    prototype: { n: 40, warm: 10 },
-    catchup: { slots: 1000, chase: 400, warmChase: 20 },
-    streams: { counts: [1, 4], replicas: [1, 2], n: 40, warm: 10 },
-    fanout: { clients: 10, processes: 2, warmSlots: 5, slots: 10, everyMs: 20, slowSlots: 5, slowEveryMs: 50 },
-    calls: { n: [0, 10], replicas: [1, 2] },
-    replicas: { n: 10, warm: 5, counts: [1, 2] },
-    timeoutMs: 60_000,
-  },
-}
 
 function parseArgs(argv) {
   const usage = `usage: node bench/run.mjs [--quick | --smoke | --render] [--only ${EXPERIMENTS.map((e) => e.name).join(',')}] [--out DIR] [--no-fsync]`
@@ -142,9 +107,10 @@ function summaryMarkdown(run, results) {
     '',
     ...headerLines(run, { version: run.etcdVersion, fsync: run.fsync, members: 'single member on 127.0.0.1 for the shared experiments' }),
     '',
-    ...table(['Target', 'Result (this run)', 'Target', 'Met'], rows),
+    ...table(['Target', 'Result', 'Target', 'Met'], rows),
     '',
-    'Experiments (and when each ran): ' + results.map((r) => (r.error ? `${r.name} (failed, ${r.date})` : `[${r.name}](${r.name}.md) (${r.date})`)).join(', '),
+    'Each row comes from its experiment\'s last run (a run with `--only` replaces only its own rows): ' +
+      results.map((r) => `${r.error ? `${r.name} (FAILED)` : `[${r.name}](${r.name}.md)`} ${r.date}${r.commit ? ` at ${r.commit}` : ''}`).join(', ') + '.',
     '',
   ].join('\n')
 }
@@ -177,7 +143,10 @@ function render(args) {
   const summary = join(args.out, 'summary.json')
   if (existsSync(summary)) {
     const run = JSON.parse(readFileSync(summary, 'utf8'))
-    for (const r of run.results) r.targets = r.error ? undefined : JSON.parse(readFileSync(join(args.out, `${r.name}.json`), 'utf8')).targets
+    for (const r of run.results) {
+      const file = join(args.out, `${r.name}.json`)
+      if (!r.error && existsSync(file)) r.targets = JSON.parse(readFileSync(file, 'utf8')).targets
+    }
     const md = summaryMarkdown(run, run.results)
     writeResult(args.out, 'summary', { json: run, md })
     if (isDefaultFull(args)) splice(join(ROOT, 'BENCHMARKS.md'), 'summary', md.split('\n').slice(2).join('\n'))
@@ -209,13 +178,13 @@ async function main() {
         const result = await e.run(ctx)
         finish(env, started)
         const etcd = result.etcd ?? { version: run.etcdVersion, members: 'single member on 127.0.0.1, shared with the other experiments of this run', fsync: args.fsync }
-        const json = { experiment: e.name, title: e.title, env, etcd, config: e.shared ? undefined : cfg[e.name], ...result }
+        const json = { experiment: e.name, title: e.title, env, etcd, config: Object.fromEntries(e.config.map((k) => [k, cfg[k]])), ...result }
         const { wrote, targets } = write(e, json, args)
-        results.push({ name: e.name, date: env.date, targets, seconds: env.seconds })
+        results.push({ name: e.name, date: env.date, commit: env.library.commit, targets, seconds: env.seconds })
         log(`  ${e.name} done in ${env.seconds} s: wrote ${wrote}`)
       } catch (err) {
         log(`  ${e.name} FAILED after ${((performance.now() - started) / 1000).toFixed(1)} s: ${err?.stack ?? err}`)
-        results.push({ name: e.name, date: env.date, error: String(err?.message ?? err).split('\n')[0] })
+        results.push({ name: e.name, date: env.date, commit: env.library.commit, error: String(err?.message ?? err).split('\n')[0] })
         killAllChildren()
       }
     }

@@ -9,7 +9,7 @@
 import os from 'node:os'
 import { createCborFormat } from '../dist/node-gateway/index.js'
 import { startCluster } from '../dist/node-gateway/etcd/local-etcd.js'
-import { metricsDelta, observe } from './etcd.mjs'
+import { etcdVersion, metricsDelta, observe } from './etcd.mjs'
 import { fmt, fsyncUs, ID, log, msSince, now, startWorker, us, withTimeout, yes } from './lib.mjs'
 import { table } from './report.mjs'
 import { figure } from './svg.mjs'
@@ -25,6 +25,7 @@ const PROTOTYPE_MS = {
 const CONFIGS = [
   { key: 'one', label: '1 replica, one etcd', replicas: 1, members: 1 },
   { key: 'three', label: '3 replicas, one etcd', replicas: 3, members: 1 },
+  { key: 'threeEtcd3', label: "3 replicas, one etcd, hotPath 'etcd3' (grpc-js, not the lean client)", replicas: 3, members: 1, hotPath: 'etcd3', proto: 'three' },
   { key: 'threeOnThree', label: '3 replicas, 3-member etcd (one member each)', replicas: 3, members: 3 },
 ]
 /** The prototype's N closest to `n` (it was measured at 100, 1,000 and 10,000). */
@@ -43,7 +44,8 @@ function perSlot(before, after, n) {
 /** `replicas` worker processes doing `n` now() calls on one run, started together after a warm-up. */
 async function point(c, endpoints, etcds, n, warm, timeoutMs) {
   const run = `proto-${c.key}-${ID}`
-  const ws = Array.from({ length: c.replicas }, (_, i) => startWorker(`${c.key}-r${i + 1}`, run, n, endpoints[i % endpoints.length], ['--warmup', String(warm), '--wait-go']))
+  const extra = ['--warmup', String(warm), '--wait-go', ...(c.hotPath ? ['--hot-path', c.hotPath] : [])]
+  const ws = Array.from({ length: c.replicas }, (_, i) => startWorker(`${c.key}-r${i + 1}`, run, n, endpoints[i % endpoints.length], extra))
   await withTimeout(Promise.race([Promise.all(ws.map((w) => w.ready)), Promise.all(ws.map((w) => w.done))]), timeoutMs, `${c.key} warm-up`)
   const m0 = await Promise.all(etcds.map((e) => e.metrics()))
   const e0 = etcds.map((e) => e.cpuMs())
@@ -96,9 +98,9 @@ export async function run(ctx) {
       const p = await point(c, endpoints, etcds, n, warm, ctx.timeoutMs)
       const w = c.members === 1 ? await winners(ctx.client, p.run, p.res) : undefined
       const pn = nearestN(n)
-      const proto = PROTOTYPE_MS[c.key][pn]
+      const proto = PROTOTYPE_MS[c.proto ?? c.key][pn]
       const row = {
-        key: c.key, label: c.label, replicas: c.replicas, members: c.members, n,
+        key: c.key, label: c.label, replicas: c.replicas, members: c.members, n, samePrototypeAs: c.proto,
         perCallMs: p.perCallMs, callsPerSec: p.callsPerSec, wallMs: p.wallMs,
         replicasDetail: p.res.map((r) => ({ label: r.label, callsPerSec: r.callsPerSec, elapsedMs: r.elapsedMs, p50Us: r.p50Us, meanUs: r.meanUs, p99Us: r.p99Us, nodeCpuUsPerCall: r.cpuUsPerCall, slotsWon: w?.wins[r.label] })),
         etcdPerSlot: p.etcdPerSlot,
@@ -116,27 +118,34 @@ export async function run(ctx) {
     }
   }
   const three = rows.find((r) => r.key === 'three')
+  const etcd3 = rows.find((r) => r.key === 'threeEtcd3')
   const out = {
+    etcd: { version: etcdVersion(), members: 'the shared single member on 127.0.0.1 (1 and 3 replicas on one etcd); a 3-member cluster of its own for the last configuration', fsync: ctx.fsync },
     n,
     warm,
     rows,
     prototypeCallsPerSec: PROTOTYPE_CALLS_PER_SEC,
     prototypeNote: 'The Python prototype is not part of this repository and cannot be installed here (no network beyond the package registries): its figures are the recorded ones (../shared reference), not re-measured',
     ratioToPrototype: three.callsPerSec / PROTOTYPE_CALLS_PER_SEC,
+    ratioToPrototypeEtcd3: etcd3.callsPerSec / PROTOTYPE_CALLS_PER_SEC,
+    /** The prototype's own recorded rate at the N measured here (355 calls/s is its N=1,000 range). */
+    prototypeSameN: { n: three.prototype.n, callsPerSec: 1000 / three.prototype.msPerCall[0], ratio: three.callsPerSec / (1000 / three.prototype.msPerCall[0]) },
     budgetUsPerSlot: { '2.5x': 1e6 / (2.5 * PROTOTYPE_CALLS_PER_SEC), '5x': 1e6 / (5 * PROTOTYPE_CALLS_PER_SEC) },
   }
-  out.meets2_5x = out.ratioToPrototype >= 2.5
+  out.meets2_5x = out.ratioToPrototypeEtcd3 >= 2.5
+  out.meets2_5xLean = out.ratioToPrototype >= 2.5
   out.meets5x = out.ratioToPrototype >= 5
-  log(`  3 replicas, one etcd: ${fmt(three.callsPerSec)} calls/s = ${out.ratioToPrototype.toFixed(2)}x the prototype's recorded ${PROTOTYPE_CALLS_PER_SEC}: >= 2.5x ${yes(out.meets2_5x)}, >= 5x ${yes(out.meets5x)}`)
+  log(`  3 replicas, one etcd: etcd3 client ${out.ratioToPrototypeEtcd3.toFixed(2)}x the prototype's recorded ${PROTOTYPE_CALLS_PER_SEC} (>= 2.5x: ${yes(out.meets2_5x)}), lean default ${out.ratioToPrototype.toFixed(2)}x (>= 5x: ${yes(out.meets5x)}); same N: ${out.prototypeSameN.ratio.toFixed(2)}x its ${fmt(out.prototypeSameN.callsPerSec)} calls/s`)
   return out
 }
 
 export function targets(o) {
-  const three = o.rows.find((r) => r.key === 'three')
-  const res = `${fmt(three.callsPerSec)} calls/s = ${o.ratioToPrototype.toFixed(2)}x ${o.prototypeCallsPerSec} (recorded)`
+  const row = (key) => o.rows.find((r) => r.key === key)
+  const res = (r, x) => `${fmt(r.callsPerSec)} calls/s = ${x.toFixed(2)}x ${o.prototypeCallsPerSec} (recorded)`
   return [
-    { what: '3 replicas on one etcd (fsync on) vs the Python prototype', result: res, target: '>= 2.5x', met: o.meets2_5x, gated: true },
-    { what: '3 replicas on one etcd, lean hot path (the default)', result: res, target: `>= 5x (<= ${us(o.budgetUsPerSlot['5x'])} per slot)`, met: o.meets5x, gated: true },
+    { what: "3 replicas on one etcd (fsync on), hotPath 'etcd3' (not lean), vs the Python prototype", result: res(row('threeEtcd3'), o.ratioToPrototypeEtcd3), target: '>= 2.5x', met: o.meets2_5x, gated: true },
+    { what: '3 replicas on one etcd, lean hot path (the default), vs the Python prototype', result: res(row('three'), o.ratioToPrototype), target: `>= 5x (<= ${us(o.budgetUsPerSlot['5x'])} per slot)`, met: o.meets5x, gated: true },
+    { what: '3 replicas on one etcd, lean hot path, vs the prototype at the same N', result: `${o.prototypeSameN.ratio.toFixed(2)}x its ${fmt(o.prototypeSameN.callsPerSec)} calls/s at N=${fmt(o.prototypeSameN.n)}`, target: '(info)', met: o.prototypeSameN.ratio > 1, gated: false },
   ]
 }
 
@@ -154,7 +163,8 @@ export function markdown(o) {
     '',
     ...table(['Configuration', 'RepJS per call', 'Prototype (recorded)', 'RepJS faster by', 'etcd per slot', 'CPU busy (bench processes)'], rows),
     '',
-    `Target: 3 replicas on one etcd at >= 2.5x the prototype's ${o.prototypeCallsPerSec} calls/s (<= ${us(o.budgetUsPerSlot['2.5x'])} per slot): ${yes(o.meets2_5x)}; 5x (<= ${us(o.budgetUsPerSlot['5x'])} per slot): ${yes(o.meets5x)} (${o.ratioToPrototype.toFixed(2)}x).`,
+    `Targets, against the prototype's ${o.prototypeCallsPerSec} calls/s with 3 replicas on one etcd: 2.5x (<= ${us(o.budgetUsPerSlot['2.5x'])} per slot) on etcd3's client: ${yes(o.meets2_5x)} (${o.ratioToPrototypeEtcd3.toFixed(2)}x; the lean default: ${o.ratioToPrototype.toFixed(2)}x); 5x (<= ${us(o.budgetUsPerSlot['5x'])} per slot) with the lean hot path: ${yes(o.meets5x)}.` +
+      ` The ${o.prototypeCallsPerSec} calls/s figure is the prototype's N=1,000 range (2.2-3.5 ms per call); at the N measured here (${fmt(o.prototypeSameN.n)}) it recorded ${fmt(o.prototypeSameN.callsPerSec)} calls/s, and against that RepJS's lean default is ${o.prototypeSameN.ratio.toFixed(2)}x.`,
     `Slots proposed, 3 replicas on one etcd: ${three.replicasDetail.map((r) => `${r.label} ${r.slotsWon}`).join(', ')} (followers wait for the leader's decision instead of proposing).`,
     '',
     'What the prototype also did, and RepJS does not (its defects, ../shared reference): a loser made two round trips per slot (failed create, then read); its replay ran at 600-1,060 calls/s and a replica started half-way never caught up (see catch-up); after any etcd error it silently stopped replicating.',
@@ -165,12 +175,12 @@ export function markdown(o) {
 export function svg(o, env) {
   const bars = []
   for (const r of o.rows) {
-    bars.push({ label: `prototype: ${r.label.split(' (')[0]}`, value: r.prototype.msPerCall[1], text: r.prototype.msPerCall.map((x) => x.toFixed(2)).join('-'), note: `recorded, N=${fmt(r.prototype.n)}`, ref: true })
+    if (!r.samePrototypeAs) bars.push({ label: `prototype: ${r.label.split(' (')[0]}`, value: r.prototype.msPerCall[1], text: r.prototype.msPerCall.map((x) => x.toFixed(2)).join('-'), note: `recorded, N=${fmt(r.prototype.n)}`, ref: true })
     bars.push({ label: `RepJS: ${r.label.split(' (')[0]}`, value: r.perCallMs, text: r.perCallMs.toFixed(3), note: `${fmt(r.callsPerSec)} calls/s` })
   }
   return figure({
     title: 'RepJS vs the Python prototype, same configurations (ms per call, slowest replica)',
-    note: `${env.machine.cores} cores, etcd fsync on, N=${fmt(o.n)}, ${env.date.slice(0, 10)}; prototype bars: recorded figures (upper end of the range), not re-measured`,
+    note: `${env.machine.cores} cores, etcd fsync ${o.etcd?.fsync === false ? 'off' : 'on'}, N=${fmt(o.n)}, ${env.date.slice(0, 10)}; prototype bars: recorded figures (upper end of the range), not re-measured`,
     w: 980,
     h: 400,
     panels: [{ type: 'bars', title: 'lower is better', yLabel: 'ms per call', bars }],

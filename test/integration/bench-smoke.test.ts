@@ -28,6 +28,15 @@ const read = (name: string) => readFileSync(join(out, name), 'utf8')
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const json = (name: string): any => JSON.parse(read(`${name}.json`))
 
+type Config = Record<string, unknown> & { streams: { counts: number[]; n: number } }
+test('every mode configures every experiment; streams split N evenly', async () => {
+  const configs = join(ROOT, 'bench', 'configs.mjs') // a plain module of the benchmark, not typed
+  const { CONFIGS } = (await import(configs)) as { CONFIGS: Record<'full' | 'quick' | 'smoke', Config> }
+  const keys = Object.keys(CONFIGS.full).sort()
+  for (const mode of ['quick', 'smoke'] as const) expect(Object.keys(CONFIGS[mode]).sort()).toEqual(keys)
+  for (const c of Object.values(CONFIGS)) for (const s of c.streams.counts) expect(c.streams.n % s).toBe(0)
+})
+
 test('an unknown option or experiment is refused with the usage', async () => {
   const r = await bench(['--only', 'nope'])
   expect(r.code).toBe(2)
@@ -62,8 +71,8 @@ test('npm run bench -- --smoke runs every experiment and writes JSON, markdown a
   expect(floor.gateway.gateway.n).toBe(40)
   expect(floor.bridge.run1.n).toBe(40)
   const proto = json('prototype')
-  expect(proto.rows.map((x: { key: string }) => x.key)).toEqual(['one', 'three', 'threeOnThree'])
-  expect(proto.rows[1].replicasDetail.reduce((a: number, x: { slotsWon: number }) => a + x.slotsWon, 0)).toBe(40)
+  expect(proto.rows.map((x: { key: string }) => x.key)).toEqual(['one', 'three', 'threeEtcd3', 'threeOnThree'])
+  for (const row of proto.rows.slice(1, 3)) expect(row.replicasDetail.reduce((a: number, x: { slotsWon: number }) => a + x.slotsWon, 0)).toBe(40)
   const catchUp = json('catch-up')
   expect(catchUp.replay.slots).toBe(1000)
   expect(catchUp.chase.lateProgress.length).toBeGreaterThan(0)
@@ -79,6 +88,13 @@ test('npm run bench -- --smoke runs every experiment and writes JSON, markdown a
   const summary = read('summary.md')
   for (const name of EXPERIMENTS) expect(summary).toContain(`[${name}](${name}.md)`)
   expect(summary).toMatch(/distributed\(\)` direct vs the raw etcd3 floor/)
+  // --only reruns one experiment; the summary keeps the other experiments' rows.
+  const dates = Object.fromEntries(json('summary').results.map((x: { name: string; date: string }) => [x.name, x.date]))
+  const one = await bench(['--smoke', '--only', 'catch-up', '--out', out])
+  expect(one.code, one.output.slice(-2000)).toBe(0)
+  const after = Object.fromEntries(json('summary').results.map((x: { name: string; date: string }) => [x.name, x.date]))
+  expect(Object.keys(after)).toEqual(EXPERIMENTS)
+  for (const name of EXPERIMENTS) expect(after[name] === dates[name]).toBe(name !== 'catch-up')
   // --render writes the same tables and plots again from the JSON, measuring nothing.
   const before = EXPERIMENTS.map((name) => read(`${name}.md`) + read(`${name}.svg`))
   const again = await bench(['--render', '--out', out])
