@@ -10,6 +10,7 @@ import {
 import type { HeldLock } from '../../core/store.js'
 import type { EtcdStore } from '../store/etcd-store.js'
 import { storeError } from '../store/etcd-errors.js'
+import { MAX_SLOT } from '../store/keys.js'
 import type { Hubs, Subscription } from './hub.js'
 import type { Metrics } from './metrics.js'
 import { verifyToken, TokenError } from './token.js'
@@ -44,8 +45,6 @@ export function encodeSlots(sub: number, first: number, records: Uint8Array[]): 
   return frame
 }
 
-/** Slots are keys of 12 decimal digits: higher slot numbers cannot be stored in order. */
-export const MAX_SLOT = 999_999_999_999
 
 /** A close reason is at most 123 bytes of UTF-8; cut on a character boundary. */
 export function closeReason(reason: string): string {

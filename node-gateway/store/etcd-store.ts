@@ -14,7 +14,7 @@ import type { AcquireResult, FollowHandlers, HeldLock, ProposeResult, SlotRef, S
 import { etcdCall, storeError } from './etcd-errors.js'
 import { KvClient, allPlaintext, type RangePage } from './kv-client.js'
 import { watch } from './watch-client.js'
-import { lockKey, markerKey, metaKey, prefixEnd, slotKey, slotOf, slotPrefix, votePrefix } from './keys.js'
+import { lockKey, MAX_SLOT, markerKey, metaKey, pad, prefixEnd, slotKey, slotOf, slotPrefix, votePrefix } from './keys.js'
 
 export interface EtcdStoreOptions {
   /** One endpoint or several, e.g. 'http://127.0.0.1:2379'. */
@@ -223,19 +223,26 @@ export class EtcdStore implements Store {
   }
 
   /**
-   * Read decided slots >= from in pages pinned at one revision; returns that revision. The next
-   * page is requested before the current one is delivered, so etcd reads it while this process
-   * decodes.
+   * Read decided slots >= from in pages pinned at one revision; returns that revision. While pages
+   * come back full, each asks for exactly the next `pageSize` slot numbers: etcd 3.4 walks the
+   * whole key range of a range request in its index (to count it) whatever the limit, so
+   * open-ended pages would cost O(slots left) each, O(n^2) for a long log. The first page that is
+   * not full (a gap, or the end) is followed by open-ended pages from its last key. The next page
+   * is requested before the current one is delivered, so etcd reads it while this process decodes.
    */
   private async readFrom(prefix: string, from: number, deliver: (kv: LogEntry) => void, stopped: () => boolean): Promise<string> {
     const end = prefixEnd(prefix)
+    const keyOf = (slot: number) => b(prefix + pad(slot))
     let revision: string | undefined
-    const request = (key: Buffer) => {
-      const page = this.rangePage({ key, range_end: end, limit: this.pageSize, revision })
+    const request = (key: Buffer, window?: { slot: number; size: number }) => {
+      const rangeEnd = window && window.slot + window.size <= MAX_SLOT ? keyOf(window.slot + window.size) : end
+      const page = this.rangePage({ key, range_end: rangeEnd, limit: window?.size ?? this.pageSize, revision })
       page.catch(() => {}) // awaited below; a prefetch abandoned by stop() must not be unhandled
-      return { key, page }
+      return { key, window, page }
     }
-    let next = request(b(prefix + String(from).padStart(12, '0')))
+    const windowAt = (slot: number) => request(keyOf(slot), { slot, size: this.pageSize })
+    const after = (key: Buffer) => Buffer.concat([key, Buffer.from([0])])
+    let next = windowAt(from)
     for (;;) {
       let res: RangePage
       try {
@@ -244,16 +251,21 @@ export class EtcdStore implements Store {
         const e = storeError(err, 'reading the log')
         if (e.details.tooLarge && this.pageSize > 1) {
           this.pageSize = Math.max(1, this.pageSize >> 1)
-          next = request(next.key)
+          next = next.window ? windowAt(next.window.slot) : request(next.key)
           continue
         }
         throw e
       }
       revision ??= res.revision
-      const more = res.more && res.kvs.length > 0 && !stopped()
-      if (more) next = request(Buffer.concat([res.kvs[res.kvs.length - 1]!.key, Buffer.from([0])]))
+      const last = res.kvs[res.kvs.length - 1]?.key
+      let following: typeof next | undefined
+      if (stopped()) following = undefined
+      else if (next.window && res.kvs.length === next.window.size) following = windowAt(next.window.slot + next.window.size)
+      else if (next.window) following = request(last ? after(last) : next.key)
+      else if (res.more && last) following = request(after(last))
       for (const kv of res.kvs) deliver(kv)
-      if (!more) return revision
+      if (!following) return revision
+      next = following
     }
   }
 

@@ -8,6 +8,8 @@
  */
 export const ROOT = '/repjs/v1/'
 const SLOT_DIGITS = 12
+/** Slots are keys of 12 decimal digits: higher slot numbers cannot be stored in order. */
+export const MAX_SLOT = 10 ** SLOT_DIGITS - 1
 
 export function pad(slot: number): string {
   return String(slot).padStart(SLOT_DIGITS, '0')

@@ -2,7 +2,7 @@
 // revisions its watch would resume from) falls back to range reads and answers from memory.
 import { Etcd3 } from 'etcd3'
 import { expect, test } from 'vitest'
-import { connect, type Store } from '../../node-gateway/index.js'
+import { connect, createEtcdStore, type Store } from '../../node-gateway/index.js'
 import { uniqueRun, useEtcd } from '../helpers/etcd.js'
 import { startProxy } from '../helpers/tcp-proxy.js'
 
@@ -44,4 +44,31 @@ test('after a cut during which the log grew and etcd compacted, the replica catc
   await late.close()
   await leader.close()
   await proxy.close()
+})
+
+test('the catch-up read pages by windows of slot numbers and still delivers slots past a gap and past the last full window', async () => {
+  const run = uniqueRun('windows')
+  const client = new Etcd3({ hosts: etcd.endpoint })
+  const slots = [0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 20, 21, 40]
+  for (const s of slots) await client.put(`/repjs/v1/${run}/s/main/${String(s).padStart(12, '0')}`).value(`r${s}`)
+  client.close()
+  for (const [hotPath, pageSize] of [['http2', 3], ['http2', 4], ['etcd3', 3], ['http2', 1]] as const) {
+    const store = createEtcdStore({ endpoints: etcd.endpoint, hotPath, pageSize })
+    try {
+      for (const from of [0, 2, 8, 12]) {
+        const got: Array<[number, string]> = []
+        await new Promise<void>((resolve, reject) => {
+          const stop = store.follow(run, 'main', from, {
+            slot: (slot, rec) => got.push([slot, Buffer.from(rec).toString()]),
+            caughtUp: () => (stop(), resolve()),
+            error: reject,
+          })
+        })
+        const want = slots.filter((s) => s >= from)
+        expect(got, `${hotPath}, pageSize ${pageSize}, from ${from}`).toEqual(want.map((s) => [s, `r${s}`]))
+      }
+    } finally {
+      await store.close()
+    }
+  }
 })
