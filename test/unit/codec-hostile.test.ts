@@ -5,6 +5,7 @@
  * prototype. The CBOR bytes below are written by hand in hex.
  */
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
+import { expectRepJSError } from '../helpers/errors.js'
 import { createCodec } from '../../core/codec.js'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import { decodeRecord, encodeRecord } from '../../core/record.js'
@@ -32,15 +33,7 @@ const REPJS_TAG = 'd9 9dd1'
 const RECORD_HEAD = `88 01 ${text('call')} ${text('f')} ${text('h')} ${text('s')} ${text('b')} f5`
 
 function corruptFrom(fn: () => unknown): RepJSError {
-  let thrown: unknown
-  try {
-    fn()
-  } catch (err) {
-    thrown = err
-  }
-  expect(thrown, 'expected a throw').toBeDefined()
-  expect(RepJSError.is(thrown, ErrorCodes.CORRUPT), `expected REPJS_CORRUPT, got ${String(thrown)}`).toBe(true)
-  const err = thrown as RepJSError
+  const err = expectRepJSError(fn, ErrorCodes.CORRUPT)
   expect(err.message).toContain(KEY)
   expect(err.details).toStrictEqual({ key: KEY })
   expect(err.message).toMatch(/not used or executed/)

@@ -5,6 +5,7 @@
  * values (in the style of lib0's randomized tests) checks ~500 arbitrary values.
  */
 import { describe, expect, test } from 'vitest'
+import { expectRepJSError } from '../helpers/errors.js'
 import { createCodec, fromWire, toWire } from '../../core/codec.js'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import { createCborFormat } from '../../node-gateway/codec/cbor-format.js'
@@ -16,20 +17,6 @@ const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '
 
 function roundTrip<T>(value: T): T {
   return codec.decode(codec.encode(value), KEY) as T
-}
-
-/** Asserts that `fn` throws a RepJSError with `code`, and returns it. */
-function expectRepJSError(fn: () => unknown, code: string): RepJSError {
-  let thrown: unknown
-  try {
-    fn()
-  } catch (err) {
-    thrown = err
-  }
-  expect(thrown, 'expected a throw').toBeDefined()
-  expect(RepJSError.is(thrown), `expected a RepJSError, got ${String(thrown)}`).toBe(true)
-  expect((thrown as RepJSError).code).toBe(code)
-  return thrown as RepJSError
 }
 
 describe('JSON values', () => {
