@@ -1,6 +1,6 @@
 /**
  * Experiment "prototype" (issue 7, the calls/s target): RepJS in the configurations the Python
- * prototype was measured in (../shared reference: 1 replica on one etcd, 3 replicas on one etcd,
+ * prototype was measured in (the project's reference measurements of it: 1 replica on one etcd, 3 replicas on one etcd,
  * 3 replicas on a 3-member etcd, N sequential clock reads each), side by side with the prototype's
  * recorded figures. The prototype itself (Python, etcd v2 API, python-etcd) does not ship with this
  * repository and cannot be installed here, so its figures are the recorded ones, never re-measured.
@@ -125,7 +125,7 @@ export async function run(ctx) {
     warm,
     rows,
     prototypeCallsPerSec: PROTOTYPE_CALLS_PER_SEC,
-    prototypeNote: 'The Python prototype is not part of this repository and cannot be installed here (no network beyond the package registries): its figures are the recorded ones (../shared reference), not re-measured',
+    prototypeNote: 'The Python prototype is not part of this repository and cannot be installed here (no network beyond the package registries): its figures are the recorded ones from the project\'s reference material, not re-measured',
     ratioToPrototype: three.callsPerSec / PROTOTYPE_CALLS_PER_SEC,
     ratioToPrototypeEtcd3: etcd3.callsPerSec / PROTOTYPE_CALLS_PER_SEC,
     /** The prototype's own recorded rate at the N measured here (355 calls/s is its N=1,000 range). */
@@ -167,7 +167,7 @@ export function markdown(o) {
       ` The ${o.prototypeCallsPerSec} calls/s figure is the prototype's N=1,000 range (2.2-3.5 ms per call); at the N measured here (${fmt(o.prototypeSameN.n)}) it recorded ${fmt(o.prototypeSameN.callsPerSec)} calls/s, and against that RepJS's lean default is ${o.prototypeSameN.ratio.toFixed(2)}x.`,
     `Slots proposed, 3 replicas on one etcd: ${three.replicasDetail.map((r) => `${r.label} ${r.slotsWon}`).join(', ')} (followers wait for the leader's decision instead of proposing).`,
     '',
-    'What the prototype also did, and RepJS does not (its defects, ../shared reference): a loser made two round trips per slot (failed create, then read); its replay ran at 600-1,060 calls/s and a replica started half-way never caught up (see catch-up); after any etcd error it silently stopped replicating.',
+    'What the prototype also did, and RepJS does not (its defects, as recorded in the project\'s reference material): a loser made two round trips per slot (failed create, then read); its replay ran at 600-1,060 calls/s and a replica started half-way never caught up (see catch-up); after any etcd error it silently stopped replicating.',
     '',
   ].join('\n')
 }
