@@ -128,10 +128,8 @@ export async function bareRoundTrip(n) {
   }
 }
 
-export async function bridge(etcd, client, cfg) {
-  const { n: N, warm: W, blocks: B } = cfg.bridge
+export async function bridge(etcd, client, { n: N, warm: W, blocks: B }, timeout) {
   const endpoint = etcd.endpoint
-  const timeout = cfg.workerTimeoutMs
   log(`\n[floor] repjs run sync bridge: a plain script's loop of ${fmt(N)} Date.now() calls under \`repjs run\` (1 and 3 replicas) vs ${fmt(N)} \`await rep.now()\` (async API, same process layout) vs the raw etcd3 floor; ${W} warm-up calls each, then ${B} interleaved blocks`)
   const dir = mkdtempSync(join(os.tmpdir(), 'repjs-bench-'))
   const procs = []

@@ -70,7 +70,7 @@ export async function run(ctx) {
   } finally {
     await gw.stop()
   }
-  const bridged = await bridge(etcd, client, { bridge: cfg.bridge, workerTimeoutMs: ctx.timeoutMs })
+  const bridged = await bridge(etcd, client, cfg.bridge, ctx.timeoutMs)
   return { warm: cfg.floor.warm, single, gateway, bridge: bridged, targetRatio: TARGET_RATIO, gatewayTargetRatio: GATEWAY_TARGET_RATIO }
 }
 

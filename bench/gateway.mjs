@@ -277,7 +277,6 @@ export async function fanOut(etcd, gw, cfg) {
         clientUsPerDelivery: (clientCpuMs * 1000) / (S * clients),
       },
       etcdPerSlot,
-      targets: { p99Ms: FANOUT_TARGET_P99_MS, kibPerConnection: FANOUT_TARGET_KIB_PER_CONN },
     }
     out.meetsP99 = out.lastClient.p99Ms < FANOUT_TARGET_P99_MS && out.missingDeliveries === 0
     out.meetsMemory = perConn.rss / KiB < FANOUT_TARGET_KIB_PER_CONN

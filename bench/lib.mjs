@@ -5,6 +5,7 @@
 import { fork, spawn } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { createCborFormat } from '../dist/node-gateway/index.js'
 import { metricsDelta } from './etcd.mjs'
 
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), 'replica.mjs')
@@ -190,4 +191,18 @@ export function logKinds(out, cpuNames = ['etcd']) {
     const others = cpuNames.map((c) => `, ${c} ${us(s[`${c}CpuUsPerCall`] ?? NaN)}`).join('')
     log(`  ${name.padEnd(16)} p50 ${us(s.p50Us)}  mean ${us(s.meanUs)}  p99 ${us(s.p99Us)}  cpu/call: node ${us(s.nodeCpuUsPerCall)}${others}; per call: ${s.etcdPerCall.txn.toFixed(2)} Txn, ${s.etcdPerCall.walFsyncs.toFixed(2)} WAL fsyncs of ${us(fsyncUs(s.etcdPerCall))}`)
   }
+}
+
+/**
+ * How many of the run's main-stream slots each replica proposed (field 5 of a record is the
+ * proposer's id), counted under `keyOf(replicaId)` (a label, a zone).
+ */
+export async function slotsProposed(client, run, keyOf) {
+  const cbor = createCborFormat()
+  const counts = {}
+  for (const v of Object.values(await client.getAll().prefix(`/repjs/v1/${run}/s/main/`).buffers())) {
+    const key = keyOf(cbor.decode(new Uint8Array(v))[5])
+    counts[key] = (counts[key] ?? 0) + 1
+  }
+  return counts
 }

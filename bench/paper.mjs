@@ -13,16 +13,14 @@
  * Every etcd member, proxy and worker process is stopped by PID in finally blocks; everything is
  * on 127.0.0.1.
  */
-import { fork } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Etcd3 } from 'etcd3'
-import { createCborFormat } from '../dist/node-gateway/index.js'
 import { startCluster } from '../dist/node-gateway/etcd/local-etcd.js'
 import { etcdVersion, processCpuMs } from './etcd.mjs'
-import { ID, log, sleep, withTimeout } from './lib.mjs'
+import { forkTracked, ID, killChild, log, sleep, slotsProposed, withTimeout } from './lib.mjs'
 import { loadavg, table } from './report.mjs'
 import { figure } from './svg.mjs'
 import { ELECTION_MS, HEARTBEAT_MS, ONE_WAY_MS, startZonedCluster, ZONE_OF } from './zones.mjs'
@@ -43,7 +41,7 @@ const busy = (c) => `${(c.machineBusy * 100).toFixed(0)}% busy (bench ${(c.oursB
 const fmtMs = (x) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2))
 
 /** mean, population stddev, best (min), worst (max) of a list of numbers. */
-export function summary(xs) {
+function summary(xs) {
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length
   const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / xs.length)
   return { mean, sd, best: Math.min(...xs), worst: Math.max(...xs) }
@@ -66,7 +64,7 @@ function machineCpu() {
  * CPU use over a stretch of wall time: the machine's busy share (/proc/stat), and the CPU ms of
  * given process groups ({ name: () => [pids] }), plus this process (proxies run in it).
  */
-export function cpuMeter(groups) {
+function cpuMeter(groups) {
   const read = () => ({
     t: performance.now(),
     m: machineCpu(),
@@ -93,26 +91,11 @@ export function cpuMeter(groups) {
   }
 }
 
-// ---------------------------------------------------------------- workers, stopped by PID
-
-const workers = new Set()
-function killWorker(cp) {
-  if (cp.exitCode === null && cp.signalCode === null) {
-    try {
-      process.kill(cp.pid, 'SIGKILL')
-    } catch {
-      /* gone */
-    }
-  }
-}
-process.on('exit', () => {
-  for (const cp of workers) killWorker(cp)
-})
+// ---------------------------------------------------------------- workers, stopped by PID (lib.mjs tracks them)
 
 /** Forks bench/paper-replica.mjs. `next(type)` resolves with the worker's next message of that type. */
-export function startWorker(label, mode, endpoint) {
-  const cp = fork(WORKER, [label, mode, ...(endpoint ? [endpoint] : [])], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-  workers.add(cp)
+function startPaperWorker(label, mode, endpoint) {
+  const cp = forkTracked(WORKER, [label, mode, ...(endpoint ? [endpoint] : [])], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   const waiting = new Map()
   let failure
   const fail = (err) => {
@@ -129,7 +112,6 @@ export function startWorker(label, mode, endpoint) {
     }
   })
   cp.on('exit', (code, signal) => {
-    workers.delete(cp)
     fail(new Error(`worker ${label} exited (code ${code}, signal ${signal})`))
   })
   const w = {
@@ -151,7 +133,7 @@ export function startWorker(label, mode, endpoint) {
         /* ipc closed */
       }
       await Promise.race([exited, sleep(2000)])
-      killWorker(cp)
+      killChild(cp)
     },
   }
   w.up = w.next('up')
@@ -159,7 +141,7 @@ export function startWorker(label, mode, endpoint) {
 }
 
 /** One point: every worker prepares (connects to `run`), then all start together; their results. */
-export async function runPoint(ws, point, timeoutMs) {
+async function runPoint(ws, point, timeoutMs) {
   const ready = ws.map((w) => w.next('ready'))
   for (const w of ws) w.send({ type: 'prepare', ...point })
   await withTimeout(Promise.all(ready), timeoutMs, `prepare ${point.run}`)
@@ -184,7 +166,7 @@ async function callsSweep(ctx) {
   const rows = []
   try {
     for (const c of configs) {
-      const ws = Array.from({ length: c.replicas }, (_, i) => startWorker(`${c.key}-r${i + 1}`, c.mode, etcd.endpoint))
+      const ws = Array.from({ length: c.replicas }, (_, i) => startPaperWorker(`${c.key}-r${i + 1}`, c.mode, etcd.endpoint))
       try {
         await withTimeout(Promise.all(ws.map((w) => w.up)), 30_000, 'workers starting')
         for (const n of cfg.n) {
@@ -289,14 +271,16 @@ async function replicasPoint(k, n, warm, timeoutMs) {
     const move = await cluster.moveLeaderTo(0)
     const placed = await cluster.status()
     const rawPut = await rawPutLatency(cluster.members[0].clientProxy)
-    for (let i = 0; i < k; i++) ws.push(startWorker(`z${k}-r${i + 1}-${ZONE_OF(i)}`, 'rep', cluster.members[i].clientProxy))
+    for (let i = 0; i < k; i++) ws.push(startPaperWorker(`z${k}-r${i + 1}-${ZONE_OF(i)}`, 'rep', cluster.members[i].clientProxy))
     await withTimeout(Promise.all(ws.map((w) => w.up)), 60_000, 'workers starting')
     const meter = cpuMeter({ etcd: cluster.pids, replicas: () => ws.map((w) => w.pid) })
     const run = `paper-replicas-${ID}-k${k}`
     const res = await runPoint(ws, { run, n, muls: 0, chunks: 1, warm }, timeoutMs)
     const cpu = meter()
     const after = await cluster.status()
-    const slotsWonByZone = await slotWinners(cluster.members[0].client, run, res)
+    const zoneOfId = Object.fromEntries(res.map((r, i) => [r.replicaId, ZONE_OF(i)]))
+    const reader = new Etcd3({ hosts: cluster.members[0].client })
+    const slotsWonByZone = await slotsProposed(reader, run, (id) => zoneOfId[id] ?? 'unknown').finally(() => reader.close())
     const s = summary(res.map((r) => r.elapsedMs))
     const byZone = {}
     res.forEach((r, i) => (byZone[ZONE_OF(i)] ??= []).push(r.elapsedMs))
@@ -341,26 +325,6 @@ async function rawPutLatency(endpoint) {
     }
     lat.sort((a, b) => a - b)
     return { medianMs: lat[lat.length >> 1], meanMs: lat.reduce((a, b) => a + b, 0) / lat.length, n: lat.length }
-  } finally {
-    client.close()
-  }
-}
-
-/** Which zone's replicas proposed (won) the run's main-stream slots: field 5 of a record is its proposer. */
-async function slotWinners(endpoint, run, res) {
-  const client = new Etcd3({ hosts: endpoint })
-  try {
-    const zoneOfId = Object.fromEntries(res.map((r, i) => [r.replicaId, ZONE_OF(i)]))
-    const cbor = createCborFormat()
-    const kvs = await client.getAll().prefix(`/repjs/v1/${run}/s/main/`).buffers()
-    const won = {}
-    for (const v of Object.values(kvs)) {
-      const z = zoneOfId[cbor.decode(new Uint8Array(v))[5]] ?? 'unknown'
-      won[z] = (won[z] ?? 0) + 1
-    }
-    return won
-  } catch (err) {
-    return { error: String(err?.message ?? err) }
   } finally {
     client.close()
   }

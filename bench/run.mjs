@@ -115,6 +115,14 @@ function summaryMarkdown(run, results) {
   ].join('\n')
 }
 
+/** summary.{json,md}, and the summary section of BENCHMARKS.md after a full run; returns the markdown. */
+function writeSummary(args, run, results) {
+  const md = summaryMarkdown(run, results)
+  writeResult(args.out, 'summary', { json: { ...run, results }, md })
+  if (isDefaultFull(args)) splice(join(ROOT, 'BENCHMARKS.md'), 'summary', md.split('\n').slice(2).join('\n'))
+  return md
+}
+
 const isDefaultFull = (args) => args.mode === 'full' && args.out === join(HERE, 'results')
 
 /** Write one experiment's JSON, markdown and plot from its result object (and its section of BENCHMARKS.md). */
@@ -147,9 +155,7 @@ function render(args) {
       const file = join(args.out, `${r.name}.json`)
       if (!r.error && existsSync(file)) r.targets = JSON.parse(readFileSync(file, 'utf8')).targets
     }
-    const md = summaryMarkdown(run, run.results)
-    writeResult(args.out, 'summary', { json: run, md })
-    if (isDefaultFull(args)) splice(join(ROOT, 'BENCHMARKS.md'), 'summary', md.split('\n').slice(2).join('\n'))
+    writeSummary(args, run, run.results)
   }
   return 0
 }
@@ -196,9 +202,7 @@ async function main() {
   const previous = join(args.out, 'summary.json')
   const kept = args.only && existsSync(previous) ? JSON.parse(readFileSync(previous, 'utf8')).results.filter((r) => !args.only.includes(r.name)) : []
   const all = EXPERIMENTS.map((e) => results.find((r) => r.name === e.name) ?? kept.find((r) => r.name === e.name)).filter(Boolean)
-  const md = summaryMarkdown(run, all)
-  writeResult(args.out, 'summary', { json: { ...run, results: all }, md })
-  if (isDefaultFull(args)) splice(join(ROOT, 'BENCHMARKS.md'), 'summary', md.split('\n').slice(2).join('\n'))
+  const md = writeSummary(args, run, all)
   log(`\n${md}`)
   log(`Total ${run.seconds} s. Results in ${args.out}`)
   return results.some((r) => r.error) ? 1 : 0

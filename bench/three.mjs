@@ -7,10 +7,9 @@
  * Target: 3 replicas on one etcd (fsync on) >= 2.5x its 355 calls/s, and 5x with the lean hot path.
  */
 import os from 'node:os'
-import { createCborFormat } from '../dist/node-gateway/index.js'
 import { startCluster } from '../dist/node-gateway/etcd/local-etcd.js'
 import { etcdVersion, metricsDelta, observe } from './etcd.mjs'
-import { fmt, fsyncUs, ID, log, msSince, now, startWorker, us, withTimeout, yes } from './lib.mjs'
+import { fmt, fsyncUs, ID, log, msSince, now, slotsProposed, startWorker, us, withTimeout, yes } from './lib.mjs'
 import { table } from './report.mjs'
 import { figure } from './svg.mjs'
 
@@ -68,19 +67,6 @@ async function point(c, endpoints, etcds, n, warm, timeoutMs) {
   }
 }
 
-/** Who proposed each slot of the run (field 5 of a record is the proposing replica's id), by label. */
-async function winners(client, run, res) {
-  const cbor = createCborFormat()
-  const kvs = await client.getAll().prefix(`/repjs/v1/${run}/s/main/`).buffers()
-  const byId = Object.fromEntries(res.map((r) => [r.replicaId, r.label]))
-  const wins = Object.fromEntries(res.map((r) => [r.label, 0]))
-  for (const v of Object.values(kvs)) {
-    const by = cbor.decode(new Uint8Array(v))[5]
-    wins[byId[by] ?? by] = (wins[byId[by] ?? by] ?? 0) + 1
-  }
-  return { slots: Object.keys(kvs).length, wins }
-}
-
 export async function run(ctx) {
   const { n, warm } = ctx.cfg.prototype
   log(`\n[prototype] RepJS in the prototype's configurations: ${fmt(n)} now() calls per replica after ${warm} warm-up calls each (private streams)`)
@@ -96,13 +82,14 @@ export async function run(ctx) {
         endpoints = etcds.map((e) => e.endpoint)
       }
       const p = await point(c, endpoints, etcds, n, warm, ctx.timeoutMs)
-      const w = c.members === 1 ? await winners(ctx.client, p.run, p.res) : undefined
+      const byId = Object.fromEntries(p.res.map((r) => [r.replicaId, r.label]))
+      const won = c.members === 1 ? await slotsProposed(ctx.client, p.run, (id) => byId[id] ?? id) : undefined
       const pn = nearestN(n)
       const proto = PROTOTYPE_MS[c.proto ?? c.key][pn]
       const row = {
         key: c.key, label: c.label, replicas: c.replicas, members: c.members, n, samePrototypeAs: c.proto,
         perCallMs: p.perCallMs, callsPerSec: p.callsPerSec, wallMs: p.wallMs,
-        replicasDetail: p.res.map((r) => ({ label: r.label, callsPerSec: r.callsPerSec, elapsedMs: r.elapsedMs, p50Us: r.p50Us, meanUs: r.meanUs, p99Us: r.p99Us, nodeCpuUsPerCall: r.cpuUsPerCall, slotsWon: w?.wins[r.label] })),
+        replicasDetail: p.res.map((r) => ({ label: r.label, callsPerSec: r.callsPerSec, elapsedMs: r.elapsedMs, p50Us: r.p50Us, meanUs: r.meanUs, p99Us: r.p99Us, nodeCpuUsPerCall: r.cpuUsPerCall, slotsWon: won && (won[r.label] ?? 0) })),
         etcdPerSlot: p.etcdPerSlot,
         etcdCpuUsPerSlot: p.etcdCpuUsPerSlot,
         prototype: { n: pn, msPerCall: proto },

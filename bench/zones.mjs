@@ -15,15 +15,15 @@
  * way in the paper's setting) get no timer: the proxy hop itself (two loopback hops and a pass
  * through this event loop) is the in-zone delay.
  */
-import { execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort } from '../dist/node-gateway/etcd/local-etcd.js'
+import { killChild, spawnTracked } from './lib.mjs'
 
-export const ZONES = ['west', 'central', 'east']
 export const ZONE_OF = (i) => (i < 8 ? 'west' : i < 12 ? 'central' : 'east')
 /** One-way delay in ms between two zones. */
 export const ONE_WAY_MS = {
@@ -41,7 +41,7 @@ export function memberId(peerUrls, token) {
 }
 
 /** A proxy 127.0.0.1:listen -> 127.0.0.1:target. `delayFor(firstBytes)` picks a connection's one-way delay. */
-async function startProxy(target, delayFor, stats) {
+async function startProxy(target, delayFor) {
   const sockets = new Set()
   const server = createServer((client) => {
     const upstream = connect(target(), '127.0.0.1')
@@ -64,7 +64,6 @@ async function startProxy(target, delayFor, stats) {
         head = Buffer.concat([head, d])
         if (head.indexOf('\r\n\r\n') < 0 && head.length < 16384) return
         delay = delayFor(head)
-        stats.connections++
         d = head
       }
       pass(upstream, d)
@@ -88,10 +87,9 @@ const run = (cmd, args, ms = 15000) =>
  * `size` members, member i in ZONE_OF(i), fsync as asked. Returns { members: [{ name, zone, id,
  * client (real), clientProxy (what replica i uses), pid }], leader(), moveLeaderTo(i), stop() }.
  */
-export async function startZonedCluster(size, { fsync = false, onLog } = {}) {
+export async function startZonedCluster(size, { fsync = false } = {}) {
   const root = mkdtempSync(join(tmpdir(), 'repjs-zones-'))
   const token = `repjs-zones-${process.pid}-${Date.now()}`
-  const stats = { connections: 0, unknownSender: 0 }
   const proxies = []
   const procs = []
   const members = []
@@ -104,13 +102,10 @@ export async function startZonedCluster(size, { fsync = false, onLog } = {}) {
       const p = await startProxy(() => m.peerPort, (head) => {
         const from = /\r\nX-Server-From: *([0-9a-fA-F]+)/i.exec(head.toString('latin1'))?.[1]?.toLowerCase()
         const src = from === undefined ? undefined : byId.get(from)
-        if (src === undefined) {
-          stats.unknownSender++ // etcd's /members, /version and probing requests carry no sender
-          if (process.env.ZONES_DEBUG) console.error(head.toString('latin1').split('\r\n')[0])
-          return 0
-        }
+        // etcd's /members, /version and probing requests carry no sender: no delay
+        if (src === undefined) return 0
         return oneWay(members[src].zone, members[i].zone)
-      }, stats)
+      })
       proxies.push(p)
       m.peer = `http://127.0.0.1:${p.port}`
     }
@@ -119,7 +114,7 @@ export async function startZonedCluster(size, { fsync = false, onLog } = {}) {
       byId.set(m.id, i)
     }
     for (const m of members) {
-      const p = await startProxy(() => m.clientPort, () => oneWay(m.zone, m.zone), stats)
+      const p = await startProxy(() => m.clientPort, () => oneWay(m.zone, m.zone))
       proxies.push(p)
       m.clientProxy = `http://127.0.0.1:${p.port}`
     }
@@ -146,10 +141,9 @@ export async function startZonedCluster(size, { fsync = false, onLog } = {}) {
         '--logger', 'zap', '--log-level', 'error',
       ]
       if (!fsync) args.push('--unsafe-no-fsync')
-      const proc = spawn('etcd', args, { stdio: ['ignore', 'ignore', 'pipe'] })
+      const proc = spawnTracked('etcd', args, { stdio: 'ignore' })
       procs.push(proc)
       m.pid = proc.pid
-      proc.stderr.setEncoding('utf8').on('data', (d) => onLog?.(`${m.name}: ${d}`))
     }
     const until = Date.now() + 60_000
     for (const m of members) {
@@ -175,20 +169,13 @@ export async function startZonedCluster(size, { fsync = false, onLog } = {}) {
           new Promise((resolve) => {
             if (p.exitCode !== null || p.signalCode !== null) return resolve()
             p.once('exit', resolve)
-            try {
-              process.kill(p.pid, 'SIGKILL')
-            } catch {
-              resolve()
-            }
+            killChild(p)
           }),
       ),
     )
     await Promise.all(proxies.map((p) => p.close()))
     rmSync(root, { recursive: true, force: true })
   }
-  process.once('exit', () => {
-    for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL')
-  })
 
   /** { leaderIndex, term, idsMatch } from `etcdctl endpoint status` on every member (direct URLs). */
   async function status() {
@@ -208,7 +195,6 @@ export async function startZonedCluster(size, { fsync = false, onLog } = {}) {
 
   return {
     members,
-    stats,
     status,
     pids: () => members.map((m) => m.pid),
     /** Moves the raft leader to member `i` with `etcdctl move-leader` (sent to the current leader). */

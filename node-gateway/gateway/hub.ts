@@ -147,10 +147,6 @@ export class Subscription {
     this.timer = setTimeout(poll, POLL_MS)
   }
 
-  get caughtUp(): boolean {
-    return this.historyDone
-  }
-
   close(): void {
     if (this.closed) return
     this.closed = true
@@ -178,10 +174,6 @@ export class Hub {
     private readonly stream: string,
     private readonly onEmpty: () => void,
   ) {}
-
-  get size(): number {
-    return this.subs.size
-  }
 
   /**
    * Start the live watch from the current head, once. Reading the head is retried until it works

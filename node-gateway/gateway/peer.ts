@@ -32,16 +32,16 @@ export interface PeerLimits {
 export const CLOSE_GRACE_MS = 5000
 
 /**
- * A SLOTS frame, encoded once for all the subscribers a hub hands the same records to with the
- * same subscription id (clients usually number theirs alike): the last frame is kept and reused
- * while the records array, `first` and `sub` are the same.
+ * SLOTS frames, encoded once for all the subscribers a hub hands the same records array to with
+ * the same subscription id; kept while that array lives (the hub makes a new one per batch).
  */
-let lastSlots: { records: Uint8Array[]; length: number; first: number; sub: number; frame: Uint8Array } | undefined
+const slotsFrames = new WeakMap<Uint8Array[], Map<string, Uint8Array>>()
 export function encodeSlots(sub: number, first: number, records: Uint8Array[]): Uint8Array {
-  const m = lastSlots
-  if (m && m.records === records && m.length === records.length && m.first === first && m.sub === sub) return m.frame
-  const frame = encodeMessage({ type: 'slots', sub, first, records })
-  lastSlots = { records, length: records.length, first, sub, frame }
+  let byKey = slotsFrames.get(records)
+  if (!byKey) slotsFrames.set(records, (byKey = new Map()))
+  const key = `${sub}:${first}`
+  let frame = byKey.get(key)
+  if (!frame) byKey.set(key, (frame = encodeMessage({ type: 'slots', sub, first, records })))
   return frame
 }
 

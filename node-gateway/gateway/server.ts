@@ -9,7 +9,6 @@ import { createServer as createHttps } from 'node:https'
 import type { Duplex } from 'node:stream'
 import { pino, type Logger } from 'pino'
 import { WebSocketServer } from 'ws'
-import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import { CLOSE, SUBPROTOCOL } from '../../core/protocol.js'
 import { createEtcdStore, type EtcdStore } from '../store/etcd-store.js'
 import { Hubs } from './hub.js'
@@ -138,8 +137,4 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       return closing
     },
   }
-}
-
-export function gatewayError(message: string): RepJSError {
-  return new RepJSError(ErrorCodes.SETUP, message)
 }

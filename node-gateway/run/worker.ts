@@ -35,7 +35,7 @@ const require = createRequire(import.meta.url)
  * `direct`: only a call made by the script (or a library) itself counts, not one Node's internals
  * make on its behalf (readline reading process.env.TERM): those give ''.
  */
-export function siteOf(stack: string | undefined, direct = false): string {
+function siteOf(stack: string | undefined, direct = false): string {
   for (const line of (stack ?? '').split('\n').slice(1)) {
     if (line.includes('/node-gateway/run/')) continue
     if (line.includes('(node:') || line.includes('at node:')) {
@@ -43,13 +43,16 @@ export function siteOf(stack: string | undefined, direct = false): string {
       continue
     }
     // "at fn (/path with spaces/x.js:3:7)" or "at /path/x.js:3:7", paths possibly file:// URLs
-    const m = /\((?:file:\/\/)?(\/.*):(\d+):(\d+)\)$/.exec(line) ?? /at (?:file:\/\/)?(\/.*):(\d+):(\d+)$/.exec(line)
-    if (!m) continue
-    const path = line.includes('file://') ? decodeURIComponent(m[1]!) : m[1]!
-    const file = path.startsWith(data.siteBase) ? path.slice(data.siteBase.length) : path
-    return `${file}:${m[2]}`
+    const m = /\(((?:file:\/\/)?\/.*):(\d+):(\d+)\)$/.exec(line) ?? /at ((?:file:\/\/)?\/.*):(\d+):(\d+)$/.exec(line)
+    if (m) return siteAt(m[1]!, m[2]!)
   }
   return ''
+}
+
+/** A site of the script: its file (an absolute path or a file:// URL) relative to the script's folder, and the line. */
+function siteAt(fileOrUrl: string, line: string | number | null): string {
+  const path = fileOrUrl.startsWith('file://') ? decodeURIComponent(fileOrUrl.slice(7)) : fileOrUrl
+  return `${path.startsWith(data.siteBase) ? path.slice(data.siteBase.length) : path}:${line}`
 }
 
 /** A stack of `depth` frames (40 gets past readline and stream internals to the script's frame). */
@@ -78,10 +81,8 @@ function siteFromFrames(depth: number): string | undefined {
     Error.captureStackTrace(holder, siteFromFrames)
     for (const f of holder.stack ?? []) {
       const name = f.getFileName()
-      if (!name || name.includes('/node-gateway/run/') || name.startsWith('node:')) continue
-      const path = name.startsWith('file://') ? decodeURIComponent(name.slice(7)) : name
-      if (!path.startsWith('/')) continue
-      return `${path.startsWith(data.siteBase) ? path.slice(data.siteBase.length) : path}:${f.getLineNumber()}`
+      if (!name || name.includes('/node-gateway/run/') || !/^(file:\/\/)?\//.test(name)) continue
+      return siteAt(name, f.getLineNumber())
     }
     return ''
   } finally {

@@ -224,23 +224,23 @@ export class EtcdStore implements Store {
 
   /**
    * Read decided slots >= from in pages pinned at one revision; returns that revision. While pages
-   * come back full, each asks for exactly the next `pageSize` slot numbers: etcd 3.4 walks the
-   * whole key range of a range request in its index (to count it) whatever the limit, so
-   * open-ended pages would cost O(slots left) each, O(n^2) for a long log. The first page that is
-   * not full (a gap, or the end) is followed by open-ended pages from its last key. The next page
-   * is requested before the current one is delivered, so etcd reads it while this process decodes.
+   * find slots, each asks for exactly the next `pageSize` slot numbers: etcd 3.4 walks the whole
+   * key range of a range request in its index (to count it) whatever the limit, so open-ended
+   * pages would cost O(slots left) each, O(n^2) for a long log. The first empty window (the end,
+   * or a gap of a whole window) is followed by open-ended pages from its start. The next page is
+   * requested before the current one is delivered, so etcd reads it while this process decodes.
    */
   private async readFrom(prefix: string, from: number, deliver: (kv: LogEntry) => void, stopped: () => boolean): Promise<string> {
     const end = prefixEnd(prefix)
     const keyOf = (slot: number) => b(prefix + pad(slot))
     let revision: string | undefined
     const request = (key: Buffer, window?: { slot: number; size: number }) => {
-      const rangeEnd = window && window.slot + window.size <= MAX_SLOT ? keyOf(window.slot + window.size) : end
-      const page = this.rangePage({ key, range_end: rangeEnd, limit: window?.size ?? this.pageSize, revision })
+      const page = this.rangePage({ key, range_end: window ? keyOf(window.slot + window.size) : end, limit: window?.size ?? this.pageSize, revision })
       page.catch(() => {}) // awaited below; a prefetch abandoned by stop() must not be unhandled
       return { key, window, page }
     }
-    const windowAt = (slot: number) => request(keyOf(slot), { slot, size: this.pageSize })
+    // Windows stop short of the last storable slot: past it, keys would no longer sort by number.
+    const windowAt = (slot: number) => request(keyOf(slot), slot + this.pageSize <= MAX_SLOT ? { slot, size: this.pageSize } : undefined)
     const after = (key: Buffer) => Buffer.concat([key, Buffer.from([0])])
     let next = windowAt(from)
     for (;;) {
@@ -260,8 +260,8 @@ export class EtcdStore implements Store {
       const last = res.kvs[res.kvs.length - 1]?.key
       let following: typeof next | undefined
       if (stopped()) following = undefined
-      else if (next.window && res.kvs.length === next.window.size) following = windowAt(next.window.slot + next.window.size)
-      else if (next.window) following = request(last ? after(last) : next.key)
+      else if (next.window && last) following = windowAt(next.window.slot + next.window.size)
+      else if (next.window) following = request(next.key)
       else if (res.more && last) following = request(after(last))
       for (const kv of res.kvs) deliver(kv)
       if (!following) return revision

@@ -11,6 +11,7 @@ import type { Page } from 'playwright-core'
 import { afterAll, expect, test } from 'vitest'
 import { applyCommand, formatClock, hashState, initialState } from '../../demo/app.js'
 import { freePort } from '../helpers/etcd.js'
+import { settled } from '../helpers/run-script.js'
 import { launchChromium, repoRoot, type Browser } from './harness.js'
 
 const cli = join(repoRoot, 'dist/node-gateway/cli/main.js')
@@ -25,7 +26,7 @@ interface Proc {
 
 function run(args: string[], env: Record<string, string> = {}, stdin: 'ignore' | 'pipe' = 'ignore'): Proc {
   const proc = spawn(process.execPath, args, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: [stdin, 'pipe', 'pipe'] })
-  const p: Proc = { proc, out: '', err: '', exited: new Promise((r) => proc.once('exit', (code, signal) => r({ code, signal }))) }
+  const p: Proc = { proc, out: '', err: '', exited: settled(proc) }
   proc.stdout!.setEncoding('utf8').on('data', (d: string) => (p.out += d))
   proc.stderr!.setEncoding('utf8').on('data', (d: string) => (p.err += d))
   return p

@@ -11,7 +11,7 @@ import { fingerprint } from '../../core/hash.js'
 import type { RunInWorkerOptions } from '../../browser/run-in-worker.js'
 import { startGateway, type Gateway } from '../../node-gateway/gateway/server.js'
 import { startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
-import { cli, legacy, outcome, plain } from '../helpers/run-script.js'
+import { cli, legacy, outcome, plain, settled } from '../helpers/run-script.js'
 import { launchChromium, repoRoot, servePages, type Browser, type Pages } from './harness.js'
 import type { Finished } from './worker-pages/main.js'
 
@@ -81,7 +81,7 @@ const runIn = (page: Page, url: string, opts: RunInWorkerOptions): Promise<Finis
 /** `repjs run --run R --gateway URL [flags] script`, stdout and stderr collected. */
 function repjsRun(run: string, script: string, flags: string[] = []) {
   const proc = spawn(process.execPath, [cli, 'run', '--run', run, '--gateway', gateway.url, ...flags, script], { stdio: ['ignore', 'pipe', 'pipe'] })
-  const p = { proc, stdout: '', stderr: '', exited: new Promise<number | null>((r) => proc.once('exit', (code) => r(code))) }
+  const p = { proc, stdout: '', stderr: '', exited: settled(proc).then(({ code }) => code) }
   proc.stdout!.setEncoding('utf8').on('data', (d: string) => (p.stdout += d))
   proc.stderr!.setEncoding('utf8').on('data', (d: string) => (p.stderr += d))
   return p

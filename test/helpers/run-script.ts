@@ -13,11 +13,7 @@ export interface Proc {
   proc: ChildProcess
   stdout: string
   stderr: string
-  /**
-   * Exit code (a signal gives null), once the process has exited AND its stdout and stderr are
-   * drained ('close'; Node does not promise that at 'exit': the last lines could still be in the
-   * pipe), or 5 s after the exit if a process it left behind still holds them.
-   */
+  /** Exit code (a signal gives null), once stdout and stderr are drained too (see `settled`). */
   exited: Promise<number | null>
   /** Resolves once stdout has at least `n` non-empty lines (rejects if the process exits first). */
   lines(n: number): Promise<string[]>
@@ -35,17 +31,26 @@ export interface SpawnOptions {
   stdin?: string | 'pipe'
 }
 
+/**
+ * The exit code and signal of `proc` once it has exited AND its stdout and stderr are drained
+ * ('close'; Node does not promise that at 'exit': the last lines could still be in the pipe), or
+ * 5 s after the exit if a process it left behind still holds them.
+ */
+export function settled(proc: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve) =>
+    proc.once('exit', (code, signal) => {
+      const late = setTimeout(() => resolve({ code, signal }), 5000)
+      proc.once('close', () => (clearTimeout(late), resolve({ code, signal })))
+    }),
+  )
+}
+
 export function track(proc: ChildProcess, stdinText?: string): Proc {
   const p: Proc = {
     proc,
     stdout: '',
     stderr: '',
-    exited: new Promise((resolve) =>
-      proc.once('exit', (code) => {
-        const late = setTimeout(() => resolve(code), 5000)
-        proc.once('close', () => (clearTimeout(late), resolve(code)))
-      }),
-    ),
+    exited: settled(proc).then(({ code }) => code),
     lines(n) {
       return new Promise((resolve, reject) => {
         const check = () => {

@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, expect, test } from 'vitest'
+import { settled } from '../helpers/run-script.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const EXPERIMENTS = ['floor', 'prototype', 'catch-up', 'streams', 'fan-out', 'calls', 'replicas']
@@ -21,7 +22,7 @@ function bench(args: string[]): Promise<{ code: number | null; output: string }>
     cp.stdout.on('data', (d) => (output += d))
     cp.stderr.on('data', (d) => (output += d))
     cp.on('error', reject)
-    cp.on('exit', (code) => resolve({ code, output }))
+    void settled(cp).then(({ code }) => resolve({ code, output }))
   })
 }
 const read = (name: string) => readFileSync(join(out, name), 'utf8')

@@ -3,6 +3,7 @@
 import { Etcd3 } from 'etcd3'
 import { expect, test } from 'vitest'
 import { connect, createEtcdStore, type Store } from '../../node-gateway/index.js'
+import { MAX_SLOT, slotKey } from '../../node-gateway/store/keys.js'
 import { uniqueRun, useEtcd } from '../helpers/etcd.js'
 import { startProxy } from '../helpers/tcp-proxy.js'
 
@@ -50,7 +51,7 @@ test('the catch-up read pages by windows of slot numbers and still delivers slot
   const run = uniqueRun('windows')
   const client = new Etcd3({ hosts: etcd.endpoint })
   const slots = [0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 20, 21, 40]
-  for (const s of slots) await client.put(`/repjs/v1/${run}/s/main/${String(s).padStart(12, '0')}`).value(`r${s}`)
+  for (const s of slots) await client.put(slotKey(run, 'main', s)).value(`r${s}`)
   client.close()
   for (const [hotPath, pageSize] of [['http2', 3], ['http2', 4], ['etcd3', 3], ['http2', 1]] as const) {
     const store = createEtcdStore({ endpoints: etcd.endpoint, hotPath, pageSize })
@@ -72,3 +73,21 @@ test('the catch-up read pages by windows of slot numbers and still delivers slot
     }
   }
 })
+
+test('the catch-up read ends at the last storable slot (windows do not run past it)', async () => {
+  const run = uniqueRun('lastslots')
+  const client = new Etcd3({ hosts: etcd.endpoint })
+  const slots = [MAX_SLOT - 4, MAX_SLOT - 3, MAX_SLOT - 1, MAX_SLOT]
+  for (const s of slots) await client.put(slotKey(run, 'main', s)).value(`r${s}`)
+  client.close()
+  const store = createEtcdStore({ endpoints: etcd.endpoint, pageSize: 2 })
+  try {
+    const got: number[] = []
+    await new Promise<void>((resolve, reject) => {
+      const stop = store.follow(run, 'main', MAX_SLOT - 3, { slot: (slot) => got.push(slot), caughtUp: () => (stop(), resolve()), error: reject })
+    })
+    expect(got).toEqual(slots.slice(1))
+  } finally {
+    await store.close()
+  }
+}, 20_000)

@@ -37,6 +37,17 @@ async function closedWith(c: RawClient, ms = 10_000): Promise<{ code: number; re
   return { code, reason, errors: c.frames.filter((f): f is Messages['error'] => f?.type === 'error') }
 }
 
+/** Asserts the SLOTS frames `c` received are gap-free from slot `from` on; returns the next slot after them. */
+function gapFreeFrom(c: RawClient, from: number): number {
+  let next = from
+  for (const f of c.frames) {
+    if (f?.type !== 'slots') continue
+    expect(f.first).toBe(next)
+    next += f.records.length
+  }
+  return next
+}
+
 test('a frame over maxFrameBytes is closed with 1009; one just under it is served', async () => {
   const run = uniqueRun('big')
   const c = await openHello(gw.url, run)
@@ -143,12 +154,7 @@ test('a slow consumer is closed with 4004 once too much is buffered; others keep
     socket.resume()
     const r = await closedWith(slow, 20_000)
     expect(r.code).toBe(CLOSE.SLOW_CONSUMER)
-    let next = 0
-    for (const f of slow.frames) {
-      if (f?.type !== 'slots') continue
-      expect(f.first).toBe(next)
-      next += f.records.length
-    }
+    const next = gapFreeFrom(slow, 0)
     expect(next).toBeGreaterThan(0)
     expect(next).toBeLessThan(written)
     await until(() => gw.connections === 2, 5000, 'the slow connection to go')
@@ -260,12 +266,7 @@ test('a client catching up a history far larger than maxBufferedBytes is paced, 
   const c = await openHello(gw.url, run)
   c.send({ type: 'subscribe', sub: 7, stream: 'long', from: 3 })
   await c.next((m) => m.type === 'caughtUp' && m.sub === 7, 30_000)
-  let next = 3
-  for (const f of c.frames) {
-    if (f?.type !== 'slots') continue
-    expect(f.first).toBe(next)
-    next += f.records.length
-  }
+  const next = gapFreeFrom(c, 3)
   expect(next).toBe(N)
   expect(c.isClosed()).toBe(false)
   c.close()
@@ -287,12 +288,7 @@ test('a client that stops reading while catching up is closed with 4004 after a 
   socket.resume()
   const r = await closedWith(c)
   expect(r.code).toBe(CLOSE.SLOW_CONSUMER)
-  let next = 0
-  for (const f of c.frames) {
-    if (f?.type !== 'slots') continue
-    expect(f.first).toBe(next)
-    next += f.records.length
-  }
+  gapFreeFrom(c, 0)
   expect(c.frames.some((f) => f?.type === 'caughtUp')).toBe(false)
 }, 40_000)
 

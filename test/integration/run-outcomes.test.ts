@@ -5,6 +5,7 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
+import { EXIT_STOPPED } from '../../node-gateway/run/host.js'
 import { outcome, runReplica, tempDir, threeReplicas } from '../helpers/run-script.js'
 
 let etcd: Cluster
@@ -15,7 +16,6 @@ afterAll(async () => {
   await etcd?.stop()
 })
 
-const EXIT_STOPPED = 70
 
 test.concurrent('a branch on an unagreed file read: the second replica stops with REPJS_DIVERGED showing both call sites', async () => {
   const dir = tempDir('repjs-visits-')
