@@ -14,7 +14,7 @@
  *             1 for an uncaught exception or unhandled rejection, 70 when RepJS stopped the replica
  */
 import {
-  Bridge, errorData, IDLE, REQUEST, STATE, TAG_BYTES, TAG_ERROR, TAG_NULL, TAG_NUMBER, TAG_STOPPED, TAG_STRING,
+  Bridge, errorData, STATE, TAG_BYTES, TAG_ERROR, TAG_NULL, TAG_NUMBER, TAG_STOPPED, TAG_STRING,
   NAMES, OPS, type ErrorData, type FromWorker, type InitMessage, type Name, type Op,
 } from './worker-protocol.js'
 
@@ -140,6 +140,12 @@ function rebuild(data: ErrorData, stack: string | undefined): Error {
   return err
 }
 
+/** Report exit 70 and block until the page terminates this worker. */
+function stopped(error: ErrorData): never {
+  exit(70, error)
+  for (;;) Atomics.wait(bridge.ctl, STATE, Atomics.load(bridge.ctl, STATE))
+}
+
 /** One synchronous call through the bridge: blocks until the page has the agreed value. */
 function call(op: Op, name: Name, arg: number, patched: Function): unknown {
   if (exited) throw new Error('repjs: the script has ended')
@@ -149,9 +155,13 @@ function call(op: Op, name: Name, arg: number, patched: Function): unknown {
   if (isNew) siteIds.set(site, (id = siteIds.size))
   bridge.writeRequest(OPS.indexOf(op), NAMES.indexOf(name), arg, id!, isNew ? site : undefined)
   if (notifyByMessage) post({ t: 'call' })
-  Atomics.wait(bridge.ctl, STATE, REQUEST)
-  const { tag, value } = bridge.readResponse()
-  Atomics.store(bridge.ctl, STATE, IDLE)
+  let response
+  try {
+    response = bridge.awaitResponse()
+  } catch (err) {
+    stopped(errorData(err)) // an answer to another call (REPJS_CORRUPT): never hand it to the script
+  }
+  const { tag, value } = response
   switch (tag) {
     case TAG_NUMBER:
     case TAG_STRING:
@@ -163,8 +173,7 @@ function call(op: Op, name: Name, arg: number, patched: Function): unknown {
       throw rebuild(value as ErrorData, new Error().stack)
     case TAG_STOPPED:
       // RepJS stopped the replica: the script must not go on with values the others never saw.
-      exit(70, value as ErrorData)
-      for (;;) Atomics.wait(bridge.ctl, STATE, IDLE) // until the page terminates this worker
+      return stopped(value as ErrorData)
     default:
       return undefined
   }

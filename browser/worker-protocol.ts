@@ -12,6 +12,7 @@
  *          along (in `data`) only the first time, and the page keeps the id → text table
  *   ctl[6] request name (NAMES index): the patched function, recorded with the slot under the
  *          same name `repjs run` records it (so a tab and a Node process agree on each call)
+ *   ctl[7] response counter: the request counter (ctl[3]) of the request this response answers
  *   num    a float64: the request's argument (bytes: the count), a number response
  *   response := tag + (float64 | UTF-8 string | bytes | UTF-8 JSON error)
  */
@@ -27,6 +28,7 @@ export const SEQ = 3
 export const OP = 4
 export const SITE = 5
 export const NAME = 6
+export const ANSWERS = 7
 
 export const IDLE = 0
 export const REQUEST = 1
@@ -89,19 +91,29 @@ export interface InitMessage {
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
+export interface BridgeOptions {
+  /**
+   * How the page wakes the worker after writing a response (default: Atomics.notify at once).
+   * Tests delay it to reproduce a page descheduled between its store and its notify.
+   */
+  wake?: (notify: () => void) => void
+}
+
 export class Bridge {
   readonly ctl: Int32Array
   readonly num: Float64Array
   readonly data: Uint8Array
+  private readonly wake: (notify: () => void) => void
 
-  constructor(readonly sab: SharedArrayBuffer) {
+  constructor(readonly sab: SharedArrayBuffer, options: BridgeOptions = {}) {
     this.ctl = new Int32Array(sab, 0, CTL_BYTES / 4)
     this.num = new Float64Array(sab, CTL_BYTES, 1)
     this.data = new Uint8Array(sab, CTL_BYTES + NUM_BYTES)
+    this.wake = options.wake ?? ((notify) => notify())
   }
 
-  static create(bytes = BRIDGE_BYTES): Bridge {
-    return new Bridge(new SharedArrayBuffer(CTL_BYTES + NUM_BYTES + bytes))
+  static create(bytes = BRIDGE_BYTES, options?: BridgeOptions): Bridge {
+    return new Bridge(new SharedArrayBuffer(CTL_BYTES + NUM_BYTES + bytes), options)
   }
 
   private writeText(text: string): number {
@@ -132,6 +144,7 @@ export class Bridge {
 
   readRequest(): Request {
     const ctl = this.ctl
+    this.answering = Atomics.load(ctl, SEQ)
     const length = Atomics.load(ctl, LENGTH)
     return {
       op: OPS[ctl[OP]!] ?? ('?' as Op),
@@ -156,11 +169,33 @@ export class Bridge {
     }
     this.ctl[TAG] = tag
     this.ctl[LENGTH] = length
+    this.ctl[ANSWERS] = this.answering
     Atomics.store(this.ctl, STATE, RESPONSE) // a sequentially consistent store publishes the writes above
-    Atomics.notify(this.ctl, STATE)
+    this.wake(() => Atomics.notify(this.ctl, STATE))
   }
 
-  readResponse(): Response {
+  /** Page: the request counter of the request being answered. */
+  private answering = 0
+
+  /**
+   * Worker: block until the page has answered the request just written, and read the answer. A
+   * wake-up is only a hint (the page's notify for an earlier answer, which this worker took without
+   * blocking, can arrive late), so wait on the state itself; an answer to another request is
+   * REPJS_CORRUPT (thrown as a plain error with that code: this file stays dependency-free).
+   */
+  awaitResponse(): Response {
+    const seq = Atomics.load(this.ctl, SEQ)
+    for (let state; (state = Atomics.load(this.ctl, STATE)) !== RESPONSE; ) Atomics.wait(this.ctl, STATE, state)
+    const answers = Atomics.load(this.ctl, ANSWERS)
+    const response = this.readResponse()
+    Atomics.store(this.ctl, STATE, IDLE)
+    if (answers !== seq) {
+      throw Object.assign(new Error(`the bridge answered request ${seq} with the response to request ${answers}: the replica stops rather than hand the script a value of another call (please report this as a RepJS bug)`), { code: 'REPJS_CORRUPT' })
+    }
+    return response
+  }
+
+  private readResponse(): Response {
     const tag = Atomics.load(this.ctl, TAG)
     switch (tag) {
       case TAG_NUMBER:

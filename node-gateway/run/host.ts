@@ -14,7 +14,7 @@ import { ErrorCodes, RepJSError, type ErrorCode } from '../../core/errors.js'
 import type { Replica } from '../../core/replica.js'
 import type { RandomMode } from '../../core/random.js'
 import { attachTerminal } from '../input/terminal.js'
-import { BRIDGE_BYTES, BridgeBuffer, REQUEST, RESPONSE } from './bridge.js'
+import { BridgeBuffer, REQUEST } from './bridge.js'
 import { serveStdin } from './stdin.js'
 
 /** Atomics.waitAsync (Node 16+; typed in ES2024 libs, which this project does not use). */
@@ -85,8 +85,7 @@ export async function runScript(opts: RunOptions): Promise<number> {
   const { rep, log } = opts
   const script = resolve(opts.script)
   const once = resolveOnce(opts.localFs, opts.once)
-  const sab = new SharedArrayBuffer(8 + BRIDGE_BYTES)
-  const bridge = new BridgeBuffer(sab)
+  const bridge = BridgeBuffer.create()
   const stdinChannel = new MessageChannel()
   const outChannel = new MessageChannel()
   // The worker ends its output with null; wait for it (not for the port's close, which may overtake
@@ -106,7 +105,7 @@ export async function runScript(opts: RunOptions): Promise<number> {
   }
   const live = () => !opts.quietReplay || rep.status.state === 'live'
   const worker = new Worker(workerFile, {
-    workerData: { mode: 'run', sab, script, argv: opts.args, once, siteBase: dirname(script) + '/', stdinPort: stdinChannel.port2, outPort: outChannel.port2, quiet },
+    workerData: { mode: 'run', sab: bridge.sab, script, argv: opts.args, once, siteBase: dirname(script) + '/', stdinPort: stdinChannel.port2, outPort: outChannel.port2, quiet },
     transferList: [stdinChannel.port2, outChannel.port2],
     stdout: true,
     stderr: false,
@@ -164,7 +163,7 @@ export async function runScript(opts: RunOptions): Promise<number> {
     }
   }
   const answer = async () => {
-    const [op, name, args, site] = bridge.read() as [string, string, unknown[], string]
+    const [op, name, args, site] = bridge.request() as [string, string, unknown[], string]
     let response: [boolean, unknown, boolean?]
     try {
       response = [true, await rep.withCallSite(site, () => perform(op, name, args)), live()]
@@ -173,12 +172,11 @@ export async function runScript(opts: RunOptions): Promise<number> {
       response = [false, err]
     }
     try {
-      bridge.write(response, RESPONSE)
+      bridge.respond(response)
     } catch (err) {
       // e.g. crypto.randomBytes() larger than the bridge: the script gets the error, not a hang
-      bridge.write([false, err instanceof Error ? new RangeError(err.message) : new Error(String(err)), response[2]], RESPONSE)
+      bridge.respond([false, err instanceof Error ? new RangeError(err.message) : new Error(String(err)), response[2]])
     }
-    Atomics.notify(bridge.ctl, 0)
   }
 
   // Input: this replica's stdin races the other replicas' for each agreed line.
@@ -203,7 +201,7 @@ export async function runScript(opts: RunOptions): Promise<number> {
   // response the worker has not taken yet, wait for it to change; a request is answered at once.
   const serve = async () => {
     for (;;) {
-      const state = Atomics.load(bridge.ctl, 0)
+      const state = bridge.state
       if (state === REQUEST) {
         await answer()
         continue
@@ -215,13 +213,15 @@ export async function runScript(opts: RunOptions): Promise<number> {
   }
   let exited = false
   void serve()
+  // The worker got a bridge response that was not its call's (it blocks until terminated).
+  worker.on('message', (m: { stop?: { code: ErrorCode; message: string } }) => m.stop && stopReplica(new RepJSError(m.stop.code, m.stop.message)))
   worker.on('error', (err) => {
     // An uncaught exception in the script: reported as Node reports it; the worker exits with 1.
     process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
   })
   worker.on('exit', (code) => {
     exited = true
-    Atomics.notify(bridge.ctl, 0)
+    bridge.interrupt()
     if (stopped) return
     log(`script exited with code ${code}`)
     void Promise.race([outDone, new Promise((r) => setTimeout(r, 2000))]).then(() => finish(code))

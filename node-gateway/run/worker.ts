@@ -7,7 +7,8 @@
 import { createRequire } from 'node:module'
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
 import { installAudit, type AuditRecord } from './audit.js'
-import { BridgeBuffer, IDLE, REQUEST } from './bridge.js'
+import type { RepJSError } from '../../core/errors.js'
+import { BridgeBuffer } from './bridge.js'
 import { installPatches } from './patches.js'
 import { workerStdin } from './stdin.js'
 
@@ -111,12 +112,16 @@ if (data.mode === 'audit') {
     // when the script's frame is further down (calls made from inside readline, streams, ...).
     let site = siteFromFrames(8) || siteFromFrames(40)
     if (site === undefined) site = siteOf(stackNow(8)) || siteOf(stackNow())
-    bridge.write([op, name, args, site], REQUEST)
-    Atomics.notify(bridge.ctl, 0) // the host waits on the control word (Atomics.waitAsync)
-    Atomics.wait(bridge.ctl, 0, REQUEST)
-    const [ok, value, live] = bridge.read() as [boolean, unknown, boolean?]
+    let reply: unknown[]
+    try {
+      reply = bridge.call([op, name, args, site])
+    } catch (err) {
+      // A response that is not this call's: the script must not go on. The host stops the replica.
+      port.postMessage({ stop: { code: (err as RepJSError).code, message: (err as Error).message } })
+      for (;;) Atomics.wait(bridge.ctl, 0, Atomics.load(bridge.ctl, 0)) // until the host terminates this thread
+    }
+    const [ok, value, live] = reply as [boolean, unknown, boolean?]
     if (live && quiet) quiet = false
-    Atomics.store(bridge.ctl, 0, IDLE)
     if (!ok) {
       // An agreed error (e.g. ENOENT from a run-once rename): show where the script called, as
       // Node would, not where the replica that ran it did.

@@ -1,0 +1,118 @@
+/**
+ * The synchronous bridges of `repjs run` (node-gateway/run/bridge.ts) and `runInWorker`
+ * (browser/worker-protocol.ts), each with a real worker thread on the built modules: every call
+ * gets its own answer, also when the host's wake-up for one answer arrives late, after the worker
+ * has already taken that answer (it saw the state change before it waited) and is waiting for the
+ * next one. Before the fix the late wake-up was taken for the next answer: the Node worker read its
+ * own request as the answer, the browser worker the previous answer again.
+ */
+import { Worker } from 'node:worker_threads'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { describe, expect, it } from 'vitest'
+
+const dist = (f: string) => new URL(`../../dist/${f}`, import.meta.url).href
+const fixture = new URL('../fixtures/bridge-worker.mjs', import.meta.url)
+const REQUEST = 1
+
+/** The host side of one bridge, as the test drives it. */
+interface Host {
+  sab: SharedArrayBuffer
+  state(): number
+  /** Read the pending request's number and answer it with twice that number. */
+  answer(): void
+  /** Answer without reading the request: a response that names no request of the worker's. */
+  answerBlind(): void
+}
+
+async function hostNode(wake: (notify: () => void) => void): Promise<Host> {
+  const { BridgeBuffer } = await import(dist('node-gateway/run/bridge.js'))
+  const bridge = BridgeBuffer.create(1 << 16, { wake })
+  return {
+    sab: bridge.sab,
+    state: () => bridge.state,
+    answer: () => bridge.respond([(bridge.request()[1] as number) * 2]),
+    answerBlind: () => bridge.respond([0]),
+  }
+}
+
+async function hostBrowser(wake: (notify: () => void) => void): Promise<Host> {
+  const { Bridge, TAG_NUMBER } = await import(dist('browser/worker-protocol.js'))
+  const bridge = Bridge.create(1 << 16, { wake })
+  return {
+    sab: bridge.sab,
+    state: () => Atomics.load(bridge.ctl as Int32Array, 0),
+    answer: () => bridge.writeResponse(TAG_NUMBER, bridge.readRequest().arg * 2),
+    answerBlind: () => bridge.writeResponse(TAG_NUMBER, 0),
+  }
+}
+
+async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+  const end = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setImmediate(r))
+  }
+}
+
+/**
+ * `calls` calls; with `late`, the host holds back its wake-up for every even call's answer until
+ * the worker has written its next request (and has had time to block on it).
+ */
+async function exercise(kind: 'node' | 'browser', calls: number, late: boolean, blindAt = -1) {
+  let pending: (() => void) | undefined
+  const wake = (notify: () => void) => (pending = notify)
+  const host = await (kind === 'node' ? hostNode(wake) : hostBrowser(wake))
+  const worker = new Worker(fixture, { workerData: { module: dist(kind === 'node' ? 'node-gateway/run/bridge.js' : 'browser/worker-protocol.js'), kind, sab: host.sab, calls, deschedule: late } })
+  const values: unknown[] = []
+  let error: { code?: string; message: string } | undefined
+  let finished = false
+  worker.on('message', (m: { value?: unknown; done?: true; error?: { code?: string; message: string } }) => {
+    if ('value' in m) values.push(m.value)
+    if (m.error) error = m.error
+    if (m.done || m.error) finished = true
+  })
+  worker.once('error', (err) => ((error = { message: String(err) }), (finished = true)))
+  try {
+    for (let i = 0; i < calls && !finished; i++) {
+      await until(() => host.state() === REQUEST || finished, `request ${i}`)
+      if (finished) break
+      if (i === blindAt) host.answerBlind()
+      else host.answer()
+      const notify = pending!
+      if (late && i % 2 === 0) {
+        // The worker takes this answer without blocking; wake it only once it waits for the next.
+        await until(() => host.state() === REQUEST || finished, `request ${i + 1}`)
+        await sleep(20)
+      }
+      notify()
+    }
+    await until(() => finished, 'the worker to finish')
+  } catch (err) {
+    error ??= { message: (err as Error).message }
+  } finally {
+    await worker.terminate()
+  }
+  return { values, error }
+}
+
+const expected = (n: number) => Array.from({ length: n }, (_, i) => i * 2)
+
+describe.each(['node', 'browser'] as const)('the %s bridge', (kind) => {
+  it('answers each call with its own response', async () => {
+    const r = await exercise(kind, 200, false)
+    expect(r.values).toEqual(expected(200))
+    expect(r.error).toBeUndefined()
+  })
+
+  it('a late wake-up of an answer already taken does not answer the next call', async () => {
+    const r = await exercise(kind, 40, true)
+    expect(r.values).toEqual(expected(40))
+    expect(r.error).toBeUndefined()
+  })
+
+  it('an answer that names another request is REPJS_CORRUPT, never a value', async () => {
+    const r = await exercise(kind, 10, false, 3)
+    expect(r.values).toEqual(expected(3))
+    expect(r.error).toMatchObject({ code: 'REPJS_CORRUPT' })
+  })
+})
