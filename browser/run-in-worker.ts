@@ -12,7 +12,7 @@
  *     onOutput: (text) => pre.append(text) })
  *   const { exitCode } = await job.done
  */
-import { ErrorCodes, RepJSError, badArgument, type ErrorCode } from '../core/errors.js'
+import { ErrorCodes, RepJSError, badArgument, stopsReplica, type ErrorCode } from '../core/errors.js'
 import { fingerprint } from '../core/hash.js'
 import type { RandomMode } from '../core/random.js'
 import type { Replica } from '../core/replica.js'
@@ -76,15 +76,6 @@ export interface WorkerRun {
   stdout(): string
 }
 
-/**
- * Errors that stop the replica instead of being thrown into the script (as under `repjs run`):
- * the script must not catch them and go on with values the other replicas never saw.
- */
-const FATAL = new Set<ErrorCode>([
-  ErrorCodes.DIVERGED, ErrorCodes.CORRUPT, ErrorCodes.CLOSED, ErrorCodes.STORE, ErrorCodes.SETUP,
-  ErrorCodes.VERSION_MISMATCH, ErrorCodes.BAD_ARGUMENT,
-])
-
 export const NOT_ISOLATED =
   'runInWorker() needs a crossOriginIsolated page, and this page is not (self.crossOriginIsolated is false): ' +
   'the worker blocks on a SharedArrayBuffer with Atomics.wait, which browsers allow only then. ' +
@@ -126,6 +117,7 @@ export async function runInWorker(url: string | URL, opts: RunInWorkerOptions): 
   const program = opts.program ?? `script:${fingerprint(bytes)}`
   const rep = await connect({
     gateway: opts.gateway, run: opts.run, token: opts.token, program, name: opts.name, random: opts.random, cache: opts.cache,
+    compareSites: opts.program === undefined, // the program id is the script's hash: the same code, the same sites
   })
 
   const output: WorkerOutput[] = []
@@ -186,7 +178,7 @@ export async function runInWorker(url: string | URL, opts: RunInWorkerOptions): 
   }
   const fail = (err: unknown) => {
     if (ended) return
-    if (RepJSError.is(err) && FATAL.has(err.code)) {
+    if (stopsReplica(err)) {
       stopError ??= err
       return bridge.writeResponse(TAG_STOPPED, errorData(stopError))
     }

@@ -27,6 +27,8 @@ export interface EngineOptions {
   siteBase?: string
   /** Capture call sites from stack traces (default true). */
   callSites?: boolean
+  /** Compare sites given with withSite too (see ReplicaOptions.compareSites). */
+  compareSites?: boolean
   /**
    * When another replica decided this stream's previous slot, wait up to this long for it to decide
    * the next one too (learned through the watch) before proposing: followers then cost no etcd
@@ -177,13 +179,24 @@ export class Engine {
     const rec = decodeRecord(this.codec, bytes, this.slotKey(stream.name, slot))
     rec.slot = slot
     stream.followsOther = rec.by !== this.replicaId
-    if (rec.kind !== ident.kind || rec.name !== ident.name || rec.argsHash !== ident.argsHash) {
+    if (rec.kind !== ident.kind || rec.name !== ident.name || rec.argsHash !== ident.argsHash || this.sitesDiffer(ident, rec)) {
       if (callerOnStack && !ident.site && this.opts.callSites !== false) ident.site = callSite(this.opts.siteBase)
       const err = divergedError(stream.name, slot, ident, rec)
       if (this.opts.onDiverged === 'halt') this.halt(err)
       throw err
     }
     return rec
+  }
+
+  /**
+   * With compareSites: both calls name a site and the sites differ. Only a site given with withSite
+   * (a plain value, never the capturing getter) is compared, and typed input is not: its record is
+   * proposed by the replica where the line was typed, wherever the script reads it.
+   */
+  private sitesDiffer(ident: CallIdentity, rec: SlotRecord): boolean {
+    if (!this.opts.compareSites || ident.kind === 'input' || !rec.site) return false
+    const ours = Object.getOwnPropertyDescriptor(ident, 'site')?.value as unknown
+    return typeof ours === 'string' && ours !== '' && ours !== rec.site
   }
 
   slotKey(stream: string, slot: number): string {

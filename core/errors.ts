@@ -91,6 +91,20 @@ export function divergedError(stream: string, slot: number, asked: CallIdentity,
   )
 }
 
+/**
+ * The RepJS errors a replica's calls can return as an agreed outcome (read from the log, the same
+ * on every replica): a plain script may catch these. Every other RepJS error is this replica's own
+ * (a divergence, a refused request, a closed store, ...): under `repjs run` and `runInWorker` it
+ * stops the replica instead of being thrown into the script, which could catch it and go on with
+ * values the other replicas never saw.
+ */
+const AGREED_CODES: ReadonlySet<ErrorCode> = new Set([ErrorCodes.IN_DOUBT, ErrorCodes.UNSERIALIZABLE])
+
+/** Whether `err` must stop a plain script's replica rather than be thrown into the script. */
+export function stopsReplica(err: unknown): err is RepJSError {
+  return RepJSError.is(err) && !AGREED_CODES.has(err.code)
+}
+
 export function closedError(): RepJSError {
   return new RepJSError(ErrorCodes.CLOSED, 'This replica is closed: create a new one with connect() to make more calls.')
 }

@@ -37,10 +37,10 @@ function queued<T>(p: Pool, step: () => Promise<T>): Promise<T> {
   return out
 }
 
-export function random(engine: Engine, stream: StreamState, mode: RandomMode, name = 'random'): Promise<number> {
+export function random(engine: Engine, stream: StreamState, mode: RandomMode, name = 'random', args: unknown[] = []): Promise<number> {
   switch (mode) {
     case 'call':
-      return agreed(engine, stream, name, [], cryptoFloat)
+      return agreed(engine, stream, name, args, cryptoFloat)
     case 'batch': {
       const p = pool(stream)
       return queued(p, async () => {

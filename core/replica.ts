@@ -26,6 +26,12 @@ export interface RandomOptions {
   mode?: RandomMode
   /** Names the call in the log (mode 'call'; default 'random'), e.g. 'Math.random'. */
   name?: string
+  /**
+   * What the caller asked for, e.g. `crypto.randomInt`'s bounds: part of the call's identity in
+   * mode 'call' (a replica asking for other bounds at that slot diverges). Batch and seed modes
+   * agree blocks or a seed, not single calls, so they cannot check it.
+   */
+  args?: unknown[]
 }
 
 type AnyFn = (...args: any[]) => any
@@ -116,7 +122,7 @@ export class Stream {
   /** An agreed float in [0, 1). */
   random(opts: RandomOptions = {}): Promise<number> {
     try {
-      return random(this.engine, this.state, opts.mode ?? this.config.random, opts.name)
+      return random(this.engine, this.state, opts.mode ?? this.config.random, opts.name, opts.args)
     } catch (err) {
       return Promise.reject(err)
     }
@@ -255,6 +261,14 @@ export interface ReplicaOptions {
   clock?: () => number
   siteBase?: string
   callSites?: boolean
+  /**
+   * Also compare call sites (given with withCallSite) when checking a slot's identity, not only
+   * kind, name and arguments: two same-name calls made in another order on another replica (from
+   * callbacks that complete in another order) then diverge instead of swapping values. Only for
+   * replicas that run the very same code: `repjs run` and `runInWorker()` turn it on when the
+   * program id is the script's hash. Off when the run was opened with allowProgramMismatch.
+   */
+  compareSites?: boolean
   followWaitMs?: number
 }
 
@@ -291,6 +305,7 @@ export async function createReplica(opts: ReplicaOptions): Promise<Replica> {
   const engine = new Engine({
     store: opts.store, codec, run: opts.run, replicaId,
     onDiverged: opts.onDiverged, siteBase: opts.siteBase, callSites: opts.callSites, followWaitMs: opts.followWaitMs,
+    compareSites: opts.compareSites === true && meta.program === opts.program,
     cache: opts.cache?.(meta.incarnation),
   })
   const config: ReplicaConfig = {

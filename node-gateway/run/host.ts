@@ -10,7 +10,7 @@
 import { dirname, resolve } from 'node:path'
 import { MessageChannel, Worker } from 'node:worker_threads'
 import { fileURLToPath } from 'node:url'
-import { ErrorCodes, RepJSError, type ErrorCode } from '../../core/errors.js'
+import { ErrorCodes, RepJSError, stopsReplica, type ErrorCode } from '../../core/errors.js'
 import type { Replica } from '../../core/replica.js'
 import type { RandomMode } from '../../core/random.js'
 import { attachTerminal } from '../input/terminal.js'
@@ -26,14 +26,6 @@ const workerFile = fileURLToPath(new URL('./worker.js', import.meta.url))
 /** Exit code of a replica stopped by RepJS itself (divergence, a fatal store error). */
 export const EXIT_STOPPED = 70
 
-/**
- * Errors that stop the replica instead of being thrown into the script: the script must not catch
- * them and carry on with values the other replicas never saw.
- */
-const FATAL = new Set<ErrorCode>([
-  ErrorCodes.DIVERGED, ErrorCodes.CORRUPT, ErrorCodes.CLOSED, ErrorCodes.STORE, ErrorCodes.SETUP,
-  ErrorCodes.VERSION_MISMATCH, ErrorCodes.BAD_ARGUMENT,
-])
 
 export interface RunOptions {
   script: string
@@ -144,7 +136,7 @@ export async function runScript(opts: RunOptions): Promise<number> {
         return t - perfBase
       }
       case 'random':
-        return rep.random({ mode: opts.random, name })
+        return rep.random({ mode: opts.random, name, args })
       case 'uuid':
         return rep.randomUUID({ name })
       case 'bytes':
@@ -168,7 +160,7 @@ export async function runScript(opts: RunOptions): Promise<number> {
     try {
       response = [true, await rep.withCallSite(site, () => perform(op, name, args)), live()]
     } catch (err) {
-      if (RepJSError.is(err) && FATAL.has(err.code)) return stopReplica(err)
+      if (stopsReplica(err)) return stopReplica(err)
       response = [false, err]
     }
     try {
@@ -192,7 +184,7 @@ export async function runScript(opts: RunOptions): Promise<number> {
       const line = await rep.input()
       return line === null ? null : line + '\n'
     } catch (err) {
-      if (RepJSError.is(err) && FATAL.has(err.code) && err.code !== ErrorCodes.CLOSED) stopReplica(err)
+      if (stopsReplica(err) && err.code !== ErrorCodes.CLOSED) stopReplica(err)
       return undefined
     }
   }, attachInput)

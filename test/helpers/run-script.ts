@@ -29,6 +29,8 @@ export interface SpawnOptions {
   cwd?: string
   /** A string is written to stdin and stdin is closed; 'pipe' leaves it open; default /dev/null. */
   stdin?: string | 'pipe'
+  /** Extra environment variables for the script. */
+  env?: Record<string, string>
 }
 
 /**
@@ -94,7 +96,7 @@ export function track(proc: ChildProcess, stdinText?: string): Proc {
 
 function spawnNode(argv: string[], opts: SpawnOptions): Proc {
   const stdin = opts.stdin === undefined ? 'ignore' : 'pipe'
-  const env = { ...process.env }
+  const env = { ...process.env, ...opts.env }
   delete env.REPJS_RUN
   const proc = spawn(process.execPath, argv, { cwd: opts.cwd, env, stdio: [stdin, 'pipe', 'pipe'] })
   return track(proc, opts.stdin === 'pipe' ? undefined : opts.stdin)
