@@ -172,6 +172,15 @@ test('a page that is not crossOriginIsolated gets REPJS_SETUP naming the headers
   await page.close()
 })
 
+test("the bridge in a Web Worker: a late wake-up of an answer already taken does not answer the worker's next call", async () => {
+  // The Chromium twin of test/unit/run-bridge.test.ts (before the fix, the worker got the previous answer again).
+  const tab = await openTab()
+  const r = await tab.evaluate(() => window.rw.lateWake(40))
+  expect(r.values).toEqual(Array.from({ length: 40 }, (_, i) => i * 2))
+  expect(r.error).toBeUndefined()
+  await tab.close()
+})
+
 test('bridge cost in a browser worker: 2,000 Date.now() in the worker vs 2,000 awaited rep.now() on the page (reported, not asserted)', async () => {
   const N = 2000
   const WARM = 200 // bench-now.js makes 200 untimed calls first; so does the page

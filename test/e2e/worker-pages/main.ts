@@ -1,6 +1,7 @@
 // The runInWorker e2e page: exposes `window.rw` for the test to drive. Served with COOP/COEP
 // (index.html) or without (plain.html, not crossOriginIsolated).
 import { connect, runInWorker, type RunInWorkerOptions, type WorkerRun } from '../../../browser/index.js'
+import { Bridge, REQUEST, STATE, TAG_NUMBER } from '../../../browser/worker-protocol.js'
 
 export interface Finished {
   exitCode: number
@@ -27,6 +28,11 @@ export interface WorkerHarness {
   pageNow(opts: { gateway: string; run: string; program: string }, warm: number, n: number): Promise<{ ms: number; values: number[] }>
   /** The bridge's mechanism alone, no RepJS: µs per round trip of a worker blocking in Atomics.wait, answered at once. */
   bareRoundTrip(n: number): Promise<number>
+  /**
+   * `calls` calls through runInWorker's bridge from a Web Worker, the page holding back its wake-up
+   * for every even call's answer until the worker waits for the next call: the answers it got.
+   */
+  lateWake(calls: number): Promise<{ values: unknown[]; error?: { code?: string; message: string } }>
 }
 
 declare global {
@@ -93,6 +99,48 @@ window.rw = {
     const ms = performance.now() - t
     await rep.close()
     return { ms, values }
+  },
+  async lateWake(calls) {
+    let pending: (() => void) | undefined
+    const bridge = Bridge.create(1 << 16, { wake: (notify) => (pending = notify) })
+    const worker = new Worker(new URL('./bridge-worker.ts', import.meta.url), { type: 'module' })
+    const values: unknown[] = []
+    let error: { code?: string; message: string } | undefined
+    let finished = false
+    worker.onmessage = (e: MessageEvent<{ value?: unknown; done?: true; error?: { code?: string; message: string } }>) => {
+      if ('value' in e.data) values.push(e.data.value)
+      if (e.data.error) error = e.data.error
+      if (e.data.done || e.data.error) finished = true
+    }
+    const tick = () => new Promise((r) => setTimeout(r, 0))
+    const until = async (cond: () => boolean, what: string) => {
+      const end = performance.now() + 5000
+      while (!cond()) {
+        if (performance.now() > end) throw new Error(`timed out waiting for ${what}`)
+        await tick()
+      }
+    }
+    const requested = () => Atomics.load(bridge.ctl, STATE) === REQUEST || finished
+    worker.postMessage({ sab: bridge.sab, calls })
+    try {
+      for (let i = 0; i < calls && !finished; i++) {
+        await until(requested, `request ${i}`)
+        if (finished) break
+        bridge.writeResponse(TAG_NUMBER, bridge.readRequest().arg * 2)
+        const notify = pending!
+        if (i % 2 === 0) {
+          await until(requested, `request ${i + 1}`)
+          await new Promise((r) => setTimeout(r, 20))
+        }
+        notify()
+      }
+      await until(() => finished, 'the worker to finish')
+    } catch (err) {
+      error ??= { message: (err as Error).message }
+    } finally {
+      worker.terminate()
+    }
+    return { values, ...(error ? { error } : {}) }
   },
   bareRoundTrip(n) {
     const src = `onmessage = (e) => {
