@@ -6,33 +6,34 @@
  */
 import { expect, test } from 'vitest'
 import { uniqueRun, useEtcd } from '../helpers/etcd.js'
-import { outcome, runReplica } from '../helpers/run-script.js'
+import { outcome, runReplica, type Outcome } from '../helpers/run-script.js'
 
 const etcd = useEtcd()
 
-test('same-name calls from callbacks that fire in another order diverge instead of swapping values', async () => {
-  const run = uniqueRun('timers')
-  const first = await outcome(runReplica('timers.js', { run, etcd: etcd.endpoint, env: { TIMERS_FIRST: 'a' } }))
+/**
+ * One run of `script`: a first replica with env `ours`, a second that replays it with the same env
+ * (and must print the same), then one with env `other`; returns the first and the last outcomes.
+ */
+async function replayWith(script: string, ours: Record<string, string>, other: Record<string, string>): Promise<[Outcome, Outcome]> {
+  const run = uniqueRun(script.replace(/\W/g, '-'))
+  const first = await outcome(runReplica(script, { run, etcd: etcd.endpoint, env: ours }))
   expect(first).toMatchObject({ code: 0, stderr: '' })
-  expect(first.stdout).toMatch(/^a 0\.\d+\nb 0\.\d+\n$/)
-  const same = await outcome(runReplica('timers.js', { run, etcd: etcd.endpoint, env: { TIMERS_FIRST: 'a' } }))
+  const same = await outcome(runReplica(script, { run, etcd: etcd.endpoint, env: ours }))
   expect(same.stdout).toBe(first.stdout)
-  const other = await outcome(runReplica('timers.js', { run, etcd: etcd.endpoint, env: { TIMERS_FIRST: 'b' } }))
-  expect(other.code).toBe(70)
-  expect(other.stdout).toBe('')
-  expect(other.stderr).toContain('REPJS_DIVERGED')
+  const last = await outcome(runReplica(script, { run, etcd: etcd.endpoint, env: other }))
+  expect(last).toMatchObject({ code: 70, stdout: '' })
+  expect(last.stderr).toContain('REPJS_DIVERGED')
+  return [first, last]
+}
+
+test('same-name calls from callbacks that fire in another order diverge instead of swapping values', async () => {
+  const [first, other] = await replayWith('timers.js', { TIMERS_FIRST: 'a' }, { TIMERS_FIRST: 'b' })
+  expect(first.stdout).toMatch(/^a 0\.\d+\nb 0\.\d+\n$/)
   expect(other.stderr).toContain('timers.js:6') // this replica's call (b's timer)
   expect(other.stderr).toContain('timers.js:5') // the logged call (a's timer)
 })
 
 test("crypto.randomInt's bounds are part of the call's identity", async () => {
-  const run = uniqueRun('randint')
-  const first = await outcome(runReplica('randint.js', { run, etcd: etcd.endpoint, env: { RANDINT_MAX: '10' } }))
-  expect(first).toMatchObject({ code: 0, stderr: '' })
-  const same = await outcome(runReplica('randint.js', { run, etcd: etcd.endpoint, env: { RANDINT_MAX: '10' } }))
-  expect(same.stdout).toBe(first.stdout)
-  const other = await outcome(runReplica('randint.js', { run, etcd: etcd.endpoint, env: { RANDINT_MAX: '1000' } }))
-  expect(other.code).toBe(70)
-  expect(other.stdout).toBe('')
-  expect(other.stderr).toContain('REPJS_DIVERGED')
+  const [first] = await replayWith('randint.js', { RANDINT_MAX: '10' }, { RANDINT_MAX: '1000' })
+  expect(first.stdout).toMatch(/^drew \d\n$/)
 })
