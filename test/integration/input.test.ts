@@ -1,6 +1,8 @@
 // Replicated input: a line typed on any replica is returned on all; a line that loses the race is
 // kept for the next call; end of input is explicit; waiting costs no etcd requests.
 import { afterAll, expect, test } from 'vitest'
+import type { Engine } from '../../core/engine.js'
+import { encodeRecord } from '../../core/record.js'
 import { connect, type Replica, type Store } from '../../node-gateway/index.js'
 import { uniqueRun, useEtcd } from '../helpers/etcd.js'
 
@@ -16,6 +18,17 @@ async function replicas(names: string[]): Promise<Replica[]> {
   for (const name of names) out.push(await connect({ run, etcd: etcd.endpoint, program: 'input', name }))
   open.push(...out)
   return out
+}
+
+/** Count the store requests a replica sends from now on (propose, vote, acquire). */
+function countRequests(rep: Replica): { readonly calls: number } {
+  const store = (rep as unknown as { engine: { store: Store } }).engine.store
+  const counter = { calls: 0 }
+  for (const m of ['propose', 'vote', 'acquire'] as const) {
+    const orig = store[m].bind(store) as (...args: unknown[]) => Promise<unknown>
+    ;(store as unknown as Record<string, unknown>)[m] = (...args: unknown[]) => (counter.calls++, orig(...args))
+  }
+  return counter
 }
 
 test('a line typed on one replica is the next input on every replica, marked with who typed it', async () => {
@@ -62,21 +75,87 @@ test('end of input is agreed and explicit; lines still queued are reported as no
 
 test('waiting for input uses the watch: no etcd requests while idle', async () => {
   const [a, b] = await replicas(['a', 'b'])
-  const store = (b as unknown as { engine: { store: Store } }).engine.store
-  let calls = 0
-  for (const m of ['propose', 'vote', 'acquire'] as const) {
-    const orig = store[m].bind(store) as (...args: unknown[]) => Promise<unknown>
-    ;(store as unknown as Record<string, unknown>)[m] = (...args: unknown[]) => (calls++, orig(...args))
-  }
+  const requests = countRequests(b!)
   const pending = b!.input()
   await new Promise((r) => setTimeout(r, 500))
-  expect(calls).toBe(0)
+  expect(requests.calls).toBe(0)
   // a line typed on a waits in a's queue until a asks for input too
   a!.typeLine('wake up')
   await new Promise((r) => setTimeout(r, 100))
-  expect(calls).toBe(0)
+  expect(requests.calls).toBe(0)
   const [la, lb] = await Promise.all([a!.input(), pending])
   expect(la).toBe('wake up')
   expect(lb).toBe('wake up')
-  expect(calls).toBe(0)
+  expect(requests.calls).toBe(0)
+})
+
+test('a replica id reused by a new incarnation (a reloaded tab) does not lose the line it types', async () => {
+  const run = uniqueRun('input-reuse')
+  const first = await connect({ run, etcd: etcd.endpoint, program: 'input', replicaId: 'tab-1' })
+  const other = await connect({ run, etcd: etcd.endpoint, program: 'input', replicaId: 'term-2' })
+  open.push(other)
+  first.typeLine('before reload')
+  expect(await first.input()).toBe('before reload')
+  await first.close()
+  const again = await connect({ run, etcd: etcd.endpoint, program: 'input', replicaId: 'tab-1' })
+  open.push(again)
+  again.typeLine('after reload')
+  // replaying the previous incarnation's line (same replica id, first line) must not take this one
+  expect(await again.input()).toBe('before reload')
+  expect(again.pendingInput()).toEqual(['after reload'])
+  expect(await other.input()).toBe('before reload')
+  const [mine, theirs] = await Promise.all([again.inputLine(), other.inputLine()])
+  expect(mine.line).toBe('after reload')
+  expect(mine.local).toBe(true)
+  expect(theirs.line).toBe('after reload')
+  expect(theirs.slot).toBe(1)
+  expect(again.pendingInput()).toEqual([])
+})
+
+test('a record with a forged `by` cannot take another replica\'s queued line out of its queue', async () => {
+  const [a, b] = await replicas(['a', 'b'])
+  // b writes slot 0 of the input stream as if a had typed it (a's replica id, a's first line)
+  const engine = (b as unknown as { engine: Engine }).engine
+  const forged = encodeRecord(engine.codec, {
+    kind: 'input', name: 'input', argsHash: '-', site: '', by: a!.info.replicaId, ok: true,
+    value: { line: 'forged', seq: 0, id: 'forged', who: 'a', at: 0 },
+  })
+  expect((await engine.store.propose({ run: a!.info.run, stream: 'input', slot: 0 }, forged)).won).toBe(true)
+  a!.typeLine('real')
+  expect(await a!.input()).toBe('forged')
+  expect(a!.pendingInput()).toEqual(['real'])
+  expect(await b!.input()).toBe('forged')
+  const [la, lb] = await Promise.all([a!.inputLine(), b!.inputLine()])
+  expect([la.line, lb.line, la.slot]).toEqual(['real', 'real', 1])
+})
+
+test('two concurrent input() calls with one line typed: one gets it, the other waits for the next line', async () => {
+  const [a, b] = await replicas(['a', 'b'])
+  a!.typeLine('only')
+  const first = a!.input()
+  const second = a!.input()
+  expect(await first).toBe('only')
+  a!.typeLine('next')
+  expect(await second).toBe('next')
+  expect(a!.pendingInput()).toEqual([])
+  // the log holds each line once, in order
+  expect([await b!.input(), await b!.input()]).toEqual(['only', 'next'])
+})
+
+test('end of input is agreed once: several replicas ending make one end slot, and input() after it proposes nothing', async () => {
+  const [a, b, c] = await replicas(['a', 'b', 'c'])
+  a!.endInput()
+  b!.endInput()
+  expect(await Promise.all([a!.input(), b!.input()])).toEqual([null, null])
+  const counts = [countRequests(a!), countRequests(b!)]
+  expect(await Promise.all([a!.input(), b!.input(), a!.input(), b!.input()])).toEqual([null, null, null, null])
+  expect(counts.map((c) => c.calls)).toEqual([0, 0])
+  // each replica's own end request is fulfilled by the agreed end, whoever's won
+  expect([a!.pendingInput(), b!.pendingInput()]).toEqual([[], []])
+  a!.endInput()
+  expect(a!.pendingInput()).toEqual([])
+  // a replica joining later sees one end, at slot 0
+  const end = await c!.inputLine()
+  expect([end.line, end.slot]).toEqual([null, 0])
+  expect((await c!.inputLine()).slot).toBe(0)
 })
