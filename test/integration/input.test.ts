@@ -3,7 +3,7 @@
 import { afterAll, expect, test } from 'vitest'
 import type { Engine } from '../../core/engine.js'
 import { encodeRecord } from '../../core/record.js'
-import { connect, type Replica, type Store } from '../../node-gateway/index.js'
+import { connect, ErrorCodes, RepJSError, type Replica, type Store } from '../../node-gateway/index.js'
 import { uniqueRun, useEtcd } from '../helpers/etcd.js'
 
 const etcd = useEtcd()
@@ -94,19 +94,18 @@ test('a replica id reused by a new incarnation (a reloaded tab) does not lose th
   const first = await connect({ run, etcd: etcd.endpoint, program: 'input', replicaId: 'tab-1' })
   const other = await connect({ run, etcd: etcd.endpoint, program: 'input', replicaId: 'term-2' })
   open.push(other)
-  first.typeLine('before reload')
-  expect(await first.input()).toBe('before reload')
+  const before = first.typeLine('before reload')
+  expect((await first.inputLine()).id).toBe(before)
   await first.close()
   const again = await connect({ run, etcd: etcd.endpoint, program: 'input', replicaId: 'tab-1' })
   open.push(again)
-  again.typeLine('after reload')
+  const after = again.typeLine('after reload')
   // replaying the previous incarnation's line (same replica id, first line) must not take this one
   expect(await again.input()).toBe('before reload')
   expect(again.pendingInput()).toEqual(['after reload'])
   expect(await other.input()).toBe('before reload')
   const [mine, theirs] = await Promise.all([again.inputLine(), other.inputLine()])
-  expect(mine.line).toBe('after reload')
-  expect(mine.local).toBe(true)
+  expect([mine.line, mine.id, mine.local]).toEqual(['after reload', after, true])
   expect(theirs.line).toBe('after reload')
   expect(theirs.slot).toBe(1)
   expect(again.pendingInput()).toEqual([])
@@ -158,4 +157,24 @@ test('end of input is agreed once: several replicas ending make one end slot, an
   const end = await c!.inputLine()
   expect([end.line, end.slot]).toEqual([null, 0])
   expect((await c!.inputLine()).slot).toBe(0)
+})
+
+test('an acknowledged line is in the log once when the answer to its proposal is lost and the proposal resent', async () => {
+  const [a, b] = await replicas(['a', 'b'])
+  const store = (a as unknown as { engine: { store: Store } }).engine.store
+  const propose = store.propose.bind(store)
+  let lost = 0
+  store.propose = async (ref, record, clearVotes) => {
+    const res = await propose(ref, record, clearVotes)
+    if (lost++ > 0) return res
+    // written, but the answer never arrives: the engine retries the same slot
+    throw new RepJSError(ErrorCodes.UNAVAILABLE, 'answer lost (test)', { retryable: true, details: { status: 'reconnecting' } })
+  }
+  const id = a!.typeLine('once')
+  const line = await a!.inputLine()
+  expect([line.line, line.id, line.slot, lost]).toEqual(['once', id, 0, 2])
+  expect(a!.pendingInput()).toEqual([])
+  a!.typeLine('then')
+  expect(await a!.input()).toBe('then')
+  expect([await b!.input(), await b!.input()]).toEqual(['once', 'then'])
 })
