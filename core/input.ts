@@ -114,7 +114,15 @@ export class InputQueue {
   /** The next agreed line. Calls settle in call order, each after the one before it. */
   next(): Promise<InputLine> {
     const prev = this.turn
-    const call = prev ? prev.then(() => this.take(), () => this.take()) : this.take()
+    let call: Promise<InputLine>
+    if (prev) {
+      // taken later, outside this call's stack: keep its site (as a slot taken now would have)
+      const site = this.engine.siteNow()
+      const take = () => this.engine.withSite(site, () => this.take())
+      call = prev.then(take, take)
+    } else {
+      call = this.take()
+    }
     this.turn = call
     const done = () => {
       if (this.turn === call) this.turn = undefined

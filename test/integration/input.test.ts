@@ -2,7 +2,7 @@
 // kept for the next call; end of input is explicit; waiting costs no etcd requests.
 import { afterAll, expect, test } from 'vitest'
 import type { Engine } from '../../core/engine.js'
-import { encodeRecord } from '../../core/record.js'
+import { decodeRecord, encodeRecord, type SlotRecord } from '../../core/record.js'
 import { connect, ErrorCodes, RepJSError, type Replica, type Store } from '../../node-gateway/index.js'
 import { uniqueRun, useEtcd } from '../helpers/etcd.js'
 
@@ -29,6 +29,24 @@ function countRequests(rep: Replica): { readonly calls: number } {
     ;(store as unknown as Record<string, unknown>)[m] = (...args: unknown[]) => (counter.calls++, orig(...args))
   }
   return counter
+}
+
+/** The first `n` decided records of a stream, read from the store. */
+function records(rep: Replica, stream: string, n: number): Promise<SlotRecord[]> {
+  const engine = (rep as unknown as { engine: Engine }).engine
+  return new Promise((resolve, reject) => {
+    const got: SlotRecord[] = []
+    const stop = engine.store.follow(rep.info.run, stream, 0, {
+      slot(slot, bytes) {
+        if (slot < n) got[slot] = decodeRecord(engine.codec, bytes, `${stream} slot ${slot}`)
+        if (got.filter(Boolean).length < n) return
+        queueMicrotask(() => stop())
+        resolve(got)
+      },
+      caughtUp() {},
+      error: reject,
+    })
+  })
 }
 
 test('a line typed on one replica is the next input on every replica, marked with who typed it', async () => {
@@ -132,13 +150,14 @@ test('two concurrent input() calls with one line typed: one gets it, the other w
   const [a, b] = await replicas(['a', 'b'])
   a!.typeLine('only')
   const first = a!.input()
-  const second = a!.input()
+  const second = a!.withCallSite('script.js:7:1', () => a!.input())
   expect(await first).toBe('only')
   a!.typeLine('next')
   expect(await second).toBe('next')
   expect(a!.pendingInput()).toEqual([])
-  // the log holds each line once, in order
+  // the log holds each line once, in order; the call that waited for its turn kept its call site
   expect([await b!.input(), await b!.input()]).toEqual(['only', 'next'])
+  expect((await records(b!, 'input', 2))[1]!.site).toBe('script.js:7:1')
 })
 
 test('end of input is agreed once: several replicas ending make one end slot, and input() after it proposes nothing', async () => {
