@@ -3,7 +3,7 @@
 import { afterAll, expect, test } from 'vitest'
 import type { Engine } from '../../core/engine.js'
 import { decodeRecord, encodeRecord, type SlotRecord } from '../../core/record.js'
-import { connect, ErrorCodes, RepJSError, type Replica, type Store } from '../../node-gateway/index.js'
+import { connect, ErrorCodes, RepJSError, type InputLine, type Replica, type Store } from '../../node-gateway/index.js'
 import { uniqueRun, useEtcd } from '../helpers/etcd.js'
 
 const etcd = useEtcd()
@@ -196,4 +196,48 @@ test('an acknowledged line is in the log once when the answer to its proposal is
   a!.typeLine('then')
   expect(await a!.input()).toBe('then')
   expect([await b!.input(), await b!.input()]).toEqual(['once', 'then'])
+})
+
+test('a replica restarted many times with one id: each acknowledged line is in the log exactly once, no line twice', async () => {
+  const run = uniqueRun('input-restarts')
+  const join = async (replicaId: string) => {
+    const rep = await connect({ run, etcd: etcd.endpoint, program: 'input', replicaId })
+    open.push(rep)
+    return rep
+  }
+  const steady = await join('steady')
+  const log: InputLine[] = []
+  const reading = (async () => {
+    for (let l = await steady.inputLine(); log.push(l) && l.line !== null; l = await steady.inputLine());
+  })()
+  const acked: string[] = []
+  const restarts = 10
+  const SENT = Symbol('sent')
+  for (let i = 0; i < restarts; i++) {
+    const rep = await join('restarting')
+    const id = rep.typeLine(`restart ${i}`)
+    steady.typeLine(`steady ${i}`)
+    while ((await rep.inputLine()).id !== id); // replays what earlier incarnations saw, then its own line
+    acked.push(id)
+    // one more line, its proposal sent but not answered when this incarnation stops: not acknowledged
+    const store = (rep as unknown as { engine: { store: Store } }).engine.store
+    const propose = store.propose.bind(store)
+    const sent = new Promise<typeof SENT>((resolve) => (store.propose = (...a) => (resolve(SENT), propose(...a))))
+    rep.typeLine(`unacknowledged ${i}`)
+    const next = () => rep.input().catch(() => undefined)
+    while ((await Promise.race([sent, next()])) !== SENT); // steady's lines may take the slots first
+    await rep.close()
+  }
+  const last = await join('restarting')
+  last.endInput()
+  while ((await last.input()) !== null);
+  await reading
+  const ids = log.map((l) => l.id)
+  expect(new Set(ids).size).toBe(ids.length)
+  expect(acked.filter((id) => ids.includes(id))).toEqual(acked)
+  // every line typed on the steady replica is agreed once or still queued when input ended
+  const steadyLines = [...log.filter((l) => l.replica === 'steady').map((l) => l.line), ...steady.pendingInput()]
+  expect(steadyLines.sort()).toEqual(Array.from({ length: restarts }, (_, i) => `steady ${i}`).sort())
+  console.log(`restarts: ${restarts}, agreed lines ${log.length - 1}, acknowledged ${acked.length}, ` +
+    `unacknowledged agreed ${log.filter((l) => l.line?.startsWith('unacknowledged')).length}, duplicates 0`)
 })
