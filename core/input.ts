@@ -4,7 +4,7 @@
  *  - if a local line is queued, it is proposed; if it wins, every replica gets it;
  *  - if another replica's line wins, this replica returns that line (and shows it as typed there,
  *    marked with who typed it); its own line stays queued, in order, for the next input() call.
- * No typed line is ever lost. Waiting uses the log's watch (decided slots pushed), not polling.
+ * No typed line is lost while the replica runs. Waiting uses the log's watch (decided slots pushed), not polling.
  * End of input is a value too, but only an explicit one (`endInput()`): when agreed, input()
  * returns null on every replica; lines still queued then are reported as not sent.
  *

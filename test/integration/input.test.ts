@@ -131,19 +131,22 @@ test('a replica id reused by a new incarnation (a reloaded tab) does not lose th
 
 test('a record with a forged `by` cannot take another replica\'s queued line out of its queue', async () => {
   const [a, b] = await replicas(['a', 'b'])
-  // b writes slot 0 of the input stream as if a had typed it (a's replica id, a's first line)
+  // b writes slots 0 and 1 of the input stream as if a had typed them (a's replica id, a's first
+  // line): once as records were before line ids, once with a made-up id
   const engine = (b as unknown as { engine: Engine }).engine
-  const forged = encodeRecord(engine.codec, {
-    kind: 'input', name: 'input', argsHash: '-', site: '', by: a!.info.replicaId, ok: true,
-    value: { line: 'forged', seq: 0, id: 'forged', who: 'a', at: 0 },
-  })
-  expect((await engine.store.propose({ run: a!.info.run, stream: 'input', slot: 0 }, forged)).won).toBe(true)
+  const values = [{ line: 'forged', seq: 0, who: 'a', at: 0 }, { line: 'forged too', id: 'made-up', who: 'a', at: 0 }]
+  for (const [slot, value] of values.entries()) {
+    const forged = encodeRecord(engine.codec, { kind: 'input', name: 'input', argsHash: '-', site: '', by: a!.info.replicaId, ok: true, value })
+    expect((await engine.store.propose({ run: a!.info.run, stream: 'input', slot }, forged)).won).toBe(true)
+  }
   a!.typeLine('real')
-  expect(await a!.input()).toBe('forged')
+  expect(await a!.inputLine()).toMatchObject({ line: 'forged', id: undefined, local: true })
   expect(a!.pendingInput()).toEqual(['real'])
-  expect(await b!.input()).toBe('forged')
+  expect(await a!.input()).toBe('forged too')
+  expect(a!.pendingInput()).toEqual(['real'])
+  expect([await b!.input(), await b!.input()]).toEqual(['forged', 'forged too'])
   const [la, lb] = await Promise.all([a!.inputLine(), b!.inputLine()])
-  expect([la.line, lb.line, la.slot]).toEqual(['real', 'real', 1])
+  expect([la.line, lb.line, la.slot]).toEqual(['real', 'real', 2])
 })
 
 test('two concurrent input() calls with one line typed: one gets it, the other waits for the next line', async () => {
