@@ -133,6 +133,12 @@ export class Engine {
     }
   }
 
+  /** The site of the call being made now, for a call that takes its slot later (e.g. queued behind another). */
+  siteNow(): string {
+    if (this.siteOverride !== undefined) return this.siteOverride
+    return this.opts.callSites === false ? '' : callSite(this.opts.siteBase)
+  }
+
   assertOpen(): void {
     if (this.halted) throw this.halted
     if (this.closing.signal.aborted) throw closedError()

@@ -42,10 +42,19 @@ export function cryptoFloat(): number {
 }
 
 /** An RFC 4122 version-4 UUID from the platform's cryptographic generator. */
+function hex(b: Uint8Array): string {
+  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('')
+}
+
+/** `bytes` random bytes from the platform's CSPRNG, as lowercase hex (ids, never agreed values). */
+export function randomHex(bytes: number): string {
+  return hex(crypto.getRandomValues(new Uint8Array(bytes)))
+}
+
 export function cryptoUUID(): string {
   const b = crypto.getRandomValues(new Uint8Array(16))
   b[6] = (b[6]! & 0x0f) | 0x40
   b[8] = (b[8]! & 0x3f) | 0x80
-  const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('')
+  const h = hex(b)
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`
 }

@@ -7,7 +7,7 @@ import { createCodec, type BinaryFormat } from './codec.js'
 import { Engine, MAIN_STREAM, type StreamState } from './engine.js'
 import { badArgument, ErrorCodes, RepJSError } from './errors.js'
 import { decideOnce, type OnceOptions } from './once.js'
-import { cryptoUUID } from './prng.js'
+import { cryptoUUID, randomHex } from './prng.js'
 import { agreedRandom, random, type RandomMode } from './random.js'
 import type { Status, StatusListener } from './status.js'
 import { InputQueue, INPUT_STREAM, type InputLine } from './input.js'
@@ -198,8 +198,9 @@ export class Replica extends Stream {
   }
 
   /**
-   * The next agreed input line (null once end of input is agreed). A line typed here (`typeLine`)
-   * races the other replicas' lines; one that loses stays queued for the next call.
+   * The next agreed input line (null once end of input is agreed, then on every later call, with no
+   * slot taken). A line typed here (`typeLine`) races the other replicas' lines; one that loses
+   * stays queued for the next call. Concurrent calls settle one after another, in call order.
    */
   async input(): Promise<string | null> {
     return (await this.inputs.next()).line
@@ -210,12 +211,16 @@ export class Replica extends Stream {
     return this.inputs.next()
   }
 
-  /** A line typed on this replica (a terminal line, the prompt element's Enter). */
-  typeLine(line: string): void {
-    this.inputs.type(line)
+  /**
+   * A line typed on this replica (a terminal line, the prompt element's Enter). Returns the line's
+   * id: the line is acknowledged (in the log, exactly once) when an agreed line with this id is
+   * returned by input()/inputLine() or emitted as 'input' here.
+   */
+  typeLine(line: string): string {
+    return this.inputs.type(line)
   }
 
-  /** End input for every replica, explicitly (Ctrl-D on a terminal, a button). */
+  /** End input for every replica, explicitly (Ctrl-D on a terminal, a button); once is enough. */
   endInput(): void {
     this.inputs.end()
   }
@@ -273,10 +278,6 @@ export interface ReplicaOptions {
 }
 
 const RUN_RE = /^[A-Za-z0-9._-]{1,128}$/
-
-function randomHex(bytes: number): string {
-  return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, '0')).join('')
-}
 
 /** Join (or create) a run and return the replica. */
 export async function createReplica(opts: ReplicaOptions): Promise<Replica> {

@@ -183,6 +183,34 @@ test('a reloaded tab restores its log and transcript from IndexedDB and fetches 
   await Promise.all([a.close(), c.close()])
 })
 
+test('a reloaded tab keeps its replica id: the line it types after the reload is agreed, not taken by the replay of the one before', async () => {
+  const run = uniqueRun('e2e-reload-input')
+  const node = await nodeReplica(run)
+  const a = await openTab(run, 'tab-a')
+  const type = async (text: string) => {
+    await a.locator('repjs-prompt [part~=input]').fill(text)
+    await a.locator('repjs-prompt [part~=input]').press('Enter')
+  }
+  const id = await a.evaluate(() => (window as unknown as E2E).e2e.rep.info.replicaId)
+  await type('before reload')
+  await a.evaluate(() => (window as unknown as E2E).e2e.readInput(1))
+  await a.reload()
+  await ready(a)
+  expect(await a.evaluate(() => (window as unknown as E2E).e2e.rep.info.replicaId)).toBe(id)
+  await type('after reload')
+  // the app's loop replays slot 0 (this replica id's first line, from the previous page)
+  await a.evaluate(() => (window as unknown as E2E).e2e.readInput(1))
+  expect(await a.evaluate(() => (window as unknown as E2E).e2e.rep.pendingInput())).toEqual(['after reload'])
+  const nodeLines = Promise.all([node.inputLine(), node.inputLine()])
+  await a.evaluate(() => (window as unknown as E2E).e2e.readInput(1))
+  expect((await nodeLines).map((l) => [l.line, l.who, l.slot])).toEqual([['before reload', 'tab-a', 0], ['after reload', 'tab-a', 1]])
+  await expect.poll(() => transcript(a)).toEqual([
+    { part: 'line local', who: 'tab-a', text: 'before reload' },
+    { part: 'line local', who: 'tab-a', text: 'after reload' },
+  ])
+  await a.close()
+})
+
 test('connect() in the browser requires program: REPJS_BAD_ARGUMENT', async () => {
   const page = await browser.context.newPage()
   await page.goto(pages.url)

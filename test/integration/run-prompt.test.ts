@@ -23,3 +23,14 @@ test('output around a blocking prompt() arrives in order on every replica, nothi
   expect(typer.stdout).toBe(want)
   expect(other.stdout).toBe(want)
 })
+
+test('a script reading with readline and prompt() at once gets each typed line once', async () => {
+  const run = uniqueRun('mixed')
+  const typer = runReplica('prompt-readline.js', { run, etcd: etcd.endpoint, flags: ['--eof-ends-input'], stdin: 'pipe' })
+  typer.write('one\ntwo\n')
+  typer.end()
+  expect(await typer.exited).toBe(0)
+  const got = [...typer.stdout.matchAll(/(?:readline|prompt) (\w+)/g)].map((m) => m[1]).sort()
+  expect(got).toEqual(['one', 'two'])
+  expect(typer.stdout.trimEnd().endsWith('end')).toBe(true)
+})
