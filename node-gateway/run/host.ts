@@ -15,6 +15,7 @@ import type { Replica } from '../../core/replica.js'
 import type { RandomMode } from '../../core/random.js'
 import { attachTerminal } from '../input/terminal.js'
 import { BridgeBuffer, REQUEST } from './bridge.js'
+import { inputOrder } from './input-order.js'
 import { serveStdin } from './stdin.js'
 
 /** Atomics.waitAsync (Node 16+; typed in ES2024 libs, which this project does not use). */
@@ -125,6 +126,7 @@ export async function runScript(opts: RunOptions): Promise<number> {
   }
 
   let perfBase: number | undefined
+  const order = inputOrder()
   const perform = async (op: string, name: string, args: unknown[]): Promise<unknown> => {
     switch (op) {
       case 'now':
@@ -149,7 +151,7 @@ export async function runScript(opts: RunOptions): Promise<number> {
       }
       case 'input':
         attachInput()
-        return rep.input()
+        return order.inTurn(args[0] as number, () => rep.input())
       default:
         throw new Error(`unknown bridge op ${op}`)
     }
@@ -179,9 +181,9 @@ export async function runScript(opts: RunOptions): Promise<number> {
     attachTerminal(rep, { eofEndsInput: opts.eofEndsInput, echo: opts.echo ?? process.stdout.isTTY, output: { write: echo } })
   }
   // The script's stdin: one agreed line (or the agreed end of input) each time its stream asks.
-  serveStdin(stdinChannel.port1, async () => {
+  serveStdin(stdinChannel.port1, async (n) => {
     try {
-      const line = await rep.input()
+      const line = await order.inTurn(n, () => rep.input())
       return line === null ? null : line + '\n'
     } catch (err) {
       if (stopsReplica(err) && err.code !== ErrorCodes.CLOSED) stopReplica(err)

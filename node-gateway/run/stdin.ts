@@ -13,15 +13,19 @@
  * interface would never exit; this one holds the thread open only while the script is actually
  * reading, as the main thread's stdin does: the port is ref'd while a request is out and the stream
  * is not paused.
- *   worker → host: 'read' (one chunk wanted) · host → worker: a chunk (string or bytes) · null
+ *   worker → host: { read: n } (one chunk wanted; n numbers the script's input reads, see
+ *   run/input-order.ts) · host → worker: a chunk (string or bytes) · null
  */
 import { Readable } from 'node:stream'
 import type { MessagePort } from 'node:worker_threads'
 
-/** The message the worker's stdin sends when it wants the next chunk. */
-export const STDIN_READ = 'read'
+/** The message the worker's stdin sends when it wants the next chunk: `n` numbers the read. */
+export interface StdinRead {
+  read: number
+}
 
-export function workerStdin(port: MessagePort): Readable {
+/** `ticket` numbers each read among the script's input reads (default: all 0). */
+export function workerStdin(port: MessagePort, ticket: () => number = () => 0): Readable {
   let ended = false
   let asked = false
   let paused = false
@@ -30,7 +34,7 @@ export function workerStdin(port: MessagePort): Readable {
     read() {
       if (ended || asked) return
       asked = true
-      port.postMessage(STDIN_READ)
+      port.postMessage({ read: ticket() } satisfies StdinRead)
       if (!paused) port.ref()
     },
   })
@@ -60,20 +64,20 @@ export function workerStdin(port: MessagePort): Readable {
 }
 
 /**
- * The host's side: answers each 'read' from the worker with the next chunk from `next()` (null:
- * end of input; undefined: stop answering, e.g. the replica closed). `start` runs before the first
- * answer is looked for (the script reads its input for the first time).
+ * The host's side: answers each read from the worker with the next chunk from `next(n)` (n: the
+ * read's number; null: end of input; undefined: stop answering, e.g. the replica closed). `start`
+ * runs before the first answer is looked for (the script reads its input for the first time).
  */
-export function serveStdin(port: MessagePort, next: () => Promise<string | Uint8Array | null | undefined>, start?: () => void): void {
+export function serveStdin(port: MessagePort, next: (n: number) => Promise<string | Uint8Array | null | undefined>, start?: () => void): void {
   let started = false
   let done = false
-  port.on('message', (m: unknown) => {
-    if (m !== STDIN_READ || done) return
+  port.on('message', (m: Partial<StdinRead> | null) => {
+    if (typeof m?.read !== 'number' || done) return
     if (!started) {
       started = true
       start?.()
     }
-    void next().then(
+    void next(m.read).then(
       (chunk) => {
         if (chunk === undefined) return
         if (chunk === null) done = true

@@ -92,7 +92,10 @@ function siteFromFrames(depth: number): string | undefined {
   }
 }
 
-const stdin = () => workerStdin(data.stdinPort)
+/** One number for each input read of the script, prompt() or stdin, in the order it made them. */
+let inputReads = 0
+const inputTicket = () => inputReads++
+const stdin = () => workerStdin(data.stdinPort, inputTicket)
 
 if (data.mode === 'audit') {
   const seen = new Map<string, AuditRecord>()
@@ -114,7 +117,7 @@ if (data.mode === 'audit') {
     if (site === undefined) site = siteOf(stackNow(8)) || siteOf(stackNow())
     let reply: unknown[]
     try {
-      reply = bridge.call([op, name, args, site])
+      reply = bridge.call([op, name, op === 'input' ? [inputTicket()] : args, site])
     } catch (err) {
       // A response that is not this call's: the script must not go on. The host stops the replica.
       port.postMessage({ stop: { code: (err as RepJSError).code, message: (err as Error).message } })
