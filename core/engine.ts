@@ -186,6 +186,12 @@ export class Engine {
     return rec
   }
 
+  /** A divergence found outside `check` (e.g. a state check): halts the replica under onDiverged 'halt'; returns err to throw. */
+  diverged(err: RepJSError): RepJSError {
+    if (this.opts.onDiverged === 'halt') this.halt(err)
+    return err
+  }
+
   slotKey(stream: string, slot: number): string {
     return `/repjs/v1/${this.run}/s/${stream}/${slot}`
   }
