@@ -2,23 +2,26 @@
  * Agreed state checks: `rep.check(hash)` takes the next slot of its stream like any call, and
  * every replica contributes the hash of its state at that point of the log.
  *
- * quorum 1 ("first decides"): the first replica to reach the slot records its hash in the one
- * create-if-absent Txn every call uses; the others compare with it (from the watch, or the record
- * their own Txn gets back). quorum q > 1 ("majority"): every replica writes one vote (its hash);
- * the first q votes in commit order are reduced to the hash a strict majority of them holds (or
- * none), recorded as the slot's record; a replica arriving after that writes nothing and compares.
- * A replica whose hash differs from the recorded one (or every replica, when the first q hashes
- * had no strict majority) gets REPJS_DIVERGED naming the slot and both hashes.
+ * `quorum` is the number of replicas R the majority is taken over. R = 1 ("first decides"): the
+ * first replica to reach the slot records its hash in the one create-if-absent Txn every call
+ * uses; the others compare with it (from the watch, or the record their own Txn gets back).
+ * R > 1 ("majority"): every replica that reaches the slot before it is decided writes one vote (its
+ * hash); in commit order, the first hash to be held by a strict majority of R (⌊R/2⌋+1 votes) is
+ * recorded as the slot's record; if all R votes are in without one, none is (null). A replica
+ * arriving after the decision writes nothing and compares. A replica whose hash differs from the
+ * recorded one (every replica, when it is null) gets REPJS_DIVERGED naming the slot and both
+ * hashes. The check waits until ⌊R/2⌋+1 replicas agree (status waiting-for-quorum), so it goes on
+ * with a minority of replicas stopped or gone.
  */
 import type { Engine, StreamState } from './engine.js'
 import { badArgument, ErrorCodes, RepJSError } from './errors.js'
-import { checkQuorum, decideByVote, voteIdentity, type VoteOptions } from './vote.js'
+import { checkQuorum, decideByVote, type VoteOptions } from './vote.js'
 
 export interface CheckOptions {
   /**
-   * How many replicas' hashes decide: 1 = the first replica to reach the slot decides; q > 1 = the
-   * hash a strict majority of the first q holds (blocks until q replicas reached the check).
-   * Default: the run's `replicas` (recorded when the run was created), else 1.
+   * The number of replicas R the majority is taken over: the hash ⌊R/2⌋+1 of them hold decides.
+   * 1 = the first replica to reach the check decides. Default: the run's `replicas` (recorded when
+   * the run was created), else 1.
    */
   quorum?: number
   /** Names the check in the log (default 'check'). */
@@ -56,13 +59,13 @@ function hex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
 }
 
-/** The reducer: the hash held by a strict majority of the votes, or null. */
-export function majority(votes: unknown[]): Decided {
+/** The hash held by a strict majority of `replicas` (⌊replicas/2⌋+1 of the votes), or null. */
+export function majority(votes: unknown[], replicas: number): Decided {
   const hashes = votes.map((v) => (typeof v === 'string' ? v : ''))
   const counts = new Map<string, number>()
   for (const h of hashes) counts.set(h, (counts.get(h) ?? 0) + 1)
   let hash: string | null = null
-  for (const [h, n] of counts) if (h && 2 * n > hashes.length) hash = h
+  for (const [h, n] of counts) if (h && 2 * n > replicas) hash = h
   return { hash, votes: hashes }
 }
 
@@ -77,8 +80,8 @@ function decidedOf(value: unknown, key: string): Decided {
 export function stateDivergedError(stream: string, slot: number, name: string, ours: string, decided: Decided): RepJSError {
   const n = decided.votes.length
   const agreed = decided.hash === null
-    ? `the first ${n} replicas' hashes (${decided.votes.join(', ')}) have no strict majority, so no replica's state is agreed`
-    : `the agreed hash is ${decided.hash} (${decided.votes.filter((v) => v === decided.hash).length} of the first ${n} replicas' hashes: ${decided.votes.join(', ')})`
+    ? `the ${n} replicas' hashes (${decided.votes.join(', ')}) have no strict majority, so no replica's state is agreed`
+    : `the agreed hash is ${decided.hash} (held by ${decided.votes.filter((v) => v === decided.hash).length} of the first ${n} replicas' hashes: ${decided.votes.join(', ')})`
   return new RepJSError(
     ErrorCodes.DIVERGED,
     `Replica state diverged at stream '${stream}' slot ${slot} (check '${name}'): this replica's state hash is ${ours}, but ${agreed}. ` +
@@ -93,12 +96,13 @@ export async function check(engine: Engine, stream: StreamState, hash: unknown, 
   const ours = hashText(hash)
   const quorum = checkQuorum(opts.quorum ?? replicas ?? 1)
   const name = opts.name ?? 'check'
-  const vopts: VoteOptions = { quorum, reduce: majority, name }
-  const ident = voteIdentity(engine, vopts, 'check')
+  const vopts: VoteOptions = { quorum, reduce: (votes) => majority(votes, quorum), name }
+  const ident = engine.identity('check', name, [quorum, 'majority'])
+  const least = Math.floor(quorum / 2) + 1
   const rec = await engine.slot(stream, ident, (slot) =>
     quorum === 1
-      ? engine.propose(stream, slot, ident, { ok: true, value: { hash: ours, votes: [ours] } })
-      : decideByVote(engine, stream, slot, ident, ours, vopts),
+      ? engine.propose(stream, slot, ident, { ok: true, value: majority([ours], 1) })
+      : decideByVote(engine, stream, slot, ident, ours, vopts, { least, settled: (d) => (d as Decided).hash !== null }),
   )
   const slot = rec.slot!
   const decided = decidedOf(engine.unwrap(rec), engine.slotKey(stream.name, slot))
