@@ -17,7 +17,7 @@ export const IDLE = 0
 export const REQUEST = 1
 export const RESPONSE = 2
 
-export type Op = 'now' | 'perf' | 'random' | 'uuid' | 'bytes' | 'once' | 'input'
+export type Op = 'now' | 'perf' | 'random' | 'uuid' | 'bytes' | 'once' | 'input' | 'check'
 
 export const codec = createCodec(createCborFormat())
 
