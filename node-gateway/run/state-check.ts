@@ -3,9 +3,9 @@
  * produced, in the order its thread did it: the outcome of every agreed bridge call (the value it
  * got, or the agreed error's name, message and code) and every byte it wrote to stdout (also while
  * --quiet-replay drops it). After every N-th agreed call the worker makes one more bridge call,
- * op 'check' with the hash so far, which the host agrees with `rep.check`: a replica whose script
- * saw other values (a bridge fault) or printed something else (state that is not agreed: an
- * environment variable, a local file) stops with REPJS_DIVERGED naming the slot.
+ * op 'check' with the hash so far (its first 128 bits, as hex), which the host agrees with
+ * `rep.check`: a replica whose script saw other values (a bridge fault) or printed something else
+ * (state that is not agreed: an environment variable, a local file) stops with REPJS_DIVERGED.
  */
 import { createHash } from 'node:crypto'
 import { codec } from './bridge.js'
@@ -27,7 +27,7 @@ export function trackState(call: BridgeCall, every: number): StateTracker {
   let calls = 0
   const consumed = (outcome: unknown) => {
     hash.update(codec.encode(outcome))
-    if (++calls % every === 0) call('check', CHECK_NAME, [hash.copy().digest('hex')])
+    if (++calls % every === 0) call('check', CHECK_NAME, [hash.copy().digest('hex').slice(0, 32)])
   }
   return {
     call(op, name, args) {

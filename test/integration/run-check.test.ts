@@ -33,7 +33,7 @@ test('--check-every 2 --check-quorum 3: the diverging replica stops at the first
   expect(b.stdout).toBe(a.stdout)
   expect(a.stdout.split('\n').filter(Boolean)).toHaveLength(6)
   expect(c.code, c.stderr).toBe(EXIT_STOPPED)
-  expect(c.stderr).toMatch(/^repjs: REPJS_DIVERGED: Replica state diverged at stream 'main' slot 2 \(check 'repjs\.check'\): this replica's state hash is [0-9a-f]{64}, but the agreed hash is [0-9a-f]{64} \(held by 2 /)
+  expect(c.stderr).toMatch(/^repjs: REPJS_DIVERGED: Replica state diverged at stream 'main' slot 2 \(check 'repjs\.check'\): this replica's state hash is [0-9a-f]{32}, but the agreed hash is [0-9a-f]{32} \(held by 2 /)
   expect(c.stdout).toMatch(/^0: \d\.\d{6}\n$/) // it printed one line (not a's), then stopped
   expect(c.stdout).not.toBe(a.stdout.split('\n')[0] + '\n')
 }, 60_000)
