@@ -5,6 +5,7 @@
 import { afterAll, expect, test } from 'vitest'
 import { connect, RepJSError, type Replica } from '../../node-gateway/index.js'
 import { uniqueRun, useEtcd } from '../helpers/etcd.js'
+import { spawnGateway } from '../helpers/gateway.js'
 
 const etcd = useEtcd()
 const open: Replica[] = []
@@ -139,4 +140,22 @@ test('hash arguments: empty or too long is REPJS_BAD_ARGUMENT, before any slot i
     await expect(r.check(h)).rejects.toMatchObject({ code: 'REPJS_BAD_ARGUMENT' })
   }
   expect(await r.check('ok')).toMatchObject({ slot: 0 })
+})
+
+test('through a gateway: a majority check of two gateway replicas and one direct replica blames the odd one', async () => {
+  const run = uniqueRun('check')
+  const g = await spawnGateway(etcd.endpoint)
+  try {
+    const direct = await replica(run, 3)
+    const [a, b] = [await connect({ run, gateway: g.url, program: 'check' }), await connect({ run, gateway: g.url, program: 'check' })]
+    open.push(a, b)
+    const odd = diverged(a.check('odd'))
+    await voted(a)
+    const [rd, rb] = await Promise.all([direct.check('even'), b.check('even')])
+    expect(rd).toEqual({ stream: 'main', slot: 0, hash: 'even', votes: ['odd', 'even', 'even'] })
+    expect(rb).toEqual(rd)
+    expect(await odd).toMatchObject({ slot: 0, hash: 'odd', agreed: 'even' })
+  } finally {
+    await g.kill()
+  }
 })
