@@ -25,7 +25,7 @@ test('without --check-every the replica with another scale prints other numbers 
   for (const o of [a, b, c]) expect(o.code, o.stderr).toBe(0)
   expect(b.stdout).toBe(a.stdout)
   expect(c.stdout).not.toBe(a.stdout)
-}, 60_000)
+}, 120_000)
 
 test('--check-every 2 --check-quorum 3: the diverging replica stops at the first check (slot 2) with exit 70; the other two finish alike', async () => {
   const [a, b, c] = await three(['--check-every', '2', '--check-quorum', '3'])
@@ -36,7 +36,7 @@ test('--check-every 2 --check-quorum 3: the diverging replica stops at the first
   expect(c.stderr).toMatch(/^repjs: REPJS_DIVERGED: Replica state diverged at stream 'main' slot 2 \(check 'repjs\.check'\): this replica's state hash is [0-9a-f]{32}, but the agreed hash is [0-9a-f]{32} \(held by 2 /)
   expect(c.stdout).toMatch(/^0: \d\.\d{6}\n$/) // it printed one line (not a's), then stopped
   expect(c.stdout).not.toBe(a.stdout.split('\n')[0] + '\n')
-}, 60_000)
+}, 120_000)
 
 test('--check-every with equal replicas changes nothing they print', async () => {
   const run = uniqueRun('scaled')
@@ -44,7 +44,7 @@ test('--check-every with equal replicas changes nothing they print', async () =>
   const outs = await Promise.all([0, 1, 2].map(() => outcome(runReplica('scaled.js', { run, etcd: etcd.endpoint, flags }))))
   for (const o of outs) expect(o.code, o.stderr).toBe(0)
   expect(new Set(outs.map((o) => o.stdout)).size).toBe(1)
-}, 60_000)
+}, 120_000)
 
 test('late replicas replay the checks against the recorded hashes (quorum 1: the first replica decided them)', async () => {
   const o = { run: uniqueRun('scaled'), etcd: etcd.endpoint, flags: ['--check-every', '2'] }
@@ -56,12 +56,13 @@ test('late replicas replay the checks against the recorded hashes (quorum 1: the
   const other = await outcome(runReplica('scaled.js', { ...o, args: ['2'] }))
   expect(other.code).toBe(EXIT_STOPPED)
   expect(other.stderr).toMatch(/REPJS_DIVERGED: Replica state diverged at stream 'main' slot 2 .*held by 1 of the first 1 /)
-}, 60_000)
+}, 120_000)
 
 test('--check-every and --check-quorum take whole numbers ≥ 1', async () => {
-  for (const flags of [['--check-every', '0'], ['--check-every', '1.5'], ['--check-every', '2', '--check-quorum', 'x'], ['--check-quorum', '3']]) {
-    const o = await outcome(runReplica('scaled.js', { run: uniqueRun('scaled'), etcd: etcd.endpoint, flags }))
+  const cases = [['--check-every', '0'], ['--check-every', '1.5'], ['--check-every', '2', '--check-quorum', 'x'], ['--check-quorum', '3']]
+  const outs = await Promise.all(cases.map((flags) => outcome(runReplica('scaled.js', { run: uniqueRun('scaled'), etcd: etcd.endpoint, flags }))))
+  for (const o of outs) {
     expect(o.code).not.toBe(0)
     expect(o.stderr).toContain('REPJS_BAD_ARGUMENT')
   }
-}, 60_000)
+}, 120_000)
