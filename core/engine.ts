@@ -186,7 +186,7 @@ export class Engine {
     return rec
   }
 
-  /** A divergence found outside `check` (e.g. a state check): halts the replica under onDiverged 'halt'; returns err to throw. */
+  /** A divergence found by other means than `check` (a state check): halts the replica under onDiverged 'halt'; returns err to throw. */
   diverged(err: RepJSError): RepJSError {
     if (this.opts.onDiverged === 'halt') this.halt(err)
     return err
