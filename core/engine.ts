@@ -205,6 +205,12 @@ export class Engine {
     return typeof ours === 'string' && ours !== '' && ours !== rec.site
   }
 
+  /** A divergence found by other means than `check` (a state check): halts the replica under onDiverged 'halt'; returns err to throw. */
+  diverged(err: RepJSError): RepJSError {
+    if (this.opts.onDiverged === 'halt') this.halt(err)
+    return err
+  }
+
   slotKey(stream: string, slot: number): string {
     return `/repjs/v1/${this.run}/s/${stream}/${slot}`
   }

@@ -9,6 +9,7 @@ export type { Store, SlotRef, ProposeResult, FollowHandlers, HeldLock, AcquireRe
 export type { Status, StatusState, StatusListener } from './status.js'
 export type { NowOptions } from './time.js'
 export type { VoteOptions, Reducer } from './vote.js'
+export type { CheckOptions, CheckResult } from './check.js'
 export type { OnceOptions } from './once.js'
 export type { RandomMode } from './random.js'
 export { Xoshiro128 } from './prng.js'

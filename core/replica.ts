@@ -1,8 +1,9 @@
 /**
- * The public surface of a replica: `distributed`, `distributedLocked`, `vote`, `now`, `random`,
+ * The public surface of a replica: `distributed`, `distributedLocked`, `vote`, `check`, `now`, `random`,
  * `randomUUID`, `getRandomValues`, named streams, status events and `close`. Runtime adapters
  * (node-gateway, browser) build a Store and a BinaryFormat and call `createReplica`.
  */
+import { check, type CheckOptions, type CheckResult } from './check.js'
 import { createCodec, type BinaryFormat } from './codec.js'
 import { Engine, MAIN_STREAM, type StreamState } from './engine.js'
 import { badArgument, ErrorCodes, RepJSError } from './errors.js'
@@ -109,6 +110,19 @@ export class Stream {
   vote<T = unknown>(value: unknown, opts: VoteOptions): Promise<T> {
     try {
       return vote(this.engine, this.state, value, opts, voteIdentity(this.engine, opts)) as Promise<T>
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /**
+   * Agreed state check: every replica passes the hash of its state at this point of the log (a
+   * string, or bytes); resolves if it matches the recorded hash, rejects with REPJS_DIVERGED naming
+   * the slot and both hashes if not. See CheckOptions for who decides (first replica or majority).
+   */
+  check(hash: string | ArrayBufferView | ArrayBuffer, opts: CheckOptions = {}): Promise<CheckResult> {
+    try {
+      return check(this.engine, this.state, hash, opts, this.config.replicas)
     } catch (err) {
       return Promise.reject(err)
     }

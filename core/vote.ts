@@ -47,29 +47,46 @@ export function voteIdentity(engine: Engine, opts: VoteOptions, kind = 'vote'): 
 }
 
 export async function vote(engine: Engine, stream: StreamState, value: unknown, opts: VoteOptions, ident: CallIdentity): Promise<unknown> {
-  const rec = await engine.slot(stream, ident, async (slot) => {
-    const ref = { run: engine.run, stream: stream.name, slot }
-    const decided = await withRetry(engine.retry, () => engine.store.vote(ref, engine.replicaId, engine.codec.encode(value)))
-    if (decided) return decided
-    const ac = new AbortController()
-    const stop = () => ac.abort()
-    const cancel = stream.log.onDecided(slot, stop)
-    engine.signal.addEventListener('abort', stop, { once: true })
-    engine.retry.onFault('waiting-for-quorum', `waiting for ${opts.quorum} votes at stream '${stream.name}' slot ${slot}`)
-    try {
-      const votes = await withRetry(engine.retry, () => engine.store.awaitVotes(ref, opts.quorum, ac.signal))
+  const rec = await engine.slot(stream, ident, (slot) => decideByVote(engine, stream, slot, ident, value, opts))
+  return engine.unwrap(rec)
+}
+
+/**
+ * How many votes settle a slot when that depends on the votes: from `least` votes on, one more at a
+ * time, until `settled` holds for their reduction or `quorum` votes are in (state checks).
+ */
+export interface VoteRound {
+  least: number
+  settled(outcome: unknown): boolean
+}
+
+/**
+ * Settle `slot` by vote: write ours, wait for `quorum` votes (or the decision; or fewer, as `round`
+ * says), propose their reduction.
+ */
+export async function decideByVote(engine: Engine, stream: StreamState, slot: number, ident: CallIdentity, value: unknown, opts: VoteOptions, round?: VoteRound): Promise<Uint8Array> {
+  const ref = { run: engine.run, stream: stream.name, slot }
+  const decided = await withRetry(engine.retry, () => engine.store.vote(ref, engine.replicaId, engine.codec.encode(value)))
+  if (decided) return decided
+  const ac = new AbortController()
+  const stop = () => ac.abort()
+  const cancel = stream.log.onDecided(slot, stop)
+  engine.signal.addEventListener('abort', stop, { once: true })
+  engine.retry.onFault('waiting-for-quorum', `waiting for ${opts.quorum} votes at stream '${stream.name}' slot ${slot}`)
+  try {
+    for (let n = round?.least ?? opts.quorum; ; n++) {
+      const votes = await withRetry(engine.retry, () => engine.store.awaitVotes(ref, n, ac.signal))
       const values = votes.map((b, i) => engine.codec.decode(b, `${engine.slotKey(stream.name, slot)} vote #${i}`))
       const outcome = await engine.runLocal(() => reduceVotes(opts.reduce, values))
-      return await engine.propose(stream, slot, ident, outcome, true)
-    } catch (err) {
-      const hit = stream.log.peek(slot)
-      if (ac.signal.aborted && hit) return hit
-      throw err
-    } finally {
-      cancel()
-      engine.signal.removeEventListener('abort', stop)
-      engine.retry.onFault(undefined)
+      if (n >= opts.quorum || (outcome.ok && round?.settled(outcome.value))) return await engine.propose(stream, slot, ident, outcome, true)
     }
-  })
-  return engine.unwrap(rec)
+  } catch (err) {
+    const hit = stream.log.peek(slot)
+    if (ac.signal.aborted && hit) return hit
+    throw err
+  } finally {
+    cancel()
+    engine.signal.removeEventListener('abort', stop)
+    engine.retry.onFault(undefined)
+  }
 }

@@ -9,7 +9,9 @@
  *  - clock: one agreed time per second on its own stream 'clock', so ticks never interleave with
  *    the prompt's slots.
  * The state is plain data changed only by agreed values, so every replica holds the same state,
- * and `hashState` shows that at a glance.
+ * and `hashState` shows that at a glance. After each command the replicas also agree on it:
+ * `rep.check(hash)` on stream 'state' (slot n after command n); a replica whose state differs from
+ * the recorded one reports REPJS_DIVERGED through onError and closes.
  */
 import type { InputLine, Replica } from '../core/index.js'
 
@@ -34,6 +36,8 @@ export interface FlightState {
 }
 
 export const LOG_SIZE = 12
+/** The stream of the agreed state checks: slot n holds the state hash after command n. */
+export const CHECK_STREAM = 'state'
 export const LIMITS = { altitude: [0, 60000], speed: [0, 1200] } as const
 
 export const HELP =
@@ -170,6 +174,7 @@ const isClosed = (err: unknown) => (err as { code?: string } | null)?.code === '
 /** Run the flight display's loops on a replica. */
 export function runFlightDisplay(rep: Replica, hooks: ProgramHooks = {}): Program {
   const rollDie = rep.distributed(() => 1 + Math.floor(Math.random() * 6), { name: 'roll' })
+  const checks = rep.stream(CHECK_STREAM)
   let state = initialState()
   let clockStopped = false
 
@@ -179,7 +184,15 @@ export function runFlightDisplay(rep: Replica, hooks: ProgramHooks = {}): Progra
       if (l.line === null) break
       const roll = needsRoll(l.line) ? await rollDie() : undefined
       state = applyCommand(state, l.line, roll, l.who)
-      hooks.onState?.(state, hashState(state), l, l.time)
+      const hash = hashState(state)
+      // Not awaited (the check takes its slot now, in command order). Quorum 1, the first replica
+      // to apply the command decides: tabs come and go, so there is no fixed majority to wait for.
+      checks.check(hash, { quorum: 1, name: 'state' }).catch((err: unknown) => {
+        if (isClosed(err)) return
+        hooks.onError?.(err)
+        void rep.close()
+      })
+      hooks.onState?.(state, hash, l, l.time)
     }
     hooks.onEnd?.(state)
     return state

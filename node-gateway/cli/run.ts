@@ -29,6 +29,14 @@ function splitAtScript(argv: string[]): [string[], string[]] {
   return [argv.slice(0, i), argv.slice(i)]
 }
 
+/** A whole number ≥ 1 given as an option's text, or undefined if the option is absent. */
+function wholeOption(text: string | undefined, option: string, what: string): number | undefined {
+  if (text === undefined) return undefined
+  const n = Number(text)
+  if (!(Number.isInteger(n) && n >= 1)) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `${option} takes ${what} (a whole number ≥ 1), got ${text}`)
+  return n
+}
+
 export async function runCommand(argv: string[]): Promise<void> {
   const [ours, theirs] = splitAtScript(argv)
   const { values } = parseArgs({
@@ -41,6 +49,7 @@ export async function runCommand(argv: string[]): Promise<void> {
       'local-fs': { type: 'boolean', default: false }, once: { type: 'string', multiple: true, default: [] },
       'quiet-replay': { type: 'boolean', default: false }, 'eof-ends-input': { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false }, name: { type: 'string' }, audit: { type: 'boolean', default: false },
+      'check-every': { type: 'string' }, 'check-quorum': { type: 'string' },
     },
   })
   const [script, ...args] = theirs
@@ -60,8 +69,10 @@ export async function runCommand(argv: string[]): Promise<void> {
   const run = values.run ?? process.env.REPJS_RUN
   if (!run) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `repjs run needs --run R (or REPJS_RUN): the run id every replica of this program shares\n${RUN_USAGE}`)
   if (!['call', 'batch', 'seed'].includes(values.random!)) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `--random must be call, batch or seed`)
-  const median = values.median === undefined ? undefined : Number(values.median)
-  if (median !== undefined && !(Number.isInteger(median) && median >= 1)) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `--median takes a quorum (a whole number ≥ 1), got ${values.median}`)
+  const median = wholeOption(values.median, '--median', 'a quorum')
+  const checkEvery = wholeOption(values['check-every'], '--check-every', 'a number of agreed calls')
+  const checkQuorum = wholeOption(values['check-quorum'], '--check-quorum', 'a quorum')
+  if (checkQuorum !== undefined && checkEvery === undefined) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `--check-quorum goes with --check-every N`)
   const log = (m: string) => void (values.verbose && process.stderr.write(`repjs: ${m}\n`))
   const rep = await connect({
     run,
@@ -77,6 +88,7 @@ export async function runCommand(argv: string[]): Promise<void> {
   const code = await runScript({
     script: path, args, rep, random: values.random as RandomMode, medianQuorum: median,
     localFs: values['local-fs']!, once: values.once!, quietReplay: values['quiet-replay']!, eofEndsInput: values['eof-ends-input']!, log,
+    checkEvery, checkQuorum,
   })
   await rep.close()
   await flushStdout()

@@ -26,7 +26,7 @@ const STATE = 0
 const LENGTH = 1
 const CTL_BYTES = 8
 
-export type Op = 'now' | 'perf' | 'random' | 'uuid' | 'bytes' | 'once' | 'input'
+export type Op = 'now' | 'perf' | 'random' | 'uuid' | 'bytes' | 'once' | 'input' | 'check'
 
 export const codec = createCodec(createCborFormat())
 

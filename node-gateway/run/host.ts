@@ -42,6 +42,10 @@ export interface RunOptions {
   once: string[]
   quietReplay: boolean
   eofEndsInput: boolean
+  /** Agree a hash of what the script consumed and wrote every this many agreed calls (run/state-check.ts). */
+  checkEvery?: number
+  /** Who decides those checks (rep.check's quorum; default: the run's replicas, else the first replica). */
+  checkQuorum?: number
   /** Echo lines typed on other replicas to stdout (default: when stdout is a terminal). */
   echo?: boolean
   log: (msg: string) => void
@@ -98,7 +102,7 @@ export async function runScript(opts: RunOptions): Promise<number> {
   }
   const live = () => !opts.quietReplay || rep.status.state === 'live'
   const worker = new Worker(workerFile, {
-    workerData: { mode: 'run', sab: bridge.sab, script, argv: opts.args, once, siteBase: dirname(script) + '/', stdinPort: stdinChannel.port2, outPort: outChannel.port2, quiet },
+    workerData: { mode: 'run', sab: bridge.sab, script, argv: opts.args, once, siteBase: dirname(script) + '/', stdinPort: stdinChannel.port2, outPort: outChannel.port2, quiet, checkEvery: opts.checkEvery },
     transferList: [stdinChannel.port2, outChannel.port2],
     stdout: true,
     stderr: false,
@@ -152,6 +156,8 @@ export async function runScript(opts: RunOptions): Promise<number> {
       case 'input':
         attachInput()
         return order.inTurn(args[0] as number, () => rep.input())
+      case 'check':
+        return rep.check(args[0] as string, { quorum: opts.checkQuorum, name })
       default:
         throw new Error(`unknown bridge op ${op}`)
     }

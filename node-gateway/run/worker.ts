@@ -10,6 +10,7 @@ import { installAudit, type AuditRecord } from './audit.js'
 import type { RepJSError } from '../../core/errors.js'
 import { BridgeBuffer } from './bridge.js'
 import { installPatches } from './patches.js'
+import { trackState } from './state-check.js'
 import { workerStdin } from './stdin.js'
 
 export interface WorkerData {
@@ -25,6 +26,8 @@ export interface WorkerData {
   outPort?: MessagePort
   /** --quiet-replay while there is a log to replay: drop the script's output until live. */
   quiet?: boolean
+  /** --check-every N: agree a hash of what the script consumed and wrote every N agreed calls. */
+  checkEvery?: number
 }
 
 const data = workerData as WorkerData
@@ -137,6 +140,7 @@ if (data.mode === 'audit') {
     return value
   }
   let quiet = Boolean(data.quiet)
+  const tracker = data.checkEvery ? trackState(call, data.checkEvery) : undefined
   const out = data.outPort
   // A final null tells the host every chunk before it has been sent (messages on a port stay in order).
   if (out) process.on('exit', () => out.postMessage(null))
@@ -144,10 +148,11 @@ if (data.mode === 'audit') {
     const stream = process.stdout
     stream.write = function (chunk: unknown, ...rest: unknown[]) {
       const cb = rest.find((r) => typeof r === 'function') as (() => void) | undefined
-      if (!quiet) {
+      if (!quiet || tracker) {
         const encoding = typeof rest[0] === 'string' ? (rest[0] as BufferEncoding) : 'utf8'
         const bytes = typeof chunk === 'string' ? Buffer.from(chunk, encoding) : Buffer.from(chunk as Uint8Array)
-        out.postMessage(bytes)
+        tracker?.output(bytes)
+        if (!quiet) out.postMessage(bytes)
       }
       if (cb) queueMicrotask(cb)
       return true
@@ -162,7 +167,7 @@ if (data.mode === 'audit') {
       return true
     } as typeof process.stderr.write
   }
-  installPatches(call, { once: data.once, stdin })
+  installPatches(tracker?.call ?? call, { once: data.once, stdin })
 }
 
 process.argv = [process.argv[0]!, data.script, ...data.argv]
