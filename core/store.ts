@@ -17,12 +17,18 @@ export interface ProposeResult {
 }
 
 export interface FollowHandlers {
-  /** A decided slot (each at most once per follow, in any order). */
+  /** A decided slot (each at most once per follow, in any order; see `resumeFrom`). */
   slot(slot: number, record: Bytes): void
   /** Every slot decided when following began has been delivered. */
   caughtUp(): void
   /** The follow failed for good (not for transient faults, which it rides out). */
   error(err: unknown): void
+  /**
+   * Optional: the lowest slot the follower still needs, asked each time the follow re-reads after a
+   * fault (a lost watch). The re-read starts there, so a slot decided late while the watch was down
+   * is delivered even below `fromSlot`. Nothing is deduplicated then: a slot may come more than once.
+   */
+  resumeFrom?(): number
 }
 
 export interface HeldLock {
