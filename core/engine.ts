@@ -80,8 +80,8 @@ export class Engine {
         this.updateStatus()
       },
     }
-    opts.store.onHealth?.((health, reason) => {
-      if (health === 'failed') this.halt(new RepJSError(ErrorCodes.STORE, reason ?? 'the store failed for good'))
+    opts.store.onHealth?.((health, reason, error) => {
+      if (health === 'failed') this.halt(RepJSError.is(error) ? error : new RepJSError(ErrorCodes.STORE, reason ?? 'the store failed for good'))
       else this.retry.onFault(health === 'ok' ? undefined : health, reason)
     })
   }

@@ -62,8 +62,11 @@ export interface SlotRef {
 export type StoreHealth = 'ok' | 'reconnecting' | 'waiting-for-quorum' | 'failed'
 
 export interface Store {
-  /** Optional: connection health pushed by the store (the gateway client), shown as status. */
-  onHealth?(listener: (health: StoreHealth, reason?: string) => void): () => void
+  /**
+   * Optional: connection health pushed by the store (the gateway client), shown as status. 'failed'
+   * comes with the error that stops the replica.
+   */
+  onHealth?(listener: (health: StoreHealth, reason?: string, error?: unknown) => void): () => void
   /** Create the run's record if absent (one transaction); return the stored one. */
   openRun(run: string, meta: Bytes): Promise<{ meta: Bytes; created: boolean }>
   /** First writer wins, in one transaction. `clearVotes` also deletes the slot's votes when winning. */
