@@ -62,6 +62,7 @@ export class StreamLog {
         error: (err) => {
           this.failure = err
           onError(err)
+          this.wakeAll()
         },
       })
       this.stopFollow = stop
@@ -154,7 +155,7 @@ export class StreamLog {
   async known(slot: number): Promise<Uint8Array | undefined> {
     for (;;) {
       const hit = this.decided.get(slot)
-      if (hit || this.closed || (this.caughtUp && !(this.unreadFrom !== undefined && slot >= this.unreadFrom))) return hit
+      if (hit || this.closed || this.failure !== undefined || (this.caughtUp && !(this.unreadFrom !== undefined && slot >= this.unreadFrom))) return hit
       let cancel = () => {}
       await new Promise<void>((resolve) => {
         this.caughtUpWaiters.push(resolve)
@@ -186,6 +187,11 @@ export class StreamLog {
   close(): void {
     this.closed = true
     this.stopFollow()
+    this.wakeAll()
+  }
+
+  /** Wake every waiter: the log is closed or failed, nothing more will come. */
+  private wakeAll(): void {
     for (const ws of this.waiters.values()) for (const w of ws) w()
     this.waiters.clear()
     for (const w of this.caughtUpWaiters.splice(0)) w()
