@@ -170,7 +170,9 @@ export class Subscription {
     const max = this.sink.maxBuffered
     const batchBytes = Math.min(BATCH_BYTES, Math.max(1, Math.floor(max / 4)))
     while (this.pending.has(this.next)) {
-      if (this.reading && this.sink.buffered() > max / 2) return this.pause()
+      // Catching up is paced; once caught up, slots read back after a gap go out as the live tail
+      // does (they would have been held and pushed at once), under the connection's buffer limit.
+      if (this.reading && !this.toldCaughtUp && this.sink.buffered() > max / 2) return this.pause()
       const first = this.next
       const batch: Uint8Array[] = []
       let bytes = 0

@@ -31,13 +31,19 @@ const cases = [
   { what: 'deleted and created again by another program', recreate: true },
 ]
 
-test.each(cases)('a run $what while the replica was disconnected stops it with REPJS_RUN_CHANGED', async ({ recreate }) => {
-  const run = uniqueRun('changed')
+/** A replica through a proxy to the gateway that has made one call, and its connection cut. */
+async function cutAfterOneCall(run: string) {
   const proxy = await startProxy({ host: '127.0.0.1', port: gw.port })
   const rep = await connect({ run, gateway: proxy.url.replace('http', 'ws'), program: 'changed' })
   const f = rep.distributed((i: number) => i * 2, { name: 'f' })
   expect(await f(1)).toBe(2)
   proxy.cut()
+  return { proxy, rep, f }
+}
+
+test.each(cases)('a run $what while the replica was disconnected stops it with REPJS_RUN_CHANGED', async ({ recreate }) => {
+  const run = uniqueRun('changed')
+  const { proxy, rep, f } = await cutAfterOneCall(run)
   await admin.client.delete().prefix(runPrefix(run))
   if (recreate) await admin.openRun(run, runMeta('someone-else'))
   proxy.restore()
@@ -53,12 +59,7 @@ test.each(cases)('a run $what while the replica was disconnected stops it with R
 }, 30_000)
 
 test('a reconnect to the same run goes on', async () => {
-  const run = uniqueRun('same')
-  const proxy = await startProxy({ host: '127.0.0.1', port: gw.port })
-  const rep = await connect({ run, gateway: proxy.url.replace('http', 'ws'), program: 'same' })
-  const f = rep.distributed((i: number) => i * 2, { name: 'f' })
-  expect(await f(1)).toBe(2)
-  proxy.cut()
+  const { proxy, rep, f } = await cutAfterOneCall(uniqueRun('same'))
   const states: string[] = []
   rep.on('status', (s) => states.push(s.state))
   proxy.restore()
