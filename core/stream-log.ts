@@ -4,8 +4,9 @@
  * A replica that is behind answers from here with no round trip.
  *
  * Prefetching is bounded: a record PREFETCH_WINDOW or more slots ahead of the next one taken is
- * turned away and the read stops there; it resumes from the first slot still needed once the
- * replica has used half of the window. So joining a long run holds at most a window of records.
+ * turned away and the read stops there (unless a call waits on a slot not decided yet: the read
+ * then goes on to see it, turning records away); it resumes from the first slot still needed once
+ * the replica has used half of the window. So joining a long run holds at most a window of records.
  */
 import type { Store } from './store.js'
 
@@ -31,9 +32,11 @@ export class StreamLog {
   private caughtUpWaiters: Array<() => void> = []
   private stopFollow: () => void
   private readonly follow: (from: number) => void
-  /** The read stopped at a full window; it resumes as the replica takes slots. */
-  private paused = false
-  /** The first slot turned away: not read yet (until the resumed read has caught up). */
+  /** A read (follow) is running. */
+  private reading = false
+  /** The current read turned records away: a new one reads them as the replica takes slots. */
+  private dropped = false
+  /** The first slot turned away: not read yet (until a read that turned nothing away caught up). */
   private unreadFrom: number | undefined
   private closed = false
   failure: unknown
@@ -49,6 +52,9 @@ export class StreamLog {
     this.stopFollow = () => {}
     const follow = (this.follow = (from: number) => {
       if (this.closed) return
+      this.stopRead()
+      this.reading = true
+      this.dropped = false
       const stop = store.follow(run, name, from, {
         // A stopped read may still hand on a page it had fetched: not past the window it stopped at.
         slot: (slot, record) => {
@@ -56,7 +62,7 @@ export class StreamLog {
         },
         caughtUp: () => {
           if (this.stopFollow !== stop) return
-          this.unreadFrom = undefined
+          if (!this.dropped) this.unreadFrom = undefined
           this.markCaughtUp()
         },
         error: (err) => {
@@ -75,7 +81,7 @@ export class StreamLog {
     cache.load().then(
       (records) => {
         records.forEach((r, slot) => this.arrive(slot, r, false))
-        if (!this.paused) follow(records.length)
+        if (!this.dropped) follow(records.length)
       },
       () => follow(0),
     )
@@ -96,28 +102,30 @@ export class StreamLog {
   take(): number {
     const slot = this.next++
     this.inflight.add(slot)
-    if (this.paused && this.next + PREFETCH_WINDOW / 2 >= this.unreadFrom!) this.resume()
+    if (this.dropped && this.next + PREFETCH_WINDOW / 2 >= this.unreadFrom!) this.readAgain()
     return slot
   }
 
-  /** A record too far ahead: stop reading; everything below it that did not come is not decided yet. */
-  private turnAway(slot: number, fromCache: boolean): void {
-    if (this.paused) {
-      this.unreadFrom = Math.min(this.unreadFrom!, slot)
-      return
-    }
-    this.paused = true
-    this.unreadFrom = slot
+  private stopRead(): void {
     this.stopFollow()
     this.stopFollow = () => {}
-    // The log is read in slot order and then watched, so a slot below this one that has not come
-    // is not decided: a call there proposes (a cached prefix says nothing about the store).
-    if (!fromCache) this.markCaughtUp()
+    this.reading = false
+  }
+
+  /**
+   * A record too far ahead. The log is read in slot order and then watched, so a slot below it that
+   * has not come is not decided: a call there proposes (a cached prefix says nothing about the store).
+   */
+  private turnAway(slot: number, fromCache: boolean): void {
+    this.unreadFrom = Math.min(this.unreadFrom ?? slot, slot)
+    if (!this.dropped && !fromCache) this.markCaughtUp()
+    this.dropped = true
+    // Nobody waits on a slot not decided yet: stop reading until the replica comes closer.
+    if (this.waiters.size === 0) this.stopRead()
   }
 
   /** Read again from the first slot still needed (taken and not known, or ahead and not held). */
-  private resume(): void {
-    this.paused = false
+  private readAgain(): void {
     let from = this.next
     for (const s of this.inflight) if (s < from && !this.decided.has(s)) from = s
     while (from < this.unreadFrom! && this.decided.has(from)) from++
@@ -178,15 +186,19 @@ export class StreamLog {
     let list = this.waiters.get(slot)
     if (!list) this.waiters.set(slot, (list = []))
     list.push(cb)
+    // The read stopped at a full window: read on, and keep reading while this waits.
+    if (this.dropped && !this.reading) this.readAgain()
     return () => {
       const l = this.waiters.get(slot)
-      if (l) l.splice(l.indexOf(cb) >>> 0, 1)
+      if (!l) return
+      l.splice(l.indexOf(cb) >>> 0, 1)
+      if (l.length === 0) this.waiters.delete(slot)
     }
   }
 
   close(): void {
     this.closed = true
-    this.stopFollow()
+    this.stopRead()
     this.wakeAll()
   }
 

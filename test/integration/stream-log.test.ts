@@ -82,3 +82,33 @@ test('joining a long run holds at most a window of prefetched records, and reads
     expect(maxHeld, name).toBeGreaterThan(0)
   }
 }, 120_000)
+
+test('a call waiting on an undecided slot (no proposal of its own) sees it decided while the window is full', async () => {
+  for (const name of ['direct', 'gateway'] as const) {
+    const run = uniqueRun('prefetch-wait')
+    const gap = 10
+    // Far more than a window after the gap, so the read turns records away and stops.
+    await decide(run, [...Array(PREFETCH_WINDOW + 200).keys()].filter((s) => s !== gap))
+    const store = await openStore(name, run)
+    const log = new StreamLog(store, run, 'main', (err) => {
+      throw err
+    })
+    try {
+      for (let slot = 0; slot < gap; slot++) {
+        log.take()
+        expect(text(await log.known(slot))).toBe(`record ${slot}`)
+        log.release(slot)
+      }
+      expect(log.take()).toBe(gap)
+      expect(await log.known(gap)).toBeUndefined()
+      // Like input(): wait for another replica's line instead of proposing.
+      const seen = new Promise<void>((resolve) => log.onDecided(gap, resolve))
+      await writer.propose({ run, stream: 'main', slot: gap }, rec(gap))
+      await Promise.race([seen, new Promise((_, reject) => setTimeout(() => reject(new Error(`${name}: slot ${gap} never arrived`)), 10_000))])
+      expect(text(log.peek(gap))).toBe(`record ${gap}`)
+    } finally {
+      log.close()
+      await store.close()
+    }
+  }
+}, 60_000)
