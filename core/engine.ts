@@ -82,8 +82,8 @@ export class Engine {
         this.updateStatus()
       },
     }
-    opts.store.onHealth?.((health, reason) => {
-      if (health === 'failed') this.halt(new RepJSError(ErrorCodes.STORE, reason ?? 'the store failed for good'))
+    opts.store.onHealth?.((health, reason, error) => {
+      if (health === 'failed') this.halt(RepJSError.is(error) ? error : new RepJSError(ErrorCodes.STORE, reason ?? 'the store failed for good'))
       else this.retry.onFault(health === 'ok' ? undefined : health, reason)
     })
   }
@@ -96,11 +96,25 @@ export class Engine {
     let s = this.streams.get(name)
     if (!s) {
       const onHead = name === MAIN_STREAM ? () => this.updateStatus() : undefined
-      const log = new StreamLog(this.store, this.run, name, (err) => this.halt(err as RepJSError), onHead, this.opts.cache?.(name))
+      const log = new StreamLog(this.store, this.run, name, (err) => this.streamFailed(log, name, err), onHead, this.opts.cache?.(name))
       s = { name, log, lastTime: -Infinity, timeChain: Promise.resolve(), extra: new Map(), followsOther: false }
       this.streams.set(name, s)
     }
     return s
+  }
+
+  /**
+   * A stream's log failed for good. Over a gateway's cap on subscriptions (one per named stream)
+   * only that stream is unusable: its calls throw REPJS_LIMIT saying so. Anything else halts.
+   */
+  private streamFailed(log: StreamLog, name: string, err: unknown): void {
+    if (!RepJSError.is(err, ErrorCodes.LIMIT)) return this.halt(err as RepJSError)
+    log.failure = new RepJSError(
+      ErrorCodes.LIMIT,
+      `stream '${name}' cannot be followed: ${err.message} (each named stream this replica uses is one subscription). ` +
+        `Use fewer named streams (one per independent flow, not one per item), or raise the gateway's maxSubscriptions limit.`,
+      { cause: err, details: { stream: name } },
+    )
   }
 
   identity(kind: string, name: string, args?: readonly unknown[]): CallIdentity {
@@ -148,12 +162,15 @@ export class Engine {
   async slot(stream: StreamState, ident: CallIdentity, decide: (slot: number) => Promise<Uint8Array>): Promise<SlotRecord> {
     this.assertOpen()
     const log = stream.log
+    if (log.failure) throw log.failure
     const slot = log.take()
     this.attachSite(ident, log, slot)
     try {
       const hit = log.peek(slot)
       if (hit) return this.check(stream, slot, ident, hit, true)
-      const bytes = (await log.known(slot)) ?? (await this.follow(stream, slot)) ?? (await decide(slot))
+      const known = await log.known(slot)
+      if (log.failure) throw log.failure
+      const bytes = known ?? (await this.follow(stream, slot)) ?? (await decide(slot))
       this.assertOpen()
       return this.check(stream, slot, ident, bytes)
     } finally {

@@ -34,6 +34,8 @@ export const ErrorCodes = {
   UNAUTHORIZED: 'REPJS_UNAUTHORIZED',
   /** The gateway refused a request over a per-connection limit. */
   LIMIT: 'REPJS_LIMIT',
+  /** The run was deleted or created anew (another run record) while this replica was reconnecting. */
+  RUN_CHANGED: 'REPJS_RUN_CHANGED',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]

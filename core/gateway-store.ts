@@ -53,6 +53,10 @@ interface Sub {
   caughtUp: boolean
 }
 
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i])
+}
+
 const defaultSocket: SocketFactory = (url, protocols) => new WebSocket(url, protocols) as SocketLike
 
 function lostLock(): RepJSError {
@@ -74,8 +78,10 @@ export class GatewayStore implements Store {
   private readonly pending = new Map<number, Pending>()
   private readonly subs = new Map<number, Sub>()
   private readonly locks = new Map<number, AbortController>()
-  private readonly health = new Set<(h: StoreHealth, reason?: string) => void>()
+  private readonly health = new Set<(h: StoreHealth, reason?: string, error?: unknown) => void>()
   private fatal: RepJSError | undefined
+  /** The run record of the first WELCOME: every later one must be the same run. */
+  private welcomedMeta: Uint8Array | undefined
 
   constructor(private readonly opts: GatewayStoreOptions) {
     this.urls = Array.isArray(opts.urls) ? opts.urls : [opts.urls]
@@ -83,13 +89,13 @@ export class GatewayStore implements Store {
     this.open = opts.socket ?? defaultSocket
   }
 
-  onHealth(listener: (h: StoreHealth, reason?: string) => void): () => void {
+  onHealth(listener: (h: StoreHealth, reason?: string, error?: unknown) => void): () => void {
     this.health.add(listener)
     return () => this.health.delete(listener)
   }
 
-  private report(h: StoreHealth, reason?: string): void {
-    for (const l of this.health) l(h, reason)
+  private report(h: StoreHealth, reason?: string, error?: unknown): void {
+    for (const l of this.health) l(h, reason, error)
   }
 
   openRun(run: string, meta: Uint8Array): Promise<{ meta: Uint8Array; created: boolean }> {
@@ -181,6 +187,19 @@ export class GatewayStore implements Store {
   }
 
   private welcomed(msg: Messages['welcome']): void {
+    // The run record is written once and never changes: another one (or a run created by this
+    // HELLO) after a reconnect means the run was deleted, or deleted and created anew, meanwhile.
+    if (this.welcomedMeta && (msg.created || !sameBytes(msg.meta, this.welcomedMeta))) {
+      this.fail(new RepJSError(
+        ErrorCodes.RUN_CHANGED,
+        `run '${this.run}' changed while this replica was reconnecting: it was ${msg.created ? 'deleted' : 'deleted and created again with another run record'}. ` +
+          'This replica stopped rather than write into another run: start it again to join the run as it is now.',
+        { details: { run: this.run, created: msg.created } },
+      ))
+      this.ws?.close(1000, 'run changed')
+      return
+    }
+    this.welcomedMeta ??= msg.meta
     this.ready = true
     this.attempt = 0
     this.urlIndex-- // stay on the URL that works
@@ -241,7 +260,7 @@ export class GatewayStore implements Store {
     for (const p of this.pending.values()) p.reject(err)
     this.pending.clear()
     for (const sub of this.subs.values()) sub.handlers.error(err)
-    this.report('failed', err.message)
+    this.report('failed', err.message, err)
   }
 
   private request<K extends Message['type']>(build: (id: number) => Message, lockBound = false): Promise<Messages[K]> {

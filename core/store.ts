@@ -17,12 +17,18 @@ export interface ProposeResult {
 }
 
 export interface FollowHandlers {
-  /** A decided slot (each at most once per follow, in any order). */
+  /** A decided slot (each at most once per follow, in any order; see `resumeFrom`). */
   slot(slot: number, record: Bytes): void
   /** Every slot decided when following began has been delivered. */
   caughtUp(): void
   /** The follow failed for good (not for transient faults, which it rides out). */
   error(err: unknown): void
+  /**
+   * Optional: the lowest slot the follower still needs, asked each time the follow re-reads after a
+   * fault (a lost watch). The re-read starts there, so a slot decided late while the watch was down
+   * is delivered even below `fromSlot`. Nothing is deduplicated then: a slot may come more than once.
+   */
+  resumeFrom?(): number
 }
 
 export interface HeldLock {
@@ -56,8 +62,11 @@ export interface SlotRef {
 export type StoreHealth = 'ok' | 'reconnecting' | 'waiting-for-quorum' | 'failed'
 
 export interface Store {
-  /** Optional: connection health pushed by the store (the gateway client), shown as status. */
-  onHealth?(listener: (health: StoreHealth, reason?: string) => void): () => void
+  /**
+   * Optional: connection health pushed by the store (the gateway client), shown as status. 'failed'
+   * comes with the error that stops the replica.
+   */
+  onHealth?(listener: (health: StoreHealth, reason?: string, error?: unknown) => void): () => void
   /** Create the run's record if absent (one transaction); return the stored one. */
   openRun(run: string, meta: Bytes): Promise<{ meta: Bytes; created: boolean }>
   /** First writer wins, in one transaction. `clearVotes` also deletes the slot's votes when winning. */

@@ -2,6 +2,11 @@
  * One stream of a run as this replica sees it: the slots it has taken, the decided records that
  * arrived ahead of use (prefetched pages and the watch), and waiters for slots not decided yet.
  * A replica that is behind answers from here with no round trip.
+ *
+ * Prefetching is bounded: a record PREFETCH_WINDOW or more slots ahead of the next one taken is
+ * turned away and the read stops there (unless a call waits on a slot not decided yet: the read
+ * then goes on to see it, turning records away); it resumes from the first slot still needed once
+ * the replica has used half of the window. So joining a long run holds at most a window of records.
  */
 import type { Store } from './store.js'
 
@@ -11,6 +16,9 @@ export interface StreamCache {
   load(): Promise<Uint8Array[]>
   save(slot: number, record: Uint8Array): void
 }
+
+/** Decided records held ahead of the next slot taken, at most. */
+export const PREFETCH_WINDOW = 4096
 
 export class StreamLog {
   /** The next slot a call on this stream takes. */
@@ -23,6 +31,14 @@ export class StreamLog {
   private waiters = new Map<number, Array<() => void>>()
   private caughtUpWaiters: Array<() => void> = []
   private stopFollow: () => void
+  private readonly follow: (from: number) => void
+  /** A read (follow) is running. */
+  private reading = false
+  /** The current read turned records away: a new one reads them as the replica takes slots. */
+  private dropped = false
+  /** The first slot turned away: not read yet (until a read that turned nothing away caught up). */
+  private unreadFrom: number | undefined
+  private closed = false
   failure: unknown
 
   constructor(
@@ -33,25 +49,30 @@ export class StreamLog {
     private readonly onHead: () => void = () => {},
     private readonly cache?: StreamCache,
   ) {
-    let stopped = false
-    this.stopFollow = () => {
-      stopped = true
-    }
-    const follow = (from: number) => {
-      if (stopped) return
-      this.stopFollow = store.follow(run, name, from, {
-        slot: (slot, record) => this.arrive(slot, record),
+    this.stopFollow = () => {}
+    const follow = (this.follow = (from: number) => {
+      if (this.closed) return
+      this.stopRead()
+      this.reading = true
+      this.dropped = false
+      const stop = store.follow(run, name, from, {
+        // A stopped read may still hand on a page it had fetched: not past the window it stopped at.
+        slot: (slot, record) => {
+          if (this.stopFollow === stop) this.arrive(slot, record)
+        },
         caughtUp: () => {
-          this.caughtUp = true
-          for (const w of this.caughtUpWaiters.splice(0)) w()
-          this.onHead()
+          if (this.stopFollow !== stop) return
+          if (!this.dropped) this.unreadFrom = undefined
+          this.markCaughtUp()
         },
         error: (err) => {
           this.failure = err
           onError(err)
+          this.wakeAll()
         },
       })
-    }
+      this.stopFollow = stop
+    })
     if (!cache) {
       follow(0)
       return
@@ -60,17 +81,55 @@ export class StreamLog {
     cache.load().then(
       (records) => {
         records.forEach((r, slot) => this.arrive(slot, r, false))
-        follow(records.length)
+        if (!this.dropped) follow(records.length)
       },
       () => follow(0),
     )
+  }
+
+  private markCaughtUp(): void {
+    this.caughtUp = true
+    for (const w of this.caughtUpWaiters.splice(0)) w()
+    this.onHead()
+  }
+
+  /** Records held: decided ahead of use, or taken and not released. */
+  get held(): number {
+    return this.decided.size
   }
 
   /** Take the next slot number, in call order. */
   take(): number {
     const slot = this.next++
     this.inflight.add(slot)
+    if (this.dropped && this.next + PREFETCH_WINDOW / 2 >= this.unreadFrom!) this.readAgain()
     return slot
+  }
+
+  private stopRead(): void {
+    this.stopFollow()
+    this.stopFollow = () => {}
+    this.reading = false
+  }
+
+  /**
+   * A record too far ahead. The log is read in slot order and then watched, so a slot below it that
+   * has not come is not decided: a call there proposes (a cached prefix says nothing about the store).
+   */
+  private turnAway(slot: number, fromCache: boolean): void {
+    this.unreadFrom = Math.min(this.unreadFrom ?? slot, slot)
+    if (!this.dropped && !fromCache) this.markCaughtUp()
+    this.dropped = true
+    // Nobody waits on a slot not decided yet: stop reading until the replica comes closer.
+    if (this.waiters.size === 0) this.stopRead()
+  }
+
+  /** Read again from the first slot still needed (taken and not known, or ahead and not held). */
+  private readAgain(): void {
+    let from = this.next
+    for (const s of this.inflight) if (s < from && !this.decided.has(s)) from = s
+    while (from < this.unreadFrom! && this.decided.has(from)) from++
+    this.follow(from)
   }
 
   /** Done with a slot: forget its record. */
@@ -80,11 +139,12 @@ export class StreamLog {
   }
 
   private arrive(slot: number, record: Uint8Array, save = true): void {
-    if (save) this.cache?.save(slot, record)
     if (slot > this.head) {
       this.head = slot
       this.onHead()
     }
+    if (slot >= this.next + PREFETCH_WINDOW) return this.turnAway(slot, !save)
+    if (save) this.cache?.save(slot, record)
     if (slot < this.next && !this.inflight.has(slot)) return
     this.decided.set(slot, record)
     const ws = this.waiters.get(slot)
@@ -99,15 +159,18 @@ export class StreamLog {
     this.arrive(slot, record)
   }
 
-  /** The slot's record if known locally; waits for the initial catch-up first. */
+  /** The slot's record if known locally; waits until the log has been read up to it first. */
   async known(slot: number): Promise<Uint8Array | undefined> {
-    const hit = this.decided.get(slot)
-    if (hit || this.caughtUp) return hit
-    await new Promise<void>((resolve) => {
-      this.caughtUpWaiters.push(resolve)
-      this.onDecided(slot, resolve)
-    })
-    return this.decided.get(slot)
+    for (;;) {
+      const hit = this.decided.get(slot)
+      if (hit || this.closed || this.failure !== undefined || (this.caughtUp && !(this.unreadFrom !== undefined && slot >= this.unreadFrom))) return hit
+      let cancel = () => {}
+      await new Promise<void>((resolve) => {
+        this.caughtUpWaiters.push(resolve)
+        cancel = this.onDecided(slot, resolve)
+      })
+      cancel()
+    }
   }
 
   peek(slot: number): Uint8Array | undefined {
@@ -123,14 +186,24 @@ export class StreamLog {
     let list = this.waiters.get(slot)
     if (!list) this.waiters.set(slot, (list = []))
     list.push(cb)
+    // The read stopped at a full window: read on, and keep reading while this waits.
+    if (this.dropped && !this.reading) this.readAgain()
     return () => {
       const l = this.waiters.get(slot)
-      if (l) l.splice(l.indexOf(cb) >>> 0, 1)
+      if (!l) return
+      l.splice(l.indexOf(cb) >>> 0, 1)
+      if (l.length === 0) this.waiters.delete(slot)
     }
   }
 
   close(): void {
-    this.stopFollow()
+    this.closed = true
+    this.stopRead()
+    this.wakeAll()
+  }
+
+  /** Wake every waiter: the log is closed or failed, nothing more will come. */
+  private wakeAll(): void {
     for (const ws of this.waiters.values()) for (const w of ws) w()
     this.waiters.clear()
     for (const w of this.caughtUpWaiters.splice(0)) w()

@@ -9,6 +9,12 @@
  * most about one buffer per client, and a client that reads is never taken for a slow consumer. A
  * client that stops reading while catching up is given up on after STALL_MS; once caught up, the
  * live tail is pushed as it comes, and the connection enforces its buffer limit (SLOW_CONSUMER).
+ *
+ * Slots can be decided out of order (a long call at slot k while k+1.. are decided). The hub's
+ * watch delivers every slot it sees, and after a fault (a lost watch: etcd restart, no leader, a
+ * cut) it re-reads from the lowest slot any subscriber still needs, so a late slot is never lost. A
+ * subscriber holds at most WINDOW slots behind a missing one; past that it turns them away and
+ * reads them back from etcd once the missing slot has come.
  */
 import type { EtcdStore } from '../store/etcd-store.js'
 
@@ -31,11 +37,22 @@ const BATCH_BYTES = 512 * 1024
 /** A client catching up that drains nothing for this long is given up on. */
 export const STALL_MS = 10_000
 const POLL_MS = 20
+/**
+ * Records a subscriber holds back behind an undecided slot, at most (and at most a quarter of its
+ * connection's buffer limit in bytes). Past that it turns slots away and reads them back from etcd
+ * once the missing slot has come.
+ */
+export const WINDOW = 1024
 
 export class Subscription {
   private next: number
   private readonly pending = new Map<number, Uint8Array>()
-  private historyDone = false
+  private heldBytes = 0
+  /** The lowest slot turned away for want of room since the last history read started. */
+  private missedFrom: number | undefined
+  /** A history read is running. */
+  private reading = false
+  private toldCaughtUp = false
   private stopHistory: (() => void) | undefined
   private source: { store: EtcdStore; run: string; stream: string } | undefined
   private flushing = false
@@ -51,29 +68,57 @@ export class Subscription {
     this.next = from
   }
 
+  /** The lowest slot this subscriber still needs: where the hub re-reads from after a fault. */
+  get need(): number {
+    return this.next
+  }
+
+  /** Records held, not yet pushed (at most WINDOW). */
+  get held(): number {
+    return this.pending.size
+  }
+
   /** @internal */
   start(store: EtcdStore, run: string, stream: string): void {
     this.source = { store, run, stream }
     this.readHistory()
   }
 
+  /** Read from `next` until caught up: everything decided before now, turned away or not. */
   private readHistory(): void {
     const { store, run, stream } = this.source!
+    this.reading = true
+    this.missedFrom = undefined
     const stop = store.follow(run, stream, this.next, {
-      slot: (slot, rec) => this.offer(slot, rec),
+      slot: (slot, rec) => this.offer(slot, rec, this.stopHistory === stop),
       caughtUp: () => {
-        stop()
-        if (this.stopHistory === stop) this.stopHistory = undefined
-        if (this.closed || this.historyDone) return
+        if (this.stopHistory !== stop || this.closed) return
         this.flush()
         // Paused by that flush: the read starts over, and says caught up once it is.
         if (this.paused) return
-        this.historyDone = true
-        this.sink.caughtUp()
+        this.endHistory()
       },
       error: (err) => this.sink.failed(err),
     })
     this.stopHistory = stop
+  }
+
+  /** The history read is over (or pointless): caught up, and read again if a slot it needs was turned away. */
+  private endHistory(): void {
+    this.stopHistory?.()
+    this.stopHistory = undefined
+    this.reading = false
+    if (!this.toldCaughtUp) {
+      this.toldCaughtUp = true
+      this.sink.caughtUp()
+    }
+    this.readMissed()
+  }
+
+  /** Slots were turned away and the subscriber has come up to them: read them back from etcd. */
+  private readMissed(): void {
+    if (this.closed || this.reading || this.paused || !this.source) return
+    if (this.missedFrom !== undefined && this.missedFrom <= this.next) this.readHistory()
   }
 
   /**
@@ -81,17 +126,30 @@ export class Subscription {
    * Once caught up with nothing held, they go out at once, as one frame; otherwise one by one.
    */
   offerLive(first: number, records: Uint8Array[]): void {
-    if (this.historyDone && !this.closed && !this.paused && first === this.next && this.pending.size === 0) {
+    if (this.source && !this.reading && !this.closed && !this.paused && first === this.next && this.pending.size === 0) {
       this.next += records.length
       this.sink.push(first, records)
-      return
+      return this.readMissed()
     }
-    records.forEach((rec, i) => this.offer(first + i, rec))
+    records.forEach((rec, i) => this.offer(first + i, rec, false))
   }
 
-  offer(slot: number, record: Uint8Array): void {
+  private offer(slot: number, record: Uint8Array, fromHistory: boolean): void {
     if (this.closed || this.paused || slot < this.next || this.pending.has(slot)) return
+    if (slot !== this.next && this.full(record)) {
+      // Make room by handing on what is contiguous; the slot `next` itself is always taken.
+      this.flush()
+      if (this.closed || this.paused || slot < this.next) return
+      if (slot !== this.next && this.full(record)) {
+        this.missedFrom = Math.min(this.missedFrom ?? slot, slot)
+        // The history read passed `next` without finding it (it reads in slot order): `next` is not
+        // decided yet. Reading on would only turn more away; read again once `next` has come.
+        if (fromHistory) this.endHistory()
+        return
+      }
+    }
     this.pending.set(slot, record)
+    this.heldBytes += record.length
     // A history page arrives slot by slot in one go: push it as a few frames, not one per slot.
     if (slot === this.next && !this.flushing) {
       this.flushing = true
@@ -102,12 +160,19 @@ export class Subscription {
     }
   }
 
+  private full(record: Uint8Array): boolean {
+    if (this.pending.size === 0) return false
+    return this.pending.size >= WINDOW || this.heldBytes + record.length > this.sink.maxBuffered / 4
+  }
+
   private flush(): void {
     if (this.closed || this.paused) return
     const max = this.sink.maxBuffered
     const batchBytes = Math.min(BATCH_BYTES, Math.max(1, Math.floor(max / 4)))
     while (this.pending.has(this.next)) {
-      if (!this.historyDone && this.sink.buffered() > max / 2) return this.pause()
+      // Catching up is paced; once caught up, slots read back after a gap go out as the live tail
+      // does (they would have been held and pushed at once), under the connection's buffer limit.
+      if (this.reading && !this.toldCaughtUp && this.sink.buffered() > max / 2) return this.pause()
       const first = this.next
       const batch: Uint8Array[] = []
       let bytes = 0
@@ -119,8 +184,10 @@ export class Subscription {
         batch.push(rec)
         this.pending.delete(this.next++)
       }
+      this.heldBytes -= bytes
       this.sink.push(first, batch)
     }
+    this.readMissed()
   }
 
   /** Stop reading history and drop what is held; read again from `next` once the client drained. */
@@ -129,6 +196,7 @@ export class Subscription {
     this.stopHistory?.()
     this.stopHistory = undefined
     this.pending.clear()
+    this.heldBytes = 0
     let last = this.sink.buffered()
     let since = Date.now()
     const poll = () => {
@@ -154,6 +222,7 @@ export class Subscription {
     this.stopHistory?.()
     this.stopHistory = undefined
     this.pending.clear()
+    this.heldBytes = 0
     this.hub.remove(this)
   }
 }
@@ -195,11 +264,15 @@ export class Hub {
       if (this.closed) return
       await new Promise<void>((resolve) => {
         this.wake = resolve
+        // Slots up to the head come from each subscriber's own history read; after a fault the
+        // re-read starts at the lowest slot a subscriber still needs, so a slot decided late (below
+        // the head, while the watch was down) still reaches the subscribers waiting for it.
         this.stopLive = this.store.follow(this.run, this.stream, head + 1, {
           slot: (slot, rec) => this.live(slot, rec),
           caughtUp: () => resolve(),
           // follow() retries on its own; it reports nothing it gives up on.
           error: () => {},
+          resumeFrom: () => this.need(head + 1),
         })
       })
       this.wake = undefined
@@ -220,6 +293,12 @@ export class Hub {
     if (run) this.fanOut()
     this.batch = { first: slot, records: [rec] }
     queueMicrotask(() => this.fanOut())
+  }
+
+  private need(otherwise: number): number {
+    let low = Infinity
+    for (const s of this.subs) low = Math.min(low, s.need)
+    return low === Infinity ? otherwise : low
   }
 
   private fanOut(): void {

@@ -115,13 +115,15 @@ export class EtcdStore implements Store {
     // The next undelivered slot is `low`: every slot in [fromSlot, low) was delivered, and so was
     // each slot in `above` (decided out of order, e.g. by concurrent calls). A re-read starts at
     // `low` and skips those, so a slot decided before a lower one is neither lost nor repeated.
+    // With `resumeFrom` (a gateway hub), a re-read starts where the follower says and skips nothing.
     let low = fromSlot
     let high = fromSlot - 1
     const above = new Set<number>()
+    const resume = h.resumeFrom?.bind(h)
     const deliver = (kv: LogEntry) => {
       const slot = slotOf(kv.key.toString())
       if (slot < 0) return
-      if (slot >= fromSlot) {
+      if (slot >= fromSlot && !resume) {
         if (slot === low) {
           low++
           while (above.delete(low)) low++
@@ -147,7 +149,7 @@ export class EtcdStore implements Store {
       let delay = 25
       while (!stopped) {
         try {
-          const rev = await this.readFrom(prefix, low, deliver, () => stopped)
+          const rev = await this.readFrom(prefix, resume && !first ? resume() : low, deliver, () => stopped)
           if (stopped) return
           if (first) h.caughtUp()
           first = false
