@@ -123,20 +123,22 @@ function blockingCall(rep: Replica, ttlMs: number) {
   return { call, started: started.promise, aborted: aborted.promise, release: () => release.open(), state }
 }
 
-test('2.7: a holder whose connection is cut mid-call re-attaches and records its outcome once', async () => {
-  const run = uniqueRun('cut-once')
-  const proxy = await startProxy({ host: '127.0.0.1', port: gw.port })
-  const a = await connect({ run, gateway: proxy.url.replace('http', 'ws'), program: 'once' })
+/**
+ * Replica a (through `aUrl`) holds slot 0's lock and runs its call while `fault` cuts it off from its
+ * gateway and `heal` lets it back; replica b asks for the same call meanwhile. a must re-attach: both
+ * get a's outcome, the call ran once, unaborted, and nothing but the record is left in etcd.
+ */
+async function expectRideOut(run: string, aUrl: string, ttlMs: number, fault: () => Promise<unknown>, heal: () => Promise<unknown>) {
+  const a = await connect({ run, gateway: aUrl, program: 'once' })
   const b = await connect({ run, gateway: gw.url, program: 'once' })
-  // A TTL far longer than the reconnect takes, even on a loaded machine.
-  const held = blockingCall(a, 30_000)
+  const held = blockingCall(a, ttlMs)
   const callA = held.call()
   await held.started
   const back = reconnected(a)
-  proxy.cut()
-  const callB = b.distributedLocked(() => 'ran on b', { name: 'effect', ttlMs: 30_000 })()
+  await fault()
+  const callB = b.distributedLocked(() => 'ran on b', { name: 'effect', ttlMs })()
   const outcomes = Promise.allSettled([callA, callB])
-  proxy.restore()
+  await heal()
   await back
   held.release()
   expect(await outcomes).toEqual([
@@ -147,33 +149,19 @@ test('2.7: a holder whose connection is cut mid-call re-attaches and records its
   expect((await keysOf(run)).sort()).toEqual([`/repjs/v1/${run}/meta`, `/repjs/v1/${run}/s/main/000000000000`])
   await a.close()
   await b.close()
+}
+
+test('2.7: a holder whose connection is cut mid-call re-attaches and records its outcome once', async () => {
+  const proxy = await startProxy({ host: '127.0.0.1', port: gw.port })
+  // A TTL far longer than the reconnect takes, even on a loaded machine.
+  await expectRideOut(uniqueRun('cut-once'), proxy.url.replace('http', 'ws'), 30_000, async () => proxy.cut(), async () => proxy.restore())
   await proxy.close()
 })
 
 test('2.7: a holder re-attaches through a restarted gateway process and records its outcome once', async () => {
-  const run = uniqueRun('restart-once')
   let g = await spawnGateway(etcd.endpoint)
-  const a = await connect({ run, gateway: g.url, program: 'once' })
-  const b = await connect({ run, gateway: gw.url, program: 'once' })
   // A TTL far longer than starting a gateway process takes, even on a loaded machine.
-  const held = blockingCall(a, 60_000)
-  const callA = held.call()
-  await held.started
-  const back = reconnected(a)
-  await g.kill('SIGKILL')
-  const callB = b.distributedLocked(() => 'ran on b', { name: 'effect', ttlMs: 60_000 })()
-  const outcomes = Promise.allSettled([callA, callB])
-  g = await spawnGateway(etcd.endpoint, { port: g.port })
-  await back
-  held.release()
-  expect(await outcomes).toEqual([
-    { status: 'fulfilled', value: 'side effect done' },
-    { status: 'fulfilled', value: 'side effect done' },
-  ])
-  expect(held.state).toEqual({ runs: 1, aborted: false })
-  expect((await keysOf(run)).sort()).toEqual([`/repjs/v1/${run}/meta`, `/repjs/v1/${run}/s/main/000000000000`])
-  await a.close()
-  await b.close()
+  await expectRideOut(uniqueRun('restart-once'), g.url, 60_000, () => g.kill('SIGKILL'), async () => (g = await spawnGateway(etcd.endpoint, { port: g.port })))
   await g.kill('SIGTERM')
 })
 
