@@ -3,7 +3,8 @@
  * replica, or a gateway for its client) and any gateway a client re-attaches through later, since a
  * gateway keeps nothing a lease needs (ids are cluster-wide). One keep-alive every TTL/3 on a
  * LeaseKeepAlive stream, re-opened after a fault. The lease is reported lost (`signal` aborts) when
- * etcd says it expired, or when no keep-alive has succeeded for a whole TTL (it may have expired).
+ * etcd says it expired, or when no keep-alive has succeeded for two TTLs (as etcd3's Lease does: a
+ * leader change renews leases, so one TTL without an answer does not mean it expired).
  * `detach()` stops keeping it alive without revoking it: it then lives one more TTL (the grace a
  * holder gets to re-attach), and expires unless someone keeps it alive again.
  */
@@ -78,7 +79,7 @@ export function keepLease(client: Etcd3, id: string, ttlSec: number): KeptLease 
   }
   async function tick(): Promise<void> {
     if (stopped) return
-    if (Date.now() - lastOk > ttlMs) return lose(`no keep-alive succeeded for ${ttlSec} s`)
+    if (Date.now() - lastOk > 2 * ttlMs) return lose(`no keep-alive succeeded for ${2 * ttlSec} s`)
     try {
       if (!stream) {
         const s = await open()

@@ -7,7 +7,7 @@ import { Etcd3 } from 'etcd3'
 import { pino } from 'pino'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { GatewayStore, type SocketLike } from '../../core/gateway-store.js'
-import { decodeMessage, type Messages } from '../../core/protocol.js'
+import { decodeMessage, type Message, type Messages } from '../../core/protocol.js'
 import { createReplica, type Replica } from '../../core/replica.js'
 import type { HeldLock } from '../../core/store.js'
 import { createCborFormat } from '../../node-gateway/codec/cbor-format.js'
@@ -188,11 +188,9 @@ test('2.7: a holder cut off for longer than its TTL loses the lock: the others s
   await proxy.close()
 })
 
-test('2.7: a MARK_STARTED whose answer is lost is re-sent after the reconnect: the call runs once, not in doubt', async () => {
-  const run = uniqueRun('lost-ok')
-  // A socket that drops the connection instead of delivering the first OK (MARK_STARTED's answer):
-  // the gateway wrote the marker, the client never heard so.
-  let dropped = false
+/** Sockets that drop the connection instead of delivering the first frame of type `lost`. */
+function dropFirst(lost: Message['type']) {
+  const state = { dropped: false }
   const socket = (url: string, protocols: string[]): SocketLike => {
     const ws = new WebSocket(url, protocols)
     ws.binaryType = 'arraybuffer'
@@ -210,8 +208,8 @@ test('2.7: a MARK_STARTED whose answer is lost is re-sent after the reconnect: t
     }
     ws.on('open', () => s.onopen?.({}))
     ws.on('message', (data: ArrayBuffer) => {
-      if (!dropped && decodeMessage(new Uint8Array(data)).type === 'ok') {
-        dropped = true
+      if (!state.dropped && decodeMessage(new Uint8Array(data)).type === lost) {
+        state.dropped = true
         return ws.terminate()
       }
       s.onmessage?.({ data })
@@ -220,11 +218,31 @@ test('2.7: a MARK_STARTED whose answer is lost is re-sent after the reconnect: t
     ws.on('error', (err) => s.onerror?.(err))
     return s
   }
+  return { socket, state }
+}
+
+/** A locked call on a replica whose connection drops instead of delivering the first `lost` frame. */
+async function expectOnceDespiteLost(lost: Message['type']) {
+  const run = uniqueRun(`lost-${lost}`)
+  const { socket, state } = dropFirst(lost)
   const store = new GatewayStore({ urls: gw.url, replicaId: 'a', backoffMs: { initial: 20, max: 200 }, socket })
   const a = await createReplica({ store, format: createCborFormat(), run, program: 'once', replicaId: 'a' })
+  const b = await connect({ run, gateway: gw.url, program: 'once' })
   let runs = 0
-  expect(await a.distributedLocked(() => ++runs, { name: 'effect', ttlMs: 3000 })()).toBe(1)
-  expect(dropped).toBe(true)
+  expect(await a.distributedLocked(() => ++runs, { name: 'effect', ttlMs: 30_000 })()).toBe(1)
+  expect(await b.distributedLocked(() => 'ran on b', { name: 'effect', ttlMs: 30_000 })()).toBe(1)
+  expect(state.dropped).toBe(true)
   expect(runs).toBe(1)
+  expect((await keysOf(run)).sort()).toEqual([`/repjs/v1/${run}/meta`, `/repjs/v1/${run}/s/main/000000000000`])
   await a.close()
+  await b.close()
+}
+
+test('2.7: a MARK_STARTED whose answer is lost is re-sent after the reconnect: the call runs once, not in doubt', async () => {
+  // The gateway wrote the marker; the client never heard so.
+  await expectOnceDespiteLost('ok')
+})
+
+test('2.7: a DECIDE_LOCKED whose answer is lost: the re-attach finds the slot decided, the outcome is recorded once', async () => {
+  await expectOnceDespiteLost('decided')
 })
