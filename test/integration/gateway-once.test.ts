@@ -221,16 +221,19 @@ function dropFirst(lost: Message['type']) {
   return { socket, state }
 }
 
-/** A locked call on a replica whose connection drops instead of delivering the first `lost` frame. */
-async function expectOnceDespiteLost(lost: Message['type']) {
+/**
+ * A locked call on a replica whose connection drops instead of delivering the first `lost` frame,
+ * and comes back after `backoffMs` (reconnect delays are drawn from [backoff/2, 3 backoff/2)).
+ */
+async function expectOnceDespiteLost(lost: Message['type'], opts: { ttlMs: number; backoffMs: number } = { ttlMs: 30_000, backoffMs: 20 }) {
   const run = uniqueRun(`lost-${lost}`)
   const { socket, state } = dropFirst(lost)
-  const store = new GatewayStore({ urls: gw.url, replicaId: 'a', backoffMs: { initial: 20, max: 200 }, socket })
+  const store = new GatewayStore({ urls: gw.url, replicaId: 'a', backoffMs: { initial: opts.backoffMs, max: opts.backoffMs }, socket })
   const a = await createReplica({ store, format: createCborFormat(), run, program: 'once', replicaId: 'a' })
   const b = await connect({ run, gateway: gw.url, program: 'once' })
   let runs = 0
-  expect(await a.distributedLocked(() => ++runs, { name: 'effect', ttlMs: 30_000 })()).toBe(1)
-  expect(await b.distributedLocked(() => 'ran on b', { name: 'effect', ttlMs: 30_000 })()).toBe(1)
+  expect(await a.distributedLocked(() => ++runs, { name: 'effect', ttlMs: opts.ttlMs })()).toBe(1)
+  expect(await b.distributedLocked(() => 'ran on b', { name: 'effect', ttlMs: opts.ttlMs })()).toBe(1)
   expect(state.dropped).toBe(true)
   expect(runs).toBe(1)
   expect((await keysOf(run)).sort()).toEqual([`/repjs/v1/${run}/meta`, `/repjs/v1/${run}/s/main/000000000000`])
@@ -245,4 +248,10 @@ test('2.7: a MARK_STARTED whose answer is lost is re-sent after the reconnect: t
 
 test('2.7: a DECIDE_LOCKED whose answer is lost: the re-attach finds the slot decided, the outcome is recorded once', async () => {
   await expectOnceDespiteLost('decided')
+})
+
+test('2.7: a MARK_STARTED whose answer is lost, with the lock lost too: the holder finds its own marker and runs the call once', async () => {
+  // The reconnect (after 2 s at least) comes after the 1 s lock is given up: the holder re-acquires
+  // the slot, finds the marker of this very call (which never ran) and runs it, rather than IN_DOUBT.
+  await expectOnceDespiteLost('ok', { ttlMs: 1000, backoffMs: 4000 })
 })
