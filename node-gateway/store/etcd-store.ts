@@ -385,6 +385,10 @@ export class EtcdStore implements Store {
   }
 
   private heldLock(lease: KeptLease, token: string, handle: number, keys: LockKeys, marker: Uint8Array | undefined): EtcdHeldLock {
+    // Closing the store stops the keep-alive (the lease then expires); so does losing the lease.
+    const stop = () => lease.detach()
+    this.stops.add(stop)
+    lease.signal.addEventListener('abort', () => this.stops.delete(stop), { once: true })
     return {
       marker,
       handle,
@@ -402,8 +406,14 @@ export class EtcdStore implements Store {
         if (kv) return { won: false, record: bytes(kv.value) }
         throw lost('recording the outcome')
       },
-      release: () => lease.revoke(),
-      detach: () => lease.detach(),
+      release: () => {
+        this.stops.delete(stop)
+        return lease.revoke()
+      },
+      detach: () => {
+        this.stops.delete(stop)
+        lease.detach()
+      },
     }
   }
 

@@ -72,9 +72,12 @@ export function keepLease(client: Etcd3, id: string, ttlSec: number): KeptLease 
       lastOk = Date.now()
       settleReady?.()
     })
-    s.on('error', () => {
+    // A broken stream is re-opened by the next tick.
+    const broken = () => {
       if (stream === s) stream = undefined
-    })
+    }
+    s.on('error', broken)
+    s.on('end', broken)
     return s
   }
   async function tick(): Promise<void> {
