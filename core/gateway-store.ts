@@ -228,7 +228,12 @@ export class GatewayStore implements Store {
     const current = () => this.ws === ws && this.locks.get(handle) === held
     this.request<'acquired'>((id) => ({ type: 'attach', id, stream: held.ref.stream, slot: held.ref.slot, lock: handle }), { perConnection: true }).then(
       (m) => {
-        if (!current()) return
+        if (this.ws !== ws) return
+        if (this.locks.get(handle) !== held) {
+          // Given up while the ATTACH was on its way (its TTL ran out): the gateway must not keep it.
+          if (m.state === LOCK_HELD) ws!.send(encodeMessage({ type: 'release', lock: handle }))
+          return
+        }
         // Decided meanwhile (perhaps by this holder's own DECIDE_LOCKED, whose answer was lost): the
         // engine finds the record when it asks for the slot again.
         if (m.state !== LOCK_HELD) return this.loseLock(handle, held)

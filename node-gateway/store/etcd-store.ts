@@ -378,7 +378,8 @@ export class EtcdStore implements Store {
     if (!lockKv || token !== lockToken(holder, String(lockKv.lease), handle)) throw lost('re-attaching to the lock (it expired, was released, or is not this holder\'s)')
     const leaseId = String(lockKv.lease)
     const left = await etcdCall('reading a lease', () => this.client.leaseClient.leaseTimeToLive({ ID: leaseId }))
-    if (Number(left.TTL) <= 0) throw lost('re-attaching to the lock (its lease expired)')
+    // Whole seconds left, rounded down: 0 is a lease about to expire (kept alive from now), -1 a gone one.
+    if (Number(left.TTL) < 0) throw lost('re-attaching to the lock (its lease expired)')
     const lease = keepLease(this.client, leaseId, Math.max(1, Number(left.grantedTTL)))
     await lease.ready
     return { state: 'held', lock: this.heldLock(lease, token, handle, keys, markerKv ? bytes(markerKv.value) : undefined) }

@@ -188,11 +188,15 @@ test('2.7: a holder cut off for longer than its TTL loses the lock: the others s
   await proxy.close()
 })
 
-/** Sockets that drop the connection instead of delivering the first frame of type `lost`. */
-function dropFirst(lost: Message['type']) {
-  const state = { dropped: false }
+/**
+ * Sockets whose incoming frames pass `filter` first: delivered, dropped with the connection ('cut'),
+ * or held back that many ms. `last` is the newest socket (a test may cut it).
+ */
+function filteredSockets(filter: (m: Message) => 'deliver' | 'cut' | number) {
+  const state: { last?: WebSocket } = {}
   const socket = (url: string, protocols: string[]): SocketLike => {
     const ws = new WebSocket(url, protocols)
+    state.last = ws
     ws.binaryType = 'arraybuffer'
     const s: SocketLike = {
       binaryType: 'arraybuffer',
@@ -208,16 +212,26 @@ function dropFirst(lost: Message['type']) {
     }
     ws.on('open', () => s.onopen?.({}))
     ws.on('message', (data: ArrayBuffer) => {
-      if (!state.dropped && decodeMessage(new Uint8Array(data)).type === lost) {
-        state.dropped = true
-        return ws.terminate()
-      }
-      s.onmessage?.({ data })
+      const verdict = filter(decodeMessage(new Uint8Array(data)))
+      if (verdict === 'cut') return ws.terminate()
+      if (verdict === 'deliver') return s.onmessage?.({ data })
+      setTimeout(() => ws.readyState === ws.OPEN && s.onmessage?.({ data }), verdict)
     })
     ws.on('close', (code, reason) => s.onclose?.({ code, reason: reason.toString() }))
     ws.on('error', (err) => s.onerror?.(err))
     return s
   }
+  return { socket, state }
+}
+
+/** Sockets that drop the connection instead of delivering the first frame of type `lost`. */
+function dropFirst(lost: Message['type']) {
+  const state = { dropped: false }
+  const { socket } = filteredSockets((m) => {
+    if (state.dropped || m.type !== lost) return 'deliver'
+    state.dropped = true
+    return 'cut'
+  })
   return { socket, state }
 }
 
@@ -254,4 +268,27 @@ test('2.7: a MARK_STARTED whose answer is lost, with the lock lost too: the hold
   // The reconnect (after 2 s at least) comes after the 1 s lock is given up: the holder re-acquires
   // the slot, finds the marker of this very call (which never ran) and runs it, rather than IN_DOUBT.
   await expectOnceDespiteLost('ok', { ttlMs: 1000, backoffMs: 4000 })
+})
+
+test('2.7: a holder whose re-attach is answered after it gave the lock up releases it: the others are not kept waiting', async () => {
+  const run = uniqueRun('late-attach')
+  let acquired = 0
+  // The second ACQUIRED (the re-attach's answer) arrives 2.5 s late, after the 1 s lock was given up.
+  const { socket, state } = filteredSockets((m) => (m.type === 'acquired' && acquired++ === 1 ? 2500 : 'deliver'))
+  const store = new GatewayStore({ urls: gw.url, replicaId: 'a', backoffMs: { initial: 20, max: 200 }, socket })
+  const a = await createReplica({ store, format: createCborFormat(), run, program: 'once', replicaId: 'a' })
+  const b = await connect({ run, gateway: gw.url, program: 'once' })
+  const held = blockingCall(a, 1000)
+  const callA = held.call()
+  await held.started
+  state.last!.terminate()
+  await held.aborted
+  // The gateway attached the lock for a; a must release it when the late answer comes, so b gets the
+  // lock (and a's marker: the call is in doubt) instead of waiting while a's connection lasts.
+  await expect(b.distributedLocked(() => 'ran on b', { name: 'effect', ttlMs: 1000 })()).rejects.toMatchObject({ code: 'REPJS_IN_DOUBT' })
+  held.release()
+  await expect(callA).rejects.toMatchObject({ code: 'REPJS_IN_DOUBT' })
+  expect(held.state.runs).toBe(1)
+  await a.close()
+  await b.close()
 })
