@@ -288,8 +288,9 @@ export class GatewayStore implements Store {
     this.ready = false
     // Locks stay held (their leases outlive the connection for a TTL); they are re-attached on the next one.
     for (const [handle, held] of this.locks) {
+      // One TTL from the first drop: a connection that drops again before the re-attach does not extend it.
+      if (!held.attached) continue
       held.attached = false
-      clearTimeout(held.expiry)
       held.expiry = setTimeout(() => !held.attached && this.loseLock(handle, held), held.ttlMs)
     }
     for (const [id, p] of this.pending) {
