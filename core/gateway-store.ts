@@ -3,12 +3,14 @@
  * Reconnects with exponential backoff and jitter across a list of gateway URLs; on reconnect it
  * re-sends every request still in flight with its original id (proposals are create-if-absent,
  * so a re-sent proposal is decided once) and resubscribes each stream from its next undelivered
- * slot. Locks are tied to a connection: a disconnect aborts their signals.
+ * slot. A run-once lock outlives its connection for its lease's TTL: after a reconnect (to this
+ * gateway or another) the client re-attaches to each lock it holds by its handle, then re-sends that
+ * lock's MARK_STARTED / DECIDE_LOCKED (both idempotent); the lock is lost only if its lease ended.
  */
 import WebSocket from 'isomorphic-ws'
 import { ErrorCodes, RepJSError, closedError } from './errors.js'
 import {
-  CLOSE, decodeMessage, encodeMessage, LOCK_BUSY, LOCK_DECIDED, SUBPROTOCOL, type Message, type Messages,
+  CLOSE, decodeMessage, encodeMessage, LOCK_BUSY, LOCK_DECIDED, LOCK_HELD, SUBPROTOCOL, type Message, type Messages,
 } from './protocol.js'
 import type { AcquireResult, FollowHandlers, HeldLock, ProposeResult, SlotRef, Store, StoreHealth } from './store.js'
 
@@ -42,8 +44,22 @@ interface Pending {
   frame: Uint8Array
   resolve(m: Message): void
   reject(e: unknown): void
-  /** Lock operations belong to one connection and fail when it drops. */
-  lockBound: boolean
+  /** MARK_STARTED / DECIDE_LOCKED: the lock's handle; (re-)sent only while the lock is attached. */
+  lock?: number
+  /** ATTACH: about one connection only; dropped with it (the next connection attaches anew). */
+  perConnection?: boolean
+}
+
+interface HeldEntry {
+  ref: SlotRef
+  ttlMs: number
+  ac: AbortController
+  /** While detached: fires one TTL after the drop, when the lease may have expired; the lock is then lost. */
+  expiry?: ReturnType<typeof setTimeout>
+  /** Attached on the current connection (by its ACQUIRED or a re-ATTACH): its requests may be sent. */
+  attached: boolean
+  /** Released while detached: RELEASE is sent once the lock is re-attached. */
+  releasing: boolean
 }
 
 interface Sub {
@@ -60,7 +76,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 const defaultSocket: SocketFactory = (url, protocols) => new WebSocket(url, protocols) as SocketLike
 
 function lostLock(): RepJSError {
-  return new RepJSError(ErrorCodes.LEASE_LOST, 'the gateway connection that held this run-once lock closed')
+  return new RepJSError(ErrorCodes.LEASE_LOST, "this run-once lock's lease ended (it expired while this replica was away from the gateway for longer than its TTL, or was revoked)")
 }
 
 export class GatewayStore implements Store {
@@ -77,7 +93,8 @@ export class GatewayStore implements Store {
   private nextId = 1
   private readonly pending = new Map<number, Pending>()
   private readonly subs = new Map<number, Sub>()
-  private readonly locks = new Map<number, AbortController>()
+  /** Run-once locks held, by the handle the gateway gave them (unique across connections). */
+  private readonly locks = new Map<number, HeldEntry>()
   private readonly health = new Set<(h: StoreHealth, reason?: string, error?: unknown) => void>()
   private fatal: RepJSError | undefined
   /** The run record of the first WELCOME: every later one must be the same run. */
@@ -104,7 +121,6 @@ export class GatewayStore implements Store {
     return new Promise((resolve, reject) => {
       this.hello = {
         frame: new Uint8Array(),
-        lockBound: false,
         resolve: (m) => {
           const w = m as Messages['welcome']
           resolve({ meta: w.meta, created: w.created })
@@ -165,9 +181,11 @@ export class GatewayStore implements Store {
         }
         return
       }
-      case 'lockLost':
-        this.locks.get(msg.lock)?.abort(lostLock())
+      case 'lockLost': {
+        const held = this.locks.get(msg.lock)
+        if (held) this.loseLock(msg.lock, held)
         return
+      }
       case 'error': {
         const err = new RepJSError(msg.code as RepJSError['code'], msg.message, { retryable: msg.retryable, details: msg.status ? { status: msg.status } : {} })
         if (msg.id === 0) {
@@ -207,7 +225,8 @@ export class GatewayStore implements Store {
     const hello = this.hello
     this.hello = undefined
     hello?.resolve(msg)
-    for (const p of this.pending.values()) this.ws!.send(p.frame)
+    for (const p of this.pending.values()) if (p.lock === undefined) this.ws!.send(p.frame)
+    for (const [handle, held] of this.locks) this.attach(handle, held)
     for (const [id, sub] of this.subs) this.ws!.send(encodeMessage({ type: 'subscribe', sub: id, stream: sub.stream, from: sub.next }))
   }
 
@@ -222,6 +241,58 @@ export class GatewayStore implements Store {
     }, 500)
   }
 
+  /** Re-attach a held lock on this connection, then (re-)send its requests, or release it if asked to. */
+  private attach(handle: number, held: HeldEntry): void {
+    const ws = this.ws
+    const current = () => this.ws === ws && this.locks.get(handle) === held
+    this.request<'acquired'>((id) => ({ type: 'attach', id, stream: held.ref.stream, slot: held.ref.slot, lock: handle }), { perConnection: true }).then(
+      (m) => {
+        if (this.ws !== ws) return
+        if (this.locks.get(handle) !== held) {
+          // Given up while the ATTACH was on its way (its TTL ran out): the gateway must not keep it.
+          if (m.state === LOCK_HELD) ws!.send(encodeMessage({ type: 'release', lock: handle }))
+          return
+        }
+        // Decided meanwhile (perhaps by this holder's own DECIDE_LOCKED, whose answer was lost): the
+        // engine finds the record when it asks for the slot again.
+        if (m.state !== LOCK_HELD) return this.loseLock(handle, held)
+        held.attached = true
+        clearTimeout(held.expiry)
+        if (held.releasing) return this.release(handle, held)
+        for (const p of this.pending.values()) if (p.lock === handle) ws!.send(p.frame)
+      },
+      (err: unknown) => {
+        if (!current()) return
+        if (RepJSError.is(err) && err.retryable) return void setTimeout(() => current() && this.attach(handle, held), 500)
+        this.loseLock(handle, held)
+      },
+    )
+  }
+
+  private loseLock(handle: number, held: HeldEntry): void {
+    if (this.locks.get(handle) !== held) return
+    this.locks.delete(handle)
+    clearTimeout(held.expiry)
+    const err = lostLock()
+    held.ac.abort(err)
+    for (const [id, p] of this.pending) {
+      if (p.lock !== handle) continue
+      this.pending.delete(id)
+      p.reject(err)
+    }
+  }
+
+  private release(handle: number, held: HeldEntry): void {
+    if (this.locks.get(handle) !== held) return
+    if (!this.ready || !held.attached) {
+      held.releasing = true
+      return
+    }
+    this.locks.delete(handle)
+    clearTimeout(held.expiry)
+    this.ws!.send(encodeMessage({ type: 'release', lock: handle }))
+  }
+
   private settle(id: number, msg: Message | undefined, err?: unknown): void {
     const p = this.pending.get(id)
     if (!p) return
@@ -234,10 +305,15 @@ export class GatewayStore implements Store {
     if (ws !== this.ws) return
     this.ws = undefined
     this.ready = false
-    for (const ac of this.locks.values()) ac.abort(lostLock())
-    this.locks.clear()
+    // Locks stay held (their leases outlive the connection for a TTL); they are re-attached on the next one.
+    for (const [handle, held] of this.locks) {
+      // One TTL from the first drop: a connection that drops again before the re-attach does not extend it.
+      if (!held.attached) continue
+      held.attached = false
+      held.expiry = setTimeout(() => !held.attached && this.loseLock(handle, held), held.ttlMs)
+    }
     for (const [id, p] of this.pending) {
-      if (!p.lockBound) continue
+      if (!p.perConnection) continue
       this.pending.delete(id)
       p.reject(lostLock())
     }
@@ -259,17 +335,26 @@ export class GatewayStore implements Store {
     this.hello = undefined
     for (const p of this.pending.values()) p.reject(err)
     this.pending.clear()
+    this.dropLocks(err)
     for (const sub of this.subs.values()) sub.handlers.error(err)
     this.report('failed', err.message, err)
   }
 
-  private request<K extends Message['type']>(build: (id: number) => Message, lockBound = false): Promise<Messages[K]> {
+  private dropLocks(err: RepJSError): void {
+    for (const held of this.locks.values()) {
+      clearTimeout(held.expiry)
+      held.ac.abort(err)
+    }
+    this.locks.clear()
+  }
+
+  private request<K extends Message['type']>(build: (id: number) => Message, opts: { lock?: number; perConnection?: boolean } = {}): Promise<Messages[K]> {
     if (this.closed) return Promise.reject(this.fatal ?? closedError())
     const id = this.nextId++
     const frame = encodeMessage(build(id))
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { frame, lockBound, resolve: resolve as (m: Message) => void, reject })
-      if (this.ready) this.ws!.send(frame)
+      this.pending.set(id, { frame, ...opts, resolve: resolve as (m: Message) => void, reject })
+      if (this.ready && (opts.lock === undefined || this.locks.get(opts.lock)?.attached)) this.ws!.send(frame)
     })
   }
 
@@ -312,24 +397,23 @@ export class GatewayStore implements Store {
     const m = await this.request<'acquired'>((id) => ({ type: 'acquire', id, stream: ref.stream, slot: ref.slot, ttlMs }))
     if (m.state === LOCK_DECIDED) return { state: 'decided', record: m.bytes }
     if (m.state === LOCK_BUSY) return { state: 'busy' }
-    const ac = new AbortController()
-    this.locks.set(m.lock, ac)
-    const lockId = m.lock
+    const handle = m.lock
+    const held: HeldEntry = { ref, ttlMs, ac: new AbortController(), attached: true, releasing: false }
+    this.locks.set(handle, held)
+    const { signal } = held.ac
     const lock: HeldLock = {
       marker: m.hasBytes ? m.bytes : undefined,
-      signal: ac.signal,
+      signal,
       markStarted: async (marker) => {
-        if (ac.signal.aborted) throw lostLock()
-        await this.request<'ok'>((id) => ({ type: 'markStarted', id, lock: lockId, marker }), true)
+        if (signal.aborted) throw lostLock()
+        await this.request<'ok'>((id) => ({ type: 'markStarted', id, lock: handle, marker }), { lock: handle })
       },
       decide: async (record) => {
-        if (ac.signal.aborted) throw lostLock()
-        const d = await this.request<'decided'>((id) => ({ type: 'decideLocked', id, lock: lockId, record }), true)
+        if (signal.aborted) throw lostLock()
+        const d = await this.request<'decided'>((id) => ({ type: 'decideLocked', id, lock: handle, record }), { lock: handle })
         return { won: d.won, record: d.record }
       },
-      release: async () => {
-        if (this.locks.delete(lockId) && this.ready) this.ws!.send(encodeMessage({ type: 'release', lock: lockId }))
-      },
+      release: async () => this.release(handle, held),
     }
     return { state: 'held', lock }
   }
@@ -340,6 +424,7 @@ export class GatewayStore implements Store {
     const err = closedError()
     for (const p of this.pending.values()) p.reject(err)
     this.pending.clear()
+    this.dropLocks(err)
     this.subs.clear()
     this.ws?.close(1000, 'replica closed')
   }

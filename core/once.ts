@@ -6,6 +6,7 @@
  */
 import type { Engine, Outcome, StreamState } from './engine.js'
 import { ErrorCodes, RepJSError, type CallIdentity } from './errors.js'
+import { cryptoUUID } from './prng.js'
 import { encodeRecord } from './record.js'
 import { withRetry } from './retry.js'
 import type { HeldLock } from './store.js'
@@ -36,7 +37,9 @@ export async function decideOnce(
 ): Promise<Uint8Array> {
   const ref = { run: engine.run, stream: stream.name, slot }
   const ttl = opts.ttlMs ?? 10_000
-  const marker = encodeRecord(engine.codec, { ...ident, by: engine.replicaId, ok: true, value: { onInDoubt: opts.onInDoubt ?? 'error' } })
+  // `attempt` tells this call's own marker apart from one an earlier incarnation of this replica left.
+  const attempt = cryptoUUID()
+  const marker = encodeRecord(engine.codec, { ...ident, by: engine.replicaId, ok: true, value: { onInDoubt: opts.onInDoubt ?? 'error', attempt } })
   let mine: Outcome | undefined
   for (;;) {
     const got = await withRetry(engine.retry, () => engine.store.acquire(ref, engine.replicaId, ttl))
@@ -49,7 +52,7 @@ export async function decideOnce(
     }
     const lock = got.lock
     try {
-      const outcome = await holdAndRun(engine, stream, slot, ident, lock, marker, mine, fn)
+      const outcome = await holdAndRun(engine, stream, slot, ident, lock, marker, attempt, mine, fn)
       mine = outcome
       return (await withRetry(engine.retry, () => lock.decide(engine.encode(ident, outcome)))).record
     } catch (err) {
@@ -67,6 +70,7 @@ async function holdAndRun(
   ident: CallIdentity,
   lock: HeldLock,
   marker: Uint8Array,
+  attempt: string,
   mine: Outcome | undefined,
   fn: (signal: AbortSignal) => unknown,
 ): Promise<Outcome> {
@@ -74,8 +78,11 @@ async function holdAndRun(
     // An earlier holder started this slot. Its identity must be ours before anything runs.
     const prior = engine.check(stream, slot, ident, lock.marker)
     if (prior.by === engine.replicaId && mine) return mine
-    const policy = (prior.value as { onInDoubt?: string } | undefined)?.onInDoubt
-    if (policy !== 'rerun') return { ok: false, value: inDoubtError(stream.name, slot, prior.by) }
+    const started = prior.value as { onInDoubt?: string; attempt?: string } | undefined
+    // Our own marker, and fn never ran here (it runs only once MARK_STARTED answered, which then
+    // sets `mine`): the answer was lost with the lock. Nothing happened; run it now.
+    const ours = prior.by === engine.replicaId && started?.attempt === attempt
+    if (!ours && started?.onInDoubt !== 'rerun') return { ok: false, value: inDoubtError(stream.name, slot, prior.by) }
   } else {
     await withRetry(engine.retry, () => lock.markStarted(marker))
     if (mine) return mine

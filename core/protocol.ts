@@ -44,6 +44,7 @@ export const SCHEMA = {
   ping: { code: 21, fields: [['n', 'uint']] }, // C
   pong: { code: 22, fields: [['n', 'uint']] }, // S
   error: { code: 23, fields: [['id', 'uint'], ['code', 'str'], ['message', 'str'], ['retryable', 'bool'], ['status', 'str']] }, // S
+  attach: { code: 24, fields: [['id', 'uint'], ['stream', 'str'], ['slot', 'uint'], ['lock', 'uint']] }, // C
 } as const satisfies Record<string, Spec>
 
 export type MessageName = keyof typeof SCHEMA

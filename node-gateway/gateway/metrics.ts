@@ -7,6 +7,7 @@ export function createMetrics() {
     registry,
     connections: new Gauge({ name: 'repjs_gateway_connections', help: 'Open replica connections', registers: [registry] }),
     runs: new Gauge({ name: 'repjs_gateway_streams', help: 'Run streams with a shared etcd watch', registers: [registry] }),
+    locks: new Gauge({ name: 'repjs_gateway_locks', help: 'Run-once locks whose leases this gateway keeps alive for an open connection', registers: [registry] }),
     proposals: new Counter({ name: 'repjs_gateway_proposals_total', help: 'Proposals forwarded to etcd', registers: [registry] }),
     pushed: new Counter({ name: 'repjs_gateway_decided_pushed_total', help: 'Decided slots pushed to replicas', registers: [registry] }),
     refused: new Counter({ name: 'repjs_gateway_refused_total', help: 'Connections or frames refused', labelNames: ['reason'], registers: [registry] }),

@@ -7,8 +7,7 @@ import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import {
   CLOSE, decodeMessage, encodeMessage, LOCK_BUSY, LOCK_DECIDED, LOCK_HELD, type Message, type Messages,
 } from '../../core/protocol.js'
-import type { HeldLock } from '../../core/store.js'
-import type { EtcdStore } from '../store/etcd-store.js'
+import type { EtcdHeldLock, EtcdStore } from '../store/etcd-store.js'
 import { storeError } from '../store/etcd-errors.js'
 import { MAX_SLOT } from '../store/keys.js'
 import type { Hubs, Subscription } from './hub.js'
@@ -73,9 +72,9 @@ export class Peer {
   private lastRefill = Date.now()
   /** Live subscriptions by client id; `sub` is unset while the subscription is being set up. */
   private readonly subs = new Map<number, { sub?: Subscription }>()
-  private readonly locks = new Map<number, HeldLock>()
+  /** Run-once locks held on this connection, by handle (random, unique across connections). */
+  private readonly locks = new Map<number, EtcdHeldLock>()
   private readonly waits = new Map<number, AbortController>()
-  private nextLock = 1
   private closed = false
 
   constructor(
@@ -90,8 +89,9 @@ export class Peer {
         this.internal(err)
       }
     })
-    ws.on('close', () => this.cleanup())
-    ws.on('error', () => this.cleanup())
+    // A client that closes normally is done with its locks; after any other close it may re-attach.
+    ws.on('close', (code) => this.cleanup(code === 1000 ? 'release' : 'detach'))
+    ws.on('error', () => this.cleanup('detach'))
   }
 
   /** A bug of ours, not the client's: log it and drop the connection rather than the process. */
@@ -124,7 +124,8 @@ export class Peer {
 
   close(code: number, reason: string): void {
     if (this.closed) return
-    this.cleanup()
+    // After a final close (the reference client does not reconnect) nobody will re-attach.
+    this.cleanup(code === CLOSE.PROTOCOL_ERROR || code === CLOSE.UNAUTHORIZED || code === CLOSE.FORBIDDEN_RUN ? 'release' : 'detach')
     try {
       this.ws.close(code, closeReason(reason))
     } catch {
@@ -268,9 +269,7 @@ export class Peer {
         return
       case 'acquire':
         return this.request(msg.id, async () => {
-          if (this.locks.size >= this.ctx.limits.maxLocks) {
-            throw new RepJSError(ErrorCodes.LIMIT, `more than ${this.ctx.limits.maxLocks} run-once locks held on one connection`, { retryable: true })
-          }
+          this.checkLockCap()
           const ref = this.ref(msg.stream, msg.slot)
           const ttl = Math.min(Math.max(msg.ttlMs, 1000), 3_600_000)
           const got = await this.timed('acquire', () => store.acquire(ref, this.replica, ttl))
@@ -280,14 +279,23 @@ export class Peer {
             await got.lock.release()
             return undefined
           }
-          const lockId = this.nextLock++
-          this.locks.set(lockId, got.lock)
-          got.lock.signal.addEventListener('abort', () => {
-            this.locks.delete(lockId)
-            this.send({ type: 'lockLost', lock: lockId })
-          }, { once: true })
-          const marker = got.lock.marker
-          return { type: 'acquired', id: msg.id, state: LOCK_HELD, lock: lockId, hasBytes: marker !== undefined, bytes: marker ?? new Uint8Array() }
+          return this.hold(msg.id, got.lock)
+        })
+      case 'attach':
+        return this.request(msg.id, async () => {
+          const ref = this.ref(msg.stream, msg.slot)
+          const have = this.locks.get(msg.lock)
+          if (have) return this.held(msg.id, have)
+          this.checkLockCap()
+          const got = await this.timed('attach', () => store.attach(ref, this.replica, msg.lock))
+          if (got.state === 'decided') return { type: 'acquired', id: msg.id, state: LOCK_DECIDED, lock: 0, hasBytes: true, bytes: got.record }
+          if (got.state !== 'held') throw new RepJSError(ErrorCodes.LEASE_LOST, `lock ${msg.lock} is not held`)
+          if (this.closed) {
+            // Gone again: leave the lease to the next connection (or to expire).
+            got.lock.detach()
+            return undefined
+          }
+          return this.hold(msg.id, got.lock)
         })
       case 'markStarted':
         return this.request(msg.id, async () => {
@@ -301,8 +309,12 @@ export class Peer {
         })
       case 'release': {
         const lock = this.locks.get(msg.lock)
-        this.locks.delete(msg.lock)
-        await lock?.release()
+        if (!lock) {
+          // A stale handle (an old connection's, a lost lock's) names no lock here: nothing to revoke.
+          return this.error(0, new RepJSError(ErrorCodes.LEASE_LOST, `RELEASE of lock ${msg.lock}, which this connection does not hold: nothing was released (ACQUIRE or ATTACH it first)`))
+        }
+        this.unhold(msg.lock)
+        await lock.release()
         return
       }
       case 'ping':
@@ -312,7 +324,40 @@ export class Peer {
     }
   }
 
-  private lock(id: number): HeldLock {
+  private checkLockCap(): void {
+    if (this.locks.size >= this.ctx.limits.maxLocks) {
+      throw new RepJSError(ErrorCodes.LIMIT, `more than ${this.ctx.limits.maxLocks} run-once locks held on one connection`, { retryable: true })
+    }
+  }
+
+  /** Keep `lock` on this connection under its handle; LOCK_LOST when its lease ends. */
+  private hold(id: number, lock: EtcdHeldLock): Message {
+    const have = this.locks.get(lock.handle)
+    if (have) {
+      // Two ATTACHes of one lock crossed: keep the first keeper.
+      lock.detach()
+      return this.held(id, have)
+    }
+    this.locks.set(lock.handle, lock)
+    this.ctx.metrics.locks.inc()
+    lock.signal.addEventListener('abort', () => {
+      if (this.locks.get(lock.handle) !== lock) return
+      this.unhold(lock.handle)
+      this.send({ type: 'lockLost', lock: lock.handle })
+    }, { once: true })
+    return this.held(id, lock)
+  }
+
+  private unhold(handle: number): void {
+    if (this.locks.delete(handle)) this.ctx.metrics.locks.dec()
+  }
+
+  private held(id: number, lock: EtcdHeldLock): Message {
+    const marker = lock.marker
+    return { type: 'acquired', id, state: LOCK_HELD, lock: lock.handle, hasBytes: marker !== undefined, bytes: marker ?? new Uint8Array() }
+  }
+
+  private lock(id: number): EtcdHeldLock {
     const lock = this.locks.get(id)
     if (!lock) throw new RepJSError(ErrorCodes.LEASE_LOST, `lock ${id} is not held on this connection`)
     return lock
@@ -350,13 +395,20 @@ export class Peer {
     else entry.sub = sub
   }
 
-  private cleanup(): void {
+  /**
+   * 'release' revokes the locks' leases (the client closed normally, or was refused for good);
+   * 'detach' leaves each lease to live one more TTL, for the client to re-attach (to this gateway or another).
+   */
+  private cleanup(locks: 'release' | 'detach'): void {
     if (this.closed) return
     this.closed = true
     for (const s of this.subs.values()) s.sub?.close()
     this.subs.clear()
     for (const w of this.waits.values()) w.abort()
-    for (const l of this.locks.values()) void l.release()
-    this.locks.clear()
+    for (const [handle, l] of this.locks) {
+      this.unhold(handle)
+      if (locks === 'release') void l.release()
+      else l.detach()
+    }
   }
 }

@@ -5,15 +5,17 @@
  * (node:http2, far less CPU per call and per event) when every endpoint is http://; leases and
  * everything else use etcd3's gRPC client.
  */
-import { Etcd3, type IRangeRequest, type IRequestOp, type ICompare, type Lease } from 'etcd3'
+import { randomInt } from 'node:crypto'
+import { Etcd3, type IRangeRequest, type IRequestOp, type ICompare } from 'etcd3'
 import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, noop } from 'cockatiel'
 import { isRecoverableError } from 'etcd3'
 import { ErrorCodes, RepJSError, badArgument } from '../../core/errors.js'
 import { sleep } from '../../core/retry.js'
-import type { AcquireResult, FollowHandlers, HeldLock, ProposeResult, SlotRef, Store } from '../../core/store.js'
+import type { FollowHandlers, HeldLock, ProposeResult, SlotRef, Store } from '../../core/store.js'
 import { etcdCall, storeError } from './etcd-errors.js'
 import { KvClient, allPlaintext, type RangePage } from './kv-client.js'
 import { watch } from './watch-client.js'
+import { keepLease, type KeptLease } from './lease-keeper.js'
 import { lockKey, MAX_SLOT, markerKey, metaKey, pad, prefixEnd, slotKey, slotOf, slotPrefix, votePrefix } from './keys.js'
 
 export interface EtcdStoreOptions {
@@ -47,6 +49,28 @@ const MAX_OUT_OF_ORDER = 100_000
 function lost(what: string): RepJSError {
   return new RepJSError(ErrorCodes.LEASE_LOST, `run-once lock lost before ${what}: this replica may not record an outcome`, { details: { what } })
 }
+
+/** A run-once lock held through this store: named by a handle, re-attachable by it (`attach`). */
+export interface EtcdHeldLock extends HeldLock {
+  /** Random, 1 .. 2^48-1, part of the lock's token in etcd: the lock's name on the gateway protocol. */
+  readonly handle: number
+  /** Stop keeping the lease alive without revoking it: it expires one TTL later unless re-attached. */
+  detach(): void
+}
+export type EtcdAcquireResult = { state: 'decided'; record: Uint8Array } | { state: 'busy' } | { state: 'held'; lock: EtcdHeldLock }
+
+interface LockKeys {
+  slot: string
+  lock: string
+  marker: string
+}
+const lockKeys = (ref: SlotRef): LockKeys => ({
+  slot: slotKey(ref.run, ref.stream, ref.slot),
+  lock: lockKey(ref.run, ref.stream, ref.slot),
+  marker: markerKey(ref.run, ref.stream, ref.slot),
+})
+/** The lock key's value: who holds it, under which lease, by which handle. */
+const lockToken = (holder: string, lease: string, handle: number) => `${holder}:${lease}:${handle}`
 
 export class EtcdStore implements Store {
   readonly client: Etcd3
@@ -318,54 +342,80 @@ export class EtcdStore implements Store {
     }
   }
 
-  async acquire(ref: SlotRef, holder: string, ttlMs: number): Promise<AcquireResult> {
-    const key = slotKey(ref.run, ref.stream, ref.slot)
-    const lk = lockKey(ref.run, ref.stream, ref.slot)
-    const mk = markerKey(ref.run, ref.stream, ref.slot)
-    const lease = this.client.lease(Math.max(1, Math.ceil(ttlMs / 1000)))
-    const ac = new AbortController()
-    lease.on('lost', (err) => ac.abort(lost(`the lease ended (${err.message})`)))
-    let id: string
-    try {
-      id = await etcdCall('granting a lease', () => lease.grant())
-    } catch (err) {
-      void lease.revoke().catch(() => {})
-      throw err
-    }
-    const token = `${holder}:${id}`
+  async acquire(ref: SlotRef, holder: string, ttlMs: number): Promise<EtcdAcquireResult> {
+    const keys = lockKeys(ref)
+    const ttl = Math.max(1, Math.ceil(ttlMs / 1000))
+    const granted = await etcdCall('granting a lease', () => this.client.leaseClient.leaseGrant({ TTL: ttl }))
+    const lease = keepLease(this.client, granted.ID, ttl)
+    const handle = randomInt(1, 2 ** 48)
+    const token = lockToken(holder, granted.ID, handle)
     let res
     try {
-      res = await this.txn('taking a run-once lock', [absent(key), absent(lk)], [put(lk, b(token), id), get(mk)], [get(key)])
+      res = await this.txn('taking a run-once lock', [absent(keys.slot), absent(keys.lock)], [put(keys.lock, b(token), granted.ID), get(keys.marker)], [get(keys.slot)])
     } catch (err) {
-      await lease.revoke().catch(() => {})
+      await lease.revoke()
       throw err
     }
     if (!res.succeeded) {
-      await lease.revoke().catch(() => {})
+      await lease.revoke()
       const kv = res.responses[0]!.response_range.kvs[0]
       return kv ? { state: 'decided', record: bytes(kv.value) } : { state: 'busy' }
     }
     const markerKv = res.responses[1]!.response_range.kvs[0]
-    return { state: 'held', lock: this.heldLock(lease, ac, token, key, lk, mk, markerKv ? bytes(markerKv.value) : undefined) }
+    return { state: 'held', lock: this.heldLock(lease, token, handle, keys, markerKv ? bytes(markerKv.value) : undefined) }
   }
 
-  private heldLock(lease: Lease, ac: AbortController, token: string, key: string, lk: string, mk: string, marker: Uint8Array | undefined): HeldLock {
+  /**
+   * Take over the keep-alive of a lock this holder already holds, by its handle: from another
+   * gateway connection or another gateway process (the lease and the lock live in etcd). Answers
+   * 'decided' if the slot was decided meanwhile; throws REPJS_LEASE_LOST if the lock is gone (its
+   * lease expired or was revoked) or is not this holder's.
+   */
+  async attach(ref: SlotRef, holder: string, handle: number): Promise<EtcdAcquireResult> {
+    const keys = lockKeys(ref)
+    const res = await this.txn('re-attaching to a run-once lock', [], [get(keys.slot), get(keys.lock), get(keys.marker)], [])
+    const [slotKv, lockKv, markerKv] = res.responses.map((r) => r.response_range.kvs[0])
+    if (slotKv) return { state: 'decided', record: bytes(slotKv.value) }
+    const token = lockKv ? Buffer.from(lockKv.value).toString() : ''
+    if (!lockKv || token !== lockToken(holder, String(lockKv.lease), handle)) throw lost('re-attaching to the lock (it expired, was released, or is not this holder\'s)')
+    const leaseId = String(lockKv.lease)
+    const left = await etcdCall('reading a lease', () => this.client.leaseClient.leaseTimeToLive({ ID: leaseId }))
+    // Whole seconds left, rounded down: 0 is a lease about to expire (kept alive from now), -1 a gone one.
+    if (Number(left.TTL) < 0) throw lost('re-attaching to the lock (its lease expired)')
+    const lease = keepLease(this.client, leaseId, Math.max(1, Number(left.grantedTTL)))
+    await lease.ready
+    return { state: 'held', lock: this.heldLock(lease, token, handle, keys, markerKv ? bytes(markerKv.value) : undefined) }
+  }
+
+  private heldLock(lease: KeptLease, token: string, handle: number, keys: LockKeys, marker: Uint8Array | undefined): EtcdHeldLock {
+    // Closing the store stops the keep-alive (the lease then expires); so does losing the lease.
+    const stop = () => lease.detach()
+    this.stops.add(stop)
+    lease.signal.addEventListener('abort', () => this.stops.delete(stop), { once: true })
     return {
       marker,
-      signal: ac.signal,
+      handle,
+      signal: lease.signal,
       markStarted: async (m) => {
-        const res = await this.txn('marking a run-once call started', [holds(lk, token)], [put(mk, m)], [])
+        // Idempotent: a re-sent marker (after a lost answer) writes the same bytes again.
+        const res = await this.txn('marking a run-once call started', [holds(keys.lock, token)], [put(keys.marker, m)], [])
         if (!res.succeeded) throw lost('marking the call started')
       },
       decide: async (record) => {
-        const res = await this.txn('recording a run-once outcome', [holds(lk, token), absent(key)], [put(key, record), del(mk), del(lk)], [get(key)])
+        // A re-sent decision that was already written finds the slot taken and answers its record.
+        const res = await this.txn('recording a run-once outcome', [holds(keys.lock, token), absent(keys.slot)], [put(keys.slot, record), del(keys.marker), del(keys.lock)], [get(keys.slot)])
         if (res.succeeded) return { won: true, record }
         const kv = res.responses[0]!.response_range.kvs[0]
         if (kv) return { won: false, record: bytes(kv.value) }
         throw lost('recording the outcome')
       },
-      release: async () => {
-        await lease.revoke().catch(() => {})
+      release: () => {
+        this.stops.delete(stop)
+        return lease.revoke()
+      },
+      detach: () => {
+        this.stops.delete(stop)
+        lease.detach()
       },
     }
   }

@@ -167,7 +167,7 @@ describe('PROTOCOL.md golden frames', () => {
     for (const g of GOLDEN) expect(g.heading).toContain(`(${dirs.get(g.json.type as string)})`)
   })
 
-  test('the subprotocol is repjs.v1 and type numbers are 1..23, dense (append-only)', () => {
+  test('the subprotocol is repjs.v1 and type numbers are 1..24, dense (append-only)', () => {
     expect(SUBPROTOCOL).toBe('repjs.v1')
     expect(DOC).toContain('`repjs.v1`')
     expect(NAMES.map((n) => SCHEMA[n].code)).toEqual(NAMES.map((_, i) => i + 1))
@@ -352,12 +352,12 @@ describe('decode rejects malformed frames with ProtocolError (REPJS_PROTOCOL)', 
   })
 
   test('unknown message type -> REPJS_UNKNOWN_MESSAGE', () => {
-    for (const t of [0, 24, 25, 127, 128, 16384, 2 ** 53 - 1]) {
+    for (const t of [0, 25, 26, 127, 128, 16384, 2 ** 53 - 1]) {
       const type = new Writer().varUint(t).finish()
       rejects(type, ErrorCodes.UNKNOWN_MESSAGE)
       rejects(cat(type, [0x01, 0x02, 0x03]), ErrorCodes.UNKNOWN_MESSAGE)
     }
-    expect(() => decodeMessage(fromHex('18'))).toThrow(SUBPROTOCOL)
+    expect(() => decodeMessage(fromHex('19'))).toThrow(SUBPROTOCOL)
     // a golden frame with its type byte changed to an unused number
     const ping = fromHex(GOLDEN.find((g) => g.json.type === 'ping')!.hex)
     rejects(cat([0x7f], ping.subarray(1)), ErrorCodes.UNKNOWN_MESSAGE)
