@@ -297,6 +297,7 @@ export class GatewayStore implements Store {
     this.locks.set(m.lock, ac)
     const lockId = m.lock
     const lock: HeldLock = {
+      ref,
       marker: m.hasBytes ? m.bytes : undefined,
       signal: ac.signal,
       markStarted: async (marker) => {

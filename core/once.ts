@@ -36,7 +36,7 @@ export async function decideOnce(
 ): Promise<Uint8Array> {
   const ref = { run: engine.run, stream: stream.name, slot }
   const ttl = opts.ttlMs ?? 10_000
-  const marker = encodeRecord(engine.codec, { ...ident, by: engine.replicaId, ok: true, value: { onInDoubt: opts.onInDoubt ?? 'error' } })
+  const marker = encodeRecord(engine.codec, ref, { ...ident, by: engine.replicaId, ok: true, value: { onInDoubt: opts.onInDoubt ?? 'error' } })
   let mine: Outcome | undefined
   for (;;) {
     const got = await withRetry(engine.retry, () => engine.store.acquire(ref, engine.replicaId, ttl))
@@ -51,7 +51,7 @@ export async function decideOnce(
     try {
       const outcome = await holdAndRun(engine, stream, slot, ident, lock, marker, mine, fn)
       mine = outcome
-      return (await withRetry(engine.retry, () => lock.decide(engine.encode(ident, outcome)))).record
+      return (await withRetry(engine.retry, () => lock.decide(engine.encode(ref, ident, outcome)))).record
     } catch (err) {
       if (!RepJSError.is(err, ErrorCodes.LEASE_LOST)) throw err
     } finally {

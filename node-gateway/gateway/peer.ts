@@ -14,6 +14,7 @@ import { MAX_SLOT } from '../store/keys.js'
 import type { Hubs, Subscription } from './hub.js'
 import type { Metrics } from './metrics.js'
 import { verifyToken, TokenError } from './token.js'
+import { checkMeta, checkRecord, checkVote, DEFAULT_MAX_VALUE_BYTES } from './validate.js'
 
 export interface PeerLimits {
   /** Requests awaiting etcd at once, per connection. */
@@ -26,6 +27,8 @@ export interface PeerLimits {
   maxSubscriptions: number
   /** Run-once locks held per connection (each one is an etcd lease with keep-alives). */
   maxLocks: number
+  /** Largest record, run record or vote stored (default DEFAULT_MAX_VALUE_BYTES, 1 MiB). */
+  maxValueBytes?: number
 }
 
 /** After the gateway closes a connection, how long the client gets to finish the close handshake. */
@@ -185,6 +188,11 @@ export class Peer {
         return this.refuse(wrongRun ? CLOSE.FORBIDDEN_RUN : CLOSE.UNAUTHORIZED, err as RepJSError, (err as TokenError).reason ?? 'token')
       }
     }
+    try {
+      checkMeta(msg.run, msg.meta, this.maxValueBytes)
+    } catch (err) {
+      return this.refuse(CLOSE.PROTOCOL_ERROR, err as RepJSError, 'bad-meta')
+    }
     this.run = msg.run
     this.replica = msg.replica
     try {
@@ -203,6 +211,10 @@ export class Peer {
     } finally {
       end()
     }
+  }
+
+  private get maxValueBytes(): number {
+    return this.ctx.limits.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES
   }
 
   private ref(stream: string, slot: number) {
@@ -233,7 +245,9 @@ export class Peer {
       case 'propose':
         return this.request(msg.id, async () => {
           this.ctx.metrics.proposals.inc()
-          const res = await this.timed('propose', () => store.propose(this.ref(msg.stream, msg.slot), msg.record, msg.clearVotes))
+          const ref = this.ref(msg.stream, msg.slot)
+          checkRecord('record', ref, this.replica, msg.record, this.maxValueBytes)
+          const res = await this.timed('propose', () => store.propose(ref, msg.record, msg.clearVotes))
           return { type: 'decided', id: msg.id, won: res.won, record: res.record }
         })
       case 'subscribe':
@@ -246,7 +260,9 @@ export class Peer {
       }
       case 'vote':
         return this.request(msg.id, async () => {
-          const decided = await this.timed('vote', () => store.vote(this.ref(msg.stream, msg.slot), this.replica, msg.value))
+          const ref = this.ref(msg.stream, msg.slot)
+          checkVote(ref, msg.value, this.maxValueBytes)
+          const decided = await this.timed('vote', () => store.vote(ref, this.replica, msg.value))
           return { type: 'voted', id: msg.id, decided: decided !== undefined, record: decided ?? new Uint8Array() }
         })
       case 'awaitVotes':
@@ -291,12 +307,16 @@ export class Peer {
         })
       case 'markStarted':
         return this.request(msg.id, async () => {
-          await this.lock(msg.lock).markStarted(msg.marker)
+          const lock = this.lock(msg.lock)
+          checkRecord('marker', lock.ref, this.replica, msg.marker, this.maxValueBytes)
+          await lock.markStarted(msg.marker)
           return { type: 'ok', id: msg.id }
         })
       case 'decideLocked':
         return this.request(msg.id, async () => {
-          const res = await this.timed('decide', () => this.lock(msg.lock).decide(msg.record))
+          const lock = this.lock(msg.lock)
+          checkRecord('record', lock.ref, this.replica, msg.record, this.maxValueBytes)
+          const res = await this.timed('decide', () => lock.decide(msg.record))
           return { type: 'decided', id: msg.id, won: res.won, record: res.record }
         })
       case 'release': {

@@ -344,11 +344,12 @@ export class EtcdStore implements Store {
       return kv ? { state: 'decided', record: bytes(kv.value) } : { state: 'busy' }
     }
     const markerKv = res.responses[1]!.response_range.kvs[0]
-    return { state: 'held', lock: this.heldLock(lease, ac, token, key, lk, mk, markerKv ? bytes(markerKv.value) : undefined) }
+    return { state: 'held', lock: this.heldLock(ref, lease, ac, token, key, lk, mk, markerKv ? bytes(markerKv.value) : undefined) }
   }
 
-  private heldLock(lease: Lease, ac: AbortController, token: string, key: string, lk: string, mk: string, marker: Uint8Array | undefined): HeldLock {
+  private heldLock(ref: SlotRef, lease: Lease, ac: AbortController, token: string, key: string, lk: string, mk: string, marker: Uint8Array | undefined): HeldLock {
     return {
+      ref,
       marker,
       signal: ac.signal,
       markStarted: async (m) => {
