@@ -34,6 +34,8 @@ export const ErrorCodes = {
   UNAUTHORIZED: 'REPJS_UNAUTHORIZED',
   /** The gateway refused a request over a per-connection limit. */
   LIMIT: 'REPJS_LIMIT',
+  /** Another connection with this replica id joined the run at the gateway and took over. */
+  REPLACED: 'REPJS_REPLACED',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]

@@ -223,6 +223,9 @@ export class GatewayStore implements Store {
       p.reject(lostLock())
     }
     if (this.closed) return
+    if (code === CLOSE.REPLACED) {
+      return this.fail(new RepJSError(ErrorCodes.REPLACED, `another connection with replica id '${this.opts.replicaId}' joined this run at the gateway and took over; this replica stopped. Give every replica its own id.`, { details: { closeCode: code } }))
+    }
     if (code === CLOSE.UNAUTHORIZED || code === CLOSE.FORBIDDEN_RUN || code === CLOSE.PROTOCOL_ERROR || this.fatal) {
       const err = this.fatal ?? new RepJSError(code === CLOSE.PROTOCOL_ERROR ? ErrorCodes.PROTOCOL : ErrorCodes.UNAUTHORIZED, `gateway closed the connection: ${reason || code}`, { details: { closeCode: code } })
       return this.fail(err)

@@ -13,7 +13,7 @@ import { storeError } from '../store/etcd-errors.js'
 import { MAX_SLOT } from '../store/keys.js'
 import type { Hubs, Subscription } from './hub.js'
 import type { Metrics } from './metrics.js'
-import { verifyToken, TokenError } from './token.js'
+import { checkTokenReplica, verifyToken, TokenError } from './token.js'
 import { checkMeta, checkRecord, checkVote, DEFAULT_MAX_VALUE_BYTES } from './validate.js'
 
 export interface PeerLimits {
@@ -63,6 +63,8 @@ export interface PeerContext {
   limits: PeerLimits
   secret: string | undefined
   gatewayId: string
+  /** The live connection of each (run, replica id) on this gateway: a later one takes over. */
+  live: Map<string, Peer>
   log: { info(o: object, m?: string): void; warn(o: object, m?: string): void }
 }
 
@@ -182,7 +184,7 @@ export class Peer {
     }
     if (this.ctx.secret !== undefined) {
       try {
-        verifyToken(this.ctx.secret, msg.token, msg.run)
+        checkTokenReplica(verifyToken(this.ctx.secret, msg.token, msg.run), msg.replica)
       } catch (err) {
         const wrongRun = err instanceof TokenError && err.reason === 'wrong-run'
         return this.refuse(wrongRun ? CLOSE.FORBIDDEN_RUN : CLOSE.UNAUTHORIZED, err as RepJSError, (err as TokenError).reason ?? 'token')
@@ -195,6 +197,7 @@ export class Peer {
     }
     this.run = msg.run
     this.replica = msg.replica
+    this.takeOver()
     try {
       const opened = await this.timed('open', () => this.ctx.store.openRun(msg.run, msg.meta))
       this.send({ type: 'welcome', meta: opened.meta, created: opened.created, gateway: this.ctx.gatewayId })
@@ -202,6 +205,24 @@ export class Peer {
       this.error(0, err)
       this.close(CLOSE.GOING_AWAY, 'etcd unavailable; retry')
     }
+  }
+
+  private get liveKey(): string {
+    return `${this.run}\u0000${this.replica}`
+  }
+
+  /**
+   * One live connection per (run, replica id) on this gateway: the latest HELLO takes over and the
+   * earlier connection is closed with REPLACED (a reconnect whose old socket is half-open, a reloaded
+   * tab). Votes are keyed by the replica id, so a replica id votes once per slot however it connects.
+   */
+  private takeOver(): void {
+    const prev = this.ctx.live.get(this.liveKey)
+    this.ctx.live.set(this.liveKey, this)
+    if (!prev) return
+    this.ctx.metrics.refused.inc({ reason: 'replaced' })
+    prev.error(0, new RepJSError(ErrorCodes.REPLACED, `another connection of replica '${this.replica}' joined run '${this.run}' on this gateway and took over`))
+    prev.close(CLOSE.REPLACED, `replica ${this.replica} connected again`)
   }
 
   private async timed<T>(op: string, fn: () => Promise<T>): Promise<T> {
@@ -373,6 +394,7 @@ export class Peer {
   private cleanup(): void {
     if (this.closed) return
     this.closed = true
+    if (this.run && this.ctx.live.get(this.liveKey) === this) this.ctx.live.delete(this.liveKey)
     for (const s of this.subs.values()) s.sub?.close()
     this.subs.clear()
     for (const w of this.waits.values()) w.abort()

@@ -8,22 +8,26 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import { CLOSE, decodeMessage, encodeMessage, SUBPROTOCOL, type Message, type Messages } from '../../core/protocol.js'
-import { startGateway, type Gateway } from '../../node-gateway/gateway/index.js'
+import { createToken, startGateway, type Gateway } from '../../node-gateway/gateway/index.js'
 import { connect, createEtcdStore } from '../../node-gateway/index.js'
 import { pad } from '../../node-gateway/store/keys.js'
 import { startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
-import { codec, openHello, openRaw, rawRecord, runMeta, type RawClient } from '../helpers/raw-gateway.js'
+import { codec, openHello, openRaw, rawRecord, runMeta, until, type RawClient } from '../helpers/raw-gateway.js'
 
 const quiet = pino({ level: 'silent' })
 const MAX_VALUE = 4096
+const SECRET = 'integrity-secret'
 let etcd: Cluster
 let gw: Gateway
+let gwSecret: Gateway
 beforeAll(async () => {
   etcd = await startCluster(1)
   gw = await startGateway({ etcd: etcd.endpoint, logger: quiet, limits: { maxValueBytes: MAX_VALUE } })
+  gwSecret = await startGateway({ etcd: etcd.endpoint, logger: quiet, secret: SECRET })
 })
 afterAll(async () => {
   await gw?.close()
+  await gwSecret?.close()
   await etcd?.stop()
 })
 
@@ -193,4 +197,53 @@ test('a HELLO whose run record is not one is refused (4000) and creates nothing'
   c.send({ type: 'hello', run: uniqueRun('meta'), replica: 'raw', token: '', meta: runMeta() })
   await c.next((m) => m.type === 'welcome')
   c.close()
+})
+
+test('a token pinned to a replica id opens the run only as that replica', async () => {
+  const run = uniqueRun('pinned')
+  const pinned = createToken(SECRET, run, 600, Date.now(), { replica: 'alice' })
+  const bob = await openRaw(gwSecret.url)
+  bob.send({ type: 'hello', run, replica: 'bob', token: pinned, meta: runMeta() })
+  expect(await bob.next((m) => m.type === 'error')).toMatchObject({ id: 0, code: ErrorCodes.UNAUTHORIZED })
+  expect((await bob.closed).code).toBe(CLOSE.UNAUTHORIZED)
+  expect((await stored(run)).size).toBe(0)
+  const alice = await openHello(gwSecret.url, run, pinned, 'alice')
+  alice.close()
+  // A token without a replica id opens the run as any replica.
+  const any = await openHello(gwSecret.url, run, createToken(SECRET, run), 'carol')
+  any.close()
+})
+
+test('one live connection per (run, replica id): a second one takes over, so k connections cast one vote', async () => {
+  const run = uniqueRun('one-vote')
+  const token = createToken(SECRET, run, 600, Date.now(), { replica: 'alice' })
+  const conns: RawClient[] = []
+  for (let i = 0; i < 3; i++) {
+    const c = await openHello(gwSecret.url, run, token, 'alice')
+    const prev = conns[conns.length - 1]
+    if (prev) {
+      // The earlier connection is told why and closed with REPLACED.
+      expect(await prev.next((m) => m.type === 'error' && m.id === 0)).toMatchObject({ code: ErrorCodes.REPLACED })
+      expect((await prev.closed).code).toBe(CLOSE.REPLACED)
+    }
+    expect(await answer(c, { type: 'vote', id: 1, stream: 'v', slot: 0, value: codec.encode(i) })).toMatchObject({ type: 'voted', decided: false })
+    conns.push(c)
+  }
+  const votes = [...(await stored(run)).keys()].filter((k) => k.startsWith('v/'))
+  expect(votes).toEqual([`v/v/${pad(0)}/alice`])
+  conns[2]!.close()
+})
+
+test('a replica replaced by another connection with its id stops with REPJS_REPLACED and does not reconnect', async () => {
+  const run = uniqueRun('replaced')
+  const a = await connect({ run, gateway: gw.url, program: 'replaced', replicaId: 'same' })
+  const closed = new Promise<string | undefined>((resolve) => a.on('status', (s) => s.state === 'closed' && resolve(s.reason)))
+  const b = await connect({ run, gateway: gw.url, program: 'replaced', replicaId: 'same' })
+  expect(await closed).toMatch(/took over/)
+  expect((await rejection(a.now())).code).toBe(ErrorCodes.REPLACED)
+  expect(await b.now()).toBeTypeOf('number')
+  // No flapping: only b is connected (a would otherwise take over again on reconnect).
+  await until(() => gw.connections === 1, 5000, 'only the later replica to be connected')
+  expect(await b.now()).toBeTypeOf('number')
+  await b.close()
 })
