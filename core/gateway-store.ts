@@ -144,9 +144,16 @@ export class GatewayStore implements Store {
       case 'slots': {
         const sub = this.subs.get(msg.sub)
         if (!sub) return
+        // SLOTS continue where the subscription stands: a gap would make slots look missing.
+        // (What each record holds is checked by the engine: it names its slot.)
+        if (msg.first > sub.next) {
+          this.ws?.close(CLOSE.PROTOCOL_ERROR, `SLOTS from slot ${msg.first}, expected ${sub.next}`)
+          return
+        }
         msg.records.forEach((rec, i) => {
           const slot = msg.first + i
-          if (slot >= sub.next) sub.next = slot + 1
+          if (slot < sub.next) return
+          sub.next = slot + 1
           sub.handlers.slot(slot, rec)
         })
         return

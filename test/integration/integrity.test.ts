@@ -80,7 +80,7 @@ test('a record copied in etcd from slot 0 to slot 1 is REPJS_CORRUPT on replay, 
  * A crafted gateway: welcomes anyone, remembers the first record proposed, and answers every
  * PROPOSE with it (DECIDED for the wrong slot) and every SUBSCRIBE with that record at slots 0 and 1.
  */
-async function craftedGateway(): Promise<{ url: string; close(): Promise<void> }> {
+async function craftedGateway(opts: { gap?: boolean } = {}): Promise<{ url: string; close(): Promise<void> }> {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', handleProtocols: () => SUBPROTOCOL })
   await new Promise<void>((resolve) => wss.once('listening', () => resolve()))
   let first: Uint8Array | undefined
@@ -94,7 +94,7 @@ async function craftedGateway(): Promise<{ url: string; close(): Promise<void> }
         send({ type: 'decided', id: m.id, won: true, record: first })
       }
       if (m.type === 'subscribe') {
-        if (first) send({ type: 'slots', sub: m.sub, first: 0, records: [first, first] })
+        if (first) send({ type: 'slots', sub: m.sub, first: opts.gap ? m.from + 1 : 0, records: [first, first] })
         send({ type: 'caughtUp', sub: m.sub })
       }
     })
@@ -130,6 +130,22 @@ test('a gateway answering with another slot\'s record (DECIDED, SLOTS) is refuse
     expect(replayed.code).toBe(ErrorCodes.CORRUPT)
     expect(replayed.details).toMatchObject({ expected: { slot: 1 }, found: { slot: 0 } })
     await b.close()
+  } finally {
+    await crafted.close()
+  }
+})
+
+test('a gateway skipping slots in SLOTS is a protocol error for the replica, not a gap it fills', async () => {
+  const crafted = await craftedGateway({ gap: true })
+  try {
+    const run = uniqueRun('gap')
+    const a = await connect({ run, gateway: crafted.url, program: 'gap' })
+    expect(await a.distributed(() => 1, { name: 'one' })()).toBe(1)
+    await a.close()
+    const b = await connect({ run, gateway: crafted.url, program: 'gap' })
+    const closed = new Promise<string | undefined>((resolve) => b.on('status', (s) => s.state === 'closed' && resolve(s.reason)))
+    expect(await closed).toMatch(/SLOTS from slot 1, expected 0/)
+    expect((await rejection(b.distributed(() => 1, { name: 'one' })())).code).toBe(ErrorCodes.PROTOCOL)
   } finally {
     await crafted.close()
   }
