@@ -7,7 +7,7 @@
 import { toWire, UnserializableError, type Codec } from './codec.js'
 import { divergedError, closedError, ErrorCodes, RepJSError, type CallIdentity } from './errors.js'
 import { fingerprint } from './hash.js'
-import { decodeRecord, encodeRecord, type SlotRecord } from './record.js'
+import { decodeRecord, encodeRecord, placeKey, type RecordPlace, type SlotRecord } from './record.js'
 import { withRetry, type RetryContext } from './retry.js'
 import { callSite, captureSite } from './site.js'
 import { StatusEmitter, type StatusState } from './status.js'
@@ -37,6 +37,8 @@ export interface EngineOptions {
   followWaitMs?: number
   /** A replica-local cache of decided records per stream (browser tabs: IndexedDB). */
   cache?: (stream: string) => StreamCache
+  /** The run predates records that name their slot (run record format 1): read version-1 records too. */
+  legacyRecords?: boolean
 }
 
 export interface Outcome {
@@ -199,7 +201,7 @@ export class Engine {
 
   /** Decode a decided record and compare its call identity with ours. */
   check(stream: StreamState, slot: number, ident: CallIdentity, bytes: Uint8Array, callerOnStack = false): SlotRecord {
-    const rec = decodeRecord(this.codec, bytes, this.slotKey(stream.name, slot))
+    const rec = decodeRecord(this.codec, bytes, this.place(stream.name, slot), { legacy: this.opts.legacyRecords })
     rec.slot = slot
     stream.followsOther = rec.by !== this.replicaId
     if (rec.kind !== ident.kind || rec.name !== ident.name || rec.argsHash !== ident.argsHash || this.sitesDiffer(ident, rec)) {
@@ -228,26 +230,31 @@ export class Engine {
     return err
   }
 
+  place(stream: string, slot: number): RecordPlace {
+    return { run: this.run, stream, slot }
+  }
+
   slotKey(stream: string, slot: number): string {
-    return `/repjs/v1/${this.run}/s/${stream}/${slot}`
+    return placeKey(this.place(stream, slot))
   }
 
   /** Encode our record for a slot; an unencodable value becomes the REPJS_UNSERIALIZABLE error outcome. */
-  encode(ident: CallIdentity, outcome: Outcome): Uint8Array {
+  encode(at: RecordPlace, ident: CallIdentity, outcome: Outcome): Uint8Array {
     const rec: SlotRecord = { ...ident, by: this.replicaId, ok: outcome.ok, value: outcome.value }
     try {
-      return encodeRecord(this.codec, rec)
+      return encodeRecord(this.codec, at, rec)
     } catch (err) {
       if (!(err instanceof UnserializableError)) throw err
-      return encodeRecord(this.codec, { ...rec, ok: false, value: err })
+      return encodeRecord(this.codec, at, { ...rec, ok: false, value: err })
     }
   }
 
   /** Propose our outcome for a slot (first writer wins) and return the decided record. */
   async propose(stream: StreamState, slot: number, ident: CallIdentity, outcome: Outcome, clearVotes = false): Promise<Uint8Array> {
-    const bytes = this.encode(ident, outcome)
+    const at = this.place(stream.name, slot)
+    const bytes = this.encode(at, ident, outcome)
     const t0 = performance.now()
-    const res = await withRetry(this.retry, () => this.store.propose({ run: this.run, stream: stream.name, slot }, bytes, clearVotes))
+    const res = await withRetry(this.retry, () => this.store.propose(at, bytes, clearVotes))
     this.proposeMs = 0.9 * this.proposeMs + 0.1 * Math.min(performance.now() - t0, 100)
     return res.record
   }

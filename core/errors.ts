@@ -36,6 +36,8 @@ export const ErrorCodes = {
   LIMIT: 'REPJS_LIMIT',
   /** The run was deleted or created anew (another run record) while this replica was reconnecting. */
   RUN_CHANGED: 'REPJS_RUN_CHANGED',
+  /** Another connection with this replica id joined the run at the gateway and took over. */
+  REPLACED: 'REPJS_REPLACED',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]

@@ -166,9 +166,16 @@ export class GatewayStore implements Store {
       case 'slots': {
         const sub = this.subs.get(msg.sub)
         if (!sub) return
+        // SLOTS continue where the subscription stands: a gap would make slots look missing.
+        // (What each record holds is checked by the engine: it names its slot.)
+        if (msg.first > sub.next) {
+          this.ws?.close(CLOSE.PROTOCOL_ERROR, `SLOTS from slot ${msg.first}, expected ${sub.next}`)
+          return
+        }
         msg.records.forEach((rec, i) => {
           const slot = msg.first + i
-          if (slot >= sub.next) sub.next = slot + 1
+          if (slot < sub.next) return
+          sub.next = slot + 1
           sub.handlers.slot(slot, rec)
         })
         return
@@ -318,6 +325,9 @@ export class GatewayStore implements Store {
       p.reject(lostLock())
     }
     if (this.closed) return
+    if (code === CLOSE.REPLACED) {
+      return this.fail(new RepJSError(ErrorCodes.REPLACED, `another connection with replica id '${this.opts.replicaId}' joined this run at the gateway and took over; this replica stopped. Give every replica its own id.`, { details: { closeCode: code } }))
+    }
     if (code === CLOSE.UNAUTHORIZED || code === CLOSE.FORBIDDEN_RUN || code === CLOSE.PROTOCOL_ERROR || this.fatal) {
       const err = this.fatal ?? new RepJSError(code === CLOSE.PROTOCOL_ERROR ? ErrorCodes.PROTOCOL : ErrorCodes.UNAUTHORIZED, `gateway closed the connection: ${reason || code}`, { details: { closeCode: code } })
       return this.fail(err)
@@ -402,6 +412,7 @@ export class GatewayStore implements Store {
     this.locks.set(handle, held)
     const { signal } = held.ac
     const lock: HeldLock = {
+      ref,
       marker: m.hasBytes ? m.bytes : undefined,
       signal,
       markStarted: async (marker) => {

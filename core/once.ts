@@ -39,7 +39,7 @@ export async function decideOnce(
   const ttl = opts.ttlMs ?? 10_000
   // `attempt` tells this call's own marker apart from one an earlier incarnation of this replica left.
   const attempt = cryptoUUID()
-  const marker = encodeRecord(engine.codec, { ...ident, by: engine.replicaId, ok: true, value: { onInDoubt: opts.onInDoubt ?? 'error', attempt } })
+  const marker = encodeRecord(engine.codec, ref, { ...ident, by: engine.replicaId, ok: true, value: { onInDoubt: opts.onInDoubt ?? 'error', attempt } })
   let mine: Outcome | undefined
   for (;;) {
     const got = await withRetry(engine.retry, () => engine.store.acquire(ref, engine.replicaId, ttl))
@@ -54,7 +54,7 @@ export async function decideOnce(
     try {
       const outcome = await holdAndRun(engine, stream, slot, ident, lock, marker, attempt, mine, fn)
       mine = outcome
-      return (await withRetry(engine.retry, () => lock.decide(engine.encode(ident, outcome)))).record
+      return (await withRetry(engine.retry, () => lock.decide(engine.encode(ref, ident, outcome)))).record
     } catch (err) {
       if (!RepJSError.is(err, ErrorCodes.LEASE_LOST)) throw err
     } finally {

@@ -66,6 +66,7 @@ export const CLOSE = {
   RATE_LIMITED: 4003, // too many messages or proposals in flight
   SLOW_CONSUMER: 4004, // too many bytes buffered for this client
   TOO_BIG: 1009, // frame larger than the gateway's limit
+  REPLACED: 4008, // another connection with this replica id joined this run on this gateway
 } as const
 
 const BY_CODE = new Map<number, MessageName>(Object.entries(SCHEMA).map(([name, spec]) => [spec.code, name as MessageName]))

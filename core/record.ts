@@ -1,10 +1,18 @@
 /**
- * One slot's record: what was called, where, by whom, and the agreed outcome.
- *   record := [version=1, kind, name, argsHash, site, by, ok, outcome]
- * `outcome` is the value when ok, else the error (as the codec's ERROR node).
+ * What a run stores, as data: one slot's record and the run record (meta).
+ *
+ *   record := [version=2, run, stream, slot, kind, name, argsHash, site, by, ok, outcome]
+ *
+ * `outcome` is the value when ok, else the error (as the codec's ERROR node). A record names the
+ * place it is stored at (run, stream, slot), and every reader checks it against the place it read
+ * it from: a record read at slot k that names another place is REPJS_CORRUPT, never a value (a
+ * record moved, copied or delivered for the wrong slot by a store, a gateway or a hand).
+ *
+ * Runs created before records named their place (run record `format: 1`) hold version-1 records,
+ * `[1, kind, name, argsHash, site, by, ok, outcome]`; they are read only in such runs.
  */
 import { fromWire, toWire, type Codec } from './codec.js'
-import { corruptError as corrupt, type CallIdentity } from './errors.js'
+import { corruptError as corrupt, ErrorCodes, RepJSError, type CallIdentity } from './errors.js'
 
 export interface SlotRecord extends CallIdentity {
   /** The slot it was read from (set by the engine). */
@@ -14,19 +22,61 @@ export interface SlotRecord extends CallIdentity {
   value: unknown
 }
 
-export function encodeRecord(codec: Codec, r: SlotRecord): Uint8Array {
-  return codec.format.encode([1, r.kind, r.name, r.argsHash, r.site, r.by, r.ok, toWire(r.value)])
+/** Where a record is stored. */
+export interface RecordPlace {
+  run: string
+  stream: string
+  slot: number
 }
 
-export function decodeRecord(codec: Codec, bytes: Uint8Array, key: string): SlotRecord {
+export const RECORD_VERSION = 2
+/** The run record's format: 2 since records name their place; 1 before. */
+export const META_FORMAT = 2
+
+/** The key of a slot, as error messages show it. */
+export function placeKey(at: RecordPlace): string {
+  return `/repjs/v1/${at.run}/s/${at.stream}/${at.slot}`
+}
+
+function describePlace(run: unknown, stream: unknown, slot: unknown): string {
+  return `run '${String(run)}' stream '${String(stream)}' slot ${String(slot)}`
+}
+
+export function encodeRecord(codec: Codec, at: RecordPlace, r: SlotRecord): Uint8Array {
+  return codec.format.encode([RECORD_VERSION, at.run, at.stream, at.slot, r.kind, r.name, r.argsHash, r.site, r.by, r.ok, toWire(r.value)])
+}
+
+export interface DecodeRecordOptions {
+  /** Accept version-1 records, which do not name their place (runs of meta format 1 only). */
+  legacy?: boolean
+}
+
+/**
+ * Decode the record read at `at`. Throws REPJS_CORRUPT if the bytes are not a record or the
+ * record names another run, stream or slot.
+ */
+export function decodeRecord(codec: Codec, bytes: Uint8Array, at: RecordPlace, opts: DecodeRecordOptions = {}): SlotRecord {
+  const key = placeKey(at)
   let tree: unknown
   try {
     tree = codec.format.decode(bytes)
   } catch (cause) {
     throw corrupt(key, cause)
   }
-  if (!Array.isArray(tree) || tree.length !== 8 || tree[0] !== 1) throw corrupt(key, new Error('not a slot record'))
-  const [, kind, name, argsHash, site, by, ok, outcome] = tree
+  if (!Array.isArray(tree)) throw corrupt(key, new Error('not a slot record'))
+  let fields: unknown[]
+  if (tree.length === 11 && tree[0] === RECORD_VERSION) {
+    const [, run, stream, slot] = tree
+    if (run !== at.run || stream !== at.stream || slot !== at.slot) throw misplaced(key, at, run, stream, slot)
+    fields = tree.slice(4)
+  } else if (tree.length === 8 && tree[0] === 1 && opts.legacy) {
+    fields = tree.slice(1)
+  } else if (tree.length === 8 && tree[0] === 1) {
+    throw corrupt(key, new Error('a version-1 slot record (it does not name its slot) in a run created for version-2 records'))
+  } else {
+    throw corrupt(key, new Error('not a slot record'))
+  }
+  const [kind, name, argsHash, site, by, ok, outcome] = fields
   if (typeof kind !== 'string' || typeof name !== 'string' || typeof argsHash !== 'string' || typeof site !== 'string' || typeof by !== 'string' || typeof ok !== 'boolean') {
     throw corrupt(key, new Error('bad slot record fields'))
   }
@@ -39,3 +89,39 @@ export function decodeRecord(codec: Codec, bytes: Uint8Array, key: string): Slot
   return { kind, name, argsHash, site, by, ok, value }
 }
 
+function misplaced(key: string, at: RecordPlace, run: unknown, stream: unknown, slot: unknown): RepJSError {
+  return new RepJSError(
+    ErrorCodes.CORRUPT,
+    `The record read at ${key} names ${describePlace(run, stream, slot)}, not ${describePlace(at.run, at.stream, at.slot)}: ` +
+      `it was stored or delivered for another place, and was not used. A store, gateway or hand put it there: ` +
+      `inspect the key with etcdctl (repjs log), or start a new run id.`,
+    { details: { key, expected: { ...at }, found: { run, stream, slot } } },
+  )
+}
+
+/** The run record: which program created the run, its incarnation, the number of replicas. */
+export interface RunMeta {
+  format: number
+  program: string
+  incarnation: string
+  replicas: number | null
+}
+
+/** Decode a run record. Throws REPJS_CORRUPT if malformed, REPJS_VERSION_MISMATCH for a newer format. */
+export function decodeMeta(codec: Codec, bytes: Uint8Array, run: string): RunMeta {
+  const key = `/repjs/v1/${run}/meta`
+  const m = codec.decode(bytes, key) as Partial<RunMeta> | null
+  if (typeof m !== 'object' || m === null || typeof m.format !== 'number') throw corrupt(key, new Error('not a run record'))
+  if (m.format > META_FORMAT) {
+    throw new RepJSError(
+      ErrorCodes.VERSION_MISMATCH,
+      `Run '${run}' was created by a newer RepJS (run record format ${m.format}; this one reads up to ${META_FORMAT}): upgrade RepJS on this replica.`,
+      { details: { run, format: m.format } },
+    )
+  }
+  const replicasOk = m.replicas === null || (Number.isInteger(m.replicas) && (m.replicas as number) >= 1)
+  if (m.format < 1 || !Number.isInteger(m.format) || typeof m.program !== 'string' || typeof m.incarnation !== 'string' || !replicasOk) {
+    throw corrupt(key, new Error('bad run record fields'))
+  }
+  return { format: m.format, program: m.program, incarnation: m.incarnation, replicas: m.replicas as number | null }
+}

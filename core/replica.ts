@@ -16,6 +16,7 @@ import type { Store } from './store.js'
 import type { StreamCache } from './stream-log.js'
 import { now, type NowOptions } from './time.js'
 import { vote, voteIdentity, type VoteOptions } from './vote.js'
+import { decodeMeta, META_FORMAT } from './record.js'
 
 export interface DistributedOptions {
   /** Names the call in the log (default: the function's name). Give one when code is bundled or minified. */
@@ -298,7 +299,7 @@ export async function createReplica(opts: ReplicaOptions): Promise<Replica> {
   if (typeof opts.run !== 'string' || !RUN_RE.test(opts.run)) throw badArgument(`run must be 1-128 of [A-Za-z0-9._-], got '${String(opts.run)}'`)
   if (opts.replicas !== undefined && !(Number.isInteger(opts.replicas) && opts.replicas >= 1)) throw badArgument(`replicas must be a positive integer, got ${opts.replicas}`)
   const codec = createCodec(opts.format)
-  const proposed = { format: 1, program: opts.program, incarnation: randomHex(16), replicas: opts.replicas ?? null }
+  const proposed = { format: META_FORMAT, program: opts.program, incarnation: randomHex(16), replicas: opts.replicas ?? null }
   let opened: { meta: Uint8Array; created: boolean }
   try {
     opened = await opts.store.openRun(opts.run, codec.encode(proposed))
@@ -306,7 +307,13 @@ export async function createReplica(opts: ReplicaOptions): Promise<Replica> {
     await opts.store.close()
     throw err
   }
-  const meta = codec.decode(opened.meta, `/repjs/v1/${opts.run}/meta`) as typeof proposed
+  let meta: ReturnType<typeof decodeMeta>
+  try {
+    meta = decodeMeta(codec, opened.meta, opts.run)
+  } catch (err) {
+    await opts.store.close()
+    throw err
+  }
   if (meta.program !== opts.program && !opts.allowProgramMismatch) {
     await opts.store.close()
     throw new RepJSError(
@@ -321,7 +328,7 @@ export async function createReplica(opts: ReplicaOptions): Promise<Replica> {
     store: opts.store, codec, run: opts.run, replicaId,
     onDiverged: opts.onDiverged, siteBase: opts.siteBase, callSites: opts.callSites, followWaitMs: opts.followWaitMs,
     compareSites: opts.compareSites === true && meta.program === opts.program,
-    cache: opts.cache?.(meta.incarnation),
+    cache: opts.cache?.(meta.incarnation), legacyRecords: meta.format < META_FORMAT,
   })
   const config: ReplicaConfig = {
     clock: opts.clock ?? (() => Date.now()),

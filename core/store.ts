@@ -32,6 +32,8 @@ export interface FollowHandlers {
 }
 
 export interface HeldLock {
+  /** The slot this lock is for. */
+  readonly ref: SlotRef
   /** A "started" marker left by an earlier holder that died mid-call, if any. */
   readonly marker: Bytes | undefined
   /** Fires when the lease behind the lock is lost. */

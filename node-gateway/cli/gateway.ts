@@ -30,5 +30,5 @@ export function printToken(v: Record<string, string | undefined>): void {
   if (!v.run) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, 'repjs token needs --run R')
   const secret = v.secret ?? process.env.REPJS_GATEWAY_SECRET
   if (!secret) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, 'set REPJS_GATEWAY_SECRET (the same secret the gateway uses) or pass --secret')
-  process.stdout.write(createToken(secret, v.run, Number(v.ttl)) + '\n')
+  process.stdout.write(createToken(secret, v.run, Number(v.ttl), Date.now(), { replica: v.replica }) + '\n')
 }

@@ -23,8 +23,9 @@ const HELP = `repjs — replicated JavaScript over etcd
       run an unmodified Node script as one replica of run R
   repjs run --audit [--local-fs] [--once mod.fn]... script.js [args]
       run the script once locally and list its non-deterministic calls (agreed / run once / NOT replicated)
-  repjs token --run R [--ttl 86400]
-      print a token for run R, signed with REPJS_GATEWAY_SECRET (or --secret)
+  repjs token --run R [--ttl 86400] [--replica ID]
+      print a token for run R, signed with REPJS_GATEWAY_SECRET (or --secret); with --replica,
+      it connects only as replica ID (one vote per slot for its holder)
   repjs ensure etcd|chromium
       make sure a system tool is installed (installs Debian's package as root)
   repjs version | help
@@ -53,7 +54,7 @@ async function main(argv: string[]): Promise<void> {
     case 'run':
       return runCommand(rest)
     case 'token': {
-      const { values } = parse(rest, { run: { type: 'string' }, ttl: { type: 'string', default: '86400' }, secret: { type: 'string' } })
+      const { values } = parse(rest, { run: { type: 'string' }, ttl: { type: 'string', default: '86400' }, secret: { type: 'string' }, replica: { type: 'string' } })
       return printToken(values as Record<string, string | undefined>)
     }
     case 'ensure':

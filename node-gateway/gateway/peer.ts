@@ -12,7 +12,8 @@ import { storeError } from '../store/etcd-errors.js'
 import { MAX_SLOT } from '../store/keys.js'
 import type { Hubs, Subscription } from './hub.js'
 import type { Metrics } from './metrics.js'
-import { verifyToken, TokenError } from './token.js'
+import { checkTokenReplica, verifyToken, TokenError } from './token.js'
+import { checkMeta, checkRecord, checkVote, DEFAULT_MAX_VALUE_BYTES } from './validate.js'
 
 export interface PeerLimits {
   /** Requests awaiting etcd at once, per connection. */
@@ -25,6 +26,8 @@ export interface PeerLimits {
   maxSubscriptions: number
   /** Run-once locks held per connection (each one is an etcd lease with keep-alives). */
   maxLocks: number
+  /** Largest record, run record or vote stored (default DEFAULT_MAX_VALUE_BYTES, 1 MiB). */
+  maxValueBytes?: number
 }
 
 /** After the gateway closes a connection, how long the client gets to finish the close handshake. */
@@ -59,6 +62,8 @@ export interface PeerContext {
   limits: PeerLimits
   secret: string | undefined
   gatewayId: string
+  /** The live connection of each (run, replica id) on this gateway: a later one takes over. */
+  live: Map<string, Peer>
   log: { info(o: object, m?: string): void; warn(o: object, m?: string): void }
 }
 
@@ -180,14 +185,20 @@ export class Peer {
     }
     if (this.ctx.secret !== undefined) {
       try {
-        verifyToken(this.ctx.secret, msg.token, msg.run)
+        checkTokenReplica(verifyToken(this.ctx.secret, msg.token, msg.run), msg.replica)
       } catch (err) {
         const wrongRun = err instanceof TokenError && err.reason === 'wrong-run'
         return this.refuse(wrongRun ? CLOSE.FORBIDDEN_RUN : CLOSE.UNAUTHORIZED, err as RepJSError, (err as TokenError).reason ?? 'token')
       }
     }
+    try {
+      checkMeta(msg.run, msg.meta, this.maxValueBytes)
+    } catch (err) {
+      return this.refuse(CLOSE.PROTOCOL_ERROR, err as RepJSError, 'bad-meta')
+    }
     this.run = msg.run
     this.replica = msg.replica
+    this.takeOver()
     try {
       const opened = await this.timed('open', () => this.ctx.store.openRun(msg.run, msg.meta))
       this.send({ type: 'welcome', meta: opened.meta, created: opened.created, gateway: this.ctx.gatewayId })
@@ -197,6 +208,24 @@ export class Peer {
     }
   }
 
+  private get liveKey(): string {
+    return `${this.run}\u0000${this.replica}`
+  }
+
+  /**
+   * One live connection per (run, replica id) on this gateway: the latest HELLO takes over and the
+   * earlier connection is closed with REPLACED (a reconnect whose old socket is half-open, a reloaded
+   * tab). Votes are keyed by the replica id, so a replica id votes once per slot however it connects.
+   */
+  private takeOver(): void {
+    const prev = this.ctx.live.get(this.liveKey)
+    this.ctx.live.set(this.liveKey, this)
+    if (!prev) return
+    this.ctx.metrics.refused.inc({ reason: 'replaced' })
+    prev.error(0, new RepJSError(ErrorCodes.REPLACED, `another connection of replica '${this.replica}' joined run '${this.run}' on this gateway and took over`))
+    prev.close(CLOSE.REPLACED, `replica ${this.replica} connected again`)
+  }
+
   private async timed<T>(op: string, fn: () => Promise<T>): Promise<T> {
     const end = this.ctx.metrics.etcdLatency.startTimer({ op })
     try {
@@ -204,6 +233,10 @@ export class Peer {
     } finally {
       end()
     }
+  }
+
+  private get maxValueBytes(): number {
+    return this.ctx.limits.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES
   }
 
   private ref(stream: string, slot: number) {
@@ -234,7 +267,9 @@ export class Peer {
       case 'propose':
         return this.request(msg.id, async () => {
           this.ctx.metrics.proposals.inc()
-          const res = await this.timed('propose', () => store.propose(this.ref(msg.stream, msg.slot), msg.record, msg.clearVotes))
+          const ref = this.ref(msg.stream, msg.slot)
+          checkRecord('record', ref, this.replica, msg.record, this.maxValueBytes)
+          const res = await this.timed('propose', () => store.propose(ref, msg.record, msg.clearVotes))
           return { type: 'decided', id: msg.id, won: res.won, record: res.record }
         })
       case 'subscribe':
@@ -247,7 +282,9 @@ export class Peer {
       }
       case 'vote':
         return this.request(msg.id, async () => {
-          const decided = await this.timed('vote', () => store.vote(this.ref(msg.stream, msg.slot), this.replica, msg.value))
+          const ref = this.ref(msg.stream, msg.slot)
+          checkVote(ref, msg.value, this.maxValueBytes)
+          const decided = await this.timed('vote', () => store.vote(ref, this.replica, msg.value))
           return { type: 'voted', id: msg.id, decided: decided !== undefined, record: decided ?? new Uint8Array() }
         })
       case 'awaitVotes':
@@ -299,12 +336,16 @@ export class Peer {
         })
       case 'markStarted':
         return this.request(msg.id, async () => {
-          await this.lock(msg.lock).markStarted(msg.marker)
+          const lock = this.lock(msg.lock)
+          checkRecord('marker', lock.ref, this.replica, msg.marker, this.maxValueBytes)
+          await lock.markStarted(msg.marker)
           return { type: 'ok', id: msg.id }
         })
       case 'decideLocked':
         return this.request(msg.id, async () => {
-          const res = await this.timed('decide', () => this.lock(msg.lock).decide(msg.record))
+          const lock = this.lock(msg.lock)
+          checkRecord('record', lock.ref, this.replica, msg.record, this.maxValueBytes)
+          const res = await this.timed('decide', () => lock.decide(msg.record))
           return { type: 'decided', id: msg.id, won: res.won, record: res.record }
         })
       case 'release': {
@@ -402,6 +443,7 @@ export class Peer {
   private cleanup(locks: 'release' | 'detach'): void {
     if (this.closed) return
     this.closed = true
+    if (this.run && this.ctx.live.get(this.liveKey) === this) this.ctx.live.delete(this.liveKey)
     for (const s of this.subs.values()) s.sub?.close()
     this.subs.clear()
     for (const w of this.waits.values()) w.abort()

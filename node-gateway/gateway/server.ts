@@ -64,7 +64,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const gatewayId = randomBytes(4).toString('hex')
   const limits = { ...DEFAULT_LIMITS, ...opts.limits }
   const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxFrameBytes ?? 1024 * 1024, handleProtocols: () => SUBPROTOCOL })
-  const ctx = { store, hubs, metrics, limits, secret, gatewayId, log }
+  const ctx = { store, hubs, metrics, limits, secret, gatewayId, live: new Map<string, Peer>(), log }
 
   const respond = async (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0]

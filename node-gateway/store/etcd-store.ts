@@ -362,7 +362,7 @@ export class EtcdStore implements Store {
       return kv ? { state: 'decided', record: bytes(kv.value) } : { state: 'busy' }
     }
     const markerKv = res.responses[1]!.response_range.kvs[0]
-    return { state: 'held', lock: this.heldLock(lease, token, handle, keys, markerKv ? bytes(markerKv.value) : undefined) }
+    return { state: 'held', lock: this.heldLock(ref, lease, token, handle, keys, markerKv ? bytes(markerKv.value) : undefined) }
   }
 
   /**
@@ -384,15 +384,16 @@ export class EtcdStore implements Store {
     if (Number(left.TTL) < 0) throw lost('re-attaching to the lock (its lease expired)')
     const lease = keepLease(this.client, leaseId, Math.max(1, Number(left.grantedTTL)))
     await lease.ready
-    return { state: 'held', lock: this.heldLock(lease, token, handle, keys, markerKv ? bytes(markerKv.value) : undefined) }
+    return { state: 'held', lock: this.heldLock(ref, lease, token, handle, keys, markerKv ? bytes(markerKv.value) : undefined) }
   }
 
-  private heldLock(lease: KeptLease, token: string, handle: number, keys: LockKeys, marker: Uint8Array | undefined): EtcdHeldLock {
+  private heldLock(ref: SlotRef, lease: KeptLease, token: string, handle: number, keys: LockKeys, marker: Uint8Array | undefined): EtcdHeldLock {
     // Closing the store stops the keep-alive (the lease then expires); so does losing the lease.
     const stop = () => lease.detach()
     this.stops.add(stop)
     lease.signal.addEventListener('abort', () => this.stops.delete(stop), { once: true })
     return {
+      ref,
       marker,
       handle,
       signal: lease.signal,

@@ -6,13 +6,22 @@
 import WebSocket from 'ws'
 import { createCodec } from '../../core/codec.js'
 import { decodeMessage, encodeMessage, SUBPROTOCOL, type Message } from '../../core/protocol.js'
+import { encodeRecord, META_FORMAT, type RecordPlace } from '../../core/record.js'
 import { createCborFormat } from '../../node-gateway/codec/cbor-format.js'
 
 export const codec = createCodec(createCborFormat())
 
-/** Run meta as a real replica proposes it (the gateway checks that meta decodes). */
+/** Run meta as a real replica proposes it (the gateway checks that it is a run record). */
 export function runMeta(program = 'raw-test'): Uint8Array {
-  return codec.encode({ format: 1, program, incarnation: '00112233445566778899aabbccddeeff', replicas: null })
+  return codec.encode({ format: META_FORMAT, program, incarnation: '00112233445566778899aabbccddeeff', replicas: null })
+}
+
+/**
+ * A slot record as a replica encodes it for the place it is written to; the gateway stores it only
+ * if it names that place and `by` is the connection's replica id ('raw' for openHello's default).
+ */
+export function rawRecord(at: RecordPlace, value: unknown, by = 'raw', name = 'f'): Uint8Array {
+  return encodeRecord(codec, at, { kind: 'call', name, argsHash: '-', site: '', by, ok: true, value })
 }
 
 export function helloFrame(run: string, token = '', replica = 'raw'): Uint8Array {

@@ -10,7 +10,7 @@ import { CLOSE, type Messages } from '../../core/protocol.js'
 import { createToken, startGateway, type Gateway } from '../../node-gateway/gateway/index.js'
 import { connect } from '../../node-gateway/index.js'
 import { startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
-import { helloFrame, httpUrl, metric, openHello, openRaw, refusedUpgrade, until } from '../helpers/raw-gateway.js'
+import { helloFrame, httpUrl, metric, openHello, openRaw, rawRecord, refusedUpgrade, until } from '../helpers/raw-gateway.js'
 
 const SECRET = 'gateway-auth-test-secret'
 const quiet = pino({ level: 'silent' })
@@ -238,7 +238,7 @@ describe('HTTP endpoints', () => {
       await own.members[0]!.stop()
       // A subscription and a proposal while etcd is gone: no crash, an error for the proposal.
       c.send({ type: 'subscribe', sub: 1, stream: 'main', from: 0 })
-      c.send({ type: 'propose', id: 1, stream: 'main', slot: 0, clearVotes: false, record: new Uint8Array([1]) })
+      c.send({ type: 'propose', id: 1, stream: 'main', slot: 0, clearVotes: false, record: rawRecord({ run, stream: 'main', slot: 0 }, 1) })
       let last: { status: number; body: unknown } = { status: 0, body: undefined }
       await until(async () => {
         const res = await fetch(`${httpUrl(g.url)}/health`)
@@ -252,10 +252,11 @@ describe('HTTP endpoints', () => {
       await own.members[0]!.start()
       await until(async () => (await fetch(`${httpUrl(g.url)}/health`)).status === 200, 15_000, '/health to report 200 again')
       await c.next((m) => m.type === 'caughtUp' && m.sub === 1, 15_000)
-      c.send({ type: 'propose', id: 2, stream: 'main', slot: 0, clearVotes: false, record: new Uint8Array([2]) })
+      const second = new Uint8Array(rawRecord({ run, stream: 'main', slot: 0 }, 2))
+      c.send({ type: 'propose', id: 2, stream: 'main', slot: 0, clearVotes: false, record: second })
       expect(await c.next((m) => m.type === 'decided' && m.id === 2)).toMatchObject({ won: true })
       const slots = await c.next<Messages['slots']>((m) => m.type === 'slots' && m.sub === 1)
-      expect(slots).toMatchObject({ first: 0, records: [new Uint8Array([2])] })
+      expect(slots).toMatchObject({ first: 0, records: [second] })
       expect(c.isClosed()).toBe(false)
       c.close()
     } finally {

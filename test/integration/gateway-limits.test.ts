@@ -5,12 +5,11 @@ import { pino } from 'pino'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { ErrorCodes } from '../../core/errors.js'
 import { CLOSE, encodeMessage, type Message, type Messages } from '../../core/protocol.js'
-import { encodeRecord } from '../../core/record.js'
 import { STALL_MS } from '../../node-gateway/gateway/hub.js'
 import { startGateway, type Gateway } from '../../node-gateway/gateway/index.js'
 import { connect, createEtcdStore } from '../../node-gateway/index.js'
 import { startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
-import { codec, helloFrame, httpUrl, metric, openHello, openRaw, until, type RawClient } from '../helpers/raw-gateway.js'
+import { codec, helloFrame, httpUrl, metric, openHello, openRaw, rawRecord, until, type RawClient } from '../helpers/raw-gateway.js'
 
 const KiB = 1024
 let etcd: Cluster
@@ -29,7 +28,8 @@ afterAll(async () => {
   await etcd?.stop()
 })
 
-const record = (value: unknown, name = 'f') => encodeRecord(codec, { kind: 'call', name, argsHash: '-', site: '', by: 'limits', ok: true, value })
+/** A record for slot `slot` of stream 'main' of `run` (the place is checked only when a gateway stores it). */
+const record = (value: unknown, name = 'f', run = 'limits', slot = 0) => rawRecord({ run, stream: 'main', slot }, value, 'raw', name)
 
 async function closedWith(c: RawClient, ms = 10_000): Promise<{ code: number; reason: string; errors: Messages['error'][] }> {
   const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the gateway did not close the connection')), ms).unref())
@@ -51,7 +51,7 @@ function gapFreeFrom(c: RawClient, from: number): number {
 test('a frame over maxFrameBytes is closed with 1009; one just under it is served', async () => {
   const run = uniqueRun('big')
   const c = await openHello(gw.url, run)
-  const fits = encodeMessage({ type: 'propose', id: 1, stream: 'main', slot: 0, clearVotes: false, record: record('x'.repeat(60 * KiB)) })
+  const fits = encodeMessage({ type: 'propose', id: 1, stream: 'main', slot: 0, clearVotes: false, record: record('x'.repeat(60 * KiB), 'f', run) })
   expect(fits.length).toBeLessThan(64 * KiB)
   c.sendRaw(fits)
   expect(await c.next((m) => m.type === 'decided')).toMatchObject({ id: 1, won: true })
@@ -83,7 +83,8 @@ test('more than ratePerSecond frames closes with 4003 and REPJS_LIMIT', async ()
 })
 
 test('requests over maxInFlight get a retryable REPJS_LIMIT and the connection stays usable', async () => {
-  const c = await openHello(gw.url, uniqueRun('inflight'))
+  const run = uniqueRun('inflight')
+  const c = await openHello(gw.url, run)
   // awaitVotes for votes that never come: each holds its in-flight place until cancelled.
   for (let id = 1; id <= 10; id++) c.send({ type: 'awaitVotes', id, stream: 'v', slot: id, n: 3 })
   const limited = await Promise.all([5, 6, 7, 8, 9, 10].map((id) => c.next<Messages['error']>((m) => m.type === 'error' && m.id === id)))
@@ -92,14 +93,14 @@ test('requests over maxInFlight get a retryable REPJS_LIMIT and the connection s
   // Still usable: pings are not requests, and a proposal over the limit is refused, not dropped.
   c.send({ type: 'ping', n: 7 })
   await c.next((m) => m.type === 'pong' && m.n === 7)
-  c.send({ type: 'propose', id: 11, stream: 'main', slot: 0, clearVotes: false, record: record(1) })
+  c.send({ type: 'propose', id: 11, stream: 'main', slot: 0, clearVotes: false, record: record(1, 'f', run) })
   expect(await c.next((m) => (m.type === 'error' || m.type === 'decided') && m.id === 11)).toMatchObject({ type: 'error', code: ErrorCodes.LIMIT })
   for (let id = 1; id <= 4; id++) c.send({ type: 'cancel', id })
   // Once the waits are cancelled, requests are served again.
   let id = 100
   await until(async () => {
     const mine = id++
-    c.send({ type: 'propose', id: mine, stream: 'main', slot: 0, clearVotes: false, record: record(1) })
+    c.send({ type: 'propose', id: mine, stream: 'main', slot: 0, clearVotes: false, record: record(1, 'f', run) })
     const m = await c.next((f) => (f.type === 'error' || f.type === 'decided') && f.id === mine)
     return m.type === 'decided'
   }, 5000, 'the in-flight places to free up')

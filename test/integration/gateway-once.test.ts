@@ -36,7 +36,7 @@ afterAll(async () => {
 
 const lockKey = (run: string, slot: number) => `/repjs/v1/${run}/l/main/${String(slot).padStart(12, '0')}`
 const keysOf = (run: string) => client.getAll().prefix(`/repjs/v1/${run}/`).keys()
-const marker = (by: string) => encodeRecord(codec, { kind: 'once', name: 'f', argsHash: '-', site: '', by, ok: true, value: { onInDoubt: 'error' } })
+const marker = (by: string, run: string, slot: number) => encodeRecord(codec, { run, stream: 'main', slot }, { kind: 'once', name: 'f', argsHash: '-', site: '', by, ok: true, value: { onInDoubt: 'error' } })
 
 /** A promise and its resolver. */
 function gate<T = void>(): { promise: Promise<T>; open(v: T): void } {
@@ -98,7 +98,7 @@ test('2.6: after a reconnect, releasing an old lock leaves the new lock held', a
   expect(second.state).toBe('held')
   await (first as { lock: HeldLock }).lock.release()
   const lock = (second as { lock: HeldLock }).lock
-  await lock.markStarted(marker('a'))
+  await lock.markStarted(marker('a', run, 1))
   expect(lock.signal.aborted).toBe(false)
   expect((await client.get(lockKey(run, 1)).exec()).kvs).toHaveLength(1)
   await lock.release()

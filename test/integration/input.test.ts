@@ -38,7 +38,7 @@ function records(rep: Replica, stream: string, n: number): Promise<SlotRecord[]>
     const got: SlotRecord[] = []
     const stop = engine.store.follow(rep.info.run, stream, 0, {
       slot(slot, bytes) {
-        if (slot < n) got[slot] = decodeRecord(engine.codec, bytes, `${stream} slot ${slot}`)
+        if (slot < n) got[slot] = decodeRecord(engine.codec, bytes, { run: rep.info.run, stream, slot })
         if (got.filter(Boolean).length < n) return
         queueMicrotask(() => stop())
         resolve(got)
@@ -136,7 +136,7 @@ test('a record with a forged `by` cannot take another replica\'s queued line out
   const engine = (b as unknown as { engine: Engine }).engine
   const values = [{ line: 'forged', seq: 0, who: 'a', at: 0 }, { line: 'forged too', id: 'made-up', who: 'a', at: 0 }]
   for (const [slot, value] of values.entries()) {
-    const forged = encodeRecord(engine.codec, { kind: 'input', name: 'input', argsHash: '-', site: '', by: a!.info.replicaId, ok: true, value })
+    const forged = encodeRecord(engine.codec, { run: a!.info.run, stream: 'input', slot }, { kind: 'input', name: 'input', argsHash: '-', site: '', by: a!.info.replicaId, ok: true, value })
     expect((await engine.store.propose({ run: a!.info.run, stream: 'input', slot }, forged)).won).toBe(true)
   }
   a!.typeLine('real')

@@ -64,7 +64,7 @@ test("onInDoubt: 'rerun' is recorded with the call and reruns after a holder die
   const codec = createCodec(createCborFormat())
   const ident = { kind: 'once', name: 'idem', argsHash: '-', site: 'elsewhere' }
   if (got.state !== 'held') return
-  await got.lock.markStarted(encodeRecord(codec, { ...ident, by: 'ghost', ok: true, value: { onInDoubt: 'rerun' } }))
+  await got.lock.markStarted(encodeRecord(codec, { run, stream: 'main', slot: 0 }, { ...ident, by: 'ghost', ok: true, value: { onInDoubt: 'rerun' } }))
   await got.lock.release()
   let runs = 0
   const idem = a.distributedLocked(() => ++runs, { name: 'idem' })

@@ -13,6 +13,8 @@ import { createCborFormat, TAGGED_CBOR_TAG } from '../../node-gateway/codec/cbor
 
 const codec = createCodec(createCborFormat())
 const KEY = '/repjs/v1/hostile-run/s/main/17'
+/** Where the records below are read from (KEY). */
+const AT = { run: 'hostile-run', stream: 'main', slot: 17 }
 
 /** Hex (spaces allowed) -> bytes. */
 function hex(s: string): Uint8Array {
@@ -29,8 +31,10 @@ function text(s: string): string {
 }
 /** The RepJS tag (40401 = 0x9dd1) as a CBOR tag head. */
 const REPJS_TAG = 'd9 9dd1'
-/** A well-formed slot record head: [1, "call", "f", "h", "s", "b", true, <outcome>]. */
-const RECORD_HEAD = `88 01 ${text('call')} ${text('f')} ${text('h')} ${text('s')} ${text('b')} f5`
+/** The place AT as record fields: "hostile-run", "main", 17. */
+const PLACE = `${text('hostile-run')} ${text('main')} 11`
+/** A well-formed slot record head: [2, "hostile-run", "main", 17, "call", "f", "h", "s", "b", true, <outcome>]. */
+const RECORD_HEAD = `8b 02 ${PLACE} ${text('call')} ${text('f')} ${text('h')} ${text('s')} ${text('b')} f5`
 
 function corruptFrom(fn: () => unknown): RepJSError {
   const err = expectRepJSError(fn, ErrorCodes.CORRUPT)
@@ -43,8 +47,8 @@ function corruptFrom(fn: () => unknown): RepJSError {
 /** Rejected by codec.decode as a value, and by decodeRecord both as a whole record and as its outcome. */
 function expectRejectedEverywhere(valueHex: string): void {
   corruptFrom(() => codec.decode(hex(valueHex), KEY))
-  corruptFrom(() => decodeRecord(codec, hex(valueHex), KEY))
-  corruptFrom(() => decodeRecord(codec, hex(`${RECORD_HEAD} ${valueHex}`), KEY))
+  corruptFrom(() => decodeRecord(codec, hex(valueHex), AT))
+  corruptFrom(() => decodeRecord(codec, hex(`${RECORD_HEAD} ${valueHex}`), AT))
 }
 
 /** Either rejected as REPJS_CORRUPT, or decoded to exactly `inert` (plain data, nothing built from the tag). */
@@ -92,12 +96,12 @@ describe('sanity: the hand-written helpers produce what the codec produces', () 
     expect(Object.is(codec.decode(hex(`${REPJS_TAG} 82 01 00`), KEY), -0)).toBe(true)
     // {"a": 1} is Tagged(OBJECT=8, ["a", 1])
     expect(codec.decode(hex(`${REPJS_TAG} 82 08 82 ${text('a')} 01`), KEY)).toStrictEqual({ a: 1 })
-    const rec = decodeRecord(codec, hex(`${RECORD_HEAD} 18 2a`), KEY)
+    const rec = decodeRecord(codec, hex(`${RECORD_HEAD} 18 2a`), AT)
     expect(rec).toStrictEqual({ kind: 'call', name: 'f', argsHash: 'h', site: 's', by: 'b', ok: true, value: 42 })
   })
   test('encodeRecord / decodeRecord round trip', () => {
     const r = { kind: 'call', name: 'f', argsHash: 'abc', site: 'a.ts:1', by: 'r1', ok: false, value: new RepJSError(ErrorCodes.STORE, 'x') }
-    const d = decodeRecord(codec, encodeRecord(codec, r), KEY)
+    const d = decodeRecord(codec, encodeRecord(codec, AT, r), AT)
     expect(d.ok).toBe(false)
     expect(RepJSError.is(d.value, ErrorCodes.STORE)).toBe(true)
   })
@@ -268,23 +272,46 @@ describe('decodeRecord: valid CBOR with the wrong record shape', () => {
     ['a plain number', '01'],
     ['null', 'f6'],
     ['an empty array', '80'],
-    ['version 2', `88 02 ${text('call')} ${text('f')} ${text('h')} ${text('s')} ${text('b')} f5 01`],
-    ['version "1" as a string', `88 ${text('1')} ${text('call')} ${text('f')} ${text('h')} ${text('s')} ${text('b')} f5 01`],
-    ['seven elements', `87 01 ${text('call')} ${text('f')} ${text('h')} ${text('s')} ${text('b')} f5`],
-    ['nine elements', `89 01 ${text('call')} ${text('f')} ${text('h')} ${text('s')} ${text('b')} f5 01 01`],
-    ['kind not a string', `88 01 01 ${text('f')} ${text('h')} ${text('s')} ${text('b')} f5 01`],
-    ['name not a string', `88 01 ${text('call')} f6 ${text('h')} ${text('s')} ${text('b')} f5 01`],
-    ['argsHash not a string', `88 01 ${text('call')} ${text('f')} 41 00 ${text('s')} ${text('b')} f5 01`],
-    ['site not a string', `88 01 ${text('call')} ${text('f')} ${text('h')} 01 ${text('b')} f5 01`],
-    ['by not a string', `88 01 ${text('call')} ${text('f')} ${text('h')} ${text('s')} f7 f5 01`],
-    ['ok not a boolean', `88 01 ${text('call')} ${text('f')} ${text('h')} ${text('s')} ${text('b')} 01 01`],
+    ['version 3', `8b 03 ${PLACE} ${text('call')} ${text('f')} ${text('h')} ${text('s')} ${text('b')} f5 01`],
+    ['version "2" as a string', `8b ${text('2')} ${PLACE} ${text('call')} ${text('f')} ${text('h')} ${text('s')} ${text('b')} f5 01`],
+    ['ten elements', `8a 02 ${PLACE} ${text('call')} ${text('f')} ${text('h')} ${text('s')} ${text('b')} f5`],
+    ['twelve elements', `8c 02 ${PLACE} ${text('call')} ${text('f')} ${text('h')} ${text('s')} ${text('b')} f5 01 01`],
+    ['a version-1 record (no place) in a version-2 run', `88 01 ${text('call')} ${text('f')} ${text('h')} ${text('s')} ${text('b')} f5 01`],
+    ['kind not a string', `8b 02 ${PLACE} 01 ${text('f')} ${text('h')} ${text('s')} ${text('b')} f5 01`],
+    ['name not a string', `8b 02 ${PLACE} ${text('call')} f6 ${text('h')} ${text('s')} ${text('b')} f5 01`],
+    ['argsHash not a string', `8b 02 ${PLACE} ${text('call')} ${text('f')} 41 00 ${text('s')} ${text('b')} f5 01`],
+    ['site not a string', `8b 02 ${PLACE} ${text('call')} ${text('f')} ${text('h')} 01 ${text('b')} f5 01`],
+    ['by not a string', `8b 02 ${PLACE} ${text('call')} ${text('f')} ${text('h')} ${text('s')} f7 f5 01`],
+    ['ok not a boolean', `8b 02 ${PLACE} ${text('call')} ${text('f')} ${text('h')} ${text('s')} ${text('b')} 01 01`],
     ['a RepJS OBJECT instead of an array', `${REPJS_TAG} 82 08 82 ${text('kind')} ${text('call')}`],
     ['a Tagged whose payload is a record', `${REPJS_TAG} 82 05 ${RECORD_HEAD} 01`],
   ]
   test.each(cases)('%s', (_label, h) => {
-    corruptFrom(() => decodeRecord(codec, hex(h), KEY))
+    corruptFrom(() => decodeRecord(codec, hex(h), AT))
   })
   test('the control record decodes', () => {
-    expect(decodeRecord(codec, hex(`${RECORD_HEAD} 01`), KEY).value).toBe(1)
+    expect(decodeRecord(codec, hex(`${RECORD_HEAD} 01`), AT).value).toBe(1)
+  })
+  test('a version-1 record decodes only in a run of run record format 1 (legacy)', () => {
+    const v1 = hex(`88 01 ${text('call')} ${text('f')} ${text('h')} ${text('s')} ${text('b')} f5 01`)
+    expect(decodeRecord(codec, v1, AT, { legacy: true })).toStrictEqual({ kind: 'call', name: 'f', argsHash: 'h', site: 's', by: 'b', ok: true, value: 1 })
+  })
+})
+
+describe('decodeRecord: a record naming another place is REPJS_CORRUPT', () => {
+  const cases: [string, string, Record<string, unknown>][] = [
+    ['another slot', `${text('hostile-run')} ${text('main')} 10`, { run: 'hostile-run', stream: 'main', slot: 16 }],
+    ['another stream', `${text('hostile-run')} ${text('mainx')} 11`, { run: 'hostile-run', stream: 'mainx', slot: 17 }],
+    ['another run', `${text('other-run')} ${text('main')} 11`, { run: 'other-run', stream: 'main', slot: 17 }],
+    ['the slot as a string', `${text('hostile-run')} ${text('main')} ${text('17')}`, { run: 'hostile-run', stream: 'main', slot: '17' }],
+  ]
+  test.each(cases)('%s', (_label, place, found) => {
+    const bytes = hex(`8b 02 ${place} ${text('call')} ${text('f')} ${text('h')} ${text('s')} ${text('b')} f5 01`)
+    const err = expectRepJSError(() => decodeRecord(codec, bytes, AT), ErrorCodes.CORRUPT)
+    expect(err.message).toContain(KEY)
+    expect(err.message).toMatch(/was not used/)
+    expect(err.details).toStrictEqual({ key: KEY, expected: AT, found })
+    // ... even where version-1 records are accepted
+    expectRepJSError(() => decodeRecord(codec, bytes, AT, { legacy: true }), ErrorCodes.CORRUPT)
   })
 })

@@ -1,0 +1,85 @@
+/**
+ * What the gateway writes to etcd is checked first: a token for a run lets a client add to that
+ * run's log, not write garbage into it, nor a record for another place, nor one in another
+ * replica's name. Checked (PROTOCOL.md, "What the gateway stores"):
+ *   slot record (PROPOSE, DECIDE_LOCKED) and run-once marker (MARK_STARTED): a version-2 record
+ *     (core/record.ts) naming the run, stream and slot it is written to, `by` the connection's
+ *     replica id;
+ *   run record (HELLO meta): a run record (core/record.ts decodeMeta);
+ *   vote (VOTE): a RepJS value;
+ *   each at most `maxBytes`.
+ * A refusal is REPJS_BAD_ARGUMENT (REPJS_LIMIT when too large), not retryable; nothing is written.
+ */
+import { createCodec } from '../../core/codec.js'
+import { ErrorCodes, RepJSError } from '../../core/errors.js'
+import { decodeMeta, decodeRecord, placeKey, type RecordPlace } from '../../core/record.js'
+import { createCborFormat } from '../codec/cbor-format.js'
+
+/** Largest record, run record or vote the gateway stores (etcd refuses requests over 1.5 MiB by default). */
+export const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
+
+const codec = createCodec(createCborFormat())
+
+function refused(what: string, key: string, reason: string, cause?: unknown): RepJSError {
+  return new RepJSError(
+    ErrorCodes.BAD_ARGUMENT,
+    `The gateway refused to store this ${what} at ${key}: ${reason}. Nothing was written; send what a RepJS replica of this version encodes.`,
+    { cause, details: { key, reason } },
+  )
+}
+
+function checkSize(what: string, key: string, bytes: Uint8Array, maxBytes: number): void {
+  if (bytes.length <= maxBytes) return
+  throw new RepJSError(
+    ErrorCodes.LIMIT,
+    `The gateway refused to store this ${what} at ${key}: ${bytes.length} bytes, over its limit of ${maxBytes}. Nothing was written; keep agreed values small (store large data elsewhere and agree on its key).`,
+    { details: { key, bytes: bytes.length, max: maxBytes } },
+  )
+}
+
+/** Why a decode failed, in a few words. */
+function reasonOf(err: unknown): string {
+  if (RepJSError.is(err) && err.details.found) {
+    const f = err.details.found as Record<string, unknown>
+    return `it names run '${String(f.run)}' stream '${String(f.stream)}' slot ${String(f.slot)}`
+  }
+  const cause = (err as { cause?: unknown }).cause
+  return `it is not a slot record (${cause instanceof Error ? cause.message : String(cause ?? err)})`
+}
+
+/** A slot record or run-once marker written at `at` by the connection of `replica`. */
+export function checkRecord(what: 'record' | 'marker', at: RecordPlace, replica: string, bytes: Uint8Array, maxBytes: number): void {
+  const key = placeKey(at)
+  checkSize(what, key, bytes, maxBytes)
+  let by: string
+  try {
+    by = decodeRecord(codec, bytes, at).by
+  } catch (err) {
+    throw refused(what, key, reasonOf(err), err)
+  }
+  if (by !== replica) throw refused(what, key, `it is written as replica '${by}' on the connection of replica '${replica}'`)
+}
+
+/** The run record a HELLO proposes. */
+export function checkMeta(run: string, bytes: Uint8Array, maxBytes: number): void {
+  const key = `/repjs/v1/${run}/meta`
+  checkSize('run record', key, bytes, maxBytes)
+  try {
+    decodeMeta(codec, bytes, run)
+  } catch (err) {
+    const cause = (err as { cause?: unknown }).cause
+    throw refused('run record', key, `it is not a run record (${cause instanceof Error ? cause.message : (err as Error).message})`, err)
+  }
+}
+
+/** A vote for the slot `at`. */
+export function checkVote(at: RecordPlace, bytes: Uint8Array, maxBytes: number): void {
+  const key = `${placeKey(at)} vote`
+  checkSize('vote', key, bytes, maxBytes)
+  try {
+    codec.decode(bytes, key)
+  } catch (err) {
+    const cause = (err as { cause?: unknown }).cause
+    throw refused('vote', key, `it is not a RepJS value (${cause instanceof Error ? cause.message : String(cause)})`, err)
+  }
+}
