@@ -4,6 +4,12 @@
  * re-sends every request still in flight with its original id (proposals are create-if-absent,
  * so a re-sent proposal is decided once) and resubscribes each stream from its next undelivered
  * slot. Locks are tied to a connection: a disconnect aborts their signals.
+ *
+ * Liveness: the client sends a protocol PING every `pingIntervalMs` and drops a connection it heard
+ * nothing from for two intervals (a half-open gateway: browsers have no ping API), then reconnects
+ * and re-sends. A request unanswered for `requestTimeoutMs` fails with a retryable
+ * REPJS_UNAVAILABLE, which the engine retries as a new request. The token may be a function, asked
+ * for a fresh token before every connection (and after the gateway closes one whose token expired).
  */
 import WebSocket from 'isomorphic-ws'
 import { ErrorCodes, RepJSError, closedError } from './errors.js'
@@ -25,11 +31,22 @@ export interface SocketLike {
 }
 export type SocketFactory = (url: string, protocols: string[]) => SocketLike
 
-export interface GatewayStoreOptions {
+/** A run token, or a function giving a fresh one (called before every connection to a gateway). */
+export type TokenSource = string | (() => string | Promise<string>)
+
+/** Client-side timing of gateway connections. */
+export interface GatewayTimeouts {
+  /** Send a PING every this many ms; drop a connection silent for two intervals (default 15 000). */
+  pingIntervalMs?: number
+  /** Fail a request unanswered for this many ms with a retryable error (default 30 000; AWAIT_VOTES has none). */
+  requestTimeoutMs?: number
+}
+
+export interface GatewayStoreOptions extends GatewayTimeouts {
   /** Gateway URL(s), e.g. 'ws://127.0.0.1:7420'; tried in turn on reconnect. */
   urls: string | string[]
-  /** A run token from `repjs token --run R` (not needed by a gateway started without a secret). */
-  token?: string
+  /** A run token from `repjs token --run R` (not needed by a gateway started without a secret), or a function returning one. */
+  token?: TokenSource
   /** This replica's id (the lock holder the gateway records). */
   replicaId: string
   /** Backoff between reconnects, ms (default 100 .. 5000, with jitter). */
@@ -44,6 +61,8 @@ interface Pending {
   reject(e: unknown): void
   /** Lock operations belong to one connection and fail when it drops. */
   lockBound: boolean
+  /** The request deadline's timer, if it has one. */
+  deadline?: ReturnType<typeof setTimeout>
 }
 
 interface Sub {
@@ -54,6 +73,12 @@ interface Sub {
 }
 
 const defaultSocket: SocketFactory = (url, protocols) => new WebSocket(url, protocols) as SocketLike
+
+function positive(v: number | undefined, dflt: number, name: string): number {
+  if (v === undefined) return dflt
+  if (typeof v !== 'number' || !(v > 0)) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `${name} must be a positive number of ms, got ${String(v)}`)
+  return v
+}
 
 function lostLock(): RepJSError {
   return new RepJSError(ErrorCodes.LEASE_LOST, 'the gateway connection that held this run-once lock closed')
@@ -76,11 +101,19 @@ export class GatewayStore implements Store {
   private readonly locks = new Map<number, AbortController>()
   private readonly health = new Set<(h: StoreHealth, reason?: string) => void>()
   private fatal: RepJSError | undefined
+  private readonly pingMs: number
+  private readonly requestMs: number
+  private liveness: ReturnType<typeof setInterval> | undefined
+  private pings = 0
 
   constructor(private readonly opts: GatewayStoreOptions) {
     this.urls = Array.isArray(opts.urls) ? opts.urls : [opts.urls]
     if (this.urls.length === 0) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, 'gateway store needs at least one URL')
     this.open = opts.socket ?? defaultSocket
+    this.pingMs = positive(opts.pingIntervalMs, 15_000, 'pingIntervalMs')
+    this.requestMs = positive(opts.requestTimeoutMs, 30_000, 'requestTimeoutMs')
+    const t = opts.token
+    if (t !== undefined && typeof t !== 'string' && typeof t !== 'function') throw new RepJSError(ErrorCodes.BAD_ARGUMENT, 'token must be a string or a function returning one')
   }
 
   onHealth(listener: (h: StoreHealth, reason?: string) => void): () => void {
@@ -109,9 +142,29 @@ export class GatewayStore implements Store {
     })
   }
 
+  /** The token for the next connection: the fixed one, or a fresh one from the token function. */
+  private async token(): Promise<string> {
+    const t = this.opts.token
+    const got = typeof t === 'function' ? await t() : (t ?? '')
+    if (typeof got !== 'string') throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `the token function returned ${typeof got}, not a string`)
+    return got
+  }
+
   private connect(): void {
     if (this.closed) return
     const url = this.urls[this.urlIndex++ % this.urls.length]!
+    this.token().then(
+      (token) => this.openSocket(url, token),
+      (err: unknown) => {
+        if (this.closed) return
+        this.report('reconnecting', `the token function failed (${err instanceof Error ? err.message : String(err)}); trying again`)
+        this.retryLater(false)
+      },
+    )
+  }
+
+  private openSocket(url: string, token: string): void {
+    if (this.closed) return
     let ws: SocketLike
     try {
       ws = this.open(url, [SUBPROTOCOL])
@@ -121,11 +174,31 @@ export class GatewayStore implements Store {
     this.ws = ws
     ws.binaryType = 'arraybuffer'
     ws.onopen = () => {
-      ws.send(encodeMessage({ type: 'hello', run: this.run!, replica: this.opts.replicaId, token: this.opts.token ?? '', meta: this.meta! }))
+      ws.send(encodeMessage({ type: 'hello', run: this.run!, replica: this.opts.replicaId, token, meta: this.meta! }))
     }
-    ws.onmessage = (ev) => this.receive(ev.data)
+    ws.onmessage = (ev) => {
+      lastHeard = Date.now()
+      this.receive(ev.data)
+    }
     ws.onerror = () => {}
     ws.onclose = (ev) => this.dropped(ws, ev.code, ev.reason)
+    // Heard nothing (no WELCOME, no PONG, no frame) for two intervals: the gateway or the path to it
+    // is gone without a close (half-open); drop the socket without waiting for its close.
+    let lastHeard = Date.now()
+    this.liveness = setInterval(() => {
+      if (Date.now() - lastHeard >= 2 * this.pingMs) return this.abandon(ws, `no answer from the gateway for ${Date.now() - lastHeard} ms`)
+      if (this.ready) ws.send(encodeMessage({ type: 'ping', n: ++this.pings }))
+    }, this.pingMs)
+  }
+
+  private abandon(ws: SocketLike, reason: string): void {
+    ws.onopen = ws.onmessage = ws.onclose = null
+    try {
+      ws.close(CLOSE.TIMEOUT, reason)
+    } catch {
+      // A socket still connecting may refuse a close code; it is dropped either way.
+    }
+    this.dropped(ws, CLOSE.TIMEOUT, reason)
   }
 
   private receive(data: unknown): void {
@@ -207,6 +280,7 @@ export class GatewayStore implements Store {
     const p = this.pending.get(id)
     if (!p) return
     this.pending.delete(id)
+    clearTimeout(p.deadline)
     if (err) p.reject(err)
     else p.resolve(msg!)
   }
@@ -215,6 +289,7 @@ export class GatewayStore implements Store {
     if (ws !== this.ws) return
     this.ws = undefined
     this.ready = false
+    clearInterval(this.liveness)
     for (const ac of this.locks.values()) ac.abort(lostLock())
     this.locks.clear()
     for (const [id, p] of this.pending) {
@@ -228,14 +303,21 @@ export class GatewayStore implements Store {
       return this.fail(err)
     }
     this.report('reconnecting', `gateway connection closed (${code}${reason ? ` ${reason}` : ''}); reconnecting`)
+    // A restarting gateway, or an expired token (a fresh one is fetched): at once the first time.
+    this.retryLater((code === CLOSE.GOING_AWAY || code === CLOSE.TOKEN_EXPIRED) && this.attempt === 0)
+  }
+
+  private retryLater(now: boolean): void {
     const { initial, max } = this.opts.backoffMs ?? { initial: 100, max: 5000 }
-    const base = code === CLOSE.GOING_AWAY && this.attempt === 0 ? 0 : Math.min(max, initial * 2 ** this.attempt)
+    const base = now ? 0 : Math.min(max, initial * 2 ** this.attempt)
     this.attempt++
     setTimeout(() => this.connect(), base / 2 + Math.random() * base)
   }
 
   private fail(err: RepJSError): void {
     this.closed = true
+    clearInterval(this.liveness)
+    for (const p of this.pending.values()) clearTimeout(p.deadline)
     this.hello?.reject(err)
     this.hello = undefined
     for (const p of this.pending.values()) p.reject(err)
@@ -244,12 +326,19 @@ export class GatewayStore implements Store {
     this.report('failed', err.message)
   }
 
-  private request<K extends Message['type']>(build: (id: number) => Message, lockBound = false): Promise<Messages[K]> {
+  private request<K extends Message['type']>(build: (id: number) => Message, lockBound = false, deadline = true): Promise<Messages[K]> {
     if (this.closed) return Promise.reject(this.fatal ?? closedError())
     const id = this.nextId++
     const frame = encodeMessage(build(id))
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { frame, lockBound, resolve: resolve as (m: Message) => void, reject })
+      const p: Pending = { frame, lockBound, resolve: resolve as (m: Message) => void, reject }
+      if (deadline) {
+        p.deadline = setTimeout(() => {
+          const status = this.ready ? 'waiting-for-quorum' : 'reconnecting'
+          this.settle(id, undefined, new RepJSError(ErrorCodes.UNAVAILABLE, `no answer from the gateway within ${this.requestMs} ms; retrying`, { retryable: true, details: { status } }))
+        }, this.requestMs)
+      }
+      this.pending.set(id, p)
       if (this.ready) this.ws!.send(frame)
     })
   }
@@ -276,7 +365,8 @@ export class GatewayStore implements Store {
   async awaitVotes(ref: SlotRef, n: number, signal: AbortSignal): Promise<Uint8Array[]> {
     signal.throwIfAborted()
     let sent = 0
-    const p = this.request<'votes'>((id) => ((sent = id), { type: 'awaitVotes', id, stream: ref.stream, slot: ref.slot, n }))
+    // No deadline: waiting for other replicas' votes may take any time (CANCEL ends it).
+    const p = this.request<'votes'>((id) => ((sent = id), { type: 'awaitVotes', id, stream: ref.stream, slot: ref.slot, n }), false, false)
     const onAbort = () => {
       if (this.ready) this.ws!.send(encodeMessage({ type: 'cancel', id: sent }))
       this.settle(sent, undefined, signal.reason)
@@ -318,8 +408,9 @@ export class GatewayStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    clearInterval(this.liveness)
     const err = closedError()
-    for (const p of this.pending.values()) p.reject(err)
+    for (const p of this.pending.values()) (clearTimeout(p.deadline), p.reject(err))
     this.pending.clear()
     this.subs.clear()
     this.ws?.close(1000, 'replica closed')

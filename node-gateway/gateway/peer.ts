@@ -7,11 +7,13 @@ import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import {
   CLOSE, decodeMessage, encodeMessage, LOCK_BUSY, LOCK_DECIDED, LOCK_HELD, type Message, type Messages,
 } from '../../core/protocol.js'
-import type { HeldLock } from '../../core/store.js'
+import type { AcquireResult, HeldLock } from '../../core/store.js'
 import type { EtcdStore } from '../store/etcd-store.js'
 import { storeError } from '../store/etcd-errors.js'
 import { MAX_SLOT } from '../store/keys.js'
 import type { Hubs, Subscription } from './hub.js'
+import { Bucket, Counter, leased, limitError, type Usage } from './limits.js'
+import { at, watchLiveness, type LivenessOptions } from './liveness.js'
 import type { Metrics } from './metrics.js'
 import { verifyToken, TokenError } from './token.js'
 
@@ -26,6 +28,8 @@ export interface PeerLimits {
   maxSubscriptions: number
   /** Run-once locks held per connection (each one is an etcd lease with keep-alives). */
   maxLocks: number
+  /** SUBSCRIBEs per second per connection (each starts a history read); burst: maxSubscriptions. */
+  subscribesPerSecond: number
 }
 
 /** After the gateway closes a connection, how long the client gets to finish the close handshake. */
@@ -58,6 +62,8 @@ export interface PeerContext {
   hubs: Hubs
   metrics: Metrics
   limits: PeerLimits
+  usage: Usage
+  liveness: LivenessOptions
   secret: string | undefined
   gatewayId: string
   log: { info(o: object, m?: string): void; warn(o: object, m?: string): void }
@@ -69,8 +75,14 @@ export class Peer {
   private run: string | undefined
   private replica = ''
   private inFlight = 0
-  private tokens: number
-  private lastRefill = Date.now()
+  private readonly frames: Bucket
+  private readonly subscribes: Bucket
+  /** Run-once locks held or being acquired on this connection. */
+  private readonly leaseCount: Counter
+  /** Gives back what this connection holds of the gateway's shared caps, on close. */
+  private readonly giveBack: (() => void)[] = []
+  /** Gives back this connection's place among its IP's connections waiting for HELLO. */
+  private helloed = () => {}
   /** Live subscriptions by client id; `sub` is unset while the subscription is being set up. */
   private readonly subs = new Map<number, { sub?: Subscription }>()
   private readonly locks = new Map<number, HeldLock>()
@@ -81,8 +93,17 @@ export class Peer {
   constructor(
     private readonly ws: WebSocket,
     private readonly ctx: PeerContext,
+    ip: string,
   ) {
-    this.tokens = ctx.limits.ratePerSecond * 2
+    const { limits } = ctx
+    this.frames = new Bucket(limits.ratePerSecond, limits.ratePerSecond * 2)
+    this.subscribes = new Bucket(limits.subscribesPerSecond, limits.maxSubscriptions)
+    this.leaseCount = new Counter(limits.maxLocks, 'run-once locks held on one connection')
+    this.giveBack.push(watchLiveness(ws, ctx.liveness, () => this.run !== undefined, (reason) => {
+      this.ctx.metrics.refused.inc({ reason: 'timeout' })
+      this.error(0, new RepJSError(ErrorCodes.TIMEOUT, `${reason}: closing; reconnect`, { retryable: true, details: { status: 'reconnecting' } }))
+      this.close(CLOSE.TIMEOUT, reason)
+    }))
     ws.on('message', (data, isBinary) => {
       try {
         this.onFrame(data as Buffer, isBinary)
@@ -92,6 +113,14 @@ export class Peer {
     })
     ws.on('close', () => this.cleanup())
     ws.on('error', () => this.cleanup())
+    // Over a connection cap the socket is told why (a browser sees close codes, not HTTP statuses).
+    try {
+      const seat = ctx.usage.connect(ip)
+      this.helloed = seat.helloed
+      this.giveBack.push(seat.closed)
+    } catch (err) {
+      this.refuse(CLOSE.OVERLOADED, err as RepJSError, 'overloaded')
+    }
   }
 
   /** A bug of ours, not the client's: log it and drop the connection rather than the process. */
@@ -146,20 +175,10 @@ export class Peer {
     this.close(code, err.message)
   }
 
-  private allow(): boolean {
-    const now = Date.now()
-    const { ratePerSecond } = this.ctx.limits
-    this.tokens = Math.min(ratePerSecond * 2, this.tokens + ((now - this.lastRefill) / 1000) * ratePerSecond)
-    this.lastRefill = now
-    if (this.tokens < 1) return false
-    this.tokens--
-    return true
-  }
-
   private onFrame(data: Buffer, isBinary: boolean): void {
     if (this.closed) return
     if (!isBinary) return this.refuse(CLOSE.PROTOCOL_ERROR, new RepJSError(ErrorCodes.PROTOCOL, 'text frames are not part of repjs.v1: send binary frames'), 'text')
-    if (!this.allow()) return this.refuse(CLOSE.RATE_LIMITED, new RepJSError(ErrorCodes.LIMIT, `more than ${this.ctx.limits.ratePerSecond} frames/s: slow down`), 'rate')
+    if (!this.frames.take()) return this.refuse(CLOSE.RATE_LIMITED, new RepJSError(ErrorCodes.LIMIT, `more than ${this.ctx.limits.ratePerSecond} frames/s: slow down`), 'rate')
     let msg: Message
     try {
       msg = decodeMessage(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
@@ -179,12 +198,19 @@ export class Peer {
     }
     if (this.ctx.secret !== undefined) {
       try {
-        verifyToken(this.ctx.secret, msg.token, msg.run)
+        const { exp } = verifyToken(this.ctx.secret, msg.token, msg.run)
+        this.giveBack.push(at(exp * 1000, () => this.tokenExpired(exp)))
       } catch (err) {
         const wrongRun = err instanceof TokenError && err.reason === 'wrong-run'
         return this.refuse(wrongRun ? CLOSE.FORBIDDEN_RUN : CLOSE.UNAUTHORIZED, err as RepJSError, (err as TokenError).reason ?? 'token')
       }
     }
+    try {
+      this.giveBack.push(this.ctx.usage.joinRun(msg.run))
+    } catch (err) {
+      return this.refuse(CLOSE.OVERLOADED, err as RepJSError, 'run-connections')
+    }
+    this.helloed()
     this.run = msg.run
     this.replica = msg.replica
     try {
@@ -194,6 +220,14 @@ export class Peer {
       this.error(0, err)
       this.close(CLOSE.GOING_AWAY, 'etcd unavailable; retry')
     }
+  }
+
+  /** An open connection outlives no token: the client gets a new one and reconnects. */
+  private tokenExpired(exp: number): void {
+    const err = new TokenError('expired', `the token expired at ${new Date(exp * 1000).toISOString()}: get a new one and reconnect`)
+    this.ctx.metrics.refused.inc({ reason: 'token-expired' })
+    this.send({ type: 'error', id: 0, code: err.code, message: err.message, retryable: true, status: 'reconnecting' })
+    this.close(CLOSE.TOKEN_EXPIRED, err.message)
   }
 
   private async timed<T>(op: string, fn: () => Promise<T>): Promise<T> {
@@ -229,6 +263,14 @@ export class Peer {
 
   private async dispatch(msg: Message): Promise<void> {
     const { store } = this.ctx
+    const written = writtenBytes(msg)
+    if (written) {
+      try {
+        this.ctx.usage.write(this.run!, written.bytes)
+      } catch (err) {
+        return this.error(written.id, err)
+      }
+    }
     switch (msg.type) {
       case 'propose':
         return this.request(msg.id, async () => {
@@ -268,12 +310,19 @@ export class Peer {
         return
       case 'acquire':
         return this.request(msg.id, async () => {
-          if (this.locks.size >= this.ctx.limits.maxLocks) {
-            throw new RepJSError(ErrorCodes.LIMIT, `more than ${this.ctx.limits.maxLocks} run-once locks held on one connection`, { retryable: true })
-          }
           const ref = this.ref(msg.stream, msg.slot)
           const ttl = Math.min(Math.max(msg.ttlMs, 1000), 3_600_000)
-          const got = await this.timed('acquire', () => store.acquire(ref, this.replica, ttl))
+          // Counted before the await: concurrent ACQUIREs cannot pass the caps together.
+          const give = this.ctx.usage.takeLease(this.run!, this.leaseCount)
+          let got: AcquireResult
+          try {
+            got = await this.timed('acquire', () => store.acquire(ref, this.replica, ttl))
+          } catch (err) {
+            give()
+            throw err
+          }
+          if (got.state === 'held') got = { state: 'held', lock: leased(got.lock, give) }
+          else give()
           if (got.state === 'decided') return { type: 'acquired', id: msg.id, state: LOCK_DECIDED, lock: 0, hasBytes: true, bytes: got.record }
           if (got.state === 'busy') return { type: 'acquired', id: msg.id, state: LOCK_BUSY, lock: 0, hasBytes: false, bytes: new Uint8Array() }
           if (this.closed) {
@@ -325,6 +374,13 @@ export class Peer {
     if (this.subs.size >= this.ctx.limits.maxSubscriptions) {
       return this.error(msg.sub, new RepJSError(ErrorCodes.LIMIT, `more than ${this.ctx.limits.maxSubscriptions} subscriptions on one connection`))
     }
+    // Each SUBSCRIBE starts a history read: churn is bounded, a refused one is retried by the client.
+    if (!this.subscribes.take()) return this.error(msg.sub, limitError(`more than ${this.ctx.limits.subscribesPerSecond} SUBSCRIBEs per second on one connection: subscribe again later`))
+    try {
+      this.ctx.hubs.admit(this.run!, msg.stream)
+    } catch (err) {
+      return this.error(msg.sub, err)
+    }
     // Taken now, not after the await: a second SUBSCRIBE with this id, or an UNSUBSCRIBE, may come
     // while the subscription is being set up.
     const entry: { sub?: Subscription } = {}
@@ -358,5 +414,20 @@ export class Peer {
     for (const w of this.waits.values()) w.abort()
     for (const l of this.locks.values()) void l.release()
     this.locks.clear()
+    for (const give of this.giveBack) give()
+  }
+}
+
+/** The bytes a client message asks the gateway to write into its run, and the id to refuse it with. */
+function writtenBytes(msg: Message): { id: number; bytes: number } | undefined {
+  switch (msg.type) {
+    case 'propose': case 'decideLocked':
+      return { id: msg.id, bytes: msg.record.length }
+    case 'vote':
+      return { id: msg.id, bytes: msg.value.length }
+    case 'markStarted':
+      return { id: msg.id, bytes: msg.marker.length }
+    default:
+      return undefined
   }
 }
