@@ -316,6 +316,7 @@ export class GatewayStore implements Store {
 
   private fail(err: RepJSError): void {
     this.closed = true
+    this.fatal ??= err // later requests fail with the cause, not REPJS_CLOSED
     clearInterval(this.liveness)
     for (const p of this.pending.values()) clearTimeout(p.deadline)
     this.hello?.reject(err)

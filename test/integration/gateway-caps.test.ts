@@ -89,7 +89,8 @@ test('maxRunConnections: a HELLO over it gets REPJS_LIMIT and close 4005; anothe
     const b = await openHello(gw.url, run)
     const c = await openRaw(gw.url)
     c.sendRaw(helloFrame(run))
-    const closed = await c.closed
+    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the connection was not refused')), 5000).unref())
+    const closed = await Promise.race([c.closed, timeout])
     expect(closed.code).toBe(CLOSE.OVERLOADED)
     expect(c.frames.find((f) => f?.type === 'error')).toMatchObject({ id: 0, code: ErrorCodes.LIMIT })
     const d = await openHello(gw.url, uniqueRun('conns'))
