@@ -17,7 +17,7 @@ const HELP = `repjs — replicated JavaScript over etcd
   repjs log --run R [--etcd URL[,URL]] [--stream main] [--from 0] [--limit 1000]
       print a run's decided slots
   repjs gateway [--etcd URL[,URL]] [--port 7420] [--host 127.0.0.1] [--origin URL[,URL] | --origin '*'] [--cert F --key F]
-                [--max-connections 10000] [--max-pending-per-ip 64]
+                [--max-connections 10000] [--max-pending-per-ip 256]
       run a gateway; set REPJS_GATEWAY_SECRET (or --secret) to require run tokens; without a secret only
       pages on 127.0.0.1/localhost/[::1] (and non-browser clients) may connect unless --origin says more
   repjs run --run R [--etcd URL | --gateway URL --token T] [--random call|batch|seed] [--median N]

@@ -27,7 +27,7 @@ export interface SharedLimits {
 
 export const DEFAULT_SHARED_LIMITS: SharedLimits = {
   maxConnections: 10_000,
-  maxPendingPerIp: 64,
+  maxPendingPerIp: 256,
   maxStreams: 10_000,
   maxLeases: 10_000,
   maxRunConnections: 1_000,
