@@ -185,8 +185,13 @@ export class GatewayStore implements Store {
     // Heard nothing (no WELCOME, no PONG, no frame) for two intervals: the gateway or the path to it
     // is gone without a close (half-open); drop the socket without waiting for its close.
     let lastHeard = Date.now()
+    let lastTick = lastHeard
     this.liveness = setInterval(() => {
-      if (Date.now() - lastHeard >= 2 * this.pingMs) return this.abandon(ws, `no answer from the gateway for ${Date.now() - lastHeard} ms`)
+      const now = Date.now()
+      // A tick far behind schedule means this thread was blocked: frames may be waiting unread.
+      if (now - lastTick > 1.5 * this.pingMs) lastHeard = now
+      lastTick = now
+      if (now - lastHeard >= 2 * this.pingMs) return this.abandon(ws, `no answer from the gateway for ${now - lastHeard} ms`)
       if (this.ready) ws.send(encodeMessage({ type: 'ping', n: ++this.pings }))
     }, this.pingMs)
   }

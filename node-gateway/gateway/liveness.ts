@@ -25,8 +25,13 @@ export function watchLiveness(ws: WebSocket, opts: LivenessOptions, helloed: () 
   const hello = setTimeout(() => {
     if (!helloed()) timeout(`no HELLO within ${opts.helloTimeoutMs} ms`)
   }, opts.helloTimeoutMs)
+  let lastTick = lastHeard
   const ping = setInterval(() => {
-    const silent = Date.now() - lastHeard
+    const now = Date.now()
+    // A tick far behind schedule means the gateway was blocked: frames may be waiting unread.
+    if (now - lastTick > 1.5 * opts.pingIntervalMs) lastHeard = now
+    lastTick = now
+    const silent = now - lastHeard
     if (silent >= 2 * opts.pingIntervalMs) return timeout(`no frame and no pong for ${silent} ms (pinged every ${opts.pingIntervalMs} ms)`)
     if (ws.readyState === ws.OPEN) ws.ping()
   }, opts.pingIntervalMs)

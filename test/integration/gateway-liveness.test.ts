@@ -12,6 +12,7 @@ import { startGateway, type Gateway } from '../../node-gateway/gateway/index.js'
 import { connect, type StatusState } from '../../node-gateway/index.js'
 import { startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
 import { codec, helloFrame, httpUrl, metric, openHello, openRaw, runMeta, until, type RawClient } from '../helpers/raw-gateway.js'
+import { spawnGateway } from '../helpers/gateway.js'
 import { startProxy } from '../helpers/tcp-proxy.js'
 
 const PING_MS = 200
@@ -104,6 +105,42 @@ test('a half-open gateway connection: the client notices, reconnects (status rec
     await proxy.close()
   }
 }, 20_000)
+
+test('a blocked event loop is not taken for a silent peer, on either side', async () => {
+  const run = uniqueRun('blocked')
+  const rep = await connect({ run, gateway: gw.url, program: 'blocked', gatewayTimeouts: { pingIntervalMs: PING_MS } })
+  try {
+    const states: StatusState[] = []
+    rep.on('status', (s) => states.push(s.state))
+    const f = rep.distributed((i: number) => i, { name: 'f' })
+    expect(await f(0)).toBe(0)
+    // This process (client and gateway alike) does nothing else for three ping intervals.
+    const until = Date.now() + 3 * PING_MS
+    while (Date.now() < until) {
+      // busy
+    }
+    expect(await f(1)).toBe(1)
+    await new Promise((r) => setTimeout(r, 2 * PING_MS))
+    expect(await f(2)).toBe(2)
+    expect(states).not.toContain('reconnecting')
+  } finally {
+    await rep.close()
+  }
+})
+
+test('repjs gateway --max-connections caps connections (4005)', async () => {
+  const g = await spawnGateway(etcd.endpoint, { args: ['--max-connections', '1'] })
+  try {
+    const a = await openHello(g.url, uniqueRun('cli-cap'))
+    const b = await openRaw(g.url)
+    const r = await closedWith(b)
+    expect(r.code).toBe(CLOSE.OVERLOADED)
+    expect(r.errors[0]?.message).toContain('more than 1 connections')
+    a.close()
+  } finally {
+    await g.kill('SIGTERM')
+  }
+})
 
 test('a request unanswered past requestTimeoutMs fails with a retryable REPJS_UNAVAILABLE; the next one is served', async () => {
   // The first PROPOSE frame never leaves the client (a lost frame on a live connection).
