@@ -128,13 +128,22 @@ export class Usage {
     return take([perConnection, this.run(run).leases, this.leases])
   }
 
-  /** Count `bytes` written for `run`; over maxRunBytes: REPJS_LIMIT, not retryable (the run is full). */
-  write(run: string, bytes: number): void {
+  /**
+   * Reserve `bytes` about to be written for `run` (over maxRunBytes: REPJS_LIMIT, not retryable: the
+   * run is full); the returned refund gives them back when nothing was written (a lost proposal).
+   */
+  write(run: string, bytes: number): () => void {
     const total = (this.written.get(run) ?? 0) + bytes
     if (total > this.limits.maxRunBytes) {
       throw limitError(`run '${run}' wrote more than ${this.limits.maxRunBytes} bytes through this gateway (maxRunBytes): start a new run or raise the limit`, false)
     }
     this.written.set(run, total)
+    let refunded = false
+    return () => {
+      if (refunded) return
+      refunded = true
+      this.written.set(run, (this.written.get(run) ?? bytes) - bytes)
+    }
   }
 
   /**

@@ -83,6 +83,8 @@ export class Peer {
   private readonly giveBack: (() => void)[] = []
   /** Gives back this connection's place among its IP's connections waiting for HELLO. */
   private helloed = () => {}
+  /** Refunds of the bytes reserved for a write request, by request id, until `request` takes them. */
+  private readonly reserved = new Map<number, () => void>()
   /** Live subscriptions by client id; `sub` is unset while the subscription is being set up. */
   private readonly subs = new Map<number, { sub?: Subscription }>()
   private readonly locks = new Map<number, HeldLock>()
@@ -247,17 +249,23 @@ export class Peer {
 
   /** Requests that wait on etcd count against maxInFlight; over it, the request gets REPJS_LIMIT. */
   private async request(id: number, fn: () => Promise<Message | undefined>): Promise<void> {
+    // Bytes reserved for this request's write (see dispatch): kept only if it wrote.
+    const refund = this.reserved.get(id)
+    this.reserved.delete(id)
+    let reply: Message | undefined
     if (this.inFlight >= this.ctx.limits.maxInFlight) {
+      refund?.()
       return this.error(id, new RepJSError(ErrorCodes.LIMIT, `more than ${this.ctx.limits.maxInFlight} requests in flight on one connection`, { retryable: true, details: { status: 'waiting-for-quorum' } }))
     }
     this.inFlight++
     try {
-      const reply = await fn()
+      reply = await fn()
       if (reply) this.send(reply)
     } catch (err) {
       this.error(id, err)
     } finally {
       this.inFlight--
+      if (refund && !wrote(reply)) refund()
     }
   }
 
@@ -266,7 +274,7 @@ export class Peer {
     const written = writtenBytes(msg)
     if (written) {
       try {
-        this.ctx.usage.write(this.run!, written.bytes)
+        this.reserved.set(written.id, this.ctx.usage.write(this.run!, written.bytes))
       } catch (err) {
         return this.error(written.id, err)
       }
@@ -416,6 +424,13 @@ export class Peer {
     this.locks.clear()
     for (const give of this.giveBack) give()
   }
+}
+
+/** Whether a request's answer says it wrote to etcd (a lost proposal or an already decided vote did not). */
+function wrote(reply: Message | undefined): boolean {
+  if (reply?.type === 'decided') return reply.won
+  if (reply?.type === 'voted') return !reply.decided
+  return reply?.type === 'ok'
 }
 
 /** The bytes a client message asks the gateway to write into its run, and the id to refuse it with. */

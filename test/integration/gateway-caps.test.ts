@@ -127,28 +127,30 @@ test('maxRunStreams and maxStreams: a SUBSCRIBE needing a new watch over either 
   })
 })
 
-test('maxRunBytes: writes past it get a final REPJS_LIMIT; another run still writes', async () => {
+test('maxRunBytes: what a run wrote counts (a lost proposal does not); writes past it get a final REPJS_LIMIT; another run still writes', async () => {
   await withGateway({ maxRunBytes: 4096 }, async (gw) => {
     const run = uniqueRun('bytes')
-    const c = await openHello(gw.url, run)
+    const a = await openHello(gw.url, run, '', 'a')
+    const b = await openHello(gw.url, run, '', 'b')
     const record = encodeRecord(codec, { kind: 'call', name: 'f', argsHash: '-', site: '', by: 'raw', ok: true, value: 'x'.repeat(1000) })
-    const results: Message[] = []
-    for (let slot = 0; slot < 6; slot++) {
-      c.send({ type: 'propose', id: slot + 1, stream: 'main', slot, clearVotes: false, record })
-      results.push(await c.next((m) => (m.type === 'decided' || m.type === 'error') && m.id === slot + 1))
+    const fit = Math.floor(4096 / record.length)
+    expect(fit).toBe(4)
+    let id = 1
+    const propose = async (c: RawClient, slot: number): Promise<Message> => {
+      const n = id++
+      c.send({ type: 'propose', id: n, stream: 'main', slot, clearVotes: false, record })
+      return c.next((m) => (m.type === 'decided' || m.type === 'error') && m.id === n)
     }
-    const written = results.filter((m) => m.type === 'decided').length
-    expect(written).toBe(Math.floor(4096 / record.length))
-    const refused = results.filter((m): m is Messages['error'] => m.type === 'error')
-    expect(refused.length).toBe(6 - written)
-    for (const e of refused) expect(e).toMatchObject({ code: ErrorCodes.LIMIT, retryable: false })
-    c.send({ type: 'vote', id: 100, stream: 'v', slot: 0, value: new Uint8Array(100) })
-    expect(await c.next((m) => m.type === 'error' && m.id === 100)).toMatchObject({ code: ErrorCodes.LIMIT })
+    for (const slot of [0, 1]) expect(await propose(a, slot)).toMatchObject({ type: 'decided', won: true })
+    // Replica b proposes the same slots and loses: nothing written, nothing counted.
+    for (const slot of [0, 1]) expect(await propose(b, slot)).toMatchObject({ type: 'decided', won: false })
+    for (const slot of [2, 3]) expect(await propose(a, slot)).toMatchObject({ type: 'decided', won: true })
+    for (const slot of [4, 5]) expect(await propose(a, slot)).toMatchObject({ type: 'error', code: ErrorCodes.LIMIT, retryable: false })
+    a.send({ type: 'vote', id: 100, stream: 'v', slot: 0, value: new Uint8Array(100) })
+    expect(await a.next((m) => m.type === 'error' && m.id === 100)).toMatchObject({ code: ErrorCodes.LIMIT })
     const d = await openHello(gw.url, uniqueRun('bytes'))
-    d.send({ type: 'propose', id: 1, stream: 'main', slot: 0, clearVotes: false, record })
-    expect(await d.next((m) => m.type === 'decided')).toMatchObject({ won: true })
-    c.close()
-    d.close()
+    expect(await propose(d, 0)).toMatchObject({ type: 'decided', won: true })
+    for (const c of [a, b, d]) c.close()
   })
 })
 
