@@ -192,6 +192,27 @@ test('over maxConnections, a new connection gets REPJS_LIMIT and close 4005; a f
   }
 })
 
+test('a replica refused by a connection cap (4005) keeps trying with backoff and gets in once a place is free', async () => {
+  const g = await startGateway({ etcd: etcd.endpoint, logger: quiet, limits: { maxConnections: 1 } })
+  try {
+    const run = uniqueRun('cap-retry')
+    const holder = await openHello(g.url, uniqueRun('cap-other'))
+    let joined = false
+    const joining = connect({ run, gateway: g.url, program: 'cap' }).then((rep) => ((joined = true), rep))
+    await until(async () => {
+      const text = await (await fetch(`${httpUrl(g.url)}/metrics`)).text()
+      return (metric(text, 'repjs_gateway_refused_total{reason="overloaded"}') ?? 0) >= 2
+    }, 10_000, 'two refused attempts')
+    expect(joined).toBe(false)
+    holder.close()
+    const rep = await joining
+    expect(await rep.distributed(() => 'in', { name: 'f' })()).toBe('in')
+    await rep.close()
+  } finally {
+    await g.close()
+  }
+})
+
 test('over maxPendingPerIp, a connection from the same IP before HELLO is refused with 4005; HELLO frees the place', async () => {
   const g = await startGateway({ etcd: etcd.endpoint, logger: quiet, limits: { maxPendingPerIp: 2 } })
   try {
