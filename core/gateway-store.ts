@@ -332,18 +332,29 @@ export class GatewayStore implements Store {
     this.report('failed', err.message)
   }
 
-  private request<K extends Message['type']>(build: (id: number) => Message, lockBound = false, deadline = true): Promise<Messages[K]> {
+  /**
+   * Send a request; its answer settles the promise. Past `requestTimeoutMs` without an answer, a
+   * `'reject'` request fails with a retryable error (the engine sends it again as a new request; a
+   * late answer to this one is ignored). An ACQUIRE must not be left behind that way (a late success
+   * would hold a lock nobody knows of while the connection lives), so it is `'reconnect'`: the
+   * connection is dropped (the gateway releases its locks) and the request re-sent on the next one.
+   */
+  private request<K extends Message['type']>(build: (id: number) => Message, lockBound = false, deadline: 'reject' | 'reconnect' | 'none' = 'reject'): Promise<Messages[K]> {
     if (this.closed) return Promise.reject(this.fatal ?? closedError())
     const id = this.nextId++
     const frame = encodeMessage(build(id))
     return new Promise((resolve, reject) => {
       const p: Pending = { frame, lockBound, resolve: resolve as (m: Message) => void, reject }
-      if (deadline) {
-        p.deadline = setTimeout(() => {
+      const expire = () => {
+        const reason = `no answer from the gateway within ${this.requestMs} ms`
+        if (deadline === 'reject') {
           const status = this.ready ? 'waiting-for-quorum' : 'reconnecting'
-          this.settle(id, undefined, new RepJSError(ErrorCodes.UNAVAILABLE, `no answer from the gateway within ${this.requestMs} ms; retrying`, { retryable: true, details: { status } }))
-        }, this.requestMs)
+          return this.settle(id, undefined, new RepJSError(ErrorCodes.UNAVAILABLE, `${reason}; retrying`, { retryable: true, details: { status } }))
+        }
+        if (this.ws && this.ready) this.abandon(this.ws, reason)
+        p.deadline = setTimeout(expire, this.requestMs)
       }
+      if (deadline !== 'none') p.deadline = setTimeout(expire, this.requestMs)
       this.pending.set(id, p)
       if (this.ready) this.ws!.send(frame)
     })
@@ -372,7 +383,7 @@ export class GatewayStore implements Store {
     signal.throwIfAborted()
     let sent = 0
     // No deadline: waiting for other replicas' votes may take any time (CANCEL ends it).
-    const p = this.request<'votes'>((id) => ((sent = id), { type: 'awaitVotes', id, stream: ref.stream, slot: ref.slot, n }), false, false)
+    const p = this.request<'votes'>((id) => ((sent = id), { type: 'awaitVotes', id, stream: ref.stream, slot: ref.slot, n }), false, 'none')
     const onAbort = () => {
       if (this.ready) this.ws!.send(encodeMessage({ type: 'cancel', id: sent }))
       this.settle(sent, undefined, signal.reason)
@@ -386,7 +397,7 @@ export class GatewayStore implements Store {
   }
 
   async acquire(ref: SlotRef, _holder: string, ttlMs: number): Promise<AcquireResult> {
-    const m = await this.request<'acquired'>((id) => ({ type: 'acquire', id, stream: ref.stream, slot: ref.slot, ttlMs }))
+    const m = await this.request<'acquired'>((id) => ({ type: 'acquire', id, stream: ref.stream, slot: ref.slot, ttlMs }), false, 'reconnect')
     if (m.state === LOCK_DECIDED) return { state: 'decided', record: m.bytes }
     if (m.state === LOCK_BUSY) return { state: 'busy' }
     const ac = new AbortController()

@@ -171,6 +171,47 @@ test('a request unanswered past requestTimeoutMs fails with a retryable REPJS_UN
   }
 })
 
+test('an ACQUIRE unanswered past requestTimeoutMs drops the connection (its lock is released) and is re-sent: never a lock nobody knows of', async () => {
+  // The first ACQUIRED answer is lost on the way to the client: the gateway holds a lock for it.
+  let lost = 0
+  const loseFirstAcquired: SocketFactory = (url, protocols) => {
+    const ws = new WebSocket(url, protocols)
+    const proto = Object.getOwnPropertyDescriptor(WebSocket.prototype, 'onmessage')!
+    Object.defineProperty(ws, 'onmessage', {
+      configurable: true,
+      get: () => proto.get!.call(ws),
+      set: (h: ((ev: { data: unknown }) => void) | null) =>
+        proto.set!.call(ws, h && ((ev: { data: unknown }) => {
+          if ((ev.data as ArrayBuffer).byteLength > 0 && new Uint8Array(ev.data as ArrayBuffer)[0] === 15 && lost === 0) return void lost++
+          h(ev)
+        })),
+    })
+    return ws as unknown as SocketLike
+  }
+  const run = uniqueRun('acquire-deadline')
+  const health: string[] = []
+  const store = new GatewayStore({ urls: gw.url, replicaId: 'r1', socket: loseFirstAcquired, requestTimeoutMs: 300, pingIntervalMs: PING_MS })
+  store.onHealth((h) => health.push(h))
+  try {
+    await store.openRun(run, runMeta())
+    const ref = { run, stream: 'main', slot: 0 }
+    // As the engine does: ACQUIRE again after a retryable error or while busy (here until held or 5 s).
+    const attempt = () => store.acquire(ref, 'r1', 60_000).catch((e: unknown) => {
+      if (RepJSError.is(e) && e.retryable) return { state: 'busy' as const }
+      throw e
+    })
+    let got = await attempt()
+    const deadline = Date.now() + 5000
+    while (got.state === 'busy' && Date.now() < deadline) got = await attempt()
+    expect(lost).toBe(1)
+    expect(got.state).toBe('held')
+    expect(health).toContain('reconnecting')
+    if (got.state === 'held') await got.lock.release()
+  } finally {
+    await store.close()
+  }
+})
+
 test('over maxConnections, a new connection gets REPJS_LIMIT and close 4005; a freed place is taken again', async () => {
   const g = await startGateway({ etcd: etcd.endpoint, logger: quiet, limits: { maxConnections: 2 } })
   try {
