@@ -145,7 +145,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   })
   const port = (server.address() as { port: number }).port
   const url = `${opts.tls ? 'wss' : 'ws'}://${host}:${port}`
-  log.info({ url, etcd: opts.etcd, tokens: secret ? 'required' : 'off', origins: opts.origins ?? 'any' }, 'gateway listening')
+  log.info({ url, etcd: opts.etcd, tokens: secret ? 'required' : 'off', origins: opts.origins ?? (secret ? 'any' : 'loopback pages only') }, 'gateway listening')
 
   let closing: Promise<void> | undefined
   return {
