@@ -6,7 +6,7 @@
  *   import { connect } from 'repjs/browser'
  *   const rep = await connect({ gateway: 'ws://127.0.0.1:7420', run: 'kiosk-1', program: 'kiosk@1' })
  */
-import { GatewayStore } from '../core/gateway-store.js'
+import { GatewayStore, type GatewayTimeouts, type TokenSource } from '../core/gateway-store.js'
 import { badArgument } from '../core/errors.js'
 import { createReplica, type Replica, type ReplicaOptions } from '../core/replica.js'
 import { createCborFormat } from '../node-gateway/codec/cbor-format.js'
@@ -16,8 +16,14 @@ import { claimReplicaId } from './replica-id.js'
 export interface BrowserConnectOptions extends Omit<ReplicaOptions, 'store' | 'format' | 'cache' | 'program'> {
   /** Gateway URL(s), e.g. 'ws://127.0.0.1:7420' or a list to fail over between. Required. */
   gateway: string | string[]
-  /** The run token for the gateway (`repjs token --run R`), if it requires tokens. */
-  token?: string
+  /**
+   * The run token for the gateway (`repjs token --run R`), if it requires tokens; or a function
+   * (sync or async) returning a fresh one, called before every connection, so a replica outlives
+   * its tokens: the gateway closes a connection whose token expired and the replica reconnects.
+   */
+  token?: TokenSource
+  /** Gateway liveness: ping interval and request deadline (defaults 15 s and 30 s). */
+  gatewayTimeouts?: GatewayTimeouts
   /**
    * Program id recorded with the run; replicas of another program get REPJS_VERSION_MISMATCH.
    * Required in the browser (there is no entry script to hash): use your app's name and version.
@@ -53,7 +59,7 @@ export async function connect(opts: BrowserConnectOptions): Promise<Replica> {
   const useCache = opts.cache !== false
   const claim = opts.replicaId ? { id: opts.replicaId, release: () => {} } : await claimReplicaId(opts.run, useCache ? repjsStore() : undefined)
   const cache = useCache ? idbCache({ run: opts.run }) : undefined
-  const store = new GatewayStore({ urls: opts.gateway, token: opts.token, replicaId: claim.id })
+  const store = new GatewayStore({ ...opts.gatewayTimeouts, urls: opts.gateway, token: opts.token, replicaId: claim.id })
   const siteBase = opts.siteBase ?? (typeof location !== 'undefined' ? location.origin + '/' : undefined)
   let rep: Replica
   try {

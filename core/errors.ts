@@ -32,12 +32,14 @@ export const ErrorCodes = {
   UNKNOWN_MESSAGE: 'REPJS_UNKNOWN_MESSAGE',
   /** The gateway refused the token (missing, expired, forged) or it is for another run. */
   UNAUTHORIZED: 'REPJS_UNAUTHORIZED',
-  /** The gateway refused a request over a per-connection limit. */
+  /** The gateway refused a request or connection over a limit (per connection, per run or gateway-wide). */
   LIMIT: 'REPJS_LIMIT',
   /** The run was deleted or created anew (another run record) while this replica was reconnecting. */
   RUN_CHANGED: 'REPJS_RUN_CHANGED',
   /** Another connection with this replica id joined the run at the gateway and took over. */
   REPLACED: 'REPJS_REPLACED',
+  /** A peer stayed silent past a deadline: no HELLO in time, or no frame for two ping intervals. */
+  TIMEOUT: 'REPJS_TIMEOUT',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]

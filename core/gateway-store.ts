@@ -6,6 +6,11 @@
  * slot. A run-once lock outlives its connection for its lease's TTL: after a reconnect (to this
  * gateway or another) the client re-attaches to each lock it holds by its handle, then re-sends that
  * lock's MARK_STARTED / DECIDE_LOCKED (both idempotent); the lock is lost only if its lease ended.
+ * Liveness: the client sends a protocol PING every `pingIntervalMs` and drops a connection it heard
+ * nothing from for two intervals (a half-open gateway: browsers have no ping API), then reconnects
+ * and re-sends. A request unanswered for `requestTimeoutMs` fails with a retryable
+ * REPJS_UNAVAILABLE, which the engine retries as a new request. The token may be a function, asked
+ * for a fresh token before every connection (and after the gateway closes one whose token expired).
  */
 import WebSocket from 'isomorphic-ws'
 import { ErrorCodes, RepJSError, closedError } from './errors.js'
@@ -27,11 +32,22 @@ export interface SocketLike {
 }
 export type SocketFactory = (url: string, protocols: string[]) => SocketLike
 
-export interface GatewayStoreOptions {
+/** A run token, or a function giving a fresh one (called before every connection to a gateway). */
+export type TokenSource = string | (() => string | Promise<string>)
+
+/** Client-side timing of gateway connections. */
+export interface GatewayTimeouts {
+  /** Send a PING every this many ms; drop a connection silent for two intervals (default 15 000). */
+  pingIntervalMs?: number
+  /** Fail a request unanswered for this many ms with a retryable error (default 30 000; AWAIT_VOTES has none). */
+  requestTimeoutMs?: number
+}
+
+export interface GatewayStoreOptions extends GatewayTimeouts {
   /** Gateway URL(s), e.g. 'ws://127.0.0.1:7420'; tried in turn on reconnect. */
   urls: string | string[]
-  /** A run token from `repjs token --run R` (not needed by a gateway started without a secret). */
-  token?: string
+  /** A run token from `repjs token --run R` (not needed by a gateway started without a secret), or a function returning one. */
+  token?: TokenSource
   /** This replica's id (the lock holder the gateway records). */
   replicaId: string
   /** Backoff between reconnects, ms (default 100 .. 5000, with jitter). */
@@ -48,6 +64,8 @@ interface Pending {
   lock?: number
   /** ATTACH: about one connection only; dropped with it (the next connection attaches anew). */
   perConnection?: boolean
+  /** The request deadline's timer, if it has one. */
+  deadline?: ReturnType<typeof setTimeout>
 }
 
 interface HeldEntry {
@@ -75,6 +93,12 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 const defaultSocket: SocketFactory = (url, protocols) => new WebSocket(url, protocols) as SocketLike
 
+function positive(v: number | undefined, dflt: number, name: string): number {
+  if (v === undefined) return dflt
+  if (typeof v !== 'number' || !(v > 0)) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `${name} must be a positive number of ms, got ${String(v)}`)
+  return v
+}
+
 function lostLock(): RepJSError {
   return new RepJSError(ErrorCodes.LEASE_LOST, "this run-once lock's lease ended (it expired while this replica was away from the gateway for longer than its TTL, or was revoked)")
 }
@@ -99,11 +123,19 @@ export class GatewayStore implements Store {
   private fatal: RepJSError | undefined
   /** The run record of the first WELCOME: every later one must be the same run. */
   private welcomedMeta: Uint8Array | undefined
+  private readonly pingMs: number
+  private readonly requestMs: number
+  private liveness: ReturnType<typeof setInterval> | undefined
+  private pings = 0
 
   constructor(private readonly opts: GatewayStoreOptions) {
     this.urls = Array.isArray(opts.urls) ? opts.urls : [opts.urls]
     if (this.urls.length === 0) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, 'gateway store needs at least one URL')
     this.open = opts.socket ?? defaultSocket
+    this.pingMs = positive(opts.pingIntervalMs, 15_000, 'pingIntervalMs')
+    this.requestMs = positive(opts.requestTimeoutMs, 30_000, 'requestTimeoutMs')
+    const t = opts.token
+    if (t !== undefined && typeof t !== 'string' && typeof t !== 'function') throw new RepJSError(ErrorCodes.BAD_ARGUMENT, 'token must be a string or a function returning one')
   }
 
   onHealth(listener: (h: StoreHealth, reason?: string, error?: unknown) => void): () => void {
@@ -131,9 +163,29 @@ export class GatewayStore implements Store {
     })
   }
 
+  /** The token for the next connection: the fixed one, or a fresh one from the token function. */
+  private async token(): Promise<string> {
+    const t = this.opts.token
+    const got = typeof t === 'function' ? await t() : (t ?? '')
+    if (typeof got !== 'string') throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `the token function returned ${typeof got}, not a string`)
+    return got
+  }
+
   private connect(): void {
     if (this.closed) return
     const url = this.urls[this.urlIndex++ % this.urls.length]!
+    this.token().then(
+      (token) => this.openSocket(url, token),
+      (err: unknown) => {
+        if (this.closed) return
+        this.report('reconnecting', `the token function failed (${err instanceof Error ? err.message : String(err)}); trying again`)
+        this.retryLater(false)
+      },
+    )
+  }
+
+  private openSocket(url: string, token: string): void {
+    if (this.closed) return
     let ws: SocketLike
     try {
       ws = this.open(url, [SUBPROTOCOL])
@@ -143,11 +195,36 @@ export class GatewayStore implements Store {
     this.ws = ws
     ws.binaryType = 'arraybuffer'
     ws.onopen = () => {
-      ws.send(encodeMessage({ type: 'hello', run: this.run!, replica: this.opts.replicaId, token: this.opts.token ?? '', meta: this.meta! }))
+      ws.send(encodeMessage({ type: 'hello', run: this.run!, replica: this.opts.replicaId, token, meta: this.meta! }))
     }
-    ws.onmessage = (ev) => this.receive(ev.data)
+    ws.onmessage = (ev) => {
+      lastHeard = Date.now()
+      this.receive(ev.data)
+    }
     ws.onerror = () => {}
     ws.onclose = (ev) => this.dropped(ws, ev.code, ev.reason)
+    // Heard nothing (no WELCOME, no PONG, no frame) for two intervals: the gateway or the path to it
+    // is gone without a close (half-open); drop the socket without waiting for its close.
+    let lastHeard = Date.now()
+    let lastTick = lastHeard
+    this.liveness = setInterval(() => {
+      const now = Date.now()
+      // A tick far behind schedule means this thread was blocked: frames may be waiting unread.
+      if (now - lastTick > 1.5 * this.pingMs) lastHeard = now
+      lastTick = now
+      if (now - lastHeard >= 2 * this.pingMs) return this.abandon(ws, `no answer from the gateway for ${now - lastHeard} ms`)
+      if (this.ready) ws.send(encodeMessage({ type: 'ping', n: ++this.pings }))
+    }, this.pingMs)
+  }
+
+  private abandon(ws: SocketLike, reason: string): void {
+    ws.onopen = ws.onmessage = ws.onclose = null
+    try {
+      ws.close(CLOSE.TIMEOUT, reason)
+    } catch {
+      // A socket still connecting may refuse a close code; it is dropped either way.
+    }
+    this.dropped(ws, CLOSE.TIMEOUT, reason)
   }
 
   private receive(data: unknown): void {
@@ -252,7 +329,7 @@ export class GatewayStore implements Store {
   private attach(handle: number, held: HeldEntry): void {
     const ws = this.ws
     const current = () => this.ws === ws && this.locks.get(handle) === held
-    this.request<'acquired'>((id) => ({ type: 'attach', id, stream: held.ref.stream, slot: held.ref.slot, lock: handle }), { perConnection: true }).then(
+    this.request<'acquired'>((id) => ({ type: 'attach', id, stream: held.ref.stream, slot: held.ref.slot, lock: handle }), { perConnection: true, deadline: 'none' }).then(
       (m) => {
         if (this.ws !== ws) return
         if (this.locks.get(handle) !== held) {
@@ -304,6 +381,7 @@ export class GatewayStore implements Store {
     const p = this.pending.get(id)
     if (!p) return
     this.pending.delete(id)
+    clearTimeout(p.deadline)
     if (err) p.reject(err)
     else p.resolve(msg!)
   }
@@ -312,6 +390,7 @@ export class GatewayStore implements Store {
     if (ws !== this.ws) return
     this.ws = undefined
     this.ready = false
+    clearInterval(this.liveness)
     // Locks stay held (their leases outlive the connection for a TTL); they are re-attached on the next one.
     for (const [handle, held] of this.locks) {
       // One TTL from the first drop: a connection that drops again before the re-attach does not extend it.
@@ -333,14 +412,22 @@ export class GatewayStore implements Store {
       return this.fail(err)
     }
     this.report('reconnecting', `gateway connection closed (${code}${reason ? ` ${reason}` : ''}); reconnecting`)
+    // A restarting gateway, or an expired token (a fresh one is fetched): at once the first time.
+    this.retryLater((code === CLOSE.GOING_AWAY || code === CLOSE.TOKEN_EXPIRED) && this.attempt === 0)
+  }
+
+  private retryLater(now: boolean): void {
     const { initial, max } = this.opts.backoffMs ?? { initial: 100, max: 5000 }
-    const base = code === CLOSE.GOING_AWAY && this.attempt === 0 ? 0 : Math.min(max, initial * 2 ** this.attempt)
+    const base = now ? 0 : Math.min(max, initial * 2 ** this.attempt)
     this.attempt++
     setTimeout(() => this.connect(), base / 2 + Math.random() * base)
   }
 
   private fail(err: RepJSError): void {
     this.closed = true
+    this.fatal ??= err // later requests fail with the cause, not REPJS_CLOSED
+    clearInterval(this.liveness)
+    for (const p of this.pending.values()) clearTimeout(p.deadline)
     this.hello?.reject(err)
     this.hello = undefined
     for (const p of this.pending.values()) p.reject(err)
@@ -358,13 +445,32 @@ export class GatewayStore implements Store {
     this.locks.clear()
   }
 
-  private request<K extends Message['type']>(build: (id: number) => Message, opts: { lock?: number; perConnection?: boolean } = {}): Promise<Messages[K]> {
+  /**
+   * Send a request; its answer settles the promise. Past `requestTimeoutMs` without an answer, a
+   * `'reject'` request fails with a retryable error (the engine sends it again as a new request; a
+   * late answer to this one is ignored). An ACQUIRE must not be left behind that way (a late success
+   * would hold a lock nobody knows of while the connection lives), so it is `'reconnect'`: the
+   * connection is dropped (the gateway stops keeping its locks alive: a lock granted by the lost answer expires with its lease) and the request re-sent on the next one.
+   */
+  private request<K extends Message['type']>(build: (id: number) => Message, opts: { lock?: number; perConnection?: boolean; deadline?: 'reject' | 'reconnect' | 'none' } = {}): Promise<Messages[K]> {
     if (this.closed) return Promise.reject(this.fatal ?? closedError())
     const id = this.nextId++
     const frame = encodeMessage(build(id))
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { frame, ...opts, resolve: resolve as (m: Message) => void, reject })
-      if (this.ready && (opts.lock === undefined || this.locks.get(opts.lock)?.attached)) this.ws!.send(frame)
+      const { deadline = 'reject', ...about } = opts
+      const p: Pending = { frame, ...about, resolve: resolve as (m: Message) => void, reject }
+      const expire = () => {
+        const reason = `no answer from the gateway within ${this.requestMs} ms`
+        if (deadline === 'reject') {
+          const status = this.ready ? 'waiting-for-quorum' : 'reconnecting'
+          return this.settle(id, undefined, new RepJSError(ErrorCodes.UNAVAILABLE, `${reason}; retrying`, { retryable: true, details: { status } }))
+        }
+        if (this.ws && this.ready) this.abandon(this.ws, reason)
+        p.deadline = setTimeout(expire, this.requestMs)
+      }
+      if (deadline !== 'none') p.deadline = setTimeout(expire, this.requestMs)
+      this.pending.set(id, p)
+      if (this.ready && (p.lock === undefined || this.locks.get(p.lock)?.attached)) this.ws!.send(frame)
     })
   }
 
@@ -390,7 +496,8 @@ export class GatewayStore implements Store {
   async awaitVotes(ref: SlotRef, n: number, signal: AbortSignal): Promise<Uint8Array[]> {
     signal.throwIfAborted()
     let sent = 0
-    const p = this.request<'votes'>((id) => ((sent = id), { type: 'awaitVotes', id, stream: ref.stream, slot: ref.slot, n }))
+    // No deadline: waiting for other replicas' votes may take any time (CANCEL ends it).
+    const p = this.request<'votes'>((id) => ((sent = id), { type: 'awaitVotes', id, stream: ref.stream, slot: ref.slot, n }), { deadline: 'none' })
     const onAbort = () => {
       if (this.ready) this.ws!.send(encodeMessage({ type: 'cancel', id: sent }))
       this.settle(sent, undefined, signal.reason)
@@ -404,7 +511,7 @@ export class GatewayStore implements Store {
   }
 
   async acquire(ref: SlotRef, _holder: string, ttlMs: number): Promise<AcquireResult> {
-    const m = await this.request<'acquired'>((id) => ({ type: 'acquire', id, stream: ref.stream, slot: ref.slot, ttlMs }))
+    const m = await this.request<'acquired'>((id) => ({ type: 'acquire', id, stream: ref.stream, slot: ref.slot, ttlMs }), { deadline: 'reconnect' })
     if (m.state === LOCK_DECIDED) return { state: 'decided', record: m.bytes }
     if (m.state === LOCK_BUSY) return { state: 'busy' }
     const handle = m.lock
@@ -432,8 +539,9 @@ export class GatewayStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    clearInterval(this.liveness)
     const err = closedError()
-    for (const p of this.pending.values()) p.reject(err)
+    for (const p of this.pending.values()) (clearTimeout(p.deadline), p.reject(err))
     this.pending.clear()
     this.dropLocks(err)
     this.subs.clear()

@@ -3,6 +3,8 @@
 
 declare function setTimeout(handler: (...args: unknown[]) => void, ms?: number): unknown
 declare function clearTimeout(id: unknown): void
+declare function setInterval(handler: (...args: unknown[]) => void, ms?: number): unknown
+declare function clearInterval(id: unknown): void
 declare function queueMicrotask(cb: () => void): void
 
 interface AbortSignal {

@@ -65,6 +65,9 @@ export const CLOSE = {
   FORBIDDEN_RUN: 4002, // token is for another run
   RATE_LIMITED: 4003, // too many messages or proposals in flight
   SLOW_CONSUMER: 4004, // too many bytes buffered for this client
+  OVERLOADED: 4005, // over a gateway-wide or per-run connection cap: reconnect with backoff
+  TIMEOUT: 4006, // no HELLO in time, or silent for two ping intervals: reconnect
+  TOKEN_EXPIRED: 4007, // the token of an open connection expired: fetch a new one, reconnect
   TOO_BIG: 1009, // frame larger than the gateway's limit
   REPLACED: 4008, // another connection with this replica id joined this run on this gateway
 } as const

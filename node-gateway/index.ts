@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url'
 import { randomBytes } from 'node:crypto'
 import { createReplica, type Replica, type ReplicaOptions } from '../core/replica.js'
 import { badArgument } from '../core/errors.js'
-import { GatewayStore } from '../core/gateway-store.js'
+import { GatewayStore, type GatewayTimeouts, type TokenSource } from '../core/gateway-store.js'
 import type { Store } from '../core/store.js'
 import { createCborFormat } from './codec/cbor-format.js'
 import { defaultProgramId } from './program-id.js'
@@ -26,8 +26,14 @@ export interface ConnectOptions extends Omit<ReplicaOptions, 'store' | 'format' 
   etcd?: string | string[]
   /** Instead of etcd: gateway URL(s), e.g. 'ws://127.0.0.1:7420' or a list to fail over between. */
   gateway?: string | string[]
-  /** The run token for the gateway (`repjs token --run R`). */
-  token?: string
+  /**
+   * The run token for the gateway (`repjs token --run R`), if it requires tokens; or a function
+   * (sync or async) returning a fresh one, called before every connection, so a replica outlives
+   * its tokens: the gateway closes a connection whose token expired and the replica reconnects.
+   */
+  token?: TokenSource
+  /** Gateway liveness: ping interval and request deadline (defaults 15 s and 30 s). */
+  gatewayTimeouts?: GatewayTimeouts
   /** Program id recorded with the run; default: a hash of the entry script's contents. */
   program?: string
   /** Advanced etcd client settings. */
@@ -40,7 +46,7 @@ export async function connect(opts: ConnectOptions): Promise<Replica> {
   const replicaId = opts.replicaId ?? randomBytes(6).toString('hex')
   let store: Store
   if (opts.gateway) {
-    store = new GatewayStore({ urls: opts.gateway, token: opts.token, replicaId })
+    store = new GatewayStore({ ...opts.gatewayTimeouts, urls: opts.gateway, token: opts.token, replicaId })
   } else {
     const etcd = opts.etcd ?? process.env.REPJS_ETCD?.split(',') ?? 'http://127.0.0.1:2379'
     store = createEtcdStore({ endpoints: etcd, ...opts.etcdOptions })

@@ -16,8 +16,10 @@ const HELP = `repjs — replicated JavaScript over etcd
       --sample runs the three-process sample instead
   repjs log --run R [--etcd URL[,URL]] [--stream main] [--from 0] [--limit 1000]
       print a run's decided slots
-  repjs gateway [--etcd URL[,URL]] [--port 7420] [--host 127.0.0.1] [--origin URL[,URL]] [--cert F --key F]
-      run a gateway; set REPJS_GATEWAY_SECRET (or --secret) to require run tokens
+  repjs gateway [--etcd URL[,URL]] [--port 7420] [--host 127.0.0.1] [--origin URL[,URL] | --origin '*'] [--cert F --key F]
+                [--max-connections 10000] [--max-pending-per-ip 256]
+      run a gateway; set REPJS_GATEWAY_SECRET (or --secret) to require run tokens; without a secret only
+      pages on 127.0.0.1/localhost/[::1] (and non-browser clients) may connect unless --origin says more
   repjs run --run R [--etcd URL | --gateway URL --token T] [--random call|batch|seed] [--median N]
             [--local-fs] [--once mod.fn]... [--quiet-replay] [--eof-ends-input] [--verbose] script.js [args]
       run an unmodified Node script as one replica of run R
@@ -48,6 +50,7 @@ async function main(argv: string[]): Promise<void> {
       const { values } = parse(rest, {
         etcd: { type: 'string', default: process.env.REPJS_ETCD ?? 'http://127.0.0.1:2379' }, port: { type: 'string', default: '7420' },
         host: { type: 'string' }, secret: { type: 'string' }, origin: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' },
+        'max-connections': { type: 'string' }, 'max-pending-per-ip': { type: 'string' },
       })
       return runGateway(values as Record<string, string | undefined>)
     }

@@ -17,6 +17,7 @@
  * reads them back from etcd once the missing slot has come.
  */
 import type { EtcdStore } from '../store/etcd-store.js'
+import { limitError } from './limits.js'
 
 export interface SlotSink {
   /** Contiguous decided slots starting at `first`. */
@@ -340,10 +341,20 @@ export class Hub {
 /** The hubs of one gateway, keyed by run and stream. */
 export class Hubs {
   private readonly hubs = new Map<string, Hub>()
+  /** Hubs per run, for the per-run cap. */
+  private readonly perRun = new Map<string, number>()
   constructor(
     private readonly store: EtcdStore,
     private readonly onCount: (n: number) => void = () => {},
+    private readonly caps: { maxStreams: number; maxRunStreams: number } = { maxStreams: Infinity, maxRunStreams: Infinity },
   ) {}
+
+  /** Throws REPJS_LIMIT if following (run, stream) needs a new hub over the gateway-wide or per-run cap. */
+  admit(run: string, stream: string): void {
+    if (this.hubs.has(`${run}\u0000${stream}`)) return
+    if (this.hubs.size >= this.caps.maxStreams) throw limitError(`more than ${this.caps.maxStreams} streams followed on this gateway: try again later`)
+    if ((this.perRun.get(run) ?? 0) >= this.caps.maxRunStreams) throw limitError(`more than ${this.caps.maxRunStreams} streams of run '${run}' followed at once`)
+  }
 
   subscribe(run: string, stream: string, from: number, sink: SlotSink): Promise<Subscription> {
     const key = `${run}\u0000${stream}`
@@ -351,9 +362,13 @@ export class Hubs {
     if (!hub) {
       hub = new Hub(this.store, run, stream, () => {
         this.hubs.delete(key)
+        const left = (this.perRun.get(run) ?? 1) - 1
+        if (left > 0) this.perRun.set(run, left)
+        else this.perRun.delete(run)
         this.onCount(this.hubs.size)
       })
       this.hubs.set(key, hub)
+      this.perRun.set(run, (this.perRun.get(run) ?? 0) + 1)
       this.onCount(this.hubs.size)
     }
     return hub.subscribe(from, sink)

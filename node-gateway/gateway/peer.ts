@@ -7,10 +7,12 @@ import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import {
   CLOSE, decodeMessage, encodeMessage, LOCK_BUSY, LOCK_DECIDED, LOCK_HELD, type Message, type Messages,
 } from '../../core/protocol.js'
-import type { EtcdHeldLock, EtcdStore } from '../store/etcd-store.js'
+import type { EtcdAcquireResult, EtcdHeldLock, EtcdStore } from '../store/etcd-store.js'
 import { storeError } from '../store/etcd-errors.js'
 import { MAX_SLOT } from '../store/keys.js'
 import type { Hubs, Subscription } from './hub.js'
+import { Bucket, Counter, leased, limitError, type Usage } from './limits.js'
+import { at, watchLiveness, type LivenessOptions } from './liveness.js'
 import type { Metrics } from './metrics.js'
 import { checkTokenReplica, verifyToken, TokenError } from './token.js'
 import { checkMeta, checkRecord, checkVote, DEFAULT_MAX_VALUE_BYTES } from './validate.js'
@@ -28,6 +30,8 @@ export interface PeerLimits {
   maxLocks: number
   /** Largest record, run record or vote stored (default DEFAULT_MAX_VALUE_BYTES, 1 MiB). */
   maxValueBytes?: number
+  /** SUBSCRIBEs per second per connection (each starts a history read); burst: maxSubscriptions. */
+  subscribesPerSecond: number
 }
 
 /** After the gateway closes a connection, how long the client gets to finish the close handshake. */
@@ -60,6 +64,8 @@ export interface PeerContext {
   hubs: Hubs
   metrics: Metrics
   limits: PeerLimits
+  usage: Usage
+  liveness: LivenessOptions
   secret: string | undefined
   gatewayId: string
   /** The live connection of each (run, replica id) on this gateway: a later one takes over. */
@@ -73,8 +79,16 @@ export class Peer {
   private run: string | undefined
   private replica = ''
   private inFlight = 0
-  private tokens: number
-  private lastRefill = Date.now()
+  private readonly frames: Bucket
+  private readonly subscribes: Bucket
+  /** Run-once locks held or being acquired on this connection. */
+  private readonly leaseCount: Counter
+  /** Gives back what this connection holds of the gateway's shared caps, on close. */
+  private readonly giveBack: (() => void)[] = []
+  /** Gives back this connection's place among its IP's connections waiting for HELLO. */
+  private helloed = () => {}
+  /** Refunds of the bytes reserved for a write request, by request id, until `request` takes them. */
+  private readonly reserved = new Map<number, () => void>()
   /** Live subscriptions by client id; `sub` is unset while the subscription is being set up. */
   private readonly subs = new Map<number, { sub?: Subscription }>()
   /** Run-once locks held on this connection, by handle (random, unique across connections). */
@@ -85,8 +99,17 @@ export class Peer {
   constructor(
     private readonly ws: WebSocket,
     private readonly ctx: PeerContext,
+    ip: string,
   ) {
-    this.tokens = ctx.limits.ratePerSecond * 2
+    const { limits } = ctx
+    this.frames = new Bucket(limits.ratePerSecond, limits.ratePerSecond * 2)
+    this.subscribes = new Bucket(limits.subscribesPerSecond, limits.maxSubscriptions)
+    this.leaseCount = new Counter(limits.maxLocks, 'run-once locks held on one connection')
+    this.giveBack.push(watchLiveness(ws, ctx.liveness, () => this.run !== undefined, (reason) => {
+      this.ctx.metrics.refused.inc({ reason: 'timeout' })
+      this.error(0, new RepJSError(ErrorCodes.TIMEOUT, `${reason}: closing; reconnect`, { retryable: true, details: { status: 'reconnecting' } }))
+      this.close(CLOSE.TIMEOUT, reason)
+    }))
     ws.on('message', (data, isBinary) => {
       try {
         this.onFrame(data as Buffer, isBinary)
@@ -97,6 +120,14 @@ export class Peer {
     // A client that closes normally is done with its locks; after any other close it may re-attach.
     ws.on('close', (code) => this.cleanup(code === 1000 ? 'release' : 'detach'))
     ws.on('error', () => this.cleanup('detach'))
+    // Over a connection cap the socket is told why (a browser sees close codes, not HTTP statuses).
+    try {
+      const seat = ctx.usage.connect(ip)
+      this.helloed = seat.helloed
+      this.giveBack.push(seat.closed)
+    } catch (err) {
+      this.refuse(CLOSE.OVERLOADED, err as RepJSError, 'overloaded')
+    }
   }
 
   /** A bug of ours, not the client's: log it and drop the connection rather than the process. */
@@ -152,20 +183,10 @@ export class Peer {
     this.close(code, err.message)
   }
 
-  private allow(): boolean {
-    const now = Date.now()
-    const { ratePerSecond } = this.ctx.limits
-    this.tokens = Math.min(ratePerSecond * 2, this.tokens + ((now - this.lastRefill) / 1000) * ratePerSecond)
-    this.lastRefill = now
-    if (this.tokens < 1) return false
-    this.tokens--
-    return true
-  }
-
   private onFrame(data: Buffer, isBinary: boolean): void {
     if (this.closed) return
     if (!isBinary) return this.refuse(CLOSE.PROTOCOL_ERROR, new RepJSError(ErrorCodes.PROTOCOL, 'text frames are not part of repjs.v1: send binary frames'), 'text')
-    if (!this.allow()) return this.refuse(CLOSE.RATE_LIMITED, new RepJSError(ErrorCodes.LIMIT, `more than ${this.ctx.limits.ratePerSecond} frames/s: slow down`), 'rate')
+    if (!this.frames.take()) return this.refuse(CLOSE.RATE_LIMITED, new RepJSError(ErrorCodes.LIMIT, `more than ${this.ctx.limits.ratePerSecond} frames/s: slow down`), 'rate')
     let msg: Message
     try {
       msg = decodeMessage(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
@@ -185,7 +206,9 @@ export class Peer {
     }
     if (this.ctx.secret !== undefined) {
       try {
-        checkTokenReplica(verifyToken(this.ctx.secret, msg.token, msg.run), msg.replica)
+        const claims = verifyToken(this.ctx.secret, msg.token, msg.run)
+        checkTokenReplica(claims, msg.replica)
+        this.giveBack.push(at(claims.exp * 1000, () => this.tokenExpired(claims.exp)))
       } catch (err) {
         const wrongRun = err instanceof TokenError && err.reason === 'wrong-run'
         return this.refuse(wrongRun ? CLOSE.FORBIDDEN_RUN : CLOSE.UNAUTHORIZED, err as RepJSError, (err as TokenError).reason ?? 'token')
@@ -196,6 +219,12 @@ export class Peer {
     } catch (err) {
       return this.refuse(CLOSE.PROTOCOL_ERROR, err as RepJSError, 'bad-meta')
     }
+    try {
+      this.giveBack.push(this.ctx.usage.joinRun(msg.run))
+    } catch (err) {
+      return this.refuse(CLOSE.OVERLOADED, err as RepJSError, 'run-connections')
+    }
+    this.helloed()
     this.run = msg.run
     this.replica = msg.replica
     this.takeOver()
@@ -226,6 +255,14 @@ export class Peer {
     prev.close(CLOSE.REPLACED, `replica ${this.replica} connected again`)
   }
 
+  /** An open connection outlives no token: the client gets a new one and reconnects. */
+  private tokenExpired(exp: number): void {
+    const err = new TokenError('expired', `the token expired at ${new Date(exp * 1000).toISOString()}: get a new one and reconnect`)
+    this.ctx.metrics.refused.inc({ reason: 'token-expired' })
+    this.send({ type: 'error', id: 0, code: err.code, message: err.message, retryable: true, status: 'reconnecting' })
+    this.close(CLOSE.TOKEN_EXPIRED, err.message)
+  }
+
   private async timed<T>(op: string, fn: () => Promise<T>): Promise<T> {
     const end = this.ctx.metrics.etcdLatency.startTimer({ op })
     try {
@@ -247,22 +284,36 @@ export class Peer {
 
   /** Requests that wait on etcd count against maxInFlight; over it, the request gets REPJS_LIMIT. */
   private async request(id: number, fn: () => Promise<Message | undefined>): Promise<void> {
+    // Bytes reserved for this request's write (see dispatch): kept only if it wrote.
+    const refund = this.reserved.get(id)
+    this.reserved.delete(id)
+    let reply: Message | undefined
     if (this.inFlight >= this.ctx.limits.maxInFlight) {
+      refund?.()
       return this.error(id, new RepJSError(ErrorCodes.LIMIT, `more than ${this.ctx.limits.maxInFlight} requests in flight on one connection`, { retryable: true, details: { status: 'waiting-for-quorum' } }))
     }
     this.inFlight++
     try {
-      const reply = await fn()
+      reply = await fn()
       if (reply) this.send(reply)
     } catch (err) {
       this.error(id, err)
     } finally {
       this.inFlight--
+      if (refund && !wrote(reply)) refund()
     }
   }
 
   private async dispatch(msg: Message): Promise<void> {
     const { store } = this.ctx
+    const written = writtenBytes(msg)
+    if (written) {
+      try {
+        this.reserved.set(written.id, this.ctx.usage.write(this.run!, written.bytes))
+      } catch (err) {
+        return this.error(written.id, err)
+      }
+    }
     switch (msg.type) {
       case 'propose':
         return this.request(msg.id, async () => {
@@ -306,10 +357,19 @@ export class Peer {
         return
       case 'acquire':
         return this.request(msg.id, async () => {
-          this.checkLockCap()
           const ref = this.ref(msg.stream, msg.slot)
           const ttl = Math.min(Math.max(msg.ttlMs, 1000), 3_600_000)
-          const got = await this.timed('acquire', () => store.acquire(ref, this.replica, ttl))
+          // Counted before the await: concurrent ACQUIREs cannot pass the caps together.
+          const give = this.ctx.usage.takeLease(this.run!, this.leaseCount)
+          let got: EtcdAcquireResult
+          try {
+            got = await this.timed('acquire', () => store.acquire(ref, this.replica, ttl))
+          } catch (err) {
+            give()
+            throw err
+          }
+          if (got.state === 'held') got = { state: 'held', lock: leased(got.lock, give) }
+          else give()
           if (got.state === 'decided') return { type: 'acquired', id: msg.id, state: LOCK_DECIDED, lock: 0, hasBytes: true, bytes: got.record }
           if (got.state === 'busy') return { type: 'acquired', id: msg.id, state: LOCK_BUSY, lock: 0, hasBytes: false, bytes: new Uint8Array() }
           if (this.closed) {
@@ -323,8 +383,17 @@ export class Peer {
           const ref = this.ref(msg.stream, msg.slot)
           const have = this.locks.get(msg.lock)
           if (have) return this.held(msg.id, have)
-          this.checkLockCap()
-          const got = await this.timed('attach', () => store.attach(ref, this.replica, msg.lock))
+          // Counted before the await, as for ACQUIRE.
+          const give = this.ctx.usage.takeLease(this.run!, this.leaseCount)
+          let got: EtcdAcquireResult
+          try {
+            got = await this.timed('attach', () => store.attach(ref, this.replica, msg.lock))
+          } catch (err) {
+            give()
+            throw err
+          }
+          if (got.state === 'held') got = { state: 'held', lock: leased(got.lock, give) }
+          else give()
           if (got.state === 'decided') return { type: 'acquired', id: msg.id, state: LOCK_DECIDED, lock: 0, hasBytes: true, bytes: got.record }
           if (got.state !== 'held') throw new RepJSError(ErrorCodes.LEASE_LOST, `lock ${msg.lock} is not held`)
           if (this.closed) {
@@ -365,11 +434,6 @@ export class Peer {
     }
   }
 
-  private checkLockCap(): void {
-    if (this.locks.size >= this.ctx.limits.maxLocks) {
-      throw new RepJSError(ErrorCodes.LIMIT, `more than ${this.ctx.limits.maxLocks} run-once locks held on one connection`, { retryable: true })
-    }
-  }
 
   /** Keep `lock` on this connection under its handle; LOCK_LOST when its lease ends. */
   private hold(id: number, lock: EtcdHeldLock): Message {
@@ -410,6 +474,13 @@ export class Peer {
     if (msg.from > MAX_SLOT) return this.error(msg.sub, new RepJSError(ErrorCodes.BAD_ARGUMENT, `from ${msg.from} is beyond the last storable slot ${MAX_SLOT}`))
     if (this.subs.size >= this.ctx.limits.maxSubscriptions) {
       return this.error(msg.sub, new RepJSError(ErrorCodes.LIMIT, `more than ${this.ctx.limits.maxSubscriptions} subscriptions on one connection`))
+    }
+    // Each SUBSCRIBE starts a history read: churn is bounded, a refused one is retried by the client.
+    if (!this.subscribes.take()) return this.error(msg.sub, limitError(`more than ${this.ctx.limits.subscribesPerSecond} SUBSCRIBEs per second on one connection: subscribe again later`))
+    try {
+      this.ctx.hubs.admit(this.run!, msg.stream)
+    } catch (err) {
+      return this.error(msg.sub, err)
     }
     // Taken now, not after the await: a second SUBSCRIBE with this id, or an UNSUBSCRIBE, may come
     // while the subscription is being set up.
@@ -452,5 +523,28 @@ export class Peer {
       if (locks === 'release') void l.release()
       else l.detach()
     }
+    this.locks.clear()
+    for (const give of this.giveBack) give()
+  }
+}
+
+/** Whether a request's answer says it wrote to etcd (a lost proposal or an already decided vote did not). */
+function wrote(reply: Message | undefined): boolean {
+  if (reply?.type === 'decided') return reply.won
+  if (reply?.type === 'voted') return !reply.decided
+  return reply?.type === 'ok'
+}
+
+/** The bytes a client message asks the gateway to write into its run, and the id to refuse it with. */
+function writtenBytes(msg: Message): { id: number; bytes: number } | undefined {
+  switch (msg.type) {
+    case 'propose': case 'decideLocked':
+      return { id: msg.id, bytes: msg.record.length }
+    case 'vote':
+      return { id: msg.id, bytes: msg.value.length }
+    case 'markStarted':
+      return { id: msg.id, bytes: msg.marker.length }
+    default:
+      return undefined
   }
 }

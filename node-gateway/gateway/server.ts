@@ -12,6 +12,8 @@ import { WebSocketServer } from 'ws'
 import { CLOSE, SUBPROTOCOL } from '../../core/protocol.js'
 import { createEtcdStore, type EtcdStore } from '../store/etcd-store.js'
 import { Hubs } from './hub.js'
+import { DEFAULT_SHARED_LIMITS, Usage, type SharedLimits } from './limits.js'
+import { DEFAULT_LIVENESS, type LivenessOptions } from './liveness.js'
 import { createMetrics } from './metrics.js'
 import { Peer, type PeerLimits } from './peer.js'
 
@@ -23,13 +25,20 @@ export interface GatewayOptions {
   host?: string
   /** HMAC secret for run tokens. Without one, the gateway accepts connections without tokens. */
   secret?: string
-  /** Allowed browser origins (the Origin header); empty = any. */
+  /**
+   * Allowed browser origins (the Origin header), e.g. 'https://app.example'; '*' allows any.
+   * Default: with a secret, any origin; without one, only loopback pages (http(s)://127.0.0.1,
+   * localhost or [::1], any port). Clients that send no Origin (not browsers) are always let in.
+   */
   origins?: string[]
   /** PEM certificate and key for wss://. */
   tls?: { cert: string | Buffer; key: string | Buffer }
   /** Largest frame accepted, bytes (default 1 MiB). */
   maxFrameBytes?: number
-  limits?: Partial<PeerLimits>
+  /** Per-connection, per-run and gateway-wide caps (REPJS_LIMIT; see PROTOCOL.md, Limits). */
+  limits?: Partial<PeerLimits & SharedLimits>
+  /** HELLO deadline and ping interval (default 10 s and 15 s). */
+  liveness?: Partial<LivenessOptions>
   logger?: Logger
 }
 
@@ -42,7 +51,26 @@ export interface Gateway {
 }
 
 const DEFAULT_LIMITS: PeerLimits = {
-  maxInFlight: 256, ratePerSecond: 5000, maxBufferedBytes: 8 * 1024 * 1024, maxSubscriptions: 1024, maxLocks: 1024,
+  maxInFlight: 256, ratePerSecond: 5000, maxBufferedBytes: 8 * 1024 * 1024, maxSubscriptions: 1024, maxLocks: 1024, subscribesPerSecond: 50,
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]'])
+
+/** A page served from this machine: http(s)://127.0.0.1, localhost or [::1], any port. */
+export function isLoopbackOrigin(origin: string): boolean {
+  try {
+    const u = new URL(origin)
+    return (u.protocol === 'http:' || u.protocol === 'https:') && LOOPBACK_HOSTS.has(u.hostname)
+  } catch {
+    return false
+  }
+}
+
+/** Which browser pages may connect (see GatewayOptions.origins). */
+export function originPolicy(origins: string[] | undefined, secret: string | undefined): (origin: string) => boolean {
+  if (origins?.includes('*')) return () => true
+  if (origins?.length) return (o) => origins.includes(o)
+  return secret ? () => true : isLoopbackOrigin
 }
 
 function refuseUpgrade(socket: Duplex, status: number, reason: string): void {
@@ -60,11 +88,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   if (!secret) log.warn('no secret set: accepting connections without tokens, on 127.0.0.1 only')
   const store: EtcdStore = createEtcdStore({ endpoints: opts.etcd })
   const metrics = createMetrics()
-  const hubs = new Hubs(store, (n) => metrics.runs.set(n))
+  const limits = { ...DEFAULT_LIMITS, ...DEFAULT_SHARED_LIMITS, ...opts.limits }
+  const usage = new Usage(limits)
+  const hubs = new Hubs(store, (n) => metrics.runs.set(n), limits)
   const gatewayId = randomBytes(4).toString('hex')
-  const limits = { ...DEFAULT_LIMITS, ...opts.limits }
+  const allowOrigin = originPolicy(opts.origins, secret)
   const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxFrameBytes ?? 1024 * 1024, handleProtocols: () => SUBPROTOCOL })
-  const ctx = { store, hubs, metrics, limits, secret, gatewayId, live: new Map<string, Peer>(), log }
+  const ctx = { store, hubs, metrics, limits, usage, liveness: { ...DEFAULT_LIVENESS, ...opts.liveness }, secret, gatewayId, live: new Map<string, Peer>(), log }
 
   const respond = async (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0]
@@ -97,14 +127,15 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       return refuseUpgrade(socket, 400, `unsupported protocol version (offered: ${offered.join(', ') || 'none'}); this gateway speaks ${SUBPROTOCOL}`)
     }
     const origin = req.headers.origin
-    if (origin && opts.origins?.length && !opts.origins.includes(origin)) {
+    if (origin !== undefined && !allowOrigin(origin)) {
       metrics.refused.inc({ reason: 'origin' })
-      return refuseUpgrade(socket, 403, `origin ${origin} is not allowed by this gateway`)
+      const hint = secret || opts.origins?.length ? '' : ' (without a secret only pages on 127.0.0.1, localhost or [::1] may connect; allow others with --origin)'
+      return refuseUpgrade(socket, 403, `origin ${origin} is not allowed by this gateway${hint}`)
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       metrics.connections.inc()
       ws.on('close', () => metrics.connections.dec())
-      new Peer(ws, ctx)
+      new Peer(ws, ctx, req.socket.remoteAddress ?? '')
     })
   })
 
@@ -114,7 +145,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   })
   const port = (server.address() as { port: number }).port
   const url = `${opts.tls ? 'wss' : 'ws'}://${host}:${port}`
-  log.info({ url, etcd: opts.etcd, tokens: secret ? 'required' : 'off', origins: opts.origins ?? 'any' }, 'gateway listening')
+  log.info({ url, etcd: opts.etcd, tokens: secret ? 'required' : 'off', origins: opts.origins ?? (secret ? 'any' : 'loopback pages only') }, 'gateway listening')
 
   let closing: Promise<void> | undefined
   return {

@@ -6,6 +6,11 @@ export interface TcpProxy {
   port: number
   /** Drop every open connection and refuse new ones until restore(). */
   cut(): void
+  /**
+   * Half-open: the connections open now stay open but carry nothing more, either way (bytes are
+   * dropped, nothing is closed); later connections work.
+   */
+  blackhole(): void
   restore(): void
   close(): Promise<void>
 }
@@ -18,8 +23,13 @@ export async function startProxy(target: { host: string; port: number }, opts: {
     s.once('close', () => sockets.delete(s))
   }
   const delay = opts.delayMs ?? 0
+  const holed = new WeakSet<Socket>()
   const relay = (from: Socket, to: Socket) =>
-    from.on('data', (d) => (delay ? setTimeout(() => to.write(d), delay) : to.write(d)))
+    from.on('data', (d) => {
+      if (holed.has(from)) return
+      if (delay) setTimeout(() => to.write(d), delay)
+      else to.write(d)
+    })
   const server: Server = createServer((client) => {
     if (down) return client.destroy()
     const upstream = connect(target.port, target.host)
@@ -45,6 +55,9 @@ export async function startProxy(target: { host: string; port: number }, opts: {
     },
     restore() {
       down = false
+    },
+    blackhole() {
+      for (const s of sockets) holed.add(s)
     },
     close() {
       down = true
