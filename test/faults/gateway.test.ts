@@ -53,7 +53,7 @@ it.fails('2.7: a run-once call whose gateway is killed mid-call still records it
   const gws: GatewayProc[] = [await spawnGateway(etcd, { env }), await spawnGateway(etcd, { env })]
   try {
     const token = createToken(SECRET, run.run)
-    const reps = await Promise.all([0, 1, 2].map(() => run.spawn({ gateway: gws.map((g) => g.url), token, ops: 4, onceEvery: 2, onceHoldMs: 3000, ttlMs: 5000 })))
+    const reps = await Promise.all([0, 1, 2].map(() => run.spawn({ gateway: gws.map((g) => g.url), token, ops: 2, onceEvery: 2, onceHoldMs: 4000, ttlMs: 3000 })))
     await Promise.race(reps.map((r) => r.says('effect 1')))
     await gws[0]!.kill('SIGKILL')
     expect(await allExited(reps)).toEqual([0, 0, 0])
