@@ -25,7 +25,7 @@ export default function setup(): () => void {
   return () => {
     const rows = readJsonLines<Row>(path).sort((a, b) => a.scenario.localeCompare(b.scenario))
     const table = formatTable(rows)
-    console.log(`\nFault-injection suite (${process.env.REPJS_FAULTS ? "long" : "short"} form), ${new Date().toISOString()}:\n\n${table}\n`)
+    console.log(`\nFault-injection suite (${process.env.REPJS_FAULTS ? 'long' : 'short'} form), ${new Date().toISOString()}:\n\n${table}\n`)
     if (process.env.REPJS_FAULTS_TABLE) writeFileSync(process.env.REPJS_FAULTS_TABLE, table + '\n')
     if (existsSync(path)) rmSync(path)
   }
