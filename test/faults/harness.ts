@@ -273,13 +273,17 @@ export function createRun(prefix: string): FaultRun {
     async etcdLog(etcd) {
       const client = new Etcd3({ hosts: etcd })
       try {
-        const kvs = await client.getAll().prefix(`/repjs/v1/${run}/s/`).exec()
+        // Keys first, then values a few at a time: one range over a big log exceeds gRPC's 4 MiB message.
+        const keys = await client.getAll().prefix(`/repjs/v1/${run}/s/`).keys()
+        const values: Buffer[] = []
+        for (let i = 0; i < keys.length; i += 32) {
+          values.push(...(await Promise.all(keys.slice(i, i + 32).map(async (k) => (await client.get(k).buffer())!))))
+        }
         const slots = new Map<string, Map<number, string>>()
         const by = new Set<string>()
-        for (const kv of kvs.kvs) {
-          const key = kv.key.toString()
+        for (const [i, key] of keys.entries()) {
           const [stream, slot] = key.split('/').slice(5)
-          const rec = decodeRecord(codec, new Uint8Array(kv.value), key)
+          const rec = decodeRecord(codec, new Uint8Array(values[i]!), key)
           by.add(rec.by)
           const m = slots.get(stream!) ?? new Map<number, string>()
           slots.set(stream!, m)
