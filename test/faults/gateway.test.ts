@@ -4,20 +4,30 @@
 import { expect, it } from 'vitest'
 import { createToken } from '../../node-gateway/gateway/index.js'
 import { spawnGateway, type GatewayProc } from '../helpers/gateway.js'
-import { allExited, countSlots, createRun, report, rowOf, sized, startFaultCluster } from './harness.js'
+import { allExited, countSlots, createRun, report, rowOf, sized, startFaultCluster, type FaultCluster, type FaultRun } from './harness.js'
 
 const SECRET = 'faults-gateway-secret'
 const RESTARTS = sized(2, 10)
 const OPS = sized(40, 200)
+const env = { REPJS_GATEWAY_SECRET: SECRET }
 
-it(`kill -9 and restart each of two gateways, ${RESTARTS} times in all`, { timeout: sized(150_000, 900_000) }, async () => {
+/** A 3-member etcd, a run and two gateways in front of it; `body` gets them and the run's token; all stopped after. */
+async function withTwoGateways(name: string, body: (s: { c: FaultCluster; run: FaultRun; gws: GatewayProc[]; token: string; etcd: string }) => Promise<void>) {
   const c = await startFaultCluster(3)
-  const run = createRun('gateway')
-  const env = { REPJS_GATEWAY_SECRET: SECRET }
+  const run = createRun(name)
   const etcd = c.endpoints.join(',')
   const gws: GatewayProc[] = [await spawnGateway(etcd, { env }), await spawnGateway(etcd, { env })]
   try {
-    const token = createToken(SECRET, run.run)
+    await body({ c, run, gws, token: createToken(SECRET, run.run), etcd })
+  } finally {
+    await run.stop()
+    await Promise.all(gws.map((g) => g.kill()))
+    await c.stop()
+  }
+}
+
+it(`kill -9 and restart each of two gateways, ${RESTARTS} times in all`, { timeout: sized(150_000, 900_000) }, () =>
+  withTwoGateways('gateway', async ({ c, run, gws, token, etcd }) => {
     const urls = gws.map((g) => g.url)
     const reps = await Promise.all([0, 1, 2].map((i) => run.spawn({ gateway: i === 1 ? [...urls].reverse() : urls, token, ops: OPS, onceEvery: 6, onceHoldMs: 100 })))
     await Promise.all(reps.map((r) => r.reached(0)))
@@ -34,25 +44,14 @@ it(`kill -9 and restart each of two gateways, ${RESTARTS} times in all`, { timeo
     report(rowOf('gateway kill -9 + restart (2 gateways)', checked, operations, RESTARTS), checked,
       `3 replicas x ${OPS} ops through 2 gateways; killed and restarted a gateway ${RESTARTS} times, alternating`)
     expect(checked.violations).toEqual([])
-  } finally {
-    await run.stop()
-    await Promise.all(gws.map((g) => g.kill()))
-    await c.stop()
-  }
-})
+  }))
 
 // Defect 2.7 (issue 11): a gateway restart in the middle of a run-once call revokes the holder's
 // lease at once, so the call is recorded REPJS_IN_DOUBT although its side effect ran (or is run
 // again). Wanted: the holder re-attaches to its lock within the lease TTL and records its outcome.
 // Marked it.fails until the 2.7 fix is merged; then make it it().
-it.fails('2.7: a run-once call whose gateway is killed mid-call still records its outcome', { timeout: sized(90_000, 300_000) }, async () => {
-  const c = await startFaultCluster(3)
-  const run = createRun('gateway-once')
-  const env = { REPJS_GATEWAY_SECRET: SECRET }
-  const etcd = c.endpoints.join(',')
-  const gws: GatewayProc[] = [await spawnGateway(etcd, { env }), await spawnGateway(etcd, { env })]
-  try {
-    const token = createToken(SECRET, run.run)
+it.fails('2.7: a run-once call whose gateway is killed mid-call still records its outcome', { timeout: sized(90_000, 300_000) }, () =>
+  withTwoGateways('gateway-once', async ({ c, run, gws, token }) => {
     const reps = await Promise.all([0, 1, 2].map(() => run.spawn({ gateway: gws.map((g) => g.url), token, ops: 2, onceEvery: 2, onceHoldMs: 4000, ttlMs: 3000 })))
     await Promise.race(reps.map((r) => r.says('effect 1')))
     await gws[0]!.kill('SIGKILL')
@@ -63,9 +62,4 @@ it.fails('2.7: a run-once call whose gateway is killed mid-call still records it
     expect(checked.violations).toEqual([])
     expect(run.effects().filter((e) => e.k === 1)).toHaveLength(1)
     for (const h of run.histories()) expect(h.events).toContainEqual({ t: 'once', k: 1, ok: true })
-  } finally {
-    await run.stop()
-    await Promise.all(gws.map((g) => g.kill()))
-    await c.stop()
-  }
-})
+  }))

@@ -168,7 +168,8 @@ export interface ReplicaProc extends Proc {
   links: TcpProxy[]
   /** Resolves when the replica printed `op <n>` (or a line matching `text`). */
   reached(n: number): Promise<void>
-  says(text: string | RegExp, ms?: number): Promise<void>
+  /** Resolves when stdout (from character `from` on) has the line `text` or matches it. */
+  says(text: string | RegExp, ms?: number, from?: number): Promise<void>
   /** Ops completed so far. */
   ops(): number
 }
@@ -233,9 +234,9 @@ export function createRun(prefix: string): FaultRun {
       children.add(child)
       child.once('exit', () => children.delete(child))
       const p = track(child)
-      const says = (text: string | RegExp, ms = 60_000) =>
+      const says = (text: string | RegExp, ms = 60_000, from = 0) =>
         new Promise<void>((resolve, reject) => {
-          const hit = () => (typeof text === 'string' ? p.stdout.split('\n').includes(text) : text.test(p.stdout))
+          const hit = () => (typeof text === 'string' ? p.stdout.slice(from).split('\n').includes(text) : text.test(p.stdout.slice(from)))
           if (hit()) return resolve()
           const t = setTimeout(() => (off(), reject(new Error(`replica ${id} did not print ${text} in ${ms} ms; stdout tail:\n${p.stdout.slice(-500)}\nstderr:\n${p.stderr}`))), ms)
           const check = () => hit() && (off(), resolve())
