@@ -77,31 +77,37 @@ export interface ClusterOptions {
   clientPort?: number
   /** Where etcd's own log goes (default: discarded). */
   onLog?: (line: string) => void
+  /** More etcd flags for every member, e.g. ['--quota-backend-bytes', '1048576']. */
+  extraArgs?: string[]
+  /** The peer URL a member advertises (default: the one it listens on), e.g. a fault proxy in front of it. */
+  advertisePeer?: (member: { name: string; peer: string }) => Promise<string>
 }
 
 export async function startCluster(size = 1, opts: ClusterOptions = {}): Promise<Cluster> {
   const root = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'repjs-etcd-'))
   mkdirSync(root, { recursive: true })
-  const specs: Array<{ name: string; client: string; peer: string }> = []
+  const specs: Array<{ name: string; client: string; peer: string; advertised: string }> = []
   for (let i = 0; i < size; i++) {
     const client = i === 0 && opts.clientPort ? opts.clientPort : await freePort()
-    specs.push({ name: `m${i}`, client: `http://127.0.0.1:${client}`, peer: `http://127.0.0.1:${await freePort()}` })
+    const spec = { name: `m${i}`, client: `http://127.0.0.1:${client}`, peer: `http://127.0.0.1:${await freePort()}` }
+    specs.push({ ...spec, advertised: opts.advertisePeer ? await opts.advertisePeer(spec) : spec.peer })
   }
-  const initial = specs.map((s) => `${s.name}=${s.peer}`).join(',')
+  const initial = specs.map((s) => `${s.name}=${s.advertised}`).join(',')
   const members: Member[] = specs.map((s) => {
     const m: Member = {
-      ...s,
+      name: s.name, client: s.client, peer: s.peer,
       dataDir: join(root, s.name),
       async start() {
         const args = [
           '--name', s.name, '--data-dir', m.dataDir,
           '--listen-client-urls', s.client, '--advertise-client-urls', s.client,
-          '--listen-peer-urls', s.peer, '--initial-advertise-peer-urls', s.peer,
+          '--listen-peer-urls', s.peer, '--initial-advertise-peer-urls', s.advertised,
           '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', `repjs-${specs[0]!.peer}`,
           '--heartbeat-interval', '50', '--election-timeout', '500',
           '--logger', 'zap', '--log-level', 'error',
         ]
         if (!opts.fsync) args.push('--unsafe-no-fsync')
+        args.push(...(opts.extraArgs ?? []))
         const proc = spawn('etcd', args, { stdio: ['ignore', 'ignore', 'pipe'] })
         m.proc = proc
         running.add(proc)

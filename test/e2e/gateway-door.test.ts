@@ -53,7 +53,7 @@ test('a tab notices a half-open gateway connection by PING, reconnects and its c
       ;(window as unknown as { half: unknown }).half = { rep, states, f }
       await f(0)
     }, { gateway: proxy.url.replace('http', 'ws'), run })
-    proxy.blackhole()
+    proxy.silence()
     const out = await page.evaluate(async () => {
       const { rep, states, f } = (window as unknown as { half: { rep: { status: { state: string } }; states: string[]; f: (i: number) => Promise<number> } }).half
       const values = await Promise.all([1, 2, 3].map((i) => f(i)))

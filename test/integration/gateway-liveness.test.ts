@@ -65,7 +65,7 @@ test('a silent peer (black-holed) is closed by the gateway, which stops keeping 
     other.send({ type: 'acquire', id: 1, stream: 'main', slot: 0, ttlMs: 60_000 })
     expect(await other.next((m) => m.type === 'acquired' && m.id === 1)).toMatchObject({ state: 1 })
     const before = metric(await (await fetch(`${httpUrl(gw.url)}/metrics`)).text(), 'repjs_gateway_refused_total{reason="timeout"}') ?? 0
-    proxy.blackhole()
+    proxy.silence()
     // The gateway kept the holder's lease alive; it drops the silent peer after 2-3 intervals and the lease runs out.
     let id = 2
     await until(async () => {
@@ -93,7 +93,7 @@ test('a half-open gateway connection: the client notices, reconnects (status rec
     rep.on('status', (s) => states.push(s.state))
     const f = rep.distributed((i: number) => `v${i}`, { name: 'f' })
     expect(await f(0)).toBe('v0')
-    proxy.blackhole()
+    proxy.silence()
     const got = await Promise.all([1, 2, 3, 4, 5].map((i) => f(i)))
     expect(got).toEqual(['v1', 'v2', 'v3', 'v4', 'v5'])
     expect(states).toContain('reconnecting')
