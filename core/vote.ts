@@ -5,6 +5,7 @@
  */
 import type { Engine, StreamState } from './engine.js'
 import { badArgument, type CallIdentity } from './errors.js'
+import { decodeVote, encodeVote } from './record.js'
 import { withRetry } from './retry.js'
 
 export type Reducer = 'median' | 'min' | 'max' | ((values: unknown[]) => unknown)
@@ -49,7 +50,8 @@ export function voteIdentity(engine: Engine, opts: VoteOptions, kind = 'vote'): 
 export async function vote(engine: Engine, stream: StreamState, value: unknown, opts: VoteOptions, ident: CallIdentity): Promise<unknown> {
   const rec = await engine.slot(stream, ident, async (slot) => {
     const ref = { run: engine.run, stream: stream.name, slot }
-    const decided = await withRetry(engine.retry, () => engine.store.vote(ref, engine.replicaId, engine.codec.encode(value)))
+    const mine = encodeVote(engine.codec, ref, engine.replicaId, value)
+    const decided = await withRetry(engine.retry, () => engine.store.vote(ref, engine.replicaId, mine))
     if (decided) return decided
     const ac = new AbortController()
     const stop = () => ac.abort()
@@ -58,7 +60,7 @@ export async function vote(engine: Engine, stream: StreamState, value: unknown, 
     engine.retry.onFault('waiting-for-quorum', `waiting for ${opts.quorum} votes at stream '${stream.name}' slot ${slot}`)
     try {
       const votes = await withRetry(engine.retry, () => engine.store.awaitVotes(ref, opts.quorum, ac.signal))
-      const values = votes.map((b, i) => engine.codec.decode(b, `${engine.slotKey(stream.name, slot)} vote #${i}`))
+      const values = votes.map((b) => decodeVote(engine.codec, b, ref).value)
       const outcome = await engine.runLocal(() => reduceVotes(opts.reduce, values))
       return await engine.propose(stream, slot, ident, outcome, true)
     } catch (err) {
