@@ -11,6 +11,10 @@
  */
 import WebSocket from 'ws'
 import { decodeMessage, encodeMessage, SUBPROTOCOL } from '../dist/core/protocol.js'
+import { META_FORMAT } from '../dist/core/record.js'
+import { createCborFormat, createCodec } from '../dist/node-gateway/index.js'
+// The gateway stores only a run record as HELLO's meta (the run exists already: it is not written).
+const META = createCodec(createCborFormat()).encode({ format: META_FORMAT, program: 'fanout-client', incarnation: '0'.repeat(32), replicas: null })
 
 const [url, run, countArg, slotsArg, ...rest] = process.argv.slice(2)
 const flag = (name, dflt) => {
@@ -43,7 +47,7 @@ function client(i) {
     const ws = new WebSocket(url, SUBPROTOCOL)
     sockets.push(ws)
     let ready = false
-    ws.on('open', () => ws.send(encodeMessage({ type: 'hello', run, replica: `${label}-${i}`, token: '', meta: new Uint8Array() })))
+    ws.on('open', () => ws.send(encodeMessage({ type: 'hello', run, replica: `${label}-${i}`, token: '', meta: META })))
     ws.on('message', (data) => {
       const at = monoUs()
       const msg = decodeMessage(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))

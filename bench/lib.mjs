@@ -5,7 +5,8 @@
 import { fork, spawn } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createCborFormat } from '../dist/node-gateway/index.js'
+import { createCborFormat, createCodec } from '../dist/node-gateway/index.js'
+import { decodeRecord } from '../dist/core/record.js'
 import { metricsDelta } from './etcd.mjs'
 
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), 'replica.mjs')
@@ -194,14 +195,14 @@ export function logKinds(out, cpuNames = ['etcd']) {
 }
 
 /**
- * How many of the run's main-stream slots each replica proposed (field 5 of a record is the
- * proposer's id), counted under `keyOf(replicaId)` (a label, a zone).
+ * How many of the run's main-stream slots each replica proposed (a record's `by`), counted under
+ * `keyOf(replicaId)` (a label, a zone).
  */
 export async function slotsProposed(client, run, keyOf) {
-  const cbor = createCborFormat()
+  const codec = createCodec(createCborFormat())
   const counts = {}
-  for (const v of Object.values(await client.getAll().prefix(`/repjs/v1/${run}/s/main/`).buffers())) {
-    const key = keyOf(cbor.decode(new Uint8Array(v))[5])
+  for (const [k, v] of Object.entries(await client.getAll().prefix(`/repjs/v1/${run}/s/main/`).buffers())) {
+    const key = keyOf(decodeRecord(codec, new Uint8Array(v), { run, stream: 'main', slot: Number(k.slice(-12)) }).by)
     counts[key] = (counts[key] ?? 0) + 1
   }
   return counts

@@ -8,6 +8,10 @@
  * it from: a record read at slot k that names another place is REPJS_CORRUPT, never a value (a
  * record moved, copied or delivered for the wrong slot by a store, a gateway or a hand).
  *
+ * A vote names its place and its voter the same way:
+ *
+ *   vote := [version=1, run, stream, slot, voter, value]
+ *
  * Runs created before records named their place (run record `format: 1`) hold version-1 records,
  * `[1, kind, name, argsHash, site, by, ok, outcome]`; they are read only in such runs.
  */
@@ -97,6 +101,29 @@ function misplaced(key: string, at: RecordPlace, run: unknown, stream: unknown, 
       `inspect the key with etcdctl (repjs log), or start a new run id.`,
     { details: { key, expected: { ...at }, found: { run, stream, slot } } },
   )
+}
+
+export function encodeVote(codec: Codec, at: RecordPlace, voter: string, value: unknown): Uint8Array {
+  return codec.format.encode([1, at.run, at.stream, at.slot, voter, toWire(value)])
+}
+
+/** Decode a vote read for `at`. Throws REPJS_CORRUPT if it is not a vote or names another place. */
+export function decodeVote(codec: Codec, bytes: Uint8Array, at: RecordPlace): { voter: string; value: unknown } {
+  const key = `${placeKey(at)} vote`
+  let tree: unknown
+  try {
+    tree = codec.format.decode(bytes)
+  } catch (cause) {
+    throw corrupt(key, cause)
+  }
+  if (!Array.isArray(tree) || tree.length !== 6 || tree[0] !== 1 || typeof tree[4] !== 'string') throw corrupt(key, new Error('not a vote'))
+  const [, run, stream, slot, voter, wire] = tree
+  if (run !== at.run || stream !== at.stream || slot !== at.slot) throw misplaced(key, at, run, stream, slot)
+  try {
+    return { voter, value: fromWire(wire) }
+  } catch (cause) {
+    throw corrupt(key, cause)
+  }
 }
 
 /** The run record: which program created the run, its incarnation, the number of replicas. */

@@ -5,6 +5,7 @@
  */
 import type { Engine, StreamState } from './engine.js'
 import { badArgument, type CallIdentity } from './errors.js'
+import { decodeVote, encodeVote } from './record.js'
 import { withRetry } from './retry.js'
 
 export type Reducer = 'median' | 'min' | 'max' | ((values: unknown[]) => unknown)
@@ -66,7 +67,8 @@ export interface VoteRound {
  */
 export async function decideByVote(engine: Engine, stream: StreamState, slot: number, ident: CallIdentity, value: unknown, opts: VoteOptions, round?: VoteRound): Promise<Uint8Array> {
   const ref = { run: engine.run, stream: stream.name, slot }
-  const decided = await withRetry(engine.retry, () => engine.store.vote(ref, engine.replicaId, engine.codec.encode(value)))
+  const mine = encodeVote(engine.codec, ref, engine.replicaId, value)
+  const decided = await withRetry(engine.retry, () => engine.store.vote(ref, engine.replicaId, mine))
   if (decided) return decided
   const ac = new AbortController()
   const stop = () => ac.abort()
@@ -76,7 +78,7 @@ export async function decideByVote(engine: Engine, stream: StreamState, slot: nu
   try {
     for (let n = round?.least ?? opts.quorum; ; n++) {
       const votes = await withRetry(engine.retry, () => engine.store.awaitVotes(ref, n, ac.signal))
-      const values = votes.map((b, i) => engine.codec.decode(b, `${engine.slotKey(stream.name, slot)} vote #${i}`))
+      const values = votes.map((b) => decodeVote(engine.codec, b, ref).value)
       const outcome = await engine.runLocal(() => reduceVotes(opts.reduce, values))
       if (n >= opts.quorum || (outcome.ok && round?.settled(outcome.value))) return await engine.propose(stream, slot, ident, outcome, true)
     }

@@ -334,7 +334,7 @@ export class Peer {
       case 'vote':
         return this.request(msg.id, async () => {
           const ref = this.ref(msg.stream, msg.slot)
-          checkVote(ref, msg.value, this.maxValueBytes)
+          checkVote(ref, this.replica, msg.value, this.maxValueBytes)
           const decided = await this.timed('vote', () => store.vote(ref, this.replica, msg.value))
           return { type: 'voted', id: msg.id, decided: decided !== undefined, record: decided ?? new Uint8Array() }
         })

@@ -6,13 +6,13 @@
  *     (core/record.ts) naming the run, stream and slot it is written to, `by` the connection's
  *     replica id;
  *   run record (HELLO meta): a run record (core/record.ts decodeMeta);
- *   vote (VOTE): a RepJS value;
+ *   vote (VOTE): a vote (core/record.ts) naming the run, stream and slot and the connection's replica;
  *   each at most `maxBytes`.
  * A refusal is REPJS_BAD_ARGUMENT (REPJS_LIMIT when too large), not retryable; nothing is written.
  */
 import { createCodec } from '../../core/codec.js'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
-import { decodeMeta, decodeRecord, placeKey, type RecordPlace } from '../../core/record.js'
+import { decodeMeta, decodeRecord, decodeVote, placeKey, type RecordPlace } from '../../core/record.js'
 import { createCborFormat } from '../codec/cbor-format.js'
 
 /** Largest record, run record or vote the gateway stores (etcd refuses requests over 1.5 MiB by default). */
@@ -38,13 +38,13 @@ function checkSize(what: string, key: string, bytes: Uint8Array, maxBytes: numbe
 }
 
 /** Why a decode failed, in a few words. */
-function reasonOf(err: unknown): string {
+function reasonOf(err: unknown, what = 'a slot record'): string {
   if (RepJSError.is(err) && err.details.found) {
     const f = err.details.found as Record<string, unknown>
     return `it names run '${String(f.run)}' stream '${String(f.stream)}' slot ${String(f.slot)}`
   }
   const cause = (err as { cause?: unknown }).cause
-  return `it is not a slot record (${cause instanceof Error ? cause.message : String(cause ?? err)})`
+  return `it is not ${what} (${cause instanceof Error ? cause.message : String(cause ?? err)})`
 }
 
 /** A slot record or run-once marker written at `at` by the connection of `replica`. */
@@ -72,14 +72,15 @@ export function checkMeta(run: string, bytes: Uint8Array, maxBytes: number): voi
   }
 }
 
-/** A vote for the slot `at`. */
-export function checkVote(at: RecordPlace, bytes: Uint8Array, maxBytes: number): void {
+/** A vote for the slot `at` by the connection of `replica`. */
+export function checkVote(at: RecordPlace, replica: string, bytes: Uint8Array, maxBytes: number): void {
   const key = `${placeKey(at)} vote`
   checkSize('vote', key, bytes, maxBytes)
+  let voter: string
   try {
-    codec.decode(bytes, key)
+    voter = decodeVote(codec, bytes, at).voter
   } catch (err) {
-    const cause = (err as { cause?: unknown }).cause
-    throw refused('vote', key, `it is not a RepJS value (${cause instanceof Error ? cause.message : String(cause)})`, err)
+    throw refused('vote', key, reasonOf(err, 'a vote'), err)
   }
+  if (voter !== replica) throw refused('vote', key, `it is cast as replica '${voter}' on the connection of replica '${replica}'`)
 }

@@ -6,7 +6,7 @@
 import WebSocket from 'ws'
 import { createCodec } from '../../core/codec.js'
 import { decodeMessage, encodeMessage, SUBPROTOCOL, type Message } from '../../core/protocol.js'
-import { encodeRecord, META_FORMAT, type RecordPlace } from '../../core/record.js'
+import { encodeRecord, encodeVote, META_FORMAT, type RecordPlace } from '../../core/record.js'
 import { createCborFormat } from '../../node-gateway/codec/cbor-format.js'
 
 export const codec = createCodec(createCborFormat())
@@ -22,6 +22,11 @@ export function runMeta(program = 'raw-test'): Uint8Array {
  */
 export function rawRecord(at: RecordPlace, value: unknown, by = 'raw', name = 'f'): Uint8Array {
   return encodeRecord(codec, at, { kind: 'call', name, argsHash: '-', site: '', by, ok: true, value })
+}
+
+/** A vote as a replica encodes it (the gateway stores it only for its place and as the connection's replica). */
+export function rawVote(at: RecordPlace, value: unknown, voter = 'raw'): Uint8Array {
+  return encodeVote(codec, at, voter, value)
 }
 
 export function helloFrame(run: string, token = '', replica = 'raw'): Uint8Array {

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import { Xoshiro128 } from '../../core/prng.js'
 import { CLOSE, decodeMessage, encodeMessage, SCHEMA, type Message, type Messages } from '../../core/protocol.js'
-import { decodeMeta, decodeRecord, encodeRecord } from '../../core/record.js'
+import { decodeMeta, decodeRecord, decodeVote, encodeRecord, encodeVote } from '../../core/record.js'
 import { createToken, startGateway, type Gateway } from '../../node-gateway/gateway/index.js'
 import { connect, createEtcdStore, type Replica } from '../../node-gateway/index.js'
 import { startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
@@ -112,8 +112,13 @@ function maybeRecord(rnd: Rnd, ctx: LaneCtx, stream: string, slot: number): Uint
   return codec.format.encode([2, ctx.run, stream, slot, 'call', 'f', 'h', 's', ctx.replica, true, { $type: 'Error' }])
 }
 
-function value(rnd: Rnd): Uint8Array {
-  return rnd.chance(0.7) ? codec.encode(rnd.pick<unknown>([1, 'yes', [1, 2], null, 3.5])) : rnd.bytes(rnd.int(40))
+/** A vote, mostly placed and cast right; or a plain value, or random bytes. */
+function value(rnd: Rnd, ctx: LaneCtx, stream: string, slot: number): Uint8Array {
+  const v = rnd.pick<unknown>([1, 'yes', [1, 2], null, 3.5])
+  const r = rnd.float()
+  if (r < 0.6) return encodeVote(codec, { run: ctx.run, stream, slot }, ctx.replica, v)
+  if (r < 0.7) return encodeVote(codec, { run: ctx.run, stream, slot: slot + 1 }, rnd.pick([ctx.replica, 'fz0']), v)
+  return r < 0.85 ? codec.encode(v) : rnd.bytes(rnd.int(40))
 }
 
 function validFrame(rnd: Rnd, ctx: LaneCtx): Message {
@@ -131,7 +136,7 @@ function validFrame(rnd: Rnd, ctx: LaneCtx): Message {
     case 'unsubscribe':
       return { type, sub: rnd.chance(0.8) ? rnd.int(6) : rnd.uint() }
     case 'vote':
-      return { type, id, stream: wstream, slot, value: value(rnd) }
+      return { type, id, stream: wstream, slot, value: value(rnd, ctx, wstream, slot) }
     case 'awaitVotes':
       return { type, id, stream: rstream, slot, n: rnd.chance(0.7) ? rnd.int(4) : rnd.uint() }
     case 'cancel':
@@ -478,7 +483,8 @@ test(`fuzzing with ${FRAMES} frames over short-lived connections leaves the gate
       const read = () =>
         kind === 's' || kind === 'm' ? decodeRecord(codec, bytes, { run: run!, stream: stream!, slot: Number(slot) })
           : kind === 'meta' ? decodeMeta(codec, bytes, run!)
-            : codec.decode(bytes, key)
+            : kind === 'v' ? decodeVote(codec, bytes, { run: run!, stream: stream!, slot: Number(slot) })
+              : codec.decode(bytes, key)
       if (run === good) {
         counts.good++
         try {

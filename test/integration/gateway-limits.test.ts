@@ -6,10 +6,11 @@ import { afterAll, beforeAll, expect, test } from 'vitest'
 import { ErrorCodes } from '../../core/errors.js'
 import { CLOSE, encodeMessage, type Message, type Messages } from '../../core/protocol.js'
 import { STALL_MS } from '../../node-gateway/gateway/hub.js'
+import { decodeVote } from '../../core/record.js'
 import { startGateway, type Gateway } from '../../node-gateway/gateway/index.js'
 import { connect, createEtcdStore } from '../../node-gateway/index.js'
 import { startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
-import { codec, helloFrame, httpUrl, metric, openHello, openRaw, rawRecord, until, type RawClient } from '../helpers/raw-gateway.js'
+import { codec, helloFrame, httpUrl, metric, openHello, openRaw, rawRecord, rawVote, until, type RawClient } from '../helpers/raw-gateway.js'
 
 const KiB = 1024
 let etcd: Cluster
@@ -105,10 +106,10 @@ test('requests over maxInFlight get a retryable REPJS_LIMIT and the connection s
     return m.type === 'decided'
   }, 5000, 'the in-flight places to free up')
   c.send({ type: 'awaitVotes', id: 13, stream: 'v', slot: 99, n: 1 })
-  c.send({ type: 'vote', id: 14, stream: 'v', slot: 99, value: codec.encode('yes') })
+  c.send({ type: 'vote', id: 14, stream: 'v', slot: 99, value: rawVote({ run, stream: 'v', slot: 99 }, 'yes') })
   expect(await c.next((m) => m.type === 'voted' && m.id === 14)).toMatchObject({ decided: false })
   const votes = await c.next<Messages['votes']>((m) => m.type === 'votes' && m.id === 13)
-  expect(votes.values.map((v) => codec.decode(v, 'vote'))).toEqual(['yes'])
+  expect(votes.values.map((v) => decodeVote(codec, v, { run, stream: 'v', slot: 99 }).value)).toEqual(['yes'])
   expect(c.isClosed()).toBe(false)
   c.close()
 })

@@ -12,7 +12,7 @@ import { createToken, startGateway, type Gateway } from '../../node-gateway/gate
 import { connect, createEtcdStore } from '../../node-gateway/index.js'
 import { pad } from '../../node-gateway/store/keys.js'
 import { startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
-import { codec, openHello, openRaw, rawRecord, runMeta, until, type RawClient } from '../helpers/raw-gateway.js'
+import { codec, openHello, openRaw, rawRecord, rawVote, runMeta, until, type RawClient } from '../helpers/raw-gateway.js'
 
 const quiet = pino({ level: 'silent' })
 const MAX_VALUE = 4096
@@ -77,13 +77,15 @@ test('a record copied in etcd from slot 0 to slot 1 is REPJS_CORRUPT on replay, 
 })
 
 /**
- * A crafted gateway: welcomes anyone, remembers the first record proposed, and answers every
- * PROPOSE with it (DECIDED for the wrong slot) and every SUBSCRIBE with that record at slots 0 and 1.
+ * A crafted gateway: welcomes anyone, remembers the first record proposed and the first vote, and
+ * answers every PROPOSE with that record (DECIDED for the wrong slot), every SUBSCRIBE with it at
+ * slots 0 and 1, and every AWAIT_VOTES with that vote (with `honestDecided`, DECIDED echoes the proposal).
  */
-async function craftedGateway(opts: { gap?: boolean } = {}): Promise<{ url: string; close(): Promise<void> }> {
+async function craftedGateway(opts: { gap?: boolean; honestDecided?: boolean } = {}): Promise<{ url: string; close(): Promise<void> }> {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', handleProtocols: () => SUBPROTOCOL })
   await new Promise<void>((resolve) => wss.once('listening', () => resolve()))
   let first: Uint8Array | undefined
+  let firstVote: Uint8Array | undefined
   wss.on('connection', (ws: WebSocket) => {
     const send = (m: Message) => ws.send(encodeMessage(m))
     ws.on('message', (data: Buffer) => {
@@ -91,8 +93,13 @@ async function craftedGateway(opts: { gap?: boolean } = {}): Promise<{ url: stri
       if (m.type === 'hello') send({ type: 'welcome', meta: m.meta, created: true, gateway: 'crafted' })
       if (m.type === 'propose') {
         first ??= m.record
-        send({ type: 'decided', id: m.id, won: true, record: first })
+        send({ type: 'decided', id: m.id, won: true, record: opts.honestDecided ? m.record : first })
       }
+      if (m.type === 'vote') {
+        firstVote ??= m.value
+        send({ type: 'voted', id: m.id, decided: false, record: new Uint8Array() })
+      }
+      if (m.type === 'awaitVotes') send({ type: 'votes', id: m.id, values: [firstVote!] })
       if (m.type === 'subscribe') {
         if (first) send({ type: 'slots', sub: m.sub, first: opts.gap ? m.from + 1 : 0, records: [first, first] })
         send({ type: 'caughtUp', sub: m.sub })
@@ -135,6 +142,20 @@ test('a gateway answering with another slot\'s record (DECIDED, SLOTS) is refuse
   }
 })
 
+test('a gateway answering AWAIT_VOTES with another slot\'s votes is refused with REPJS_CORRUPT', async () => {
+  const crafted = await craftedGateway({ honestDecided: true })
+  try {
+    const a = await connect({ run: uniqueRun('votes'), gateway: crafted.url, program: 'votes' })
+    expect(await a.vote(5, { quorum: 1, reduce: 'max' })).toBe(5)
+    const err = await rejection(a.vote(6, { quorum: 1, reduce: 'max' }))
+    expect(err.code).toBe(ErrorCodes.CORRUPT)
+    expect(err.details).toMatchObject({ expected: { slot: 1 }, found: { slot: 0 } })
+    await a.close()
+  } finally {
+    await crafted.close()
+  }
+})
+
 test('a gateway skipping slots in SLOTS is a protocol error for the replica, not a gap it fills', async () => {
   const crafted = await craftedGateway({ gap: true })
   try {
@@ -170,7 +191,10 @@ test('the gateway refuses garbage, misplaced, foreign and oversized writes with 
     ['a version-1 record (no place)', { type: 'propose', id: 7, stream: 'main', slot: 0, clearVotes: false, record: codec.format.encode([1, 'call', 'f', '-', '', 'raw', true, 'x']) }, ErrorCodes.BAD_ARGUMENT],
     ['an oversized record', { type: 'propose', id: 8, stream: 'main', slot: 0, clearVotes: false, record: rawRecord(at, 'x'.repeat(MAX_VALUE)) }, ErrorCodes.LIMIT],
     ['a garbage vote', { type: 'vote', id: 9, stream: 'v', slot: 0, value: new Uint8Array([0xff, 0xff]) }, ErrorCodes.BAD_ARGUMENT],
-    ['an oversized vote', { type: 'vote', id: 10, stream: 'v', slot: 0, value: codec.encode('y'.repeat(MAX_VALUE)) }, ErrorCodes.LIMIT],
+    ['an oversized vote', { type: 'vote', id: 10, stream: 'v', slot: 0, value: rawVote({ run, stream: 'v', slot: 0 }, 'y'.repeat(MAX_VALUE)) }, ErrorCodes.LIMIT],
+    ['a plain value as a vote', { type: 'vote', id: 11, stream: 'v', slot: 0, value: codec.encode(7) }, ErrorCodes.BAD_ARGUMENT],
+    ['a vote naming slot 1', { type: 'vote', id: 12, stream: 'v', slot: 0, value: rawVote({ run, stream: 'v', slot: 1 }, 7) }, ErrorCodes.BAD_ARGUMENT],
+    ['a vote cast as another replica', { type: 'vote', id: 13, stream: 'v', slot: 0, value: rawVote({ run, stream: 'v', slot: 0 }, 7, 'someone-else') }, ErrorCodes.BAD_ARGUMENT],
   ]
   for (const [what, msg, code] of refusals) {
     const got = await answer(c, msg)
@@ -186,7 +210,7 @@ test('the gateway refuses garbage, misplaced, foreign and oversized writes with 
   // What is right is stored, on the same connection.
   const good = rawRecord(at, 'ok')
   expect(await answer(c, { type: 'propose', id: 30, stream: 'main', slot: 0, clearVotes: false, record: good })).toMatchObject({ type: 'decided', won: true })
-  expect(await answer(c, { type: 'vote', id: 31, stream: 'v', slot: 0, value: codec.encode(7) })).toMatchObject({ type: 'voted', decided: false })
+  expect(await answer(c, { type: 'vote', id: 31, stream: 'v', slot: 0, value: rawVote({ run, stream: 'v', slot: 0 }, 7) })).toMatchObject({ type: 'voted', decided: false })
   const outcome = rawRecord(lockAt, 'once')
   expect(await answer(c, { type: 'decideLocked', id: 32, lock: acquired.lock, record: outcome })).toMatchObject({ type: 'decided', won: true })
   c.send({ type: 'release', lock: acquired.lock })
@@ -242,7 +266,7 @@ test('one live connection per (run, replica id): a second one takes over, so k c
       expect(await prev.next((m) => m.type === 'error' && m.id === 0)).toMatchObject({ code: ErrorCodes.REPLACED })
       expect((await prev.closed).code).toBe(CLOSE.REPLACED)
     }
-    expect(await answer(c, { type: 'vote', id: 1, stream: 'v', slot: 0, value: codec.encode(i) })).toMatchObject({ type: 'voted', decided: false })
+    expect(await answer(c, { type: 'vote', id: 1, stream: 'v', slot: 0, value: rawVote({ run, stream: 'v', slot: 0 }, i, 'alice') })).toMatchObject({ type: 'voted', decided: false })
     conns.push(c)
   }
   const votes = [...(await stored(run)).keys()].filter((k) => k.startsWith('v/'))
