@@ -287,3 +287,24 @@ test('a replica replaced by another connection with its id stops with REPJS_REPL
   expect(await b.now()).toBeTypeOf('number')
   await b.close()
 })
+
+test('a run created before records named their place (run record format 1) still replays its version-1 records', async () => {
+  const run = uniqueRun('v1-run')
+  const store = createEtcdStore({ endpoints: etcd.endpoint })
+  try {
+    await store.client.put(`/repjs/v1/${run}/meta`).value(Buffer.from(codec.encode({ format: 1, program: 'old', incarnation: 'ab'.repeat(16), replicas: null })))
+    await store.client.put(`/repjs/v1/${run}/s/main/${pad(0)}`).value(Buffer.from(codec.format.encode([1, 'call', 'f', '-', '', 'old-replica', true, 'recorded'])))
+  } finally {
+    await store.close()
+  }
+  const rep = await connect({ run, etcd: etcd.endpoint, program: 'old' })
+  const f = rep.distributed(() => 'new', { name: 'f' })
+  expect(await f()).toBe('recorded')
+  // New slots of such a run are version-2 records, read back like any other.
+  expect(await f()).toBe('new')
+  await rep.close()
+  const again = await connect({ run, gateway: gw.url, program: 'old' })
+  const g = again.distributed(() => 'other', { name: 'f' })
+  expect([await g(), await g()]).toEqual(['recorded', 'new'])
+  await again.close()
+})
