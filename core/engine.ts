@@ -7,7 +7,7 @@
 import { toWire, UnserializableError, type Codec } from './codec.js'
 import { divergedError, closedError, ErrorCodes, RepJSError, type CallIdentity } from './errors.js'
 import { fingerprint } from './hash.js'
-import { decodeRecord, encodeRecord, placeKey, type RecordPlace, type SlotRecord } from './record.js'
+import { decodeRecord, encodeRecord, type RecordPlace, type SlotRecord } from './record.js'
 import { withRetry, type RetryContext } from './retry.js'
 import { callSite, captureSite } from './site.js'
 import { StatusEmitter, type StatusState } from './status.js'
@@ -232,10 +232,6 @@ export class Engine {
 
   place(stream: string, slot: number): RecordPlace {
     return { run: this.run, stream, slot }
-  }
-
-  slotKey(stream: string, slot: number): string {
-    return placeKey(this.place(stream, slot))
   }
 
   /** Encode our record for a slot; an unencodable value becomes the REPJS_UNSERIALIZABLE error outcome. */

@@ -38,6 +38,13 @@ async function rejection(p: Promise<unknown>): Promise<RepJSError> {
   return got.err
 }
 
+/** `p` is refused with REPJS_CORRUPT because what came for slot `expected` names slot `found`. */
+async function expectMisplaced(p: Promise<unknown>, expected: number, found: number): Promise<void> {
+  const err = await rejection(p)
+  expect(err.code).toBe(ErrorCodes.CORRUPT)
+  expect(err.details).toMatchObject({ expected: { slot: expected }, found: { slot: found } })
+}
+
 /** The run's keys and values in etcd, keys relative to the run. */
 async function stored(run: string): Promise<Map<string, Buffer>> {
   const store = createEtcdStore({ endpoints: etcd.endpoint })
@@ -125,17 +132,13 @@ test('a gateway answering with another slot\'s record (DECIDED, SLOTS) is refuse
     const count = a.distributed(() => ++n, { name: 'count' })
     expect(await count()).toBe(1)
     // Slot 1 is answered with slot 0's record: same call identity, another slot.
-    const decided = await rejection(count())
-    expect(decided.code).toBe(ErrorCodes.CORRUPT)
-    expect(decided.details).toMatchObject({ expected: { slot: 1 }, found: { slot: 0 } })
+    await expectMisplaced(count(), 1, 0)
     await a.close()
     // A replica joining later gets slot 0's record delivered as slots 0 and 1.
     const b = await connect({ run, gateway: crafted.url, program: 'crafted' })
     const again = b.distributed(() => 0, { name: 'count' })
     expect(await again()).toBe(1)
-    const replayed = await rejection(again())
-    expect(replayed.code).toBe(ErrorCodes.CORRUPT)
-    expect(replayed.details).toMatchObject({ expected: { slot: 1 }, found: { slot: 0 } })
+    await expectMisplaced(again(), 1, 0)
     await b.close()
   } finally {
     await crafted.close()
@@ -147,9 +150,7 @@ test('a gateway answering AWAIT_VOTES with another slot\'s votes is refused with
   try {
     const a = await connect({ run: uniqueRun('votes'), gateway: crafted.url, program: 'votes' })
     expect(await a.vote(5, { quorum: 1, reduce: 'max' })).toBe(5)
-    const err = await rejection(a.vote(6, { quorum: 1, reduce: 'max' }))
-    expect(err.code).toBe(ErrorCodes.CORRUPT)
-    expect(err.details).toMatchObject({ expected: { slot: 1 }, found: { slot: 0 } })
+    await expectMisplaced(a.vote(6, { quorum: 1, reduce: 'max' }), 1, 0)
     await a.close()
   } finally {
     await crafted.close()
@@ -286,4 +287,25 @@ test('a replica replaced by another connection with its id stops with REPJS_REPL
   await until(() => gw.connections === 1, 5000, 'only the later replica to be connected')
   expect(await b.now()).toBeTypeOf('number')
   await b.close()
+})
+
+test('a run created before records named their place (run record format 1) still replays its version-1 records', async () => {
+  const run = uniqueRun('v1-run')
+  const store = createEtcdStore({ endpoints: etcd.endpoint })
+  try {
+    await store.client.put(`/repjs/v1/${run}/meta`).value(Buffer.from(codec.encode({ format: 1, program: 'old', incarnation: 'ab'.repeat(16), replicas: null })))
+    await store.client.put(`/repjs/v1/${run}/s/main/${pad(0)}`).value(Buffer.from(codec.format.encode([1, 'call', 'f', '-', '', 'old-replica', true, 'recorded'])))
+  } finally {
+    await store.close()
+  }
+  const rep = await connect({ run, etcd: etcd.endpoint, program: 'old' })
+  const f = rep.distributed(() => 'new', { name: 'f' })
+  expect(await f()).toBe('recorded')
+  // New slots of such a run are version-2 records, read back like any other.
+  expect(await f()).toBe('new')
+  await rep.close()
+  const again = await connect({ run, gateway: gw.url, program: 'old' })
+  const g = again.distributed(() => 'other', { name: 'f' })
+  expect([await g(), await g()]).toEqual(['recorded', 'new'])
+  await again.close()
 })
