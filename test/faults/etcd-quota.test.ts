@@ -38,11 +38,11 @@ it(`etcd out of space (--quota-backend-bytes ${QUOTA}): replicas stop with a cod
   }
 })
 
-// New defect found by this suite: etcd's NOSPACE alarm ("mvcc: database space exceeded", gRPC
-// RESOURCE_EXHAUSTED) is reported as "etcd response too large during a proposal", which sends the
-// user to the wrong fix. Wanted: a message that says etcd is out of space and what to do (compact,
-// defragment, raise --quota-backend-bytes, `etcdctl alarm disarm`). it.fails until fixed.
-it.fails('NOSPACE is reported as out of space, not as a response too large', () => {
+// Found by this suite: etcd's NOSPACE alarm ("mvcc: database space exceeded", gRPC
+// RESOURCE_EXHAUSTED) was reported as "etcd response too large during a proposal", which sent the
+// user to the wrong fix. Now the message says etcd is out of space and what to do (compact,
+// defragment, raise --quota-backend-bytes, `etcdctl alarm disarm`), with details.noSpace.
+it('NOSPACE is reported as out of space, not as a response too large', () => {
   expect(messages.length).toBeGreaterThan(0)
   for (const m of messages) expect(m).not.toMatch(/too large/)
 })
