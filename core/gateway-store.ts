@@ -541,6 +541,8 @@ export class GatewayStore implements Store {
     this.closed = true
     clearInterval(this.liveness)
     const err = closedError()
+    this.hello?.reject(err)
+    this.hello = undefined
     for (const p of this.pending.values()) (clearTimeout(p.deadline), p.reject(err))
     this.pending.clear()
     this.dropLocks(err)

@@ -10,7 +10,8 @@ import { badArgument, ErrorCodes, RepJSError } from './errors.js'
 import { decideOnce, type OnceOptions } from './once.js'
 import { cryptoUUID, randomHex } from './prng.js'
 import { agreedRandom, random, type RandomMode } from './random.js'
-import type { Status, StatusListener } from './status.js'
+import { StatusEmitter, type Status, type StatusListener } from './status.js'
+import { withRetry, type RetryContext } from './retry.js'
 import { InputQueue, INPUT_STREAM, type InputLine } from './input.js'
 import type { Store } from './store.js'
 import type { StreamCache } from './stream-log.js'
@@ -290,9 +291,39 @@ export interface ReplicaOptions {
    */
   compareSites?: boolean
   followWaitMs?: number
+  /**
+   * Status from the start, while connecting too (rep.on('status') exists only once connected):
+   * 'connecting', then 'waiting-for-quorum' / 'reconnecting' while the store cannot open the run
+   * (connecting retries those until the store is back), then the replica's status.
+   */
+  onStatus?: StatusListener
+  /** Abandon connecting when this aborts: connecting then fails with REPJS_CLOSED. */
+  signal?: AbortSignal
 }
 
 const RUN_RE = /^[A-Za-z0-9._-]{1,128}$/
+
+/**
+ * Open the run, retrying retryable store faults (no quorum, unreachable) as every later call does,
+ * with their status, until it opens, fails for good, or `opts.signal` aborts (which closes the store).
+ */
+async function openRun(opts: ReplicaOptions, meta: Uint8Array): Promise<{ meta: Uint8Array; created: boolean }> {
+  const status = new StatusEmitter()
+  const listening = opts.onStatus && status.on(opts.onStatus)
+  const signal = opts.signal ?? new AbortController().signal
+  const retry: RetryContext = { signal, onFault: (state, reason) => status.set(state ?? 'connecting', 0, -1, reason) }
+  // A gateway store retries by itself and reports its health meanwhile.
+  const health = opts.store.onHealth?.((h, reason) => h !== 'failed' && retry.onFault(h === 'ok' ? undefined : h, reason))
+  const abort = () => void opts.store.close()
+  signal.addEventListener('abort', abort, { once: true })
+  try {
+    return await withRetry(retry, () => opts.store.openRun(opts.run, meta))
+  } finally {
+    signal.removeEventListener('abort', abort)
+    health?.()
+    listening?.()
+  }
+}
 
 /** Join (or create) a run and return the replica. */
 export async function createReplica(opts: ReplicaOptions): Promise<Replica> {
@@ -302,7 +333,7 @@ export async function createReplica(opts: ReplicaOptions): Promise<Replica> {
   const proposed = { format: META_FORMAT, program: opts.program, incarnation: randomHex(16), replicas: opts.replicas ?? null }
   let opened: { meta: Uint8Array; created: boolean }
   try {
-    opened = await opts.store.openRun(opts.run, codec.encode(proposed))
+    opened = await openRun(opts, codec.encode(proposed))
   } catch (err) {
     await opts.store.close()
     throw err
@@ -340,6 +371,7 @@ export async function createReplica(opts: ReplicaOptions): Promise<Replica> {
     replicas: meta.replicas ?? undefined, created: opened.created,
   }
   const rep = new Replica(engine, config, info)
+  if (opts.onStatus) engine.status.on(opts.onStatus)
   engine.updateStatus()
   return rep
 }

@@ -82,9 +82,10 @@ export async function runCommand(argv: string[]): Promise<void> {
     // The program id is the script's hash unless --program says otherwise: then the code is the
     // same on every replica and so are its call sites.
     compareSites: values.program === undefined,
+    // From the start: connecting waits (and says so) while etcd or the gateway is not reachable.
+    onStatus: (s) => log(`${s.state} slot ${s.slot} head ${s.head}${s.reason ? ` (${s.reason})` : ''}`),
   })
   log(`run ${run} as replica ${rep.info.replicaId}${rep.info.created ? ' (created the run)' : ''}`)
-  rep.on('status', (s) => log(`${s.state} slot ${s.slot} head ${s.head}${s.reason ? ` (${s.reason})` : ''}`))
   const code = await runScript({
     script: path, args, rep, random: values.random as RandomMode, medianQuorum: median,
     localFs: values['local-fs']!, once: values.once!, quietReplay: values['quiet-replay']!, eofEndsInput: values['eof-ends-input']!, log,

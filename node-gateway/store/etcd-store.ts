@@ -119,6 +119,10 @@ export class EtcdStore implements Store {
 
   async openRun(run: string, meta: Uint8Array): Promise<{ meta: Uint8Array; created: boolean }> {
     const key = metaKey(run)
+    // Read first, write only if absent: etcd refuses a Txn holding a put under its NOSPACE alarm
+    // whichever branch would run, and a full run must stay readable (joinable, replayable).
+    const found = await etcdCall('opening the run', () => this.range({ key: b(key) }))
+    if (found.kvs.length > 0) return { meta: bytes(found.kvs[0]!.value), created: false }
     const res = await this.txn('opening the run', [absent(key)], [put(key, meta)], [get(key)])
     return res.succeeded ? { meta, created: true } : { meta: bytes(res.responses[0]!.response_range.kvs[0]!.value), created: false }
   }

@@ -1,12 +1,12 @@
-// New defect found by this suite: connect() does not retry a retryable store fault while it opens
-// the run. A replica that connects while etcd has no quorum (or during a leader change: seen in
-// etcd-leader.test.ts) fails at once with REPJS_UNAVAILABLE, whose message even says "Retrying".
-// Every later call blocks with status waiting-for-quorum and resumes; opening the run should too.
-// it.fails until fixed (createReplica's openRun under withRetry, with status reporting).
+// Found by this suite: connect() did not retry a retryable store fault while it opened the run. A
+// replica that connected while etcd had no quorum (or during a leader change: seen in
+// etcd-leader.test.ts) failed at once with REPJS_UNAVAILABLE, whose message even said "Retrying".
+// Every later call blocks with status waiting-for-quorum and resumes; opening the run now does too
+// (createReplica opens it under withRetry, reporting status to onStatus).
 import { expect, it } from 'vitest'
 import { createRun, healthy, startFaultCluster } from './harness.js'
 
-it.fails('connect() while etcd has no quorum waits for it instead of failing', { timeout: 60_000 }, async () => {
+it('connect() while etcd has no quorum waits for it instead of failing', { timeout: 60_000 }, async () => {
   const c = await startFaultCluster(3)
   const run = createRun('connect')
   try {

@@ -1,7 +1,6 @@
 // etcd out of space: a cluster with a small --quota-backend-bytes and replicas writing large
 // values until etcd raises its NOSPACE alarm. Replicas stop with an error code (never a wrong
-// value) and no history diverges. (A replica that joins afterwards should still replay the log:
-// it cannot today, see the it.fails below.)
+// value) and no history diverges; a replica that joins afterwards still replays the whole log.
 import { expect, it } from 'vitest'
 import { allExited, countSlots, createRun, report, rowOf, sized, startFaultCluster } from './harness.js'
 
@@ -38,20 +37,20 @@ it(`etcd out of space (--quota-backend-bytes ${QUOTA}): replicas stop with a cod
   }
 })
 
-// New defect found by this suite: etcd's NOSPACE alarm ("mvcc: database space exceeded", gRPC
-// RESOURCE_EXHAUSTED) is reported as "etcd response too large during a proposal", which sends the
-// user to the wrong fix. Wanted: a message that says etcd is out of space and what to do (compact,
-// defragment, raise --quota-backend-bytes, `etcdctl alarm disarm`). it.fails until fixed.
-it.fails('NOSPACE is reported as out of space, not as a response too large', () => {
+// Found by this suite: etcd's NOSPACE alarm ("mvcc: database space exceeded", gRPC
+// RESOURCE_EXHAUSTED) was reported as "etcd response too large during a proposal", which sent the
+// user to the wrong fix. Now the message says etcd is out of space and what to do (compact,
+// defragment, raise --quota-backend-bytes, `etcdctl alarm disarm`), with details.noSpace.
+it('NOSPACE is reported as out of space, not as a response too large', () => {
   expect(messages.length).toBeGreaterThan(0)
   for (const m of messages) expect(m).not.toMatch(/too large/)
 })
 
-// New defect found by this suite: under etcd's NOSPACE alarm a replica cannot even join the run to
-// replay it: openRun's Txn ("meta absent ? put : get") contains a put, which etcd refuses whatever
-// branch would run, so connect() fails with REPJS_STORE before reading anything. Wanted: read the
-// meta first and put only when absent, so a full run stays readable. it.fails until fixed.
-it.fails('a replica joining a run whose etcd is out of space replays the whole log', () => {
+// Found by this suite: under etcd's NOSPACE alarm a replica could not even join the run to replay
+// it: openRun's Txn ("meta absent ? put : get") contains a put, which etcd refuses whatever branch
+// would run, so connect() failed with REPJS_STORE before reading anything. openRun now reads the
+// meta first and writes only when absent, so a full run stays readable.
+it('a replica joining a run whose etcd is out of space replays the whole log', () => {
   console.log(`[faults] late joiner: replayed ${late.replayed} of ${late.operations} records; stderr: ${late.stderr.slice(0, 300)}`)
   expect(late.replayed).toBeGreaterThanOrEqual(late.operations - 3)
 })

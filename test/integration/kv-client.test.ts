@@ -219,7 +219,7 @@ test('without quorum a call is retryable waiting-for-quorum; calls resume when m
 test('grpc-status mapping: etcd messages and codes read as storeError expects', () => {
   const cls = (code: number, message: string) => {
     const e = storeError(statusError(code, message), 'x')
-    return e.details.tooLarge ? 'tooLarge' : e.retryable ? String(e.details.status) : 'final'
+    return e.details.tooLarge ? 'tooLarge' : e.details.noSpace ? 'noSpace' : e.retryable ? String(e.details.status) : 'final'
   }
   expect(cls(14, 'etcdserver: no leader')).toBe('waiting-for-quorum')
   expect(cls(14, 'etcdserver: request timed out')).toBe('waiting-for-quorum')
@@ -229,6 +229,7 @@ test('grpc-status mapping: etcd messages and codes read as storeError expects', 
   expect(cls(4, 'deadline exceeded')).toBe('waiting-for-quorum')
   expect(cls(14, 'connection closed')).toBe('reconnecting')
   expect(cls(8, 'Received message larger than max (5242880 vs 4194304)')).toBe('tooLarge')
+  expect(cls(8, 'etcdserver: mvcc: database space exceeded')).toBe('noSpace') // NOSPACE: the same status
   expect(cls(3, 'etcdserver: request is too large')).toBe('final')
 })
 

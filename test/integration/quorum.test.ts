@@ -38,3 +38,31 @@ test('with 2 of 3 members down calls block with waiting-for-quorum, then resume 
   await a.close()
   await b.close()
 }, 90_000)
+
+test('connect() with 2 of 3 members down reports its wait, retries until quorum is back, and can be abandoned', async () => {
+  const run = uniqueRun('quorum-connect')
+  await etcd.members[1]!.stop()
+  await etcd.members[2]!.stop()
+  const waits: StatusState[] = []
+  let waiting!: () => void
+  const sawWait = new Promise<void>((resolve) => (waiting = resolve))
+  const onStatus = (s: { state: StatusState }) => {
+    if (s.state === 'waiting-for-quorum' || s.state === 'reconnecting') (waits.push(s.state), waiting())
+  }
+  const joining = connect({ run, etcd: etcd.endpoints, program: 'quorum', onStatus })
+  const abandon = new AbortController()
+  const abandoned = connect({ run, etcd: etcd.endpoints, program: 'quorum', signal: abandon.signal }).then(
+    () => 'connected',
+    (e: { code?: string }) => e.code,
+  )
+  await sawWait
+  abandon.abort()
+  expect(await abandoned).toBe('REPJS_CLOSED')
+  await etcd.members[1]!.start()
+  await etcd.members[2]!.start()
+  const rep = await joining
+  expect(waits.length).toBeGreaterThan(0)
+  expect(typeof (await rep.now())).toBe('number')
+  expect(rep.status.state).toBe('live')
+  await rep.close()
+}, 90_000)
