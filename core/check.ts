@@ -15,6 +15,7 @@
  */
 import type { Engine, StreamState } from './engine.js'
 import { badArgument, ErrorCodes, RepJSError } from './errors.js'
+import { placeKey } from './record.js'
 import { checkQuorum, decideByVote, type VoteOptions } from './vote.js'
 
 export interface CheckOptions {
@@ -105,7 +106,7 @@ export async function check(engine: Engine, stream: StreamState, hash: unknown, 
       : decideByVote(engine, stream, slot, ident, ours, vopts, { least, settled: (d) => (d as Decided).hash !== null }),
   )
   const slot = rec.slot!
-  const decided = decidedOf(engine.unwrap(rec), engine.slotKey(stream.name, slot))
+  const decided = decidedOf(engine.unwrap(rec), placeKey({ run: engine.run, stream: stream.name, slot }))
   if (decided.hash !== ours) throw engine.diverged(stateDivergedError(stream.name, slot, name, ours, decided))
   return { stream: stream.name, slot, hash: ours, votes: decided.votes }
 }

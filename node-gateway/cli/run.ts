@@ -15,6 +15,9 @@ import { flushStdout, resolveOnce, runScript } from '../run/host.js'
 
 const BOOLEAN = new Set(['--local-fs', '--quiet-replay', '--eof-ends-input', '--verbose', '--audit'])
 
+/** How long `repjs run` waits to connect before it says it is still waiting. */
+const WAIT_NOTICE_MS = 5000
+
 export const RUN_USAGE =
   'usage: repjs run --run R (--etcd URL | --gateway URL [--token T]) [options] script.js [args]\n' +
   '       repjs run --audit [--local-fs] [--once mod.fn]... script.js [args]'
@@ -74,6 +77,10 @@ export async function runCommand(argv: string[]): Promise<void> {
   const checkQuorum = wholeOption(values['check-quorum'], '--check-quorum', 'a quorum')
   if (checkQuorum !== undefined && checkEvery === undefined) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `--check-quorum goes with --check-every N`)
   const log = (m: string) => void (values.verbose && process.stderr.write(`repjs: ${m}\n`))
+  // Connecting waits while etcd or the gateway is unreachable or has no quorum: say so once, after
+  // a few seconds, even without --verbose (a silent wait looks like a hang).
+  let waiting: string | undefined
+  const notice = setTimeout(() => waiting && process.stderr.write(`repjs: still connecting to the run (${waiting}); retrying until it answers, Ctrl-C to stop\n`), WAIT_NOTICE_MS)
   const rep = await connect({
     run,
     ...(values.gateway ? { gateway: values.gateway.split(','), token: values.token ?? process.env.REPJS_TOKEN } : { etcd: (values.etcd ?? process.env.REPJS_ETCD ?? 'http://127.0.0.1:2379').split(',') }),
@@ -83,8 +90,11 @@ export async function runCommand(argv: string[]): Promise<void> {
     // same on every replica and so are its call sites.
     compareSites: values.program === undefined,
     // From the start: connecting waits (and says so) while etcd or the gateway is not reachable.
-    onStatus: (s) => log(`${s.state} slot ${s.slot} head ${s.head}${s.reason ? ` (${s.reason})` : ''}`),
-  })
+    onStatus: (s) => {
+      if (s.state === 'reconnecting' || s.state === 'waiting-for-quorum') waiting = `${s.state}${s.reason ? `: ${s.reason}` : ''}`
+      log(`${s.state} slot ${s.slot} head ${s.head}${s.reason ? ` (${s.reason})` : ''}`)
+    },
+  }).finally(() => clearTimeout(notice))
   log(`run ${run} as replica ${rep.info.replicaId}${rep.info.created ? ' (created the run)' : ''}`)
   const code = await runScript({
     script: path, args, rep, random: values.random as RandomMode, medianQuorum: median,
