@@ -66,6 +66,8 @@ interface Pending {
   perConnection?: boolean
   /** The request deadline's timer, if it has one. */
   deadline?: ReturnType<typeof setTimeout>
+  /** Restart the deadline: each time the request is (re-)sent, it runs from that send. */
+  rearm?: () => void
 }
 
 interface HeldEntry {
@@ -126,6 +128,8 @@ export class GatewayStore implements Store {
   private readonly pingMs: number
   private readonly requestMs: number
   private liveness: ReturnType<typeof setInterval> | undefined
+  /** When a frame last came from the current connection's gateway. */
+  private lastHeard = 0
   private pings = 0
 
   constructor(private readonly opts: GatewayStoreOptions) {
@@ -198,21 +202,21 @@ export class GatewayStore implements Store {
       ws.send(encodeMessage({ type: 'hello', run: this.run!, replica: this.opts.replicaId, token, meta: this.meta! }))
     }
     ws.onmessage = (ev) => {
-      lastHeard = Date.now()
+      this.lastHeard = Date.now()
       this.receive(ev.data)
     }
     ws.onerror = () => {}
     ws.onclose = (ev) => this.dropped(ws, ev.code, ev.reason)
     // Heard nothing (no WELCOME, no PONG, no frame) for two intervals: the gateway or the path to it
     // is gone without a close (half-open); drop the socket without waiting for its close.
-    let lastHeard = Date.now()
-    let lastTick = lastHeard
+    this.lastHeard = Date.now()
+    let lastTick = this.lastHeard
     this.liveness = setInterval(() => {
       const now = Date.now()
       // A tick far behind schedule means this thread was blocked: frames may be waiting unread.
-      if (now - lastTick > 1.5 * this.pingMs) lastHeard = now
+      if (now - lastTick > 1.5 * this.pingMs) this.lastHeard = now
       lastTick = now
-      if (now - lastHeard >= 2 * this.pingMs) return this.abandon(ws, `no answer from the gateway for ${now - lastHeard} ms`)
+      if (now - this.lastHeard >= 2 * this.pingMs) return this.abandon(ws, `no answer from the gateway for ${now - this.lastHeard} ms`)
       if (this.ready) ws.send(encodeMessage({ type: 'ping', n: ++this.pings }))
     }, this.pingMs)
   }
@@ -309,7 +313,7 @@ export class GatewayStore implements Store {
     const hello = this.hello
     this.hello = undefined
     hello?.resolve(msg)
-    for (const p of this.pending.values()) if (p.lock === undefined) this.ws!.send(p.frame)
+    for (const p of this.pending.values()) if (p.lock === undefined) this.sendPending(p)
     for (const [handle, held] of this.locks) this.attach(handle, held)
     for (const [id, sub] of this.subs) this.ws!.send(encodeMessage({ type: 'subscribe', sub: id, stream: sub.stream, from: sub.next }))
   }
@@ -343,7 +347,7 @@ export class GatewayStore implements Store {
         held.attached = true
         clearTimeout(held.expiry)
         if (held.releasing) return this.release(handle, held)
-        for (const p of this.pending.values()) if (p.lock === handle) ws!.send(p.frame)
+        for (const p of this.pending.values()) if (p.lock === handle) this.sendPending(p)
       },
       (err: unknown) => {
         if (!current()) return
@@ -362,6 +366,7 @@ export class GatewayStore implements Store {
     for (const [id, p] of this.pending) {
       if (p.lock !== handle) continue
       this.pending.delete(id)
+      clearTimeout(p.deadline)
       p.reject(err)
     }
   }
@@ -375,6 +380,12 @@ export class GatewayStore implements Store {
     this.locks.delete(handle)
     clearTimeout(held.expiry)
     this.ws!.send(encodeMessage({ type: 'release', lock: handle }))
+  }
+
+  /** Send a pending request on the current connection; its deadline runs from now. */
+  private sendPending(p: Pending): void {
+    this.ws!.send(p.frame)
+    p.rearm?.()
   }
 
   private settle(id: number, msg: Message | undefined, err?: unknown): void {
@@ -393,14 +404,19 @@ export class GatewayStore implements Store {
     clearInterval(this.liveness)
     // Locks stay held (their leases outlive the connection for a TTL); they are re-attached on the next one.
     for (const [handle, held] of this.locks) {
-      // One TTL from the first drop: a connection that drops again before the re-attach does not extend it.
+      // Counted from the last frame heard, not from noticing the drop (up to two ping intervals
+      // later): the gateway renewed the lease every TTL/3 while it was attached, so the lease lasts at
+      // least 2/3 TTL past that frame; past it the lock may be gone and `fn` must be told. A connection
+      // that drops again before the re-attach does not extend it.
       if (!held.attached) continue
       held.attached = false
-      held.expiry = setTimeout(() => !held.attached && this.loseLock(handle, held), held.ttlMs)
+      const left = Math.max(0, this.lastHeard + (held.ttlMs * 2) / 3 - Date.now())
+      held.expiry = setTimeout(() => !held.attached && this.loseLock(handle, held), left)
     }
     for (const [id, p] of this.pending) {
       if (!p.perConnection) continue
       this.pending.delete(id)
+      clearTimeout(p.deadline)
       p.reject(lostLock())
     }
     if (this.closed) return
@@ -450,7 +466,9 @@ export class GatewayStore implements Store {
    * `'reject'` request fails with a retryable error (the engine sends it again as a new request; a
    * late answer to this one is ignored). An ACQUIRE must not be left behind that way (a late success
    * would hold a lock nobody knows of while the connection lives), so it is `'reconnect'`: the
-   * connection is dropped (the gateway stops keeping its locks alive: a lock granted by the lost answer expires with its lease) and the request re-sent on the next one.
+   * connection is dropped (the gateway stops keeping its locks alive) and the request re-sent on the
+   * next one. A lock granted by a lost answer then expires with its lease, and the re-sent ACQUIRE
+   * finds the slot busy until it has: correct, at worst one TTL slow.
    */
   private request<K extends Message['type']>(build: (id: number) => Message, opts: { lock?: number; perConnection?: boolean; deadline?: 'reject' | 'reconnect' | 'none' } = {}): Promise<Messages[K]> {
     if (this.closed) return Promise.reject(this.fatal ?? closedError())
@@ -465,12 +483,20 @@ export class GatewayStore implements Store {
           const status = this.ready ? 'waiting-for-quorum' : 'reconnecting'
           return this.settle(id, undefined, new RepJSError(ErrorCodes.UNAVAILABLE, `${reason}; retrying`, { retryable: true, details: { status } }))
         }
+        // Re-armed from each send: when it fires while ready, this connection has had the request
+        // for requestMs without answering it.
         if (this.ws && this.ready) this.abandon(this.ws, reason)
+        if (this.pending.get(id) === p) p.deadline = setTimeout(expire, this.requestMs)
+      }
+      if (deadline !== 'none') {
+        p.rearm = () => {
+          clearTimeout(p.deadline)
+          if (this.pending.get(id) === p) p.deadline = setTimeout(expire, this.requestMs)
+        }
         p.deadline = setTimeout(expire, this.requestMs)
       }
-      if (deadline !== 'none') p.deadline = setTimeout(expire, this.requestMs)
       this.pending.set(id, p)
-      if (this.ready && (p.lock === undefined || this.locks.get(p.lock)?.attached)) this.ws!.send(frame)
+      if (this.ready && (p.lock === undefined || this.locks.get(p.lock)?.attached)) this.sendPending(p)
     })
   }
 

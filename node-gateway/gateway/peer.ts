@@ -227,9 +227,11 @@ export class Peer {
     this.helloed()
     this.run = msg.run
     this.replica = msg.replica
-    this.takeOver()
     try {
       const opened = await this.timed('open', () => this.ctx.store.openRun(msg.run, msg.meta))
+      // Only a connection that is in takes over an earlier one of its replica id.
+      if (this.closed) return
+      this.takeOver()
       this.send({ type: 'welcome', meta: opened.meta, created: opened.created, gateway: this.ctx.gatewayId })
     } catch (err) {
       this.error(0, err)
@@ -359,17 +361,7 @@ export class Peer {
         return this.request(msg.id, async () => {
           const ref = this.ref(msg.stream, msg.slot)
           const ttl = Math.min(Math.max(msg.ttlMs, 1000), 3_600_000)
-          // Counted before the await: concurrent ACQUIREs cannot pass the caps together.
-          const give = this.ctx.usage.takeLease(this.run!, this.leaseCount)
-          let got: EtcdAcquireResult
-          try {
-            got = await this.timed('acquire', () => store.acquire(ref, this.replica, ttl))
-          } catch (err) {
-            give()
-            throw err
-          }
-          if (got.state === 'held') got = { state: 'held', lock: leased(got.lock, give) }
-          else give()
+          const got = await this.leasing(() => this.timed('acquire', () => store.acquire(ref, this.replica, ttl)))
           if (got.state === 'decided') return { type: 'acquired', id: msg.id, state: LOCK_DECIDED, lock: 0, hasBytes: true, bytes: got.record }
           if (got.state === 'busy') return { type: 'acquired', id: msg.id, state: LOCK_BUSY, lock: 0, hasBytes: false, bytes: new Uint8Array() }
           if (this.closed) {
@@ -383,17 +375,7 @@ export class Peer {
           const ref = this.ref(msg.stream, msg.slot)
           const have = this.locks.get(msg.lock)
           if (have) return this.held(msg.id, have)
-          // Counted before the await, as for ACQUIRE.
-          const give = this.ctx.usage.takeLease(this.run!, this.leaseCount)
-          let got: EtcdAcquireResult
-          try {
-            got = await this.timed('attach', () => store.attach(ref, this.replica, msg.lock))
-          } catch (err) {
-            give()
-            throw err
-          }
-          if (got.state === 'held') got = { state: 'held', lock: leased(got.lock, give) }
-          else give()
+          const got = await this.leasing(() => this.timed('attach', () => store.attach(ref, this.replica, msg.lock)))
           if (got.state === 'decided') return { type: 'acquired', id: msg.id, state: LOCK_DECIDED, lock: 0, hasBytes: true, bytes: got.record }
           if (got.state !== 'held') throw new RepJSError(ErrorCodes.LEASE_LOST, `lock ${msg.lock} is not held`)
           if (this.closed) {
@@ -435,8 +417,31 @@ export class Peer {
   }
 
 
+  /**
+   * ACQUIRE or ATTACH under the lease caps, counted before the await (concurrent requests cannot
+   * pass a cap together): a held lock keeps its count until it is released, detached or lost.
+   */
+  private async leasing(take: () => Promise<EtcdAcquireResult>): Promise<EtcdAcquireResult> {
+    const give = this.ctx.usage.takeLease(this.run!, this.leaseCount)
+    let got: EtcdAcquireResult
+    try {
+      got = await take()
+    } catch (err) {
+      give()
+      throw err
+    }
+    if (got.state === 'held') return { state: 'held', lock: leased(got.lock, give) }
+    give()
+    return got
+  }
+
   /** Keep `lock` on this connection under its handle; LOCK_LOST when its lease ends. */
   private hold(id: number, lock: EtcdHeldLock): Message {
+    if (lock.signal.aborted) {
+      // Lost while it was being acquired (keep-alives failed during a slow etcd): not a lock to hand out.
+      void lock.release()
+      throw new RepJSError(ErrorCodes.LEASE_LOST, 'the lock\'s lease was lost while it was being acquired: try again', { retryable: true })
+    }
     const have = this.locks.get(lock.handle)
     if (have) {
       // Two ATTACHes of one lock crossed: keep the first keeper.
