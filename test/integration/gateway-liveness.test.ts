@@ -214,6 +214,45 @@ test('an ACQUIRE unanswered past requestTimeoutMs drops the connection (its lock
   }
 })
 
+test("a request's deadline runs from its latest send: requests re-sent on a new connection do not tear it down for their first connection's wait", async () => {
+  // Connection 1 loses every ACQUIRED answer; connection 2 delivers them 1.5 s late (a slow etcd),
+  // within requestTimeoutMs (2 s) of their re-send but past 2 s from when b was first made.
+  const ACQUIRED = 15
+  let opened = 0
+  const flaky: SocketFactory = (url, protocols) => {
+    const n = ++opened
+    const ws = new WebSocket(url, protocols)
+    const proto = Object.getOwnPropertyDescriptor(WebSocket.prototype, 'onmessage')!
+    Object.defineProperty(ws, 'onmessage', {
+      configurable: true,
+      get: () => proto.get!.call(ws),
+      set: (h: ((ev: { data: unknown }) => void) | null) =>
+        proto.set!.call(ws, h && ((ev: { data: unknown }) => {
+          if (new Uint8Array(ev.data as ArrayBuffer)[0] !== ACQUIRED) return h(ev)
+          if (n === 1) return
+          setTimeout(() => h(ev), 1500)
+        })),
+    })
+    return ws as unknown as SocketLike
+  }
+  const run = uniqueRun('rearm')
+  const store = new GatewayStore({ urls: gw.url, replicaId: 'r1', socket: flaky, requestTimeoutMs: 2000, pingIntervalMs: PING_MS, backoffMs: { initial: 10, max: 20 } })
+  try {
+    await store.openRun(run, runMeta())
+    const a = store.acquire({ run, stream: 'main', slot: 0 }, 'r1', 1000)
+    await new Promise((r) => setTimeout(r, 1200))
+    const b = store.acquire({ run, stream: 'main', slot: 1 }, 'r1', 1000)
+    // a's deadline drops connection 1 at ~2 s; both are re-sent on connection 2 and answered there
+    // ~1.5 s later. Timed from its creation, b's deadline (~3.2 s) would drop connection 2.
+    const got = await Promise.all([a, b])
+    for (const g of got) expect(['held', 'busy']).toContain(g.state)
+    expect(opened).toBe(2)
+    for (const g of got) if (g.state === 'held') await g.lock.release()
+  } finally {
+    await store.close()
+  }
+})
+
 test('over maxConnections, a new connection gets REPJS_LIMIT and close 4005; a freed place is taken again', async () => {
   const g = await startGateway({ etcd: etcd.endpoint, logger: quiet, limits: { maxConnections: 2 } })
   try {
