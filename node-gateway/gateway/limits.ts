@@ -173,7 +173,10 @@ export class Usage {
   }
 }
 
-/** `lock`, giving back its lease count once, when it is released, detached from this gateway or lost. */
+/**
+ * `lock`, giving back its lease count once: when it is released or lost, or one TTL after it is
+ * detached (its lease lives on until then, so dropping connections cannot pile up leases past a cap).
+ */
 export function leased(lock: EtcdHeldLock, give: () => void): EtcdHeldLock {
   let given = false
   const giveOnce = () => {
@@ -191,8 +194,9 @@ export function leased(lock: EtcdHeldLock, give: () => void): EtcdHeldLock {
       await lock.release()
     },
     detach: () => {
-      giveOnce()
       lock.detach()
+      const t = setTimeout(giveOnce, lock.ttlMs)
+      ;(t as { unref?: () => void }).unref?.()
     },
   })
 }

@@ -54,6 +54,8 @@ function lost(what: string): RepJSError {
 export interface EtcdHeldLock extends HeldLock {
   /** Random, 1 .. 2^48-1, part of the lock's token in etcd: the lock's name on the gateway protocol. */
   readonly handle: number
+  /** The lease's TTL (ms): a detached lock's lease lives this long after its last keep-alive. */
+  readonly ttlMs: number
   /** Stop keeping the lease alive without revoking it: it expires one TTL later unless re-attached. */
   detach(): void
 }
@@ -400,6 +402,7 @@ export class EtcdStore implements Store {
       ref,
       marker,
       handle,
+      ttlMs: lease.ttlMs,
       signal: lease.signal,
       markStarted: async (m) => {
         // Idempotent: a re-sent marker (after a lost answer) writes the same bytes again.

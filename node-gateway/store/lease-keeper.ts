@@ -13,6 +13,8 @@ import { ErrorCodes, RepJSError } from '../../core/errors.js'
 
 export interface KeptLease {
   readonly id: string
+  /** The lease's TTL (ms): how long it outlives its last keep-alive. */
+  readonly ttlMs: number
   /** Aborts (reason: REPJS_LEASE_LOST) when the lease is lost. Never aborts after detach() or revoke(). */
   readonly signal: AbortSignal
   /** Resolves once etcd answered the first keep-alive; rejects with REPJS_LEASE_LOST if the lease is gone. */
@@ -100,6 +102,7 @@ export function keepLease(client: Etcd3, id: string, ttlSec: number): KeptLease 
 
   return {
     id,
+    ttlMs,
     signal: ac.signal,
     ready,
     detach() {

@@ -33,8 +33,8 @@ type Answer = Messages['acquired'] | Messages['error']
 const answer = (c: RawClient, id: number) => c.next<Answer>((m) => (m.type === 'acquired' || m.type === 'error') && m.id === id)
 
 /** Send ACQUIREs for `slots` at once (ids from `firstId`); the answers, in slot order. */
-async function acquireAll(c: RawClient, slots: number[], firstId = 1): Promise<Answer[]> {
-  slots.forEach((slot, i) => c.send({ type: 'acquire', id: firstId + i, stream: 'main', slot, ttlMs: 60_000 }))
+async function acquireAll(c: RawClient, slots: number[], firstId = 1, ttlMs = 60_000): Promise<Answer[]> {
+  slots.forEach((slot, i) => c.send({ type: 'acquire', id: firstId + i, stream: 'main', slot, ttlMs }))
   return Promise.all(slots.map((_, i) => answer(c, firstId + i)))
 }
 
@@ -79,6 +79,26 @@ test('maxRunLeases caps one run across connections; another run is not affected;
     for (let tries = 0; tries < 100 && freed === 0; tries++) freed = held(await acquireAll(other, [10 + tries], id++))
     expect(freed).toBe(1)
     for (const c of [b, other]) c.close()
+  })
+})
+
+test('a connection dropped without a close keeps its leases counted for one TTL (they live on for the holder to re-attach)', async () => {
+  await withGateway({ maxRunLeases: 1 }, async (gw) => {
+    const run = uniqueRun('detached')
+    const a = await openHello(gw.url, run, '', 'a')
+    expect(held(await acquireAll(a, [0], 1, 1500))).toBe(1)
+    a.ws.terminate() // no close frame: the gateway detaches the lock and its lease lives on
+    await a.closed
+    const b = await openHello(gw.url, run, '', 'b')
+    expect(limited(await acquireAll(b, [1], 1, 1500))).toBe(1)
+    let id = 10
+    let freed = 0
+    for (let tries = 0; tries < 60 && freed === 0; tries++) {
+      await new Promise((r) => setTimeout(r, 100))
+      freed = held(await acquireAll(b, [2 + tries], id++, 1500))
+    }
+    expect(freed).toBe(1)
+    b.close()
   })
 })
 
