@@ -6,6 +6,7 @@ import WebSocket from 'ws'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import { GatewayStore, type SocketFactory, type SocketLike } from '../../core/gateway-store.js'
+import type { HeldLock } from '../../core/store.js'
 import { CLOSE, type Messages } from '../../core/protocol.js'
 import { encodeRecord } from '../../core/record.js'
 import { startGateway, type Gateway } from '../../node-gateway/gateway/index.js'
@@ -250,6 +251,30 @@ test("a request's deadline runs from its latest send: requests re-sent on a new 
     for (const g of got) if (g.state === 'held') await g.lock.release()
   } finally {
     await store.close()
+  }
+})
+
+test("a run-once lock whose gateway went silent is given up 2/3 TTL after the last frame heard, not one TTL after the drop was noticed", async () => {
+  const run = uniqueRun('silent-lock')
+  const proxy = await startProxy({ host: '127.0.0.1', port: gw.port })
+  const store = new GatewayStore({ urls: wsUrl(proxy), replicaId: 'r1', pingIntervalMs: PING_MS, backoffMs: { initial: 50, max: 100 } })
+  try {
+    await store.openRun(run, runMeta())
+    const got = await store.acquire({ run, stream: 'main', slot: 0 }, 'r1', 6000)
+    expect(got.state).toBe('held')
+    const lock = (got as { lock: HeldLock }).lock
+    const silent = Date.now()
+    proxy.silence() // the open connection carries nothing more: half-open
+    proxy.cut() // and no new connection gets through to re-attach
+    const aborted = await new Promise<number>((resolve) => lock.signal.addEventListener('abort', () => resolve(Date.now() - silent), { once: true }))
+    // The gateway renewed the lease every TTL/3 while attached: it may expire 4 s after the last
+    // frame. Noticing the silence takes two ping intervals or more; timed from then, the give-up
+    // would come after 6.4 s, when the lease may have gone and another replica run the call.
+    expect(aborted).toBeLessThan(5200)
+    expect(aborted).toBeGreaterThanOrEqual(3800)
+  } finally {
+    await store.close()
+    await proxy.close()
   }
 })
 
