@@ -14,7 +14,7 @@ import { launchChromium, servePages } from '../e2e/harness.js'
 import { uniqueRun } from '../helpers/etcd.js'
 import { spawnGateway } from '../helpers/gateway.js'
 import { checkHistories, type History, type HistoryEvent } from './history.js'
-import { seeded, sized, startFaultCluster } from './harness.js'
+import { report, rowOf, seeded, sized, startFaultCluster } from './harness.js'
 
 const RELOADS = sized(3, 15)
 const TABS = 2
@@ -103,6 +103,7 @@ it(`2.4: Chromium tabs reloaded ${RELOADS} times mid-input lose no typed line`, 
     const dropped = droppedLines(agreed)
     const checked = checkHistories({ histories, effects: [] })
     for (const v of checked.violations) console.log(`[faults] VIOLATION ${v}`)
+    report(rowOf('Chromium tabs reloaded mid-input', checked, agreed.size, RELOADS), checked, `${TABS} tabs, ${RELOADS} reloads; ${dropped.length} typed lines dropped`)
     console.log(`[faults] reload schedule: ${schedule.join(' ')}; dropped lines: ${JSON.stringify(dropped)}`)
     console.log(`[faults] ${TABS} tabs, seed ${rng.seed}: ${RELOADS} reloads mid-input; ${agreed.size} lines agreed, ${dropped.length} typed lines dropped; ` +
       `checked ${checked.histories} histories, ${checked.records} records: lost ${checked.lostLines}, divergences ${checked.divergences}`)
