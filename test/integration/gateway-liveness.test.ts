@@ -173,23 +173,35 @@ test('a request unanswered past requestTimeoutMs fails with a retryable REPJS_UN
   }
 })
 
-test('an ACQUIRE unanswered past requestTimeoutMs drops the connection (its lock is left to expire) and is re-sent: never a lock nobody knows of', async () => {
-  // The first ACQUIRED answer is lost on the way to the client: the gateway holds a lock for it.
-  let lost = 0
-  const loseFirstAcquired: SocketFactory = (url, protocols) => {
+/** The frame type byte of ACQUIRED (core/protocol.ts). */
+const ACQUIRED = 15
+type Deliver = (ev: { data: unknown }) => void
+
+/**
+ * Sockets whose incoming frames pass through `intercept(frame type, deliver, connection number)`:
+ * a test loses or delays answers on the client's side of a working connection. `opened()`: how many
+ * connections it made.
+ */
+function intercepting(intercept: (type: number, deliver: () => void, connection: number) => void): SocketFactory & { opened(): number } {
+  let opened = 0
+  const factory: SocketFactory = (url, protocols) => {
+    const n = ++opened
     const ws = new WebSocket(url, protocols)
     const proto = Object.getOwnPropertyDescriptor(WebSocket.prototype, 'onmessage')!
     Object.defineProperty(ws, 'onmessage', {
       configurable: true,
       get: () => proto.get!.call(ws),
-      set: (h: ((ev: { data: unknown }) => void) | null) =>
-        proto.set!.call(ws, h && ((ev: { data: unknown }) => {
-          if ((ev.data as ArrayBuffer).byteLength > 0 && new Uint8Array(ev.data as ArrayBuffer)[0] === 15 && lost === 0) return void lost++
-          h(ev)
-        })),
+      set: (h: Deliver | null) => proto.set!.call(ws, h && ((ev: { data: unknown }) => intercept(new Uint8Array(ev.data as ArrayBuffer)[0] ?? -1, () => h(ev), n))),
     })
     return ws as unknown as SocketLike
   }
+  return Object.assign(factory, { opened: () => opened })
+}
+
+test('an ACQUIRE unanswered past requestTimeoutMs drops the connection (its lock is left to expire) and is re-sent: never a lock nobody knows of', async () => {
+  // The first ACQUIRED answer is lost on the way to the client: the gateway holds a lock for it.
+  let lost = 0
+  const loseFirstAcquired = intercepting((type, deliver) => (type === ACQUIRED && lost === 0 ? void lost++ : deliver()))
   const run = uniqueRun('acquire-deadline')
   const health: string[] = []
   const store = new GatewayStore({ urls: gw.url, replicaId: 'r1', socket: loseFirstAcquired, requestTimeoutMs: 300, pingIntervalMs: PING_MS })
@@ -218,24 +230,10 @@ test('an ACQUIRE unanswered past requestTimeoutMs drops the connection (its lock
 test("a request's deadline runs from its latest send: requests re-sent on a new connection do not tear it down for their first connection's wait", async () => {
   // Connection 1 loses every ACQUIRED answer; connection 2 delivers them 1.5 s late (a slow etcd),
   // within requestTimeoutMs (2 s) of their re-send but past 2 s from when b was first made.
-  const ACQUIRED = 15
-  let opened = 0
-  const flaky: SocketFactory = (url, protocols) => {
-    const n = ++opened
-    const ws = new WebSocket(url, protocols)
-    const proto = Object.getOwnPropertyDescriptor(WebSocket.prototype, 'onmessage')!
-    Object.defineProperty(ws, 'onmessage', {
-      configurable: true,
-      get: () => proto.get!.call(ws),
-      set: (h: ((ev: { data: unknown }) => void) | null) =>
-        proto.set!.call(ws, h && ((ev: { data: unknown }) => {
-          if (new Uint8Array(ev.data as ArrayBuffer)[0] !== ACQUIRED) return h(ev)
-          if (n === 1) return
-          setTimeout(() => h(ev), 1500)
-        })),
-    })
-    return ws as unknown as SocketLike
-  }
+  const flaky = intercepting((type, deliver, connection) => {
+    if (type !== ACQUIRED) return deliver()
+    if (connection > 1) setTimeout(deliver, 1500)
+  })
   const run = uniqueRun('rearm')
   const store = new GatewayStore({ urls: gw.url, replicaId: 'r1', socket: flaky, requestTimeoutMs: 2000, pingIntervalMs: PING_MS, backoffMs: { initial: 10, max: 20 } })
   try {
@@ -247,7 +245,7 @@ test("a request's deadline runs from its latest send: requests re-sent on a new 
     // ~1.5 s later. Timed from its creation, b's deadline (~3.2 s) would drop connection 2.
     const got = await Promise.all([a, b])
     for (const g of got) expect(['held', 'busy']).toContain(g.state)
-    expect(opened).toBe(2)
+    expect(flaky.opened()).toBe(2)
     for (const g of got) if (g.state === 'held') await g.lock.release()
   } finally {
     await store.close()
