@@ -113,19 +113,34 @@ export class Usage {
     return u
   }
 
+  /** Runs with a connection or a lease counted here (their entries are dropped once nothing is held). */
+  get trackedRuns(): number {
+    return this.runs.size
+  }
+
   /** A connection joins `run` (at HELLO); the give-back drops the run's entry once nothing is held. */
   joinRun(run: string): () => void {
     const u = this.run(run)
     const give = take([u.connections])
     return () => {
       give()
-      if (u.connections.n === 0 && u.leases.n === 0) this.runs.delete(run)
+      this.prune(run, u)
     }
   }
 
   /** A run-once lease for `run`, counted gateway-wide, per run and in `perConnection`. */
   takeLease(run: string, perConnection: Counter): () => void {
-    return take([perConnection, this.run(run).leases, this.leases])
+    const u = this.run(run)
+    const give = take([perConnection, u.leases, this.leases])
+    return () => {
+      give()
+      this.prune(run, u)
+    }
+  }
+
+  /** Drop a run's entry once it holds nothing (a lease can outlive the run's last connection). */
+  private prune(run: string, u: RunUsage): void {
+    if (u.connections.n === 0 && u.leases.n === 0 && this.runs.get(run) === u) this.runs.delete(run)
   }
 
   /**
