@@ -206,9 +206,7 @@ export class Engine {
     stream.followsOther = rec.by !== this.replicaId
     if (rec.kind !== ident.kind || rec.name !== ident.name || rec.argsHash !== ident.argsHash || this.sitesDiffer(ident, rec)) {
       if (callerOnStack && !ident.site && this.opts.callSites !== false) ident.site = callSite(this.opts.siteBase)
-      const err = divergedError(stream.name, slot, ident, rec)
-      if (this.opts.onDiverged === 'halt') this.halt(err)
-      throw err
+      throw this.diverged(divergedError(stream.name, slot, ident, rec))
     }
     return rec
   }
@@ -224,7 +222,7 @@ export class Engine {
     return typeof ours === 'string' && ours !== '' && ours !== rec.site
   }
 
-  /** A divergence found by other means than `check` (a state check): halts the replica under onDiverged 'halt'; returns err to throw. */
+  /** A divergence (of call identity, or of state found by a state check): halts the replica under onDiverged 'halt'; returns err to throw. */
   diverged(err: RepJSError): RepJSError {
     if (this.opts.onDiverged === 'halt') this.halt(err)
     return err

@@ -199,9 +199,7 @@ export function leased(lock: EtcdHeldLock, give: () => void): EtcdHeldLock {
     given = true
     give()
   }
-  // A lease lost while it was being acquired (its signal already aborted) fires no abort event.
-  if (lock.signal.aborted) giveOnce()
-  else lock.signal.addEventListener('abort', giveOnce, { once: true })
+  lock.signal.addEventListener('abort', giveOnce, { once: true })
   // Everything else (handle, ref, marker, signal, markStarted, decide) is the lock's own.
   return Object.assign(Object.create(lock) as EtcdHeldLock, {
     release: async () => {

@@ -437,11 +437,6 @@ export class Peer {
 
   /** Keep `lock` on this connection under its handle; LOCK_LOST when its lease ends. */
   private hold(id: number, lock: EtcdHeldLock): Message {
-    if (lock.signal.aborted) {
-      // Lost while it was being acquired (keep-alives failed during a slow etcd): not a lock to hand out.
-      void lock.release()
-      throw new RepJSError(ErrorCodes.LEASE_LOST, 'the lock\'s lease was lost while it was being acquired: try again', { retryable: true })
-    }
     const have = this.locks.get(lock.handle)
     if (have) {
       // Two ATTACHes of one lock crossed: keep the first keeper.

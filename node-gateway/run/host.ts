@@ -27,7 +27,6 @@ const workerFile = fileURLToPath(new URL('./worker.js', import.meta.url))
 /** Exit code of a replica stopped by RepJS itself (divergence, a fatal store error). */
 export const EXIT_STOPPED = 70
 
-
 export interface RunOptions {
   script: string
   args: string[]

@@ -394,6 +394,11 @@ export class EtcdStore implements Store {
   }
 
   private heldLock(ref: SlotRef, lease: KeptLease, token: string, handle: number, keys: LockKeys, marker: Uint8Array | undefined): EtcdHeldLock {
+    if (lease.signal.aborted) {
+      // Lost while it was being taken (keep-alives failed during a slow etcd): not a lock to hand out.
+      void lease.revoke()
+      throw new RepJSError(ErrorCodes.LEASE_LOST, "the run-once lock's lease was lost while it was being taken: try again", { retryable: true })
+    }
     // Closing the store stops the keep-alive (the lease then expires); so does losing the lease.
     const stop = () => lease.detach()
     this.stops.add(stop)
