@@ -40,6 +40,8 @@ export const ErrorCodes = {
   REPLACED: 'REPJS_REPLACED',
   /** A peer stayed silent past a deadline: no HELLO in time, or no frame for two ping intervals. */
   TIMEOUT: 'REPJS_TIMEOUT',
+  /** etcd refused a membership change (`repjs cluster`): unhealthy cluster, peer URL taken, ... */
+  MEMBERSHIP: 'REPJS_MEMBERSHIP',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
