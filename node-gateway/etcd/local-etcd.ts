@@ -10,8 +10,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ErrorCodes, RepJSError } from '../../core/errors.js'
-import { addMember, removeMember } from './members.js'
+import { addMember, removeMember, untilReady } from './members.js'
 import { AUTO_COMPACTION, TEST_TIMING, compactionFlags, raftFlags, raftProfile, type RaftProfile } from './profiles.js'
 
 /** Members still running when this process exits are killed with it (by PID, only our own). */
@@ -97,20 +96,44 @@ export async function waitHealthy(url: string, ms = 15000): Promise<void> {
   }
 }
 
-/**
- * A membership change, tried again while etcd says the cluster is not ready for it (a member
- * started under 5 s ago: etcd's strict reconfiguration check), for up to 20 s.
- */
-async function untilReady<T>(change: () => Promise<T>): Promise<T> {
-  const until = Date.now() + 20_000
-  for (;;) {
-    try {
-      return await change()
-    } catch (err) {
-      if (!RepJSError.is(err, ErrorCodes.MEMBERSHIP) || !err.retryable || Date.now() > until) throw err
-      await new Promise((r) => setTimeout(r, 250))
-    }
+/** A member process to start and stop (by PID) with these etcd arguments. */
+export function localMember(o: { name: string; client: string; peer: string; dataDir: string; args: string[]; onLog?: (line: string) => void }): Member {
+  const m: Member = {
+    name: o.name, client: o.client, peer: o.peer, dataDir: o.dataDir, args: o.args,
+    async start() {
+      const proc = spawn('etcd', o.args, { stdio: ['ignore', 'ignore', 'pipe'] })
+      m.proc = proc
+      running.add(proc)
+      proc.once('exit', () => running.delete(proc))
+      proc.on('error', (err) => o.onLog?.(`etcd failed to start: ${err.message}`))
+      proc.stderr!.setEncoding('utf8').on('data', (d: string) => o.onLog?.(d))
+    },
+    async stop() {
+      const p = m.proc
+      m.proc = undefined
+      if (!p || p.exitCode !== null || p.signalCode !== null) return
+      await new Promise<void>((resolve) => {
+        p.once('exit', () => resolve())
+        p.kill('SIGKILL')
+      })
+    },
   }
+  return m
+}
+
+/** SIGTERM each member by PID and wait for it (etcd flushes and exits); SIGKILL (Member.stop) after 5 s. */
+export async function stopGracefully(members: Member[]): Promise<void> {
+  const alive = (p: ChildProcess) => p.exitCode === null && p.signalCode === null
+  await Promise.all(
+    members.map(async (m) => {
+      const p: ChildProcess | undefined = m.proc
+      if (!p || !alive(p)) return
+      const exited = new Promise<void>((r) => p.once('exit', () => r()))
+      p.kill('SIGTERM')
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))])
+      if (alive(p)) await m.stop()
+    }),
+  )
 }
 
 export interface ClusterOptions {
@@ -173,28 +196,7 @@ export async function startCluster(size = 1, opts: ClusterOptions = {}): Promise
       '--logger', 'zap', '--log-level', 'error',
       ...flags,
     ]
-    const m: Member = {
-      name: s.name, client: s.client, peer: s.peer, args,
-      dataDir: join(root, s.name),
-      async start() {
-        const proc = spawn('etcd', args, { stdio: ['ignore', 'ignore', 'pipe'] })
-        m.proc = proc
-        running.add(proc)
-        proc.once('exit', () => running.delete(proc))
-        proc.on('error', (err) => opts.onLog?.(`etcd failed to start: ${err.message}`))
-        proc.stderr!.setEncoding('utf8').on('data', (d: string) => opts.onLog?.(d))
-      },
-      async stop() {
-        const p = m.proc
-        m.proc = undefined
-        if (!p || p.exitCode !== null || p.signalCode !== null) return
-        await new Promise<void>((resolve) => {
-          p.once('exit', () => resolve())
-          p.kill('SIGKILL')
-        })
-      },
-    }
-    return m
+    return localMember({ name: s.name, client: s.client, peer: s.peer, dataDir: join(root, s.name), args, onLog: opts.onLog })
   }
 
   const members: Member[] = specs.map((s) => member(s, initial, 'new'))

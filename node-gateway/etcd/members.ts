@@ -66,6 +66,23 @@ async function withClient<T>(endpoints: string[], what: string, fn: (c: Etcd3) =
   }
 }
 
+/**
+ * A membership change, tried again while etcd says the cluster is not ready for it (a member
+ * started under 5 s ago: etcd's strict reconfiguration check), for up to 20 s.
+ */
+export async function untilReady<T>(change: () => Promise<T>, onWait?: () => void): Promise<T> {
+  const until = Date.now() + 20_000
+  for (let waited = false; ; waited = true) {
+    try {
+      return await change()
+    } catch (err) {
+      if (!RepJSError.is(err, ErrorCodes.MEMBERSHIP) || !err.retryable || Date.now() > until) throw err
+      if (!waited) onWait?.()
+      await new Promise((r) => setTimeout(r, 250))
+    }
+  }
+}
+
 /** The members as etcd lists them (linearizable: no stale list from a member cut off from the leader). */
 export function memberList(endpoints: string[]): Promise<IMember[]> {
   return withClient(endpoints, 'listing the members', async (c) => (await c.cluster.memberList({ linearizable: true })).members)
