@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import { portInUse, startCluster, type Cluster } from '../etcd/local-etcd.js'
-import { raftProfile } from '../etcd/profiles.js'
+import { AUTO_COMPACTION, compactionFlags, raftProfile } from '../etcd/profiles.js'
 
 export interface LocalClusterOptions {
   members: number
@@ -69,7 +69,6 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<Cluster
   o.print(`etcd: ${cluster.members.length} member${cluster.members.length > 1 ? 's' : ''} (data in ${o.dataDir ?? 'a temp dir, removed on stop'})`)
   o.print(`Endpoints: ${cluster.endpoints.join(',')}`)
   o.print(`Raft: --heartbeat-interval ${t.heartbeatMs} --election-timeout ${t.electionMs} (${o.profile ? `profile ${o.profile}` : 'no --profile: one-machine timing'}; RTT ${t.rtt})`)
-  const compaction = cluster.flags.filter((_, i, a) => /^--auto-compaction/.test(a[i]!) || /^--auto-compaction/.test(a[i - 1] ?? ''))
-  o.print(`Compaction: ${compaction.join(' ') || 'off'}`)
+  o.print(`Compaction: ${compactionFlags(AUTO_COMPACTION).join(' ')}`)
   return cluster
 }

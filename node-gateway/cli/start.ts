@@ -1,5 +1,6 @@
 /**
- * `repjs start` (what `npm start` runs): a local etcd (data under .repjs/etcd), a gateway on
+ * `repjs start` (what `npm start` runs): a local etcd (data under .repjs/etcd; `--members 3
+ * [--profile P]`: a multi-member one, local-cluster.ts, its flags printed), a gateway on
  * 127.0.0.1 (no tokens) and the vite dev server for the demo (demo/, COOP/COEP headers), then one
  * line on stdout, `Demo: http://127.0.0.1:<port>/?run=<run>`; everything else goes to stderr.
  * Ctrl-C / SIGTERM stops the three of them (vite and the gateway through their close APIs, etcd

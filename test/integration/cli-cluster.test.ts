@@ -103,7 +103,7 @@ describe('repjs etcd / repjs cluster', () => {
     const down = await outcome(repjs('cluster', 'list', '--etcd', endpoints.split(',')[0]!))
     expect(down.code).toBe(1)
     expect(down.stderr).toMatch(/is unreachable or has no quorum .*\[REPJS_UNAVAILABLE\]/)
-  })
+  }, 120_000) // about 30 s: etcd takes a membership change only 5 s after the last member started
 
   it('removing the last member is refused', async () => {
     single = await startCluster(1)
