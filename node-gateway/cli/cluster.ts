@@ -7,7 +7,7 @@
  *                        (`--initial-cluster-state existing`, the `--initial-cluster` etcd returned);
  *                        with --start (a local dev cluster) also starts it here, in the foreground
  *                        until Ctrl-C / SIGTERM (stopped by PID; it stays a member)
- *   remove-member NAME|ID
+ *   remove-member NAME|ID|PEER-URL   (a member added but not started has no name yet)
  */
 import { resolve } from 'node:path'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
@@ -36,7 +36,7 @@ export async function clusterCommand(argv: string[]): Promise<void> {
     case 'add-member':
       return add(etcd, values as Record<string, string | boolean | undefined>)
     case 'remove-member': {
-      if (positionals.length !== 1) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, 'repjs cluster remove-member needs one member name or id: repjs cluster remove-member --etcd URL m2')
+      if (positionals.length !== 1) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, 'repjs cluster remove-member needs one member name, id or peer URL: repjs cluster remove-member --etcd URL m2')
       const m = await untilReady(() => removeMember(etcd, positionals[0]!), waiting)
       out(`Removed member ${m.name || '(not started)'} (${BigInt(m.ID).toString(16)}). Stop its etcd process; its data dir cannot be used again.`)
       return

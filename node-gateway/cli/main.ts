@@ -20,7 +20,7 @@ const HELP = `repjs — replicated JavaScript over etcd
       a local multi-member etcd for development; prints its endpoints and Raft flags; Ctrl-C stops it
   repjs cluster list|add-member|remove-member [--etcd URL[,URL]]
       etcd membership: list (leader, db size); add-member --name N --peer-url U --client-url U [--start]
-      (prints the etcd command that starts it; --start runs it here); remove-member NAME|ID
+      (prints the etcd command that starts it; --start runs it here); remove-member NAME|ID|PEER-URL
   repjs log --run R [--etcd URL[,URL]] [--stream main] [--from 0] [--limit 1000]
       print a run's decided slots
   repjs gateway [--etcd URL[,URL]] [--port 7420] [--host 127.0.0.1] [--origin URL[,URL] | --origin '*'] [--cert F --key F]

@@ -116,13 +116,16 @@ export async function listMembers(endpoints: string[]): Promise<MemberInfo[]> {
   }))
 }
 
-/** The member named `who` (name, or id in hex or decimal), or REPJS_BAD_ARGUMENT naming those there are. */
+/**
+ * The member `who` names: its name, its id (hex or decimal) or one of its peer URLs (a member added
+ * but not started yet has no name); or REPJS_BAD_ARGUMENT naming those there are.
+ */
 export function findMember(members: IMember[], who: string): IMember {
   const byId = /^(0x)?[0-9a-f]+$/i.test(who) ? [hex(`0x${who.replace(/^0x/i, '')}`), ...(/^\d+$/.test(who) ? [hex(who)] : [])] : []
-  const found = members.filter((m) => m.name === who || byId.includes(hex(m.ID)))
+  const found = members.filter((m) => m.name === who || byId.includes(hex(m.ID)) || m.peerURLs.includes(who.replace(/\/$/, '')))
   if (found.length === 1) return found[0]!
-  const there = members.map((m) => `${m.name || '(not started)'} (${hex(m.ID)})`).join(', ')
-  if (found.length === 0) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `no member '${who}' in the cluster; its members: ${there}`, { details: { member: who } })
+  const there = members.map((m) => `${m.name || `(not started: ${m.peerURLs.join(',')})`} (${hex(m.ID)})`).join(', ')
+  if (found.length === 0) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `no member '${who}' in the cluster (give a name, an id or a peer URL); its members: ${there}`, { details: { member: who } })
   throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `'${who}' names more than one member (${there}): give the id`, { details: { member: who } })
 }
 
@@ -153,7 +156,7 @@ export function addMember(endpoints: string[], name: string, peerURL: string): P
   })
 }
 
-/** Remove the member named `who` (name or id); never the last one. Returns it. */
+/** Remove the member `who` names (name, id or peer URL); never the last one. Returns it. */
 export function removeMember(endpoints: string[], who: string): Promise<IMember> {
   return withClient(endpoints, `removing member ${who}`, async (c) => {
     const list = (await c.cluster.memberList({ linearizable: true })).members

@@ -1,8 +1,8 @@
 /**
  * `repjs etcd`, `repjs cluster` and `repjs start --members` as processes (dist/) against real etcd:
- * a 3-member dev cluster is listed, grown by a member started from the exact command line
- * add-member prints and by one `add-member --start` runs, shrunk by name and by id; errors come
- * with codes; SIGTERM stops every member.
+ * a 3-member dev cluster is listed; add-member prints the exact etcd command for a new member
+ * (removed again by its peer URL: not started, it has no name yet) and with --start runs that command (removed by id); errors come with
+ * codes; SIGTERM stops every member.
  */
 import { spawn } from 'node:child_process'
 import { rmSync } from 'node:fs'
@@ -10,7 +10,8 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { freePort, startCluster, type Cluster } from '../helpers/etcd.js'
 import { cli, outcome, tempDir, track, type Proc } from '../helpers/run-script.js'
-import { portInUse, waitHealthy } from '../../node-gateway/etcd/local-etcd.js'
+import { portInUse } from '../../node-gateway/etcd/local-etcd.js'
+import type { MemberInfo } from '../../node-gateway/etcd/members.js'
 
 const repjs = (...args: string[]) => track(spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }))
 const procs: Proc[] = []
@@ -23,14 +24,14 @@ afterAll(async () => {
 })
 
 /** `repjs cluster list --json` as rows. */
-async function list(etcd: string): Promise<Array<{ id: string; name: string; clientURLs: string[]; leader: boolean; dbSize: number | null }>> {
+async function list(etcd: string): Promise<MemberInfo[]> {
   const o = await outcome(repjs('cluster', 'list', '--json', '--etcd', etcd))
   expect(o.code, o.stderr).toBe(0)
   return o.stdout.trim().split('\n').map((l) => JSON.parse(l))
 }
 
 describe('repjs etcd / repjs cluster', () => {
-  it('a 3-member dev cluster: list, add (printed command, then --start), remove by name and id, errors, SIGTERM', async () => {
+  it('a 3-member dev cluster: list, add (the printed command; --start runs it), remove by peer URL and by id, errors, SIGTERM', async () => {
     const port = await freePort()
     const etcd = repjs('etcd', '--members', '3', '--profile', 'continental', '--port', String(port))
     procs.push(etcd)
@@ -49,33 +50,30 @@ describe('repjs etcd / repjs cluster', () => {
     expect(table.stdout.split('\n')[0]).toMatch(/^ID\s+NAME\s+PEER URLS\s+CLIENT URLS\s+LEADER\s+DB SIZE$/)
     expect(table.stdout).toMatch(/ leader +\d+ KiB/)
 
-    // add-member prints the command; the test runs exactly that command.
+    // add-member prints the command for the new machine; removed again before it ever starts.
     const [peer, client] = [`http://127.0.0.1:${await freePort()}`, `http://127.0.0.1:${await freePort()}`]
     const added = await outcome(repjs('cluster', 'add-member', '--etcd', endpoints, '--name', 'x1', '--peer-url', peer, '--client-url', client, '--data', join(dir, 'x1'), '--profile', 'continental'))
     expect(added.code, added.stderr).toBe(0)
     const command = added.stdout.split('\n')[1]!
-    expect(command).toContain('--initial-cluster-state existing')
-    expect(command).toContain('--heartbeat-interval 150 --election-timeout 1500')
-    const initial = /--initial-cluster (\S+)/.exec(command)![1]!.split(',').map((e) => e.split('=')[0]).sort()
-    expect(initial).toEqual(['m0', 'm1', 'm2', 'x1'])
-    const argv = command.split(' ')
-    expect(argv[0]).toBe('etcd')
-    const x1 = track(spawn('etcd', argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] }))
-    procs.push(x1)
-    await waitHealthy(client)
-    members = await list(endpoints)
-    expect(members.find((m) => m.name === 'x1')?.clientURLs).toEqual([client])
-
-    // remove-member by name: it leaves the list.
-    const removed = await outcome(repjs('cluster', 'remove-member', '--etcd', endpoints, 'x1'))
+    expect(command).toBe(
+      `etcd --name x1 --data-dir ${join(dir, 'x1')} --listen-peer-urls ${peer} --initial-advertise-peer-urls ${peer} ` +
+        `--listen-client-urls ${client} --advertise-client-urls ${client} --initial-cluster ${/--initial-cluster (\S+)/.exec(command)![1]} ` +
+        `--initial-cluster-state existing --heartbeat-interval 150 --election-timeout 1500 --auto-compaction-mode revision --auto-compaction-retention 10000`,
+    )
+    const initial = /--initial-cluster (\S+)/.exec(command)![1]!.split(',').sort()
+    const peers = await list(endpoints)
+    expect(initial).toEqual([...peers.filter((m) => m.name).map((m) => `${m.name}=${m.peerURLs[0]}`), `x1=${peer}`].sort())
+    // Not started, it has no name in etcd yet: removed by its peer URL.
+    const removed = await outcome(repjs('cluster', 'remove-member', '--etcd', endpoints, peer))
     expect(removed.code, removed.stderr).toBe(0)
-    await x1.kill()
-    expect((await list(endpoints)).map((m) => m.name)).not.toContain('x1')
+    expect((await list(endpoints)).map((m) => m.name).sort()).toEqual(['m0', 'm1', 'm2'])
 
     // add-member --start runs the member here until SIGTERM; it stays a member, removed by id.
     const y1 = repjs('cluster', 'add-member', '--etcd', endpoints, '--name', 'y1', '--data', join(dir, 'y1'), '--start')
     procs.push(y1)
+    // It runs the command it prints (the same arguments), so that command joins the cluster.
     const y1Lines = await y1.lines(3)
+    expect(y1Lines[1]).toMatch(/^etcd --name y1 .* --initial-cluster-state existing /)
     expect(y1Lines[2]).toMatch(/^Member y1 runs: client URL http:\/\/127\.0\.0\.1:\d+/)
     members = await list(endpoints)
     const y1Member = members.find((m) => m.name === 'y1')!
@@ -90,7 +88,7 @@ describe('repjs etcd / repjs cluster', () => {
     // Errors, with codes.
     const none = await outcome(repjs('cluster', 'remove-member', '--etcd', endpoints, 'nope'))
     expect(none.code).toBe(1)
-    expect(none.stderr).toMatch(/no member 'nope' in the cluster; its members: .*\[REPJS_BAD_ARGUMENT\]/)
+    expect(none.stderr).toMatch(/no member 'nope' in the cluster \(give a name, an id or a peer URL\); its members: .*\[REPJS_BAD_ARGUMENT\]/)
     const badProfile = await outcome(repjs('etcd', '--members', '3', '--profile', 'mars'))
     expect(badProfile.stderr).toContain("unknown --profile 'mars': choose one of lan, continental, us-japan, global [REPJS_BAD_ARGUMENT]")
 
