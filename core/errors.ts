@@ -46,6 +46,8 @@ export const ErrorCodes = {
    * incarnation; a replica that was in the run when it went stops with this on its next call.
    */
   RUN_GONE: 'REPJS_RUN_GONE',
+  /** etcd refused a membership change (`repjs cluster`): unhealthy cluster, peer URL taken, ... */
+  MEMBERSHIP: 'REPJS_MEMBERSHIP',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]

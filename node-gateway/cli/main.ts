@@ -9,12 +9,19 @@ import { startCommand } from './start.js'
 import { runGateway, printToken } from './gateway.js'
 import { runCommand } from './run.js'
 import { runsCommand } from './runs.js'
+import { etcdCommand } from './etcd.js'
+import { clusterCommand } from './cluster.js'
 
 const HELP = `repjs — replicated JavaScript over etcd
 
   repjs start [--port 2379] [--data .repjs/etcd] [--gateway-port 7420] [--web-port 5173] [--run R] [--sample]
       start a local etcd, a gateway and the demo's web server (what npm start runs);
-      --sample runs the three-process sample instead
+      --sample runs the three-process sample instead; --members 3 [--profile P] runs a 3-member etcd
+  repjs etcd [--members 3] [--profile lan|continental|us-japan|global] [--data DIR] [--port 2379]
+      a local multi-member etcd for development; prints its endpoints and Raft flags; Ctrl-C stops it
+  repjs cluster list|add-member|remove-member [--etcd URL[,URL]]
+      etcd membership: list (leader, db size); add-member --name N --peer-url U --client-url U [--start]
+      (prints the etcd command that starts it; --start runs it here); remove-member NAME|ID|PEER-URL
   repjs log --run R [--etcd URL[,URL]] [--stream main] [--from 0] [--limit 1000]
       print a run's decided slots
   repjs gateway [--etcd URL[,URL]] [--port 7420] [--host 127.0.0.1] [--origin URL[,URL] | --origin '*'] [--cert F --key F]
@@ -64,6 +71,10 @@ async function main(argv: string[]): Promise<void> {
       return runCommand(rest)
     case 'runs':
       return runsCommand(rest)
+    case 'etcd':
+      return etcdCommand(rest)
+    case 'cluster':
+      return clusterCommand(rest)
     case 'token': {
       const { values } = parse(rest, { run: { type: 'string' }, ttl: { type: 'string', default: '86400' }, secret: { type: 'string' }, replica: { type: 'string' } })
       return printToken(values as Record<string, string | undefined>)
