@@ -12,6 +12,7 @@ import type { RandomMode } from '../../core/random.js'
 import { connect } from '../index.js'
 import { auditScript } from '../run/audit.js'
 import { flushStdout, resolveOnce, runScript } from '../run/host.js'
+import { catchUpProgress } from '../run/progress.js'
 
 const BOOLEAN = new Set(['--local-fs', '--quiet-replay', '--eof-ends-input', '--verbose', '--audit'])
 
@@ -80,6 +81,7 @@ export async function runCommand(argv: string[]): Promise<void> {
   // Connecting waits while etcd or the gateway is unreachable or has no quorum: say so once, after
   // a few seconds, even without --verbose (a silent wait looks like a hang).
   let waiting: string | undefined
+  const progress = catchUpProgress(log)
   const notice = setTimeout(() => waiting && process.stderr.write(`repjs: still connecting to the run (${waiting}); retrying until it answers, Ctrl-C to stop\n`), WAIT_NOTICE_MS)
   const rep = await connect({
     run,
@@ -92,7 +94,7 @@ export async function runCommand(argv: string[]): Promise<void> {
     // From the start: connecting waits (and says so) while etcd or the gateway is not reachable.
     onStatus: (s) => {
       if (s.state === 'reconnecting' || s.state === 'waiting-for-quorum') waiting = `${s.state}${s.reason ? `: ${s.reason}` : ''}`
-      log(`${s.state} slot ${s.slot} head ${s.head}${s.reason ? ` (${s.reason})` : ''}`)
+      if (!progress(s)) log(`${s.state} slot ${s.slot} head ${s.head}${s.reason ? ` (${s.reason})` : ''}`)
     },
   }).finally(() => clearTimeout(notice))
   log(`run ${run} as replica ${rep.info.replicaId}${rep.info.created ? ' (created the run)' : ''}`)
