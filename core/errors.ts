@@ -40,6 +40,10 @@ export const ErrorCodes = {
   REPLACED: 'REPJS_REPLACED',
   /** A peer stayed silent past a deadline: no HELLO in time, or no frame for two ping intervals. */
   TIMEOUT: 'REPJS_TIMEOUT',
+  /** No run with this id exists in this etcd (`repjs inspect`, `repjs replay`): check the id and the endpoints. */
+  UNKNOWN_RUN: 'REPJS_UNKNOWN_RUN',
+  /** `repjs replay`: the script asked for a slot the recorded log does not hold (the end of the log). */
+  LOG_END: 'REPJS_LOG_END',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]

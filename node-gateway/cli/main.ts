@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs'
 import { RepJSError } from '../../core/errors.js'
 import { parse } from './args.js'
 import { ensureTool, type ToolName } from './ensure-tool.js'
-import { printLog } from './log.js'
+import { inspectCommand } from './inspect.js'
 import { startCommand } from './start.js'
 import { runGateway, printToken } from './gateway.js'
 import { runCommand } from './run.js'
@@ -14,8 +14,9 @@ const HELP = `repjs — replicated JavaScript over etcd
   repjs start [--port 2379] [--data .repjs/etcd] [--gateway-port 7420] [--web-port 5173] [--run R] [--sample]
       start a local etcd, a gateway and the demo's web server (what npm start runs);
       --sample runs the three-process sample instead
-  repjs log --run R [--etcd URL[,URL]] [--stream main] [--from 0] [--limit 1000]
-      print a run's decided slots
+  repjs inspect --run R [--etcd URL[,URL]] [--stream main|NAME|'*'] [--from 0] [--limit N] [--follow] [--json]
+      print a run's decided log as a table (or JSON lines); --follow goes on printing new slots until Ctrl-C;
+      repjs log is the same command
   repjs gateway [--etcd URL[,URL]] [--port 7420] [--host 127.0.0.1] [--origin URL[,URL] | --origin '*'] [--cert F --key F]
                 [--max-connections 10000] [--max-pending-per-ip 256]
       run a gateway; set REPJS_GATEWAY_SECRET (or --secret) to require run tokens; without a secret only
@@ -38,14 +39,8 @@ async function main(argv: string[]): Promise<void> {
   switch (cmd) {
     case 'start':
       return startCommand(rest)
-    case 'log': {
-      const { values } = parse(rest, {
-        run: { type: 'string' }, etcd: { type: 'string', default: process.env.REPJS_ETCD ?? 'http://127.0.0.1:2379' },
-        stream: { type: 'string', default: 'main' }, from: { type: 'string', default: '0' }, limit: { type: 'string', default: '1000' },
-      })
-      if (!values.run) throw new Error('repjs log needs --run R')
-      return printLog({ run: String(values.run), etcd: String(values.etcd).split(','), stream: String(values.stream), from: Number(values.from), limit: Number(values.limit) })
-    }
+    case 'inspect': case 'log':
+      return inspectCommand(rest)
     case 'gateway': {
       const { values } = parse(rest, {
         etcd: { type: 'string', default: process.env.REPJS_ETCD ?? 'http://127.0.0.1:2379' }, port: { type: 'string', default: '7420' },
