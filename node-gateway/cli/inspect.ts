@@ -93,6 +93,11 @@ export async function inspectCommand(argv: string[]): Promise<void> {
   const limit = values.limit === undefined ? Infinity : Number(values.limit)
   if (!(Number.isInteger(limit) && limit >= 1) && limit !== Infinity) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `--limit takes a number of slots (a whole number ≥ 1), got ${String(values.limit)}`)
   const endpoints = String(values.etcd).split(',')
+  // `repjs inspect ... | head`: the reader is gone, so is the need to print.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err
+    process.exit(0)
+  })
   const store = createEtcdStore({ endpoints })
   try {
     const bad = await inspectRun(store, { run, endpoints, stream: String(values.stream), from, limit, follow: Boolean(values.follow), json: Boolean(values.json) })

@@ -8,6 +8,7 @@ import { inspectCommand } from './inspect.js'
 import { startCommand } from './start.js'
 import { runGateway, printToken } from './gateway.js'
 import { runCommand } from './run.js'
+import { replayCommand } from './replay.js'
 
 const HELP = `repjs — replicated JavaScript over etcd
 
@@ -26,6 +27,9 @@ const HELP = `repjs — replicated JavaScript over etcd
       run an unmodified Node script as one replica of run R
   repjs run --audit [--local-fs] [--once mod.fn]... script.js [args]
       run the script once locally and list its non-deterministic calls (agreed / run once / NOT replicated)
+  repjs replay --run R [--etcd URL[,URL]] [--random M] [--median N] [--local-fs] [--once mod.fn]... [--check-every N] script.js [args]
+      re-run a script against a recorded run without proposing anything and without the program-id check;
+      reports the first divergence (both call sites; exit 3) or that the whole log replayed (exit 0)
   repjs token --run R [--ttl 86400] [--replica ID]
       print a token for run R, signed with REPJS_GATEWAY_SECRET (or --secret); with --replica,
       it connects only as replica ID (one vote per slot for its holder)
@@ -51,6 +55,8 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'run':
       return runCommand(rest)
+    case 'replay':
+      return replayCommand(rest)
     case 'token': {
       const { values } = parse(rest, { run: { type: 'string' }, ttl: { type: 'string', default: '86400' }, secret: { type: 'string' }, replica: { type: 'string' } })
       return printToken(values as Record<string, string | undefined>)

@@ -24,7 +24,7 @@ export const RUN_USAGE =
   '       repjs run --audit [--local-fs] [--once mod.fn]... script.js [args]'
 
 /** Our options come before the script; everything from the script on belongs to the script. */
-function splitAtScript(argv: string[]): [string[], string[]] {
+export function splitAtScript(argv: string[]): [string[], string[]] {
   let i = 0
   while (i < argv.length && argv[i]!.startsWith('--')) {
     if (argv[i] === '--') return [argv.slice(0, i), argv.slice(i + 1)]
@@ -34,7 +34,7 @@ function splitAtScript(argv: string[]): [string[], string[]] {
 }
 
 /** A whole number ≥ 1 given as an option's text, or undefined if the option is absent. */
-function wholeOption(text: string | undefined, option: string, what: string): number | undefined {
+export function wholeOption(text: string | undefined, option: string, what: string): number | undefined {
   if (text === undefined) return undefined
   const n = Number(text)
   if (!(Number.isInteger(n) && n >= 1)) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `${option} takes ${what} (a whole number ≥ 1), got ${text}`)

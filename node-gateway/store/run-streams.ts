@@ -9,15 +9,20 @@ import { etcdCall } from './etcd-errors.js'
 import type { EtcdStore } from './etcd-store.js'
 import { metaKey, prefixEnd, runPrefix, slotPrefix } from './keys.js'
 
-/** The run record of `run`; REPJS_UNKNOWN_RUN if the run does not exist on this etcd. */
-export async function readRun(store: EtcdStore, codec: Codec, run: string, endpoints: string[]): Promise<RunMeta> {
+/** The stored run record of `run` (bytes); REPJS_UNKNOWN_RUN if the run does not exist on this etcd. */
+export async function readRunRecord(store: EtcdStore, run: string, endpoints: string[]): Promise<Uint8Array> {
   const meta = await etcdCall('reading the run record', () => store.client.get(metaKey(run)).buffer())
   if (!meta) {
     throw new RepJSError(ErrorCodes.UNKNOWN_RUN, `run '${run}' does not exist on ${endpoints.join(',')}: check the run id and --etcd (repjs runs lists the runs)`, {
       details: { run },
     })
   }
-  return decodeMeta(codec, meta, run)
+  return new Uint8Array(meta)
+}
+
+/** The run record of `run`, decoded; REPJS_UNKNOWN_RUN if the run does not exist on this etcd. */
+export async function readRun(store: EtcdStore, codec: Codec, run: string, endpoints: string[]): Promise<RunMeta> {
+  return decodeMeta(codec, await readRunRecord(store, run, endpoints), run)
 }
 
 /**
