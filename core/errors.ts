@@ -48,6 +48,10 @@ export const ErrorCodes = {
   RUN_GONE: 'REPJS_RUN_GONE',
   /** etcd refused a membership change (`repjs cluster`): unhealthy cluster, peer URL taken, ... */
   MEMBERSHIP: 'REPJS_MEMBERSHIP',
+  /** No run with this id exists in this etcd (`repjs inspect`, `repjs replay`): check the id and the endpoints. */
+  UNKNOWN_RUN: 'REPJS_UNKNOWN_RUN',
+  /** `repjs replay`: the script asked for a slot the recorded log does not hold (the end of the log). */
+  LOG_END: 'REPJS_LOG_END',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]

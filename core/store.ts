@@ -86,6 +86,12 @@ export interface Store {
   propose(ref: SlotRef, record: Bytes, clearVotes?: boolean): Promise<ProposeResult>
   /** Deliver every decided slot >= fromSlot of a stream, now and as they are decided. Returns a stop function. */
   follow(run: string, stream: string, fromSlot: number, handlers: FollowHandlers): () => void
+  /**
+   * Optional: the highest decided slot of a stream now (-1 if none). Read once when a replica opens
+   * its main stream, so that catch-up progress shows how far the log goes before the (windowed)
+   * prefetch has read that far.
+   */
+  headSlot?(run: string, stream: string): Promise<number>
   /** Write this voter's vote unless the slot is decided; returns the decided record if it is. */
   vote(ref: SlotRef, voter: string, value: Bytes): Promise<Bytes | undefined>
   /** Resolve with the first `n` votes in commit order once there are `n`. */

@@ -46,10 +46,14 @@ export class StreamLog {
     run: string,
     readonly name: string,
     onError: (err: unknown) => void,
-    private readonly onHead: () => void = () => {},
+    /** Called when the head moves (the main stream's status); the head is then read from the store too. */
+    private readonly onHead?: () => void,
     private readonly cache?: StreamCache,
   ) {
     this.stopFollow = () => {}
+    // Catch-up progress (a stream whose head is shown): the head as the store knows it now, ahead
+    // of the prefetch window. If that read fails the head is still learned as records are read.
+    if (onHead) store.headSlot?.(run, name).then((head) => this.closed || this.arriveHead(head), () => {})
     const follow = (this.follow = (from: number) => {
       if (this.closed) return
       this.stopRead()
@@ -90,7 +94,7 @@ export class StreamLog {
   private markCaughtUp(): void {
     this.caughtUp = true
     for (const w of this.caughtUpWaiters.splice(0)) w()
-    this.onHead()
+    this.onHead?.()
   }
 
   /** Records held: decided ahead of use, or taken and not released. */
@@ -138,11 +142,14 @@ export class StreamLog {
     this.decided.delete(slot)
   }
 
+  private arriveHead(slot: number): void {
+    if (slot <= this.head) return
+    this.head = slot
+    this.onHead?.()
+  }
+
   private arrive(slot: number, record: Uint8Array, save = true): void {
-    if (slot > this.head) {
-      this.head = slot
-      this.onHead()
-    }
+    this.arriveHead(slot)
     if (slot >= this.next + PREFETCH_WINDOW) return this.turnAway(slot, !save)
     if (save) this.cache?.save(slot, record)
     if (slot < this.next && !this.inflight.has(slot)) return

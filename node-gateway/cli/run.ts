@@ -13,6 +13,7 @@ import { connect } from '../index.js'
 import { auditScript } from '../run/audit.js'
 import { flushStdout, resolveOnce, runScript } from '../run/host.js'
 import { parseDuration } from './runs.js'
+import { catchUpProgress } from '../run/progress.js'
 
 const BOOLEAN = new Set(['--local-fs', '--quiet-replay', '--eof-ends-input', '--verbose', '--audit', '--new'])
 
@@ -24,7 +25,7 @@ export const RUN_USAGE =
   '       repjs run --audit [--local-fs] [--once mod.fn]... script.js [args]'
 
 /** Our options come before the script; everything from the script on belongs to the script. */
-function splitAtScript(argv: string[]): [string[], string[]] {
+export function splitAtScript(argv: string[]): [string[], string[]] {
   let i = 0
   while (i < argv.length && argv[i]!.startsWith('--')) {
     if (argv[i] === '--') return [argv.slice(0, i), argv.slice(i + 1)]
@@ -34,7 +35,7 @@ function splitAtScript(argv: string[]): [string[], string[]] {
 }
 
 /** A whole number ≥ 1 given as an option's text, or undefined if the option is absent. */
-function wholeOption(text: string | undefined, option: string, what: string): number | undefined {
+export function wholeOption(text: string | undefined, option: string, what: string): number | undefined {
   if (text === undefined) return undefined
   const n = Number(text)
   if (!(Number.isInteger(n) && n >= 1)) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `${option} takes ${what} (a whole number ≥ 1), got ${text}`)
@@ -83,6 +84,7 @@ export async function runCommand(argv: string[]): Promise<void> {
   // Connecting waits while etcd or the gateway is unreachable or has no quorum: say so once, after
   // a few seconds, even without --verbose (a silent wait looks like a hang).
   let waiting: string | undefined
+  const progress = catchUpProgress(log)
   const notice = setTimeout(() => waiting && process.stderr.write(`repjs: still connecting to the run (${waiting}); retrying until it answers, Ctrl-C to stop\n`), WAIT_NOTICE_MS)
   const rep = await connect({
     run,
@@ -97,7 +99,7 @@ export async function runCommand(argv: string[]): Promise<void> {
     // From the start: connecting waits (and says so) while etcd or the gateway is not reachable.
     onStatus: (s) => {
       if (s.state === 'reconnecting' || s.state === 'waiting-for-quorum') waiting = `${s.state}${s.reason ? `: ${s.reason}` : ''}`
-      log(`${s.state} slot ${s.slot} head ${s.head}${s.reason ? ` (${s.reason})` : ''}`)
+      if (!progress(s)) log(`${s.state} slot ${s.slot} head ${s.head}${s.reason ? ` (${s.reason})` : ''}`)
     },
   }).finally(() => clearTimeout(notice))
   log(`run ${run} as replica ${rep.info.replicaId}${rep.info.created ? ' (created the run)' : ''}`)
