@@ -14,7 +14,7 @@ import { sleep } from '../../core/retry.js'
 import type { FollowHandlers, HeldLock, ProposeResult, SlotRef, Store } from '../../core/store.js'
 import { etcdCall, storeError } from './etcd-errors.js'
 import { KvClient, allPlaintext, type RangePage } from './kv-client.js'
-import { watch } from './watch-client.js'
+import { watch, WatchCompactedError } from './watch-client.js'
 import { keepLease, type KeptLease } from './lease-keeper.js'
 import { lockKey, MAX_SLOT, markerKey, metaKey, pad, prefixEnd, slotKey, slotOf, slotPrefix, votePrefix } from './keys.js'
 
@@ -31,6 +31,8 @@ export interface EtcdStoreOptions {
    * endpoint is http://.
    */
   hotPath?: 'http2' | 'etcd3'
+  /** Called each time etcd cancels a log watch because its start revision was compacted (it restarts from a range read). */
+  onWatchCompacted?: () => void
 }
 
 /** A decided slot as the log's readers see it: its key and record. */
@@ -81,8 +83,12 @@ export class EtcdStore implements Store {
   private pageSize: number
   private closed = false
   private readonly stops = new Set<() => void>()
+  /** Log watches etcd cancelled because their start revision was compacted away (each restarted from a range read). */
+  watchesCompacted = 0
+  private readonly onWatchCompacted: (() => void) | undefined
 
   constructor(opts: EtcdStoreOptions) {
+    this.onWatchCompacted = opts.onWatchCompacted
     const timeout = opts.callTimeoutMs ?? 3000
     this.pageSize = opts.pageSize ?? 4000
     const plaintext = allPlaintext(opts.endpoints)
@@ -225,7 +231,10 @@ export class EtcdStore implements Store {
           event: (ev) => {
             if (ev.type === 'Put') deliver(ev.kv)
           },
-          error: () => resolve(),
+          error: (err) => {
+            if (err instanceof WatchCompactedError) this.compacted()
+            resolve()
+          },
         })
         onCancel(() => {
           w.cancel()
@@ -243,8 +252,16 @@ export class EtcdStore implements Store {
       onCancel(end)
       watcher.on('put', deliver)
       // etcd3 resumes a lost stream by itself; an 'error' is a cancel (e.g. compaction).
-      watcher.on('error', end)
+      watcher.on('error', (err: Error) => {
+        if (/compacted/.test(err.message)) this.compacted()
+        end()
+      })
     })
+  }
+
+  private compacted(): void {
+    this.watchesCompacted++
+    this.onWatchCompacted?.()
   }
 
   /** A range read's page of keys and values: the lean decode on the http2 path, etcd3's objects otherwise. */
