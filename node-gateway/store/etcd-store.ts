@@ -272,7 +272,11 @@ export class EtcdStore implements Store {
   }
 
   /**
-   * Read decided slots >= from in pages pinned at one revision; returns that revision. While pages
+   * Read decided slots >= from in pages; returns the revision of the first page. Each page reads the
+   * current revision, not one pinned revision: a pinned read slower than etcd's compaction period
+   * would fail with ErrCompacted on every retry and never finish. Nothing is missed: a slot key is
+   * written once, so a slot decided by the first page's revision is in every later page, and the
+   * watch starts right after that revision (a slot seen twice is dropped by `follow`). While pages
    * find slots, each asks for exactly the next `pageSize` slot numbers: etcd 3.4 walks the whole
    * key range of a range request in its index (to count it) whatever the limit, so open-ended
    * pages would cost O(slots left) each, O(n^2) for a long log. The first empty window (the end,
@@ -284,7 +288,7 @@ export class EtcdStore implements Store {
     const keyOf = (slot: number) => b(prefix + pad(slot))
     let revision: string | undefined
     const request = (key: Buffer, window?: { slot: number; size: number }) => {
-      const page = this.rangePage({ key, range_end: window ? keyOf(window.slot + window.size) : end, limit: window?.size ?? this.pageSize, revision })
+      const page = this.rangePage({ key, range_end: window ? keyOf(window.slot + window.size) : end, limit: window?.size ?? this.pageSize })
       page.catch(() => {}) // awaited below; a prefetch abandoned by stop() must not be unhandled
       return { key, window, page }
     }
