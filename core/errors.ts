@@ -40,6 +40,11 @@ export const ErrorCodes = {
   REPLACED: 'REPJS_REPLACED',
   /** A peer stayed silent past a deadline: no HELLO in time, or no frame for two ping intervals. */
   TIMEOUT: 'REPJS_TIMEOUT',
+  /**
+   * The replica needs a slot that was collected after a snapshot (`collect()`): it must start from
+   * the snapshot with `restore()` (before its first call on the stream) instead of replaying from 0.
+   */
+  COLLECTED: 'REPJS_COLLECTED',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]

@@ -45,6 +45,11 @@ export const SCHEMA = {
   pong: { code: 22, fields: [['n', 'uint']] }, // S
   error: { code: 23, fields: [['id', 'uint'], ['code', 'str'], ['message', 'str'], ['retryable', 'bool'], ['status', 'str']] }, // S
   attach: { code: 24, fields: [['id', 'uint'], ['stream', 'str'], ['slot', 'uint'], ['lock', 'uint']] }, // C
+  readSnapshot: { code: 30, fields: [['id', 'uint'], ['stream', 'str']] }, // C
+  snapshot: { code: 31, fields: [['id', 'uint'], ['present', 'bool'], ['snapshot', 'bytes']] }, // S
+  writeSnapshot: { code: 32, fields: [['id', 'uint'], ['stream', 'str'], ['slot', 'uint'], ['snapshot', 'bytes']] }, // C
+  collect: { code: 33, fields: [['id', 'uint'], ['stream', 'str'], ['below', 'uint']] }, // C
+  collected: { code: 34, fields: [['id', 'uint'], ['deleted', 'uint']] }, // S
 } as const satisfies Record<string, Spec>
 
 export type MessageName = keyof typeof SCHEMA

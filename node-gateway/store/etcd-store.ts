@@ -16,7 +16,10 @@ import { etcdCall, storeError } from './etcd-errors.js'
 import { KvClient, allPlaintext, type RangePage } from './kv-client.js'
 import { watch, WatchCompactedError } from './watch-client.js'
 import { keepLease, type KeptLease } from './lease-keeper.js'
-import { lockKey, MAX_SLOT, markerKey, metaKey, pad, prefixEnd, slotKey, slotOf, slotPrefix, votePrefix } from './keys.js'
+import { lockKey, MAX_SLOT, markerKey, metaKey, pad, prefixEnd, slotKey, slotOf, slotPrefix, snapKey, votePrefix } from './keys.js'
+import { createCodec } from '../../core/codec.js'
+import { checkSnapshot } from '../../core/snapshot.js'
+import { createCborFormat } from '../codec/cbor-format.js'
 
 export interface EtcdStoreOptions {
   /** One endpoint or several, e.g. 'http://127.0.0.1:2379'. */
@@ -45,6 +48,11 @@ const del = (key: string): IRequestOp => ({ request_delete_range: { key: b(key) 
 const delPrefix = (prefix: string): IRequestOp => ({ request_delete_range: { key: b(prefix), range_end: prefixEnd(prefix) } })
 const put = (key: string, value: Uint8Array, lease?: string): IRequestOp => ({ request_put: { key: b(key), value: Buffer.from(value.buffer, value.byteOffset, value.byteLength), lease } })
 const bytes = (v: Buffer): Uint8Array => new Uint8Array(v.buffer, v.byteOffset, v.byteLength)
+const modIs = (key: string, rev: string): ICompare => ({ key: b(key), target: 'Mod', result: 'Equal', mod_revision: rev })
+/** Slot numbers whose records one transaction of `collect` deletes, at most. */
+export const COLLECT_BATCH = 10_000
+/** Reads the slot of stored snapshots (the one format every RepJS runtime writes). */
+const snapshotCodec = createCodec(createCborFormat())
 /** Slots delivered ahead of a lower undelivered one that `follow` remembers at most. */
 const MAX_OUT_OF_ORDER = 100_000
 
@@ -452,6 +460,43 @@ export class EtcdStore implements Store {
         lease.detach()
       },
     }
+  }
+
+  async readSnapshot(run: string, stream: string): Promise<Uint8Array | undefined> {
+    const res = await etcdCall('reading a snapshot', () => this.range({ key: b(snapKey(run, stream)) }))
+    const kv = res.kvs[0]
+    return kv ? bytes(kv.value) : undefined
+  }
+
+  async writeSnapshot(ref: SlotRef, snapshot: Uint8Array): Promise<Uint8Array> {
+    const key = snapKey(ref.run, ref.stream)
+    for (;;) {
+      const res = await etcdCall('reading a snapshot', () => this.range({ key: b(key) }))
+      const kv = res.kvs[0]
+      if (kv && checkSnapshot(snapshotCodec, bytes(kv.value), ref.run, ref.stream).slot >= ref.slot) return bytes(kv.value)
+      // Replace exactly what was read (or nothing): a later snapshot stored meanwhile is read again.
+      const put1 = await this.txn('storing a snapshot', [kv ? modIs(key, String(kv.mod_revision)) : absent(key)], [put(key, snapshot)], [])
+      if (put1.succeeded) return snapshot
+    }
+  }
+
+  async collect(ref: SlotRef): Promise<number> {
+    const snap = await this.readSnapshot(ref.run, ref.stream)
+    const at = snap ? checkSnapshot(snapshotCodec, snap, ref.run, ref.stream).slot : -1
+    if (ref.slot > at) {
+      throw badArgument(`cannot collect slots below ${ref.slot} of stream '${ref.stream}': its latest snapshot is ${at < 0 ? 'none' : `at slot ${at}`}; take a snapshot first`)
+    }
+    const prefix = slotPrefix(ref.run, ref.stream)
+    const first = await etcdCall('collecting slots', () => this.range({ key: b(slotKey(ref.run, ref.stream, 0)), range_end: b(slotKey(ref.run, ref.stream, ref.slot)), limit: 1, keys_only: true }))
+    if (first.kvs.length === 0) return 0
+    let deleted = 0
+    for (let from = slotOf(Buffer.from(first.kvs[0]!.key).toString()); from < ref.slot; from += COLLECT_BATCH) {
+      const to = Math.min(from + COLLECT_BATCH, ref.slot)
+      const range = { request_delete_range: { key: b(prefix + pad(from)), range_end: b(prefix + pad(to)) } }
+      const res = await this.txn('collecting slots', [], [range], [])
+      deleted += Number(res.responses[0]!.response_delete_range.deleted)
+    }
+    return deleted
   }
 
   /** The highest decided slot of a stream, or -1. */
