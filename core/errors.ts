@@ -52,6 +52,11 @@ export const ErrorCodes = {
   UNKNOWN_RUN: 'REPJS_UNKNOWN_RUN',
   /** `repjs replay`: the script asked for a slot the recorded log does not hold (the end of the log). */
   LOG_END: 'REPJS_LOG_END',
+  /**
+   * The replica needs a slot that was collected after a snapshot (`collect()`): it must start from
+   * the snapshot with `restore()` (before its first call on the stream) instead of replaying from 0.
+   */
+  COLLECTED: 'REPJS_COLLECTED',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]

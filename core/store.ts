@@ -96,6 +96,18 @@ export interface Store {
   vote(ref: SlotRef, voter: string, value: Bytes): Promise<Bytes | undefined>
   /** Resolve with the first `n` votes in commit order once there are `n`. */
   awaitVotes(ref: SlotRef, n: number, signal: AbortSignal): Promise<Bytes[]>
+  /** The latest snapshot of a stream (`/repjs/v1/<run>/snap/<stream>`), undefined if none. */
+  readSnapshot(run: string, stream: string): Promise<Bytes | undefined>
+  /**
+   * Store the snapshot taken at `ref.slot` unless the one stored is at that slot or later (checked
+   * in the transaction); return the snapshot stored now (ours or the later one).
+   */
+  writeSnapshot(ref: SlotRef, snapshot: Bytes): Promise<Bytes>
+  /**
+   * Delete the stream's slot records below `ref.slot`, which must not be above the latest
+   * snapshot's slot, in bounded transactions; returns how many were deleted.
+   */
+  collect(ref: SlotRef): Promise<number>
   /** Try to take the run-once lock of a slot under a lease of `ttlMs`. */
   acquire(ref: SlotRef, holder: string, ttlMs: number): Promise<AcquireResult>
   close(): Promise<void>

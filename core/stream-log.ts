@@ -39,6 +39,8 @@ export class StreamLog {
   /** The first slot turned away: not read yet (until a read that turned nothing away caught up). */
   private unreadFrom: number | undefined
   private closed = false
+  /** Restored from a snapshot: the replica-local cache (records from slot 0 on) is not written. */
+  private restarted = false
   failure: unknown
 
   constructor(
@@ -85,9 +87,9 @@ export class StreamLog {
     cache.load().then(
       (records) => {
         records.forEach((r, slot) => this.arrive(slot, r, false))
-        if (!this.dropped) follow(records.length)
+        if (!this.dropped) follow(Math.max(records.length, this.next))
       },
-      () => follow(0),
+      () => follow(this.next),
     )
   }
 
@@ -100,6 +102,26 @@ export class StreamLog {
   /** Records held: decided ahead of use, or taken and not released. */
   get held(): number {
     return this.decided.size
+  }
+
+  /** Slots taken and not released yet (calls in flight). */
+  get pending(): number {
+    return this.inflight.size
+  }
+
+  /**
+   * Start the stream at `from` instead of 0 (restored from a snapshot), before any slot was taken:
+   * forget what was read and read from there.
+   */
+  restart(from: number): void {
+    if (this.next !== 0 || this.inflight.size > 0) throw new Error('StreamLog.restart() after a slot was taken')
+    this.next = from
+    this.restarted = true
+    this.decided.clear()
+    this.unreadFrom = undefined
+    this.dropped = false
+    this.caughtUp = false
+    this.follow(from)
   }
 
   /** Take the next slot number, in call order. */
@@ -151,7 +173,7 @@ export class StreamLog {
   private arrive(slot: number, record: Uint8Array, save = true): void {
     this.arriveHead(slot)
     if (slot >= this.next + PREFETCH_WINDOW) return this.turnAway(slot, !save)
-    if (save) this.cache?.save(slot, record)
+    if (save && !this.restarted) this.cache?.save(slot, record)
     if (slot < this.next && !this.inflight.has(slot)) return
     this.decided.set(slot, record)
     const ws = this.waiters.get(slot)

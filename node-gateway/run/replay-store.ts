@@ -71,7 +71,24 @@ export class ReplayStore implements Store {
     return { state: 'decided', record: await this.recorded(ref) }
   }
 
+  /** Scripts under `repjs run` take no snapshots; a library replica's restore() reads the recorded one. */
+  readSnapshot(run: string, stream: string): Promise<Uint8Array | undefined> {
+    return this.etcd.readSnapshot(run, stream)
+  }
+
+  writeSnapshot(ref: SlotRef): Promise<Uint8Array> {
+    return Promise.reject(readOnly('store a snapshot', ref))
+  }
+
+  collect(ref: SlotRef): Promise<number> {
+    return Promise.reject(readOnly('collect slots', ref))
+  }
+
   close(): Promise<void> {
     return this.etcd.close()
   }
+}
+
+function readOnly(what: string, ref: SlotRef): RepJSError {
+  return new RepJSError(ErrorCodes.BAD_ARGUMENT, `a replay writes nothing: it cannot ${what} (stream '${ref.stream}' slot ${ref.slot})`, { details: { ...ref } })
 }

@@ -167,10 +167,13 @@ describe('PROTOCOL.md golden frames', () => {
     for (const g of GOLDEN) expect(g.heading).toContain(`(${dirs.get(g.json.type as string)})`)
   })
 
-  test('the subprotocol is repjs.v1 and type numbers are 1..24, dense (append-only)', () => {
+  test('the subprotocol is repjs.v1 and type numbers are 1..24, dense (append-only), then ranges 25-39 reserved per feature', () => {
     expect(SUBPROTOCOL).toBe('repjs.v1')
     expect(DOC).toContain('`repjs.v1`')
-    expect(NAMES.map((n) => SCHEMA[n].code)).toEqual(NAMES.map((_, i) => i + 1))
+    const codes = NAMES.map((n) => SCHEMA[n].code)
+    expect(codes.filter((c) => c <= 24)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1))
+    // 30-34: snapshots
+    expect(codes.filter((c) => c > 24).every((c) => c <= 39)).toBe(true)
   })
 
   test('the golden-frame parser notices edits', () => {
