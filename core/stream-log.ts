@@ -53,9 +53,6 @@ export class StreamLog {
     private readonly cache?: StreamCache,
   ) {
     this.stopFollow = () => {}
-    // Catch-up progress (a stream whose head is shown): the head as the store knows it now, ahead
-    // of the prefetch window. If that read fails the head is still learned as records are read.
-    if (onHead) store.headSlot?.(run, name).then((head) => this.closed || this.arriveHead(head), () => {})
     const follow = (this.follow = (from: number) => {
       if (this.closed) return
       this.stopRead()
@@ -79,18 +76,24 @@ export class StreamLog {
       })
       this.stopFollow = stop
     })
-    if (!cache) {
-      follow(0)
-      return
+    const start = () => {
+      // A restored stream (snapshot) starts at its first slot after the snapshot, not at 0.
+      if (!cache) return follow(this.next)
+      // Restore what this replica saved earlier at once, then fetch only the tail.
+      cache.load().then(
+        (records) => {
+          records.forEach((r, slot) => this.arrive(slot, r, false))
+          if (!this.dropped) follow(Math.max(records.length, this.next))
+        },
+        () => follow(this.next),
+      )
     }
-    // Restore what this replica saved earlier at once, then fetch only the tail.
-    cache.load().then(
-      (records) => {
-        records.forEach((r, slot) => this.arrive(slot, r, false))
-        if (!this.dropped) follow(Math.max(records.length, this.next))
-      },
-      () => follow(this.next),
-    )
+    // Catch-up progress (a stream whose head is shown): the log's head as the store knows it, read
+    // first (one read), so that progress shows the whole log's head from the start, not how far the
+    // windowed prefetch has read. If that read fails, the head is learned as records are read.
+    const headRead = onHead && store.headSlot?.(run, name)
+    if (headRead) headRead.then((head) => this.closed || this.arriveHead(head), () => {}).finally(start)
+    else start()
   }
 
   private markCaughtUp(): void {

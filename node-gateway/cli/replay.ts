@@ -16,13 +16,12 @@ import { parseArgs } from 'node:util'
 import { createCodec } from '../../core/codec.js'
 import { describeCall, ErrorCodes, RepJSError, type CallIdentity } from '../../core/errors.js'
 import { createReplica, type Replica } from '../../core/replica.js'
-import type { RandomMode } from '../../core/random.js'
 import { INPUT_STREAM } from '../../core/input.js'
 import { createCborFormat } from '../codec/cbor-format.js'
 import { flushStdout, EXIT_STOPPED, runScript } from '../run/host.js'
 import { ReplayStore } from '../run/replay-store.js'
 import { createEtcdStore } from '../store/etcd-store.js'
-import { splitAtScript, wholeOption } from './run.js'
+import { LOG_SHAPING_OPTIONS, logShaping, splitAtScript } from './run.js'
 
 /** Exit code of a replay that diverged from the log. */
 export const EXIT_DIVERGED = 3
@@ -40,17 +39,12 @@ export async function replayCommand(argv: string[]): Promise<void> {
     args: ours,
     allowPositionals: false,
     strict: true,
-    // The options that shape a script's log (as given to the recorded `repjs run`).
-    options: {
-      run: { type: 'string' }, etcd: { type: 'string' }, random: { type: 'string', default: 'call' }, median: { type: 'string' },
-      'local-fs': { type: 'boolean', default: false }, once: { type: 'string', multiple: true, default: [] },
-      'check-every': { type: 'string' }, 'check-quorum': { type: 'string' }, verbose: { type: 'boolean', default: false },
-    },
+    options: { ...LOG_SHAPING_OPTIONS, run: { type: 'string' }, etcd: { type: 'string' }, verbose: { type: 'boolean', default: false } },
   })
   const [script, ...args] = theirs
   const run = values.run ?? process.env.REPJS_RUN
   if (!script || !run) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `repjs replay needs --run R and a script\n${REPLAY_USAGE}`)
-  if (!['call', 'batch', 'seed'].includes(values.random!)) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `--random must be call, batch or seed`)
+  const shaping = logShaping(values)
   const path = resolve(script)
   const endpoints = (values.etcd ?? process.env.REPJS_ETCD ?? 'http://127.0.0.1:2379').split(',')
   const store = new ReplayStore(createEtcdStore({ endpoints }), createCodec(createCborFormat()), endpoints)
@@ -66,10 +60,7 @@ export async function replayCommand(argv: string[]): Promise<void> {
   const log = (m: string) => void (values.verbose && say(m))
   let verdict: 'diverged' | 'end' | undefined
   const code = await runScript({
-    script: path, args, rep, random: values.random as RandomMode, medianQuorum: wholeOption(values.median, '--median', 'a quorum'),
-    localFs: values['local-fs']!, once: values.once!, quietReplay: false, eofEndsInput: false, log, terminal: false,
-    checkEvery: wholeOption(values['check-every'], '--check-every', 'a number of agreed calls'),
-    checkQuorum: wholeOption(values['check-quorum'], '--check-quorum', 'a quorum'),
+    script: path, args, rep, ...shaping, quietReplay: false, eofEndsInput: false, log, terminal: false,
     onStop(err) {
       if (err.code === ErrorCodes.DIVERGED) {
         verdict = 'diverged'

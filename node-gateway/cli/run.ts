@@ -11,8 +11,8 @@ import { fingerprint } from '../../core/hash.js'
 import type { RandomMode } from '../../core/random.js'
 import { connect } from '../index.js'
 import { auditScript } from '../run/audit.js'
-import { flushStdout, resolveOnce, runScript } from '../run/host.js'
 import { parseDuration } from './runs.js'
+import { flushStdout, resolveOnce, runScript, type RunOptions } from '../run/host.js'
 import { catchUpProgress } from '../run/progress.js'
 
 const BOOLEAN = new Set(['--local-fs', '--quiet-replay', '--eof-ends-input', '--verbose', '--audit', '--new'])
@@ -35,11 +35,32 @@ export function splitAtScript(argv: string[]): [string[], string[]] {
 }
 
 /** A whole number ≥ 1 given as an option's text, or undefined if the option is absent. */
-export function wholeOption(text: string | undefined, option: string, what: string): number | undefined {
+function wholeOption(text: string | undefined, option: string, what: string): number | undefined {
   if (text === undefined) return undefined
   const n = Number(text)
   if (!(Number.isInteger(n) && n >= 1)) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `${option} takes ${what} (a whole number ≥ 1), got ${text}`)
   return n
+}
+
+/** The options that shape a script's log: `repjs run`'s, and `repjs replay`'s of a recording. */
+export const LOG_SHAPING_OPTIONS = {
+  random: { type: 'string', default: 'call' }, median: { type: 'string' },
+  'local-fs': { type: 'boolean', default: false }, once: { type: 'string', multiple: true, default: [] as string[] },
+  'check-every': { type: 'string' }, 'check-quorum': { type: 'string' },
+} as const
+
+type ShapingValues = { random?: string; median?: string; 'local-fs'?: boolean; once?: string[]; 'check-every'?: string; 'check-quorum'?: string }
+
+/** Those options, checked, as runScript takes them. */
+export function logShaping(values: ShapingValues): Pick<RunOptions, 'random' | 'medianQuorum' | 'localFs' | 'once' | 'checkEvery' | 'checkQuorum'> {
+  if (!['call', 'batch', 'seed'].includes(values.random!)) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `--random must be call, batch or seed`)
+  const checkEvery = wholeOption(values['check-every'], '--check-every', 'a number of agreed calls')
+  const checkQuorum = wholeOption(values['check-quorum'], '--check-quorum', 'a quorum')
+  if (checkQuorum !== undefined && checkEvery === undefined) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `--check-quorum goes with --check-every N`)
+  return {
+    random: values.random as RandomMode, medianQuorum: wholeOption(values.median, '--median', 'a quorum'),
+    localFs: values['local-fs']!, once: values.once!, checkEvery, checkQuorum,
+  }
 }
 
 export async function runCommand(argv: string[]): Promise<void> {
@@ -49,12 +70,10 @@ export async function runCommand(argv: string[]): Promise<void> {
     allowPositionals: false,
     strict: true,
     options: {
-      run: { type: 'string' }, etcd: { type: 'string' }, gateway: { type: 'string' }, token: { type: 'string' },
-      program: { type: 'string' }, random: { type: 'string', default: 'call' }, median: { type: 'string' },
-      'local-fs': { type: 'boolean', default: false }, once: { type: 'string', multiple: true, default: [] },
+      ...LOG_SHAPING_OPTIONS,
+      run: { type: 'string' }, etcd: { type: 'string' }, gateway: { type: 'string' }, token: { type: 'string' }, program: { type: 'string' },
       'quiet-replay': { type: 'boolean', default: false }, 'eof-ends-input': { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false }, name: { type: 'string' }, audit: { type: 'boolean', default: false },
-      'check-every': { type: 'string' }, 'check-quorum': { type: 'string' },
       new: { type: 'boolean', default: false }, 'run-ttl': { type: 'string' },
     },
   })
@@ -74,12 +93,8 @@ export async function runCommand(argv: string[]): Promise<void> {
   }
   const run = values.run ?? process.env.REPJS_RUN
   if (!run) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `repjs run needs --run R (or REPJS_RUN): the run id every replica of this program shares\n${RUN_USAGE}`)
-  if (!['call', 'batch', 'seed'].includes(values.random!)) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `--random must be call, batch or seed`)
-  const median = wholeOption(values.median, '--median', 'a quorum')
-  const checkEvery = wholeOption(values['check-every'], '--check-every', 'a number of agreed calls')
-  const checkQuorum = wholeOption(values['check-quorum'], '--check-quorum', 'a quorum')
-  if (checkQuorum !== undefined && checkEvery === undefined) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `--check-quorum goes with --check-every N`)
   const runTtlMs = values['run-ttl'] === undefined ? undefined : parseDuration(values['run-ttl'], '--run-ttl')
+  const shaping = logShaping(values)
   const log = (m: string) => void (values.verbose && process.stderr.write(`repjs: ${m}\n`))
   // Connecting waits while etcd or the gateway is unreachable or has no quorum: say so once, after
   // a few seconds, even without --verbose (a silent wait looks like a hang).
@@ -104,9 +119,7 @@ export async function runCommand(argv: string[]): Promise<void> {
   }).finally(() => clearTimeout(notice))
   log(`run ${run} as replica ${rep.info.replicaId}${rep.info.created ? ' (created the run)' : ''}`)
   const code = await runScript({
-    script: path, args, rep, random: values.random as RandomMode, medianQuorum: median,
-    localFs: values['local-fs']!, once: values.once!, quietReplay: values['quiet-replay']!, eofEndsInput: values['eof-ends-input']!, log,
-    checkEvery, checkQuorum,
+    script: path, args, rep, ...shaping, quietReplay: values['quiet-replay']!, eofEndsInput: values['eof-ends-input']!, log,
   })
   await rep.close()
   await flushStdout()

@@ -663,8 +663,10 @@ export class EtcdStore implements Store {
   /** The highest decided slot of a stream, or -1. */
   async headSlot(run: string, stream: string): Promise<number> {
     const prefix = slotPrefix(run, stream)
-    const keys = await etcdCall('reading the log head', () => this.client.getAll().prefix(prefix).sort('Key', 'Descend').limit(1).keys())
-    return keys.length ? slotOf(keys[0]!) : -1
+    const res = await etcdCall('reading the log head', () =>
+      this.range({ key: b(prefix), range_end: prefixEnd(prefix), sort_target: 'Key', sort_order: 'Descend', limit: 1, keys_only: true }),
+    )
+    return res.kvs.length ? slotOf(res.kvs[0]!.key.toString()) : -1
   }
 
   async close(): Promise<void> {

@@ -55,7 +55,7 @@ test('repjs run --verbose joining a 20,000-slot run prints catch-up progress wit
   expect(progress.length, p.stderr).toBeGreaterThanOrEqual(2)
   const slots = progress.map((m) => Number(m[1]!.replaceAll(',', '')))
   for (let i = 1; i < slots.length; i++) expect(slots[i]).toBeGreaterThan(slots[i - 1]!)
-  for (const m of progress) expect(m[2]).toBe('20,000')
+  for (const m of progress) expect(m[2], p.stderr).toBe('20,000')
   const live = lines.findIndex((l) => /^repjs: caught up: live at slot 20,000 after [\d,]+ slots in [\d.]+ s$/.test(l))
   expect(live, p.stderr).toBeGreaterThan(lines.indexOf(progress.at(-1)!.input))
 }, 60_000)
