@@ -45,6 +45,8 @@ export const SCHEMA = {
   pong: { code: 22, fields: [['n', 'uint']] }, // S
   error: { code: 23, fields: [['id', 'uint'], ['code', 'str'], ['message', 'str'], ['retryable', 'bool'], ['status', 'str']] }, // S
   attach: { code: 24, fields: [['id', 'uint'], ['stream', 'str'], ['slot', 'uint'], ['lock', 'uint']] }, // C
+  present: { code: 35, fields: [['value', 'bytes']] }, // C (presence, core/presence.ts; no answer)
+  presenceOn: { code: 36, fields: [['ttlMs', 'uint']] }, // S (after WELCOME: this gateway stores PRESENT)
 } as const satisfies Record<string, Spec>
 
 export type MessageName = keyof typeof SCHEMA

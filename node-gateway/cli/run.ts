@@ -86,6 +86,7 @@ export async function runCommand(argv: string[]): Promise<void> {
     ...(values.gateway ? { gateway: values.gateway.split(','), token: values.token ?? process.env.REPJS_TOKEN } : { etcd: (values.etcd ?? process.env.REPJS_ETCD ?? 'http://127.0.0.1:2379').split(',') }),
     program: values.program ?? `script:${fingerprint(readFileSync(path))}`,
     name: values.name,
+    runtime: 'repjs-run',
     // The program id is the script's hash unless --program says otherwise: then the code is the
     // same on every replica and so are its call sites.
     compareSites: values.program === undefined,

@@ -16,6 +16,8 @@ import { at, watchLiveness, type LivenessOptions } from './liveness.js'
 import type { Metrics } from './metrics.js'
 import { checkTokenReplica, verifyToken, TokenError } from './token.js'
 import { checkMeta, checkRecord, checkVote, DEFAULT_MAX_VALUE_BYTES } from './validate.js'
+import { checkPresence, ConnectionPresence } from './presence.js'
+import { PRESENCE_TTL_S } from '../../core/presence.js'
 
 export interface PeerLimits {
   /** Requests awaiting etcd at once, per connection. */
@@ -94,6 +96,8 @@ export class Peer {
   /** Run-once locks held on this connection, by handle (random, unique across connections). */
   private readonly locks = new Map<number, EtcdHeldLock>()
   private readonly waits = new Map<number, AbortController>()
+  /** This connection's presence key (after its first PRESENT). */
+  private presence: ConnectionPresence | undefined
   private closed = false
 
   constructor(
@@ -233,6 +237,7 @@ export class Peer {
       if (this.closed) return
       this.takeOver()
       this.send({ type: 'welcome', meta: opened.meta, created: opened.created, gateway: this.ctx.gatewayId })
+      this.send({ type: 'presenceOn', ttlMs: PRESENCE_TTL_S * 1000 })
     } catch (err) {
       this.error(0, err)
       this.close(CLOSE.GOING_AWAY, 'etcd unavailable; retry')
@@ -411,6 +416,14 @@ export class Peer {
       }
       case 'ping':
         return this.send({ type: 'pong', n: msg.n })
+      case 'present':
+        try {
+          checkPresence(msg.value, this.replica)
+        } catch (err) {
+          return this.refuse(CLOSE.PROTOCOL_ERROR, err as RepJSError, 'bad-presence')
+        }
+        this.presence ??= new ConnectionPresence(store.client, this.run!, this.replica, this.ctx.log, () => this.ctx.metrics.presenceWrites.inc())
+        return this.presence.offer(msg.value)
       default:
         return this.refuse(CLOSE.PROTOCOL_ERROR, new RepJSError(ErrorCodes.PROTOCOL, `${msg.type} is not a client message`), 'wrong-direction')
     }
@@ -524,6 +537,7 @@ export class Peer {
       else l.detach()
     }
     this.locks.clear()
+    this.presence?.close()
     for (const give of this.giveBack) give()
   }
 }

@@ -16,7 +16,8 @@ import { etcdCall, storeError } from './etcd-errors.js'
 import { KvClient, allPlaintext, type RangePage } from './kv-client.js'
 import { watch } from './watch-client.js'
 import { keepLease, type KeptLease } from './lease-keeper.js'
-import { lockKey, MAX_SLOT, markerKey, metaKey, pad, prefixEnd, slotKey, slotOf, slotPrefix, votePrefix } from './keys.js'
+import { lockKey, MAX_SLOT, markerKey, metaKey, pad, prefixEnd, presenceKey, slotKey, slotOf, slotPrefix, votePrefix } from './keys.js'
+import { PresenceLease } from './presence-lease.js'
 
 export interface EtcdStoreOptions {
   /** One endpoint or several, e.g. 'http://127.0.0.1:2379'. */
@@ -81,6 +82,7 @@ export class EtcdStore implements Store {
   private pageSize: number
   private closed = false
   private readonly stops = new Set<() => void>()
+  private presence: PresenceLease | undefined
 
   constructor(opts: EtcdStoreOptions) {
     const timeout = opts.callTimeoutMs ?? 3000
@@ -440,9 +442,16 @@ export class EtcdStore implements Store {
     return keys.length ? slotOf(keys[0]!) : -1
   }
 
+  /** This replica's presence key, under a lease of this store's (revoked on close). */
+  present(run: string, replica: string, value: Uint8Array): Promise<void> {
+    this.presence ??= new PresenceLease(this.client)
+    return this.presence.put(presenceKey(run, replica), value)
+  }
+
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    await this.presence?.close()
     for (const stop of [...this.stops]) stop()
     this.kv?.close()
     this.client.close()

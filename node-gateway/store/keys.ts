@@ -5,6 +5,8 @@
  *   v/<stream>/<slot>/<voter>     votes of a pending vote slot (deleted when it is decided)
  *   l/<stream>/<slot>             run-once lock, attached to the holder's lease
  *   m/<stream>/<slot>             run-once "started" marker (deleted when the outcome is recorded)
+ *   p/<replicaId>                 presence (core/presence.ts): lease-bound CBOR map
+ *                                 {v:1, replica, name, runtime, status, slot, head, at}
  */
 export const ROOT = '/repjs/v1/'
 const SLOT_DIGITS = 12
@@ -35,6 +37,13 @@ export function lockKey(run: string, stream: string, slot: number): string {
 }
 export function markerKey(run: string, stream: string, slot: number): string {
   return `${runPrefix(run)}m/${stream}/${pad(slot)}`
+}
+
+export function presencePrefix(run: string): string {
+  return `${runPrefix(run)}p/`
+}
+export function presenceKey(run: string, replica: string): string {
+  return presencePrefix(run) + replica
 }
 
 /** The slot number of a slot key, or -1 if it is not one. */
