@@ -85,18 +85,20 @@ function rates(points) {
 }
 
 function chart(points, now) {
-  const W = 360, H = 70, P = 4
+  const W = 600, H = 70, P = 4
   const rs = rates(points)
   const max = Math.max(1, ...rs.map((p) => p.r))
   const s = svg('svg', { width: W, height: H, viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-label': 'calls per second' })
   s.append(svg('line', { x1: P, y1: H - P, x2: W - P, y2: H - P, stroke: '#dde1e8' }))
   const label = svg('text', { x: W - P, y: 12, 'text-anchor': 'end', 'font-size': 10, fill: '#5a6478' })
-  label.textContent = 'max ' + max.toFixed(max < 10 ? 1 : 0) + '/s · 2 min'
+  // The last two minutes, or since the page opened if that is shorter.
+  const from = Math.max(now - WINDOW_MS, points.length ? Math.min(points[0].t, now - 10000) : now - WINDOW_MS)
+  label.textContent = 'max ' + max.toFixed(max < 10 ? 1 : 0) + '/s · last ' + Math.round((now - from) / 1000) + ' s'
   s.append(label)
   if (rs.length > 1) {
-    const x = (t) => P + ((t - (now - WINDOW_MS)) / WINDOW_MS) * (W - 2 * P)
+    const x = (t) => P + ((t - from) / (now - from)) * (W - 2 * P)
     const y = (r) => H - P - (r / max) * (H - 2 * P - 12)
-    const pts = rs.map((p) => x(p.t).toFixed(1) + ',' + y(p.r).toFixed(1)).join(' ')
+    const pts = rs.filter((p) => p.t >= from).map((p) => x(p.t).toFixed(1) + ',' + y(p.r).toFixed(1)).join(' ')
     s.append(svg('polyline', { points: pts, fill: 'none', stroke: '#2f6fd6', 'stroke-width': 2, 'stroke-linejoin': 'round' }))
   }
   return { svg: s, now: rs.length ? rs[rs.length - 1].r : 0 }
