@@ -12,6 +12,7 @@ import { presenceKey } from '../../node-gateway/store/keys.js'
 import { listPresence } from '../../node-gateway/store/presence-list.js'
 import { startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
 import { codec, openHello, until } from '../helpers/raw-gateway.js'
+import { runReplica } from '../helpers/run-script.js'
 import { encodePresence } from '../../core/presence.js'
 
 let etcd: Cluster
@@ -117,4 +118,18 @@ test('the gateway stores only a presence value naming the connection\'s replica'
   raw2.send({ type: 'present', value: codec.format.encode({ v: 1, replica: 'honest' }) })
   expect((await raw2.closed).code).toBe(4000)
   expect(await present(run)).toEqual([])
+})
+
+test('a `repjs run` replica announces itself as runtime repjs-run, and is gone when it exits', async () => {
+  const run = uniqueRun('presence-run')
+  const p = runReplica('notes.js', { run, etcd: etcd.endpoint, stdin: 'pipe', flags: ['--name', 'notes-repl'] })
+  try {
+    await until(async () => (await present(run)).some((x) => x.runtime === 'repjs-run' && x.name === 'notes-repl'), 10_000, 'the repjs run replica to be present')
+    p.write('quit\n')
+    p.end()
+    expect(await p.exited).toBe(0)
+    expect(await present(run)).toEqual([])
+  } finally {
+    await p.kill()
+  }
 })
