@@ -23,7 +23,7 @@ export interface DashboardRun {
   program: string | null
   created: number | null
   lastActivity: number | null
-  /** Decided slots over all streams, when known. */
+  /** Decided slots of the main stream as the run index last counted them, when known. */
   slots: number | null
   /** Keys and values under the run's prefix, when known. */
   bytes: number | null
@@ -37,6 +37,7 @@ export interface ReplicaView extends Presence {
 export interface DashboardData {
   gateway: string
   at: number
+  /** `decided`: slots decided on the main stream (the page draws calls/s from its change). */
   runs: (DashboardRun & { replicas: ReplicaView[]; decided: number })[]
   etcd: { members: EtcdMember[]; error?: string }
 }
@@ -80,7 +81,8 @@ export function createDashboard(opts: DashboardOptions) {
     if (scope !== ALL_RUNS && listed.length === 0) listed.push({ run: scope, program: null, created: null, lastActivity: null, slots: null, bytes: null })
     const runs = await Promise.all(listed.slice(0, MAX_RUNS).map(async (r) => {
       const replicas = await replicasOf(r.run)
-      const decided = r.slots ?? replicas.reduce((n, p) => Math.max(n, p.head + 1), 0)
+      // The replicas' heads are at most a second old; the index's count up to REFRESH_MS.
+      const decided = replicas.reduce((n, p) => Math.max(n, p.head + 1), r.slots ?? 0)
       return { ...r, replicas, decided }
     }))
     let etcd: DashboardData['etcd']

@@ -8,7 +8,7 @@ import type { Etcd3 } from 'etcd3'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import { decodePresence, PRESENCE_MIN_INTERVAL_MS, type Presence } from '../../core/presence.js'
 import { createCborFormat } from '../codec/cbor-format.js'
-import { presenceKey } from '../store/keys.js'
+import { metaKey, presenceKey } from '../store/keys.js'
 import { PresenceLease } from '../store/presence-lease.js'
 
 const format = createCborFormat()
@@ -25,6 +25,7 @@ export function checkPresence(value: Uint8Array, replica: string): Presence {
 export class ConnectionPresence {
   private readonly lease: PresenceLease
   private readonly key: string
+  private readonly meta: string
   private pending: Uint8Array | undefined
   private lastWrite = -Infinity
   private writing = false
@@ -40,6 +41,7 @@ export class ConnectionPresence {
   ) {
     this.lease = new PresenceLease(client)
     this.key = presenceKey(run, replica)
+    this.meta = metaKey(run)
   }
 
   /** Store `value` (already checked) now, or when a second has passed since the last write. */
@@ -62,7 +64,7 @@ export class ConnectionPresence {
     this.pending = undefined
     this.writing = true
     this.lastWrite = Date.now()
-    this.lease.put(this.key, value).then(this.written, (err: unknown) => {
+    this.lease.put(this.key, value, this.meta).then(this.written, (err: unknown) => {
       this.log.warn({ err, key: this.key }, 'could not write a presence key (retrying)')
       this.pending ??= value
     }).finally(() => {

@@ -16,7 +16,7 @@ import { DEFAULT_SHARED_LIMITS, Usage, type SharedLimits } from './limits.js'
 import { DEFAULT_LIVENESS, type LivenessOptions } from './liveness.js'
 import { createMetrics } from './metrics.js'
 import { createDashboard } from './dashboard.js'
-import { connectedRuns } from './dashboard-runs.js'
+import { dashboardRuns } from './dashboard-runs.js'
 import { Peer, type PeerLimits } from './peer.js'
 
 export interface GatewayOptions {
@@ -97,7 +97,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const allowOrigin = originPolicy(opts.origins, secret)
   const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxFrameBytes ?? 1024 * 1024, handleProtocols: () => SUBPROTOCOL })
   const ctx = { store, hubs, metrics, limits, usage, liveness: { ...DEFAULT_LIVENESS, ...opts.liveness }, secret, gatewayId, live: new Map<string, Peer>(), log }
-  const dashboard = createDashboard({ store, secret, gatewayId, runs: connectedRuns(ctx.live) })
+  const dashboard = createDashboard({ store, secret, gatewayId, runs: dashboardRuns(store, ctx.live) })
   dashboard.registerMetrics(metrics.registry)
 
   const respond = async (req: IncomingMessage, res: ServerResponse) => {

@@ -35,13 +35,20 @@ export class PresenceLease {
     void lease.then((l) => l.revoke(), () => {})
   }
 
-  /** Put `value` at `key` under the lease. Throws the store's error if it could not. */
-  async put(key: string, value: Uint8Array): Promise<void> {
+  /**
+   * Put `value` at `key` under the lease, if the run record `meta` exists (a deleted run gets no
+   * presence keys back from its last replicas). Throws the store's error if it could not.
+   */
+  async put(key: string, value: Uint8Array, meta: string): Promise<void> {
     if (this.closed) return
     const leasing = this.current()
     const lease = await leasing
     try {
-      await etcdCall('writing presence', () => this.client.kv.put({ key: Buffer.from(key), value: Buffer.from(value), lease: lease.id }))
+      await etcdCall('writing presence', () => this.client.kv.txn({
+        compare: [{ key: Buffer.from(meta), target: 'Create', result: 'Greater', create_revision: 0 }],
+        success: [{ request_put: { key: Buffer.from(key), value: Buffer.from(value), lease: lease.id } }],
+        failure: [],
+      }))
     } catch (err) {
       this.drop(leasing)
       throw err
