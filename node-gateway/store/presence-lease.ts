@@ -2,8 +2,10 @@
  * Presence keys (core/presence.ts) under one lease: a direct replica's store holds one, and the
  * gateway one per connection that announced itself. The lease (PRESENCE_TTL_S) is granted on the
  * first write and kept alive (lease-keeper.ts); a write that fails drops it, so the next write
- * grants a fresh one (a lease that expired while etcd was unreachable is not reused). `close()`
- * revokes it, deleting the keys; if that cannot reach etcd, they expire within the TTL.
+ * grants a fresh one (a lease that expired while etcd was unreachable is not reused). A lost lease
+ * (etcd unreachable for two TTLs) took the keys with it: the last key written is written again
+ * under a new lease, once a second until it is, since an idle replica may have nothing new to say.
+ * `close()` revokes it, deleting the keys; if that cannot reach etcd, they expire within the TTL.
  */
 import type { Etcd3 } from 'etcd3'
 import { PRESENCE_TTL_S } from '../../core/presence.js'
@@ -13,6 +15,8 @@ import { keepLease, type KeptLease } from './lease-keeper.js'
 export class PresenceLease {
   private lease: Promise<KeptLease> | undefined
   private closed = false
+  private last: { key: string; value: Uint8Array; meta: string } | undefined
+  private rewriting: ReturnType<typeof setTimeout> | undefined
 
   constructor(
     private readonly client: Etcd3,
@@ -24,7 +28,11 @@ export class PresenceLease {
       const granting = etcdCall('granting the presence lease', () => this.client.leaseClient.leaseGrant({ TTL: this.ttlSec }))
         .then((g) => keepLease(this.client, g.ID, this.ttlSec))
       this.lease = granting
-      granting.then((l) => l.signal.addEventListener('abort', () => this.drop(granting), { once: true }), () => this.drop(granting))
+      const lost = () => {
+        this.drop(granting)
+        this.rewrite()
+      }
+      granting.then((l) => l.signal.addEventListener('abort', lost, { once: true }), () => this.drop(granting))
     }
     return this.lease
   }
@@ -35,12 +43,23 @@ export class PresenceLease {
     void lease.then((l) => l.revoke(), () => {})
   }
 
+  private rewrite(): void {
+    if (this.closed || !this.last || this.rewriting) return
+    const { key, value, meta } = this.last
+    this.rewriting = setTimeout(() => {
+      this.rewriting = undefined
+      if (this.last?.key === key && this.last.value === value) this.put(key, value, meta).catch(() => this.rewrite())
+    }, 1000)
+    this.rewriting.unref?.()
+  }
+
   /**
    * Put `value` at `key` under the lease, if the run record `meta` exists (a deleted run gets no
    * presence keys back from its last replicas). Throws the store's error if it could not.
    */
   async put(key: string, value: Uint8Array, meta: string): Promise<void> {
     if (this.closed) return
+    this.last = { key, value, meta }
     const leasing = this.current()
     const lease = await leasing
     try {
@@ -61,6 +80,7 @@ export class PresenceLease {
   async close(waitMs = 1000): Promise<void> {
     if (this.closed) return
     this.closed = true
+    clearTimeout(this.rewriting)
     const leasing = this.lease
     this.lease = undefined
     if (!leasing) return

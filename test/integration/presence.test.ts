@@ -133,3 +133,22 @@ test('a `repjs run` replica announces itself as runtime repjs-run, and is gone w
     await p.kill()
   }
 })
+
+test('an idle replica whose presence lease is lost is announced again under a new lease (direct and through a gateway)', async () => {
+  const run = uniqueRun('presence-lost')
+  const reps = [await connect({ run, etcd: etcd.endpoint, program: 'p' }), await connect({ run, gateway: gw.url, program: 'p' })]
+  await Promise.all(reps.map((r) => r.now()))
+  // Their last change is written: from now on they have nothing new to announce.
+  await until(async () => (await present(run)).filter((p) => p.status === 'live' && p.slot === 1 && p.head === 0).length === 2, 5000, 'both live at slot 1')
+  const leaseOf = async (id: string) => (await client.get(presenceKey(run, id)).exec()).kvs[0]?.lease
+  const before = await Promise.all(reps.map((r) => leaseOf(r.info.replicaId)))
+  // What etcd does to a lease nobody could keep alive: it ends, and its keys go.
+  for (const lease of before) await client.leaseClient.leaseRevoke({ ID: lease! })
+  expect(await present(run)).toEqual([])
+  // Nothing changes on the replicas (no call): still they are listed again, each under a new lease.
+  await until(async () => (await present(run)).length === 2, (PRESENCE_TTL_S / 3 + 3) * 1000, 'both present again')
+  const after = await Promise.all(reps.map((r) => leaseOf(r.info.replicaId)))
+  for (let i = 0; i < 2; i++) expect(after[i]).not.toBe(before[i])
+  await Promise.all(reps.map((r) => r.close()))
+  expect(await present(run)).toEqual([])
+})
