@@ -52,6 +52,8 @@ export const SCHEMA = {
   writeSnapshot: { code: 32, fields: [['id', 'uint'], ['stream', 'str'], ['slot', 'uint'], ['snapshot', 'bytes']] }, // C
   collect: { code: 33, fields: [['id', 'uint'], ['stream', 'str'], ['below', 'uint']] }, // C
   collected: { code: 34, fields: [['id', 'uint'], ['deleted', 'uint']] }, // S
+  present: { code: 35, fields: [['value', 'bytes']] }, // C (presence, core/presence.ts; no answer)
+  presenceOn: { code: 36, fields: [['ttlMs', 'uint']] }, // S (after WELCOME: this gateway stores PRESENT)
 } as const satisfies Record<string, Spec>
 
 export type MessageName = keyof typeof SCHEMA

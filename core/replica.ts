@@ -19,6 +19,7 @@ import { now, type NowOptions } from './time.js'
 import { vote, voteIdentity, type VoteOptions } from './vote.js'
 import { decodeMeta, META_FORMAT } from './record.js'
 import { collect, restore, takeSnapshot } from './snapshot.js'
+import { announcePresence, type ReplicaRuntime } from './presence.js'
 
 export interface DistributedOptions {
   /** Names the call in the log (default: the function's name). Give one when code is bundled or minified. */
@@ -304,6 +305,14 @@ export interface ReplicaOptions {
   replicaId?: string
   /** Display name shown with the lines this replica types (default: the replica id). */
   name?: string
+  /**
+   * Where this replica runs, shown with its presence (core/presence.ts): each adapter sets it
+   * ('node' for connect() in Node, 'browser' for tabs and runInWorker, 'repjs-run', 'electron').
+   * Default 'node'.
+   */
+  runtime?: ReplicaRuntime
+  /** Announce this replica under its run (presence key; default true). */
+  presence?: boolean
   /** A replica-local cache of decided records per stream (browser tabs: IndexedDB). */
   cache?: (incarnation: string) => (stream: string) => StreamCache
   random?: RandomMode
@@ -411,5 +420,8 @@ export async function createReplica(opts: ReplicaOptions): Promise<Replica> {
   const rep = new Replica(engine, config, info)
   if (opts.onStatus) engine.status.on(opts.onStatus)
   engine.updateStatus()
+  if (opts.presence !== false) {
+    announcePresence({ store: opts.store, format: opts.format, run: opts.run, replica: replicaId, name: info.name, runtime: opts.runtime ?? 'node', status: engine.status, clock: () => Date.now() })
+  }
   return rep
 }

@@ -110,5 +110,11 @@ export interface Store {
   collect(ref: SlotRef): Promise<number>
   /** Try to take the run-once lock of a slot under a lease of `ttlMs`. */
   acquire(ref: SlotRef, holder: string, ttlMs: number): Promise<AcquireResult>
+  /**
+   * Optional: set this replica's presence key (/repjs/v1/<run>/p/<replica>, core/presence.ts) to
+   * `value`, bound to a lease the store keeps alive and drops when it closes (after a crash the
+   * lease expires). Best effort: the caller logs a failure and never surfaces it to a call.
+   */
+  present?(run: string, replica: string, value: Bytes): Promise<void>
   close(): Promise<void>
 }

@@ -106,6 +106,7 @@ export async function runCommand(argv: string[]): Promise<void> {
     ...(values.gateway ? { gateway: values.gateway.split(','), token: values.token ?? process.env.REPJS_TOKEN } : { etcd: (values.etcd ?? process.env.REPJS_ETCD ?? 'http://127.0.0.1:2379').split(',') }),
     program: values.program ?? `script:${fingerprint(readFileSync(path))}`,
     name: values.name,
+    runtime: 'repjs-run',
     newRun: values.new,
     runTtlMs,
     // The program id is the script's hash unless --program says otherwise: then the code is the

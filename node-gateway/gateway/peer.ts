@@ -16,6 +16,8 @@ import { at, watchLiveness, type LivenessOptions } from './liveness.js'
 import type { Metrics } from './metrics.js'
 import { checkTokenReplica, verifyToken, TokenError } from './token.js'
 import { checkMeta, checkRecord, checkSnapshotWrite, checkVote, DEFAULT_MAX_VALUE_BYTES } from './validate.js'
+import { checkPresence, ConnectionPresence } from './presence.js'
+import { PRESENCE_TTL_S } from '../../core/presence.js'
 
 export interface PeerLimits {
   /** Requests awaiting etcd at once, per connection. */
@@ -96,6 +98,8 @@ export class Peer {
   /** Run-once locks held on this connection, by handle (random, unique across connections). */
   private readonly locks = new Map<number, EtcdHeldLock>()
   private readonly waits = new Map<number, AbortController>()
+  /** This connection's presence key (after its first PRESENT). */
+  private presence: ConnectionPresence | undefined
   private closed = false
 
   constructor(
@@ -237,6 +241,7 @@ export class Peer {
       this.guard = opened.guard
       this.takeOver()
       this.send({ type: 'welcome', meta: opened.meta, created: opened.created, gateway: this.ctx.gatewayId })
+      this.send({ type: 'presenceOn', ttlMs: PRESENCE_TTL_S * 1000 })
     } catch (err) {
       if (RepJSError.is(err, ErrorCodes.RUN_GONE)) return this.refuse(CLOSE.RUN_GONE, err, 'run-gone')
       if (RepJSError.is(err, ErrorCodes.BAD_ARGUMENT)) return this.refuse(CLOSE.PROTOCOL_ERROR, err, 'bad-hello')
@@ -435,6 +440,14 @@ export class Peer {
       }
       case 'ping':
         return this.send({ type: 'pong', n: msg.n })
+      case 'present':
+        try {
+          checkPresence(msg.value, this.replica)
+        } catch (err) {
+          return this.refuse(CLOSE.PROTOCOL_ERROR, err as RepJSError, 'bad-presence')
+        }
+        this.presence ??= new ConnectionPresence(store.client, this.run!, this.replica, this.ctx.log, () => this.ctx.metrics.presenceWrites.inc())
+        return this.presence.offer(msg.value)
       default:
         return this.refuse(CLOSE.PROTOCOL_ERROR, new RepJSError(ErrorCodes.PROTOCOL, `${msg.type} is not a client message`), 'wrong-direction')
     }
@@ -549,6 +562,7 @@ export class Peer {
       else l.detach()
     }
     this.locks.clear()
+    this.presence?.close()
     for (const give of this.giveBack) give()
   }
 }

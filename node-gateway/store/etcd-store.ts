@@ -19,7 +19,8 @@ import { etcdCall, storeError } from './etcd-errors.js'
 import { KvClient, allPlaintext, type RangePage } from './kv-client.js'
 import { watch, WatchCompactedError } from './watch-client.js'
 import { keepLease, type KeptLease } from './lease-keeper.js'
-import { lockKey, MAX_SLOT, markerKey, metaKey, pad, prefixEnd, runIndexKey, slotKey, slotOf, slotPrefix, snapKey, votePrefix } from './keys.js'
+import { lockKey, MAX_SLOT, markerKey, metaKey, pad, prefixEnd, presenceKey, runIndexKey, slotKey, slotOf, slotPrefix, snapKey, votePrefix } from './keys.js'
+import { PresenceLease } from './presence-lease.js'
 import { decodeRunEntry, encodeRunEntry, runGoneError, type RunEntry } from './run-entry.js'
 import { checkSnapshot } from '../../core/snapshot.js'
 
@@ -117,6 +118,7 @@ export class EtcdStore implements Store {
   private pageSize: number
   private closed = false
   private readonly stops = new Set<() => void>()
+  private presence: PresenceLease | undefined
   /** The guard of the last open of each run through this store: what a direct replica's writes use. */
   private readonly runs = new Map<string, RunGuard>()
   /** Run leases kept alive, by lease id, with the number of openers keeping each. */
@@ -669,9 +671,16 @@ export class EtcdStore implements Store {
     return res.kvs.length ? slotOf(res.kvs[0]!.key.toString()) : -1
   }
 
+  /** This replica's presence key, under a lease of this store's (revoked on close). */
+  present(run: string, replica: string, value: Uint8Array): Promise<void> {
+    this.presence ??= new PresenceLease(this.client)
+    return this.presence.put(presenceKey(run, replica), value, metaKey(run))
+  }
+
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    await this.presence?.close()
     for (const stop of [...this.stops]) stop()
     for (const g of [...this.runs.values()]) g.close()
     for (const { kept } of this.runLeases.values()) kept.detach()

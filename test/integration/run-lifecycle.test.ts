@@ -12,6 +12,7 @@ import { deleteRun } from '../../node-gateway/store/run-delete.js'
 import { decodeRunEntry } from '../../node-gateway/store/run-entry.js'
 import { listRuns } from '../../node-gateway/store/run-index.js'
 import { startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
+import { until } from '../helpers/raw-gateway.js'
 
 let etcd: Cluster
 let gw: Gateway
@@ -56,8 +57,10 @@ test('creating a run writes its index entry in the same Txn; listRuns reports it
   const other = await join(run, 'gateway')
   expect(other.info.created).toBe(false)
   expect(await entryOf(run)).toEqual(entry)
+  // Both replicas announce themselves (presence keys, written asynchronously).
+  await until(async () => (await listRuns(admin, { runs: [run] }))[0]!.present === 2, 5000, 'both replicas present')
   const [s] = await listRuns(admin, { runs: [run] })
-  expect(s).toMatchObject({ run, program: 'life@1', incarnation: rep.info.incarnation, gone: false, present: 0, ttlMs: null, streams: { main: 5, side: 1 } })
+  expect(s).toMatchObject({ run, program: 'life@1', incarnation: rep.info.incarnation, gone: false, present: 2, ttlMs: null, streams: { main: 5, side: 1 } })
   expect(s!.created).toBe(entry.created)
   expect(s!.bytes).toBeGreaterThan(200)
   expect((await listRuns(admin)).map((r) => r.run)).toContain(run)
@@ -72,8 +75,8 @@ describe.each(['direct', 'gateway'] as const)('a run deleted under a replica (%s
     const f = rep.distributed((i: number) => i * 2, { name: 'f' })
     expect(await f(1)).toBe(2)
     const old = rep.info.incarnation
-    // A replica present (a presence key) makes rm refuse, unless forced.
-    await admin.client.put(`${runPrefix(run)}p/someone`).value('x')
+    // A replica present (its presence key) makes rm refuse, unless forced.
+    await until(async () => (await admin.client.getAll().prefix(`${runPrefix(run)}p/`).keys()).length === 1, 5000, 'the replica to be present')
     await expect(deleteRun(admin, run)).rejects.toMatchObject({ code: ErrorCodes.BAD_ARGUMENT, message: /1 replica\(s\) present.*--force/ })
     const res = await deleteRun(admin, run, { force: true })
     expect(res).toMatchObject({ existed: true })
@@ -114,7 +117,7 @@ test('a replica waiting for votes when its run is deleted fails instead of waiti
   // Both votes are in before the run goes.
   const votes = `${runPrefix(run)}v/`
   for (let i = 0; (await admin.client.getAll().prefix(votes).keys()).length < 2; i++) await new Promise((r) => setTimeout(r, 20))
-  await deleteRun(admin, run)
+  await deleteRun(admin, run, { force: true }) // the replicas are present: deleted under them on purpose
   for (const e of await Promise.all(waits)) expect(e).toMatchObject({ code: ErrorCodes.RUN_GONE })
   await Promise.all(reps.map((r) => r.close()))
 }, 30_000)
