@@ -77,15 +77,16 @@ export class StreamLog {
       this.stopFollow = stop
     })
     const start = () => {
-      // A restored stream (snapshot) starts at its first slot after the snapshot, not at 0.
-      if (!cache) return follow(this.next)
+      // A stream restored from a snapshot meanwhile (restart) already reads from its snapshot slot.
+      if (this.restarted) return
+      if (!cache) return follow(0)
       // Restore what this replica saved earlier at once, then fetch only the tail.
       cache.load().then(
         (records) => {
           records.forEach((r, slot) => this.arrive(slot, r, false))
-          if (!this.dropped) follow(Math.max(records.length, this.next))
+          if (!this.dropped && !this.restarted) follow(records.length)
         },
-        () => follow(this.next),
+        () => this.restarted || follow(0),
       )
     }
     // Catch-up progress (a stream whose head is shown): the log's head as the store knows it, read

@@ -48,11 +48,16 @@ async function steps(rep: Replica, state: State, n: number): Promise<State> {
 
 const fresh = (): State => ({ sum: 0, values: [], at: 0 })
 /** Counts the slot records this replica reads or proposes below `slot` (a restored replica reads none). */
+/**
+ * Slots below `below` delivered by reads that started at `below` or later (the restored stream's).
+ * The main stream's first read, from 0, may start before restore() and is stopped by it.
+ */
 function countBelow(rep: Replica, below: number): () => number {
   const store = (rep as unknown as { engine: { store: Store } }).engine.store
   let n = 0
   const follow = store.follow.bind(store)
-  store.follow = (run, stream, from, h) => follow(run, stream, from, { ...h, slot: (slot, rec) => (slot < below && n++, h.slot(slot, rec)) })
+  store.follow = (run, stream, from, h) =>
+    follow(run, stream, from, from < below ? h : { ...h, slot: (slot, rec) => (slot < below && n++, h.slot(slot, rec)) })
   return () => n
 }
 
