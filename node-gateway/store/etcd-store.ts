@@ -49,8 +49,8 @@ const delPrefix = (prefix: string): IRequestOp => ({ request_delete_range: { key
 const put = (key: string, value: Uint8Array, lease?: string): IRequestOp => ({ request_put: { key: b(key), value: Buffer.from(value.buffer, value.byteOffset, value.byteLength), lease } })
 const bytes = (v: Buffer): Uint8Array => new Uint8Array(v.buffer, v.byteOffset, v.byteLength)
 const modIs = (key: string, rev: string): ICompare => ({ key: b(key), target: 'Mod', result: 'Equal', mod_revision: rev })
-/** Slot numbers whose records one transaction of `collect` deletes, at most. */
-export const COLLECT_BATCH = 10_000
+/** Slot numbers whose records one transaction of `collect` deletes, at most (well within a call's deadline on a busy etcd). */
+export const COLLECT_BATCH = 1000
 /** Reads the slot of stored snapshots (the one format every RepJS runtime writes). */
 const snapshotCodec = createCodec(createCborFormat())
 /** Slots delivered ahead of a lower undelivered one that `follow` remembers at most. */

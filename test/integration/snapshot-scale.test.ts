@@ -72,7 +72,8 @@ test(`a late replica joins a ${SLOTS.toLocaleString('en')}-slot run in seconds v
   t = performance.now()
   const collected = await first.collect()
   const collectMs = performance.now() - t
-  expect(collected).toEqual({ below: SLOTS, deleted: SLOTS })
+  // (`deleted` counts what answered transactions deleted; a retried one's is not counted: check etcd.)
+  expect(collected.below).toBe(SLOTS)
   const client = new Etcd3({ hosts: etcd.endpoint })
   const left = Number(await client.getAll().prefix(slotPrefix(run, 'main')).count())
   expect(left).toBe(1)
@@ -88,7 +89,7 @@ test(`a late replica joins a ${SLOTS.toLocaleString('en')}-slot run in seconds v
   const [a, b] = await firstValue
   const joinMs = performance.now() - t
   console.log(
-    `${SLOTS.toLocaleString('en')} slots: replay ${(replayMs / 1000).toFixed(1)} s, collect ${(collectMs / 1000).toFixed(1)} s; ` +
+    `${SLOTS.toLocaleString('en')} slots: replay ${(replayMs / 1000).toFixed(1)} s, collect ${(collectMs / 1000).toFixed(1)} s (${collected.deleted} counted); ` +
       `late replica joined (connect + restore + first call) in ${joinMs.toFixed(0)} ms`,
   )
   expect(state).toEqual({ sum, steps: SLOTS })
