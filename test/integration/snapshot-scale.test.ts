@@ -14,7 +14,7 @@ import { uniqueRun, useEtcd } from '../helpers/etcd.js'
 const PER_TXN = 1000
 const etcd = useEtcd(1, { extraArgs: [`--max-txn-ops=${PER_TXN}`] })
 const SLOTS = process.env.REPJS_LONG ? 1_000_000 : 100_000
-const PARALLEL = 8
+const PARALLEL = 4
 const JOIN_BOUND_MS = 5000
 
 const valueAt = (slot: number) => slot % 1000
@@ -23,7 +23,8 @@ const step = (rep: Replica) => rep.distributed(() => -1, { name: 'step' })() as 
 /** Write records for slots [0, n) of the run's main stream in batched Txns, as replicas calling `step` would have. */
 async function writeLog(run: string, n: number): Promise<void> {
   const codec = createCodec(createCborFormat())
-  const store = createEtcdStore({ endpoints: etcd.endpoint })
+  // A generous deadline: big Txns on a machine shared with other work.
+  const store = createEtcdStore({ endpoints: etcd.endpoint, callTimeoutMs: 30_000 })
   const kv = store.kv!
   let next = 0
   let written = 0
