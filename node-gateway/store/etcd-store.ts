@@ -18,7 +18,7 @@ import { watch, WatchCompactedError } from './watch-client.js'
 import { keepLease, type KeptLease } from './lease-keeper.js'
 import { lockKey, MAX_SLOT, markerKey, metaKey, pad, prefixEnd, slotKey, slotOf, slotPrefix, snapKey, votePrefix } from './keys.js'
 import { createCodec } from '../../core/codec.js'
-import { checkSnapshot } from '../../core/snapshot.js'
+import { checkSnapshot, collectedError, snapshotPrefix } from '../../core/snapshot.js'
 import { createCborFormat } from '../codec/cbor-format.js'
 
 export interface EtcdStoreOptions {
@@ -48,6 +48,8 @@ const del = (key: string): IRequestOp => ({ request_delete_range: { key: b(key) 
 const delPrefix = (prefix: string): IRequestOp => ({ request_delete_range: { key: b(prefix), range_end: prefixEnd(prefix) } })
 const put = (key: string, value: Uint8Array, lease?: string): IRequestOp => ({ request_put: { key: b(key), value: Buffer.from(value.buffer, value.byteOffset, value.byteLength), lease } })
 const bytes = (v: Buffer): Uint8Array => new Uint8Array(v.buffer, v.byteOffset, v.byteLength)
+const valueBelow = (key: string, bound: Uint8Array): ICompare => ({ key: b(key), target: 'Value', result: 'Less', value: Buffer.from(bound) })
+const countOf = (key: string): IRequestOp => ({ request_range: { key: b(key), count_only: true } })
 const modIs = (key: string, rev: string): ICompare => ({ key: b(key), target: 'Mod', result: 'Equal', mod_revision: rev })
 /** Slot numbers whose records one transaction of `collect` deletes, at most (well within a call's deadline on a busy etcd). */
 export const COLLECT_BATCH = 1000
@@ -91,6 +93,8 @@ export class EtcdStore implements Store {
   private pageSize: number
   private closed = false
   private readonly stops = new Set<() => void>()
+  /** Snapshot keys seen present: proposals on their streams compare the snapshot's slot. */
+  private readonly snapped = new Set<string>()
   /** Log watches etcd cancelled because their start revision was compacted away (each restarted from a range read). */
   watchesCompacted = 0
   private readonly onWatchCompacted: (() => void) | undefined
@@ -143,13 +147,36 @@ export class EtcdStore implements Store {
     return res.succeeded ? { meta, created: true } : { meta: bytes(res.responses[0]!.response_range.kvs[0]!.value), created: false }
   }
 
+  /**
+   * First writer wins, and never below the stream's latest snapshot (collected history): the Txn
+   * also compares the snapshot key, absent or taken at this slot or earlier (by its leading bytes,
+   * see snapshotPrefix), whichever this store last saw, and learns from the failure branch.
+   */
   async propose(ref: SlotRef, record: Uint8Array, clearVotes = false): Promise<ProposeResult> {
     const key = slotKey(ref.run, ref.stream, ref.slot)
+    const snap = snapKey(ref.run, ref.stream)
     const success = [put(key, record)]
     if (clearVotes) success.push(delPrefix(votePrefix(ref.run, ref.stream, ref.slot)))
-    const res = await this.txn('a proposal', [absent(key)], success, [get(key)])
-    if (res.succeeded) return { won: true, record }
-    return { won: false, record: bytes(res.responses[0]!.response_range.kvs[0]!.value) }
+    for (;;) {
+      const snapped = this.snapped.has(snap)
+      const guard = snapped ? valueBelow(snap, snapshotPrefix(snapshotCodec, ref.run, ref.stream, ref.slot + 1)) : absent(snap)
+      const res = await this.txn('a proposal', [absent(key), guard], success, [get(key), countOf(snap)])
+      if (res.succeeded) return { won: true, record }
+      const kv = res.responses[0]!.response_range.kvs[0]
+      if (kv) return { won: false, record: bytes(kv.value) }
+      const hasSnap = Number(res.responses[1]!.response_range.count) > 0
+      if (hasSnap && snapped) throw await this.collected(ref)
+      // The snapshot key came (or went) since this store last looked: compare the other way.
+      if (hasSnap) this.snapped.add(snap)
+      else this.snapped.delete(snap)
+    }
+  }
+
+  /** REPJS_COLLECTED for a proposal below the stream's latest snapshot. */
+  private async collected(ref: SlotRef): Promise<RepJSError> {
+    const snap = await this.readSnapshot(ref.run, ref.stream)
+    const at = snap ? checkSnapshot(snapshotCodec, snap, ref.run, ref.stream).slot : ref.slot + 1
+    return collectedError(ref.stream, ref.slot, at)
   }
 
   follow(run: string, stream: string, fromSlot: number, h: FollowHandlers): () => void {
