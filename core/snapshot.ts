@@ -50,6 +50,20 @@ export function encodeSnapshot(codec: Codec, at: RecordPlace, state: unknown): U
 }
 
 /**
+ * The bytes every snapshot taken at `slot` of (run, stream) begins with: the encoding of
+ * `[1, run, stream, slot, ...` (canonical CBOR: unsigned integers sort by value, so a stored
+ * snapshot's bytes compare below `snapshotPrefix(slot + 1)` exactly when it was taken at `slot` or
+ * earlier; the store compares them in its transactions).
+ */
+export function snapshotPrefix(codec: Codec, run: string, stream: string, slot: number): Uint8Array {
+  const four = codec.format.encode([SNAPSHOT_VERSION, run, stream, slot])
+  if (four[0] !== 0x84) throw new Error('snapshotPrefix: the format does not encode a 4-element array with one header byte')
+  const out = four.slice()
+  out[0] = 0x85
+  return out
+}
+
+/**
  * Check a snapshot read for (run, stream) without decoding its state: its slot and state tree.
  * Throws REPJS_CORRUPT if it is not a snapshot or it names another run or stream.
  */
@@ -171,10 +185,15 @@ export async function assertNotCollected(engine: Engine, stream: StreamState, sl
   checked.add(stream)
   const snap = await latest(engine, stream.name)
   if (!snap || snap.slot <= slot) return
-  throw new RepJSError(
+  throw collectedError(stream.name, slot, snap.slot)
+}
+
+/** REPJS_COLLECTED: `slot` of `stream` is below the latest snapshot, at `snapshot`. */
+export function collectedError(stream: string, slot: number, snapshot: number): RepJSError {
+  return new RepJSError(
     ErrorCodes.COLLECTED,
-    `slots < ${snap.slot} of stream '${stream.name}' were collected after a snapshot, and this replica needs slot ${slot}: ` +
+    `slots < ${snapshot} of stream '${stream}' were collected after a snapshot, and this replica needs slot ${slot}: ` +
       `call rep.restore() (or stream.restore()) before the stream's first call, so it starts from the snapshot instead of replaying from 0.`,
-    { details: { stream: stream.name, slot, snapshot: snap.slot } },
+    { details: { stream, slot, snapshot } },
   )
 }

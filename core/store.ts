@@ -105,7 +105,8 @@ export interface Store {
   writeSnapshot(ref: SlotRef, snapshot: Bytes): Promise<Bytes>
   /**
    * Delete the stream's slot records below `ref.slot`, which must not be above the latest
-   * snapshot's slot, in bounded transactions; returns how many were deleted.
+   * snapshot's slot, in bounded transactions; returns how many were deleted (by the transactions
+   * that answered: one whose answer was lost and is retried deletes them without counting them).
    */
   collect(ref: SlotRef): Promise<number>
   /** Try to take the run-once lock of a slot under a lease of `ttlMs`. */

@@ -15,7 +15,7 @@ import { createCodec } from '../../core/codec.js'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import { decodeMeta, decodeRecord, decodeVote, placeKey, type RecordPlace } from '../../core/record.js'
 import { createCborFormat } from '../codec/cbor-format.js'
-import { decodeSnapshot, snapshotKey } from '../../core/snapshot.js'
+import { decodeSnapshot, snapshotKey, snapshotPrefix } from '../../core/snapshot.js'
 
 /** Largest record, run record or vote the gateway stores (etcd refuses requests over 1.5 MiB by default). */
 export const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
@@ -98,4 +98,7 @@ export function checkSnapshotWrite(at: RecordPlace, bytes: Uint8Array, maxBytes:
     throw refused('snapshot', key, reasonOf(err, 'a snapshot'), err)
   }
   if (slot !== at.slot) throw refused('snapshot', key, `it names slot ${slot}, not slot ${at.slot}`)
+  // Stores compare snapshots by their leading bytes: they must be encoded as RepJS encodes them.
+  const prefix = snapshotPrefix(codec, at.run, at.stream, at.slot)
+  if (!prefix.every((b, i) => bytes[i] === b)) throw refused('snapshot', key, 'its run, stream and slot are not encoded canonically')
 }

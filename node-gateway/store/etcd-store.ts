@@ -22,7 +22,7 @@ import { keepLease, type KeptLease } from './lease-keeper.js'
 import { lockKey, MAX_SLOT, markerKey, metaKey, pad, prefixEnd, presenceKey, runIndexKey, slotKey, slotOf, slotPrefix, snapKey, votePrefix } from './keys.js'
 import { PresenceLease } from './presence-lease.js'
 import { decodeRunEntry, encodeRunEntry, runGoneError, type RunEntry } from './run-entry.js'
-import { checkSnapshot } from '../../core/snapshot.js'
+import { checkSnapshot, collectedError, snapshotPrefix } from '../../core/snapshot.js'
 
 export interface EtcdStoreOptions {
   /** One endpoint or several, e.g. 'http://127.0.0.1:2379'. */
@@ -68,18 +68,19 @@ const b = (s: string) => Buffer.from(s)
 const absent = (key: string): ICompare => ({ key: b(key), target: 'Create', result: 'Equal', create_revision: 0 })
 const createdAt = (key: string, rev: string): ICompare => ({ key: b(key), target: 'Create', result: 'Equal', create_revision: rev })
 const modifiedAt = (key: string, rev: string): ICompare => ({ key: b(key), target: 'Mod', result: 'Equal', mod_revision: rev })
-const metaCodec = createCodec(createCborFormat())
+/** Decodes what a store must read itself: run records and snapshots (data only). */
+const storedCodec = createCodec(createCborFormat())
 const holds = (key: string, token: string): ICompare => ({ key: b(key), target: 'Value', result: 'Equal', value: b(token) })
 const get = (key: string): IRequestOp => ({ request_range: { key: b(key) } })
 const del = (key: string): IRequestOp => ({ request_delete_range: { key: b(key) } })
 const delPrefix = (prefix: string): IRequestOp => ({ request_delete_range: { key: b(prefix), range_end: prefixEnd(prefix) } })
 const put = (key: string, value: Uint8Array, lease?: string): IRequestOp => ({ request_put: { key: b(key), value: Buffer.from(value.buffer, value.byteOffset, value.byteLength), lease } })
 const bytes = (v: Buffer): Uint8Array => new Uint8Array(v.buffer, v.byteOffset, v.byteLength)
+const valueBelow = (key: string, bound: Uint8Array): ICompare => ({ key: b(key), target: 'Value', result: 'Less', value: Buffer.from(bound) })
+const countOf = (key: string): IRequestOp => ({ request_range: { key: b(key), count_only: true } })
 const modIs = (key: string, rev: string): ICompare => ({ key: b(key), target: 'Mod', result: 'Equal', mod_revision: rev })
-/** Slot numbers whose records one transaction of `collect` deletes, at most. */
-export const COLLECT_BATCH = 10_000
-/** Reads the slot of stored snapshots (the one format every RepJS runtime writes). */
-const snapshotCodec = createCodec(createCborFormat())
+/** Slot numbers whose records one transaction of `collect` deletes, at most (well within a call's deadline on a busy etcd). */
+export const COLLECT_BATCH = 1000
 /** Slots delivered ahead of a lower undelivered one that `follow` remembers at most. */
 const MAX_OUT_OF_ORDER = 100_000
 
@@ -123,6 +124,8 @@ export class EtcdStore implements Store {
   private readonly runs = new Map<string, RunGuard>()
   /** Run leases kept alive, by lease id, with the number of openers keeping each. */
   private readonly runLeases = new Map<string, { kept: KeptLease; users: number }>()
+  /** Snapshot keys seen present: proposals on their streams compare the snapshot's slot. */
+  private readonly snapped = new Set<string>()
   /** Log watches etcd cancelled because their start revision was compacted away (each restarted from a range read). */
   watchesCompacted = 0
   private readonly onWatchCompacted: (() => void) | undefined
@@ -219,7 +222,7 @@ export class EtcdStore implements Store {
   private async indexRun(
     run: string, metaRevision: string | undefined, meta: Uint8Array, ttlMs: number | null, lease?: string, indexRevision?: string,
   ): Promise<{ revision: string; entry: RunEntry } | undefined> {
-    const m = decodeMeta(metaCodec, meta, run)
+    const m = decodeMeta(storedCodec, meta, run)
     const now = Date.now()
     const entry: RunEntry = { v: 1, incarnation: m.incarnation, program: m.program, created: now, ttlMs, lease: lease ?? null, gone: null, active: now }
     const mk = metaKey(run)
@@ -304,13 +307,36 @@ export class EtcdStore implements Store {
     return this.runs.get(run)
   }
 
+  /**
+   * First writer wins, and never below the stream's latest snapshot (collected history): the Txn
+   * also compares the snapshot key, absent or taken at this slot or earlier (by its leading bytes,
+   * see snapshotPrefix), whichever this store last saw, and learns from the failure branch.
+   */
   async propose(ref: SlotRef, record: Uint8Array, clearVotes = false, guard = this.guardOf(ref.run)): Promise<ProposeResult> {
     const key = slotKey(ref.run, ref.stream, ref.slot)
+    const snap = snapKey(ref.run, ref.stream)
     const success = [put(key, record, guard?.lease)]
     if (clearVotes) success.push(delPrefix(votePrefix(ref.run, ref.stream, ref.slot)))
-    const res = await this.guarded('a proposal', guard, [absent(key)], success, [get(key)])
-    if (res.succeeded) return { won: true, record }
-    return { won: false, record: bytes(res.responses[0]!.response_range.kvs[0]!.value) }
+    for (;;) {
+      const snapped = this.snapped.has(snap)
+      const below = snapped ? valueBelow(snap, snapshotPrefix(storedCodec, ref.run, ref.stream, ref.slot + 1)) : absent(snap)
+      const res = await this.guarded('a proposal', guard, [absent(key), below], success, [get(key), countOf(snap)])
+      if (res.succeeded) return { won: true, record }
+      const kv = res.responses[0]!.response_range.kvs[0]
+      if (kv) return { won: false, record: bytes(kv.value) }
+      const hasSnap = Number(res.responses[1]!.response_range.count) > 0
+      if (hasSnap && snapped) throw await this.collected(ref)
+      // The snapshot key came (or went) since this store last looked: compare the other way.
+      if (hasSnap) this.snapped.add(snap)
+      else this.snapped.delete(snap)
+    }
+  }
+
+  /** REPJS_COLLECTED for a proposal below the stream's latest snapshot. */
+  private async collected(ref: SlotRef): Promise<RepJSError> {
+    const snap = await this.readSnapshot(ref.run, ref.stream)
+    const at = snap ? checkSnapshot(storedCodec, snap, ref.run, ref.stream).slot : ref.slot + 1
+    return collectedError(ref.stream, ref.slot, at)
   }
 
   follow(run: string, stream: string, fromSlot: number, h: FollowHandlers): () => void {
@@ -636,7 +662,7 @@ export class EtcdStore implements Store {
     for (;;) {
       const res = await etcdCall('reading a snapshot', () => this.range({ key: b(key) }))
       const kv = res.kvs[0]
-      if (kv && checkSnapshot(snapshotCodec, bytes(kv.value), ref.run, ref.stream).slot >= ref.slot) return bytes(kv.value)
+      if (kv && checkSnapshot(storedCodec, bytes(kv.value), ref.run, ref.stream).slot >= ref.slot) return bytes(kv.value)
       // Replace exactly what was read (or nothing): a later snapshot stored meanwhile is read again.
       const put1 = await this.guarded('storing a snapshot', guard, [kv ? modIs(key, String(kv.mod_revision)) : absent(key)], [put(key, snapshot, guard?.lease)], [])
       if (put1.succeeded) return snapshot
@@ -645,7 +671,7 @@ export class EtcdStore implements Store {
 
   async collect(ref: SlotRef, guard = this.guardOf(ref.run)): Promise<number> {
     const snap = await this.readSnapshot(ref.run, ref.stream)
-    const at = snap ? checkSnapshot(snapshotCodec, snap, ref.run, ref.stream).slot : -1
+    const at = snap ? checkSnapshot(storedCodec, snap, ref.run, ref.stream).slot : -1
     if (ref.slot > at) {
       throw badArgument(`cannot collect slots below ${ref.slot} of stream '${ref.stream}': its latest snapshot is ${at < 0 ? 'none' : `at slot ${at}`}; take a snapshot first`)
     }

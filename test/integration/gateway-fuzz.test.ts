@@ -17,6 +17,7 @@ import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import { Xoshiro128 } from '../../core/prng.js'
 import { CLOSE, decodeMessage, encodeMessage, SCHEMA, type Message, type Messages } from '../../core/protocol.js'
 import { decodeMeta, decodeRecord, decodeVote, encodeRecord, encodeVote } from '../../core/record.js'
+import { decodeSnapshot, encodeSnapshot } from '../../core/snapshot.js'
 import { createToken, startGateway, type Gateway } from '../../node-gateway/gateway/index.js'
 import { connect, createEtcdStore, type Replica } from '../../node-gateway/index.js'
 import { startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
@@ -69,8 +70,8 @@ class Rnd {
 // ---------------------------------------------------------------------------------------------
 // Frames
 
-const CLIENT_TYPES = ['propose', 'subscribe', 'unsubscribe', 'vote', 'awaitVotes', 'cancel', 'acquire', 'markStarted', 'decideLocked', 'release', 'ping', 'attach'] as const
-const SERVER_TYPES = ['welcome', 'decided', 'slots', 'caughtUp', 'voted', 'votes', 'acquired', 'ok', 'lockLost', 'pong', 'error'] as const
+const CLIENT_TYPES = ['propose', 'subscribe', 'unsubscribe', 'vote', 'awaitVotes', 'cancel', 'acquire', 'markStarted', 'decideLocked', 'release', 'ping', 'attach', 'readSnapshot', 'writeSnapshot', 'collect'] as const
+const SERVER_TYPES = ['welcome', 'decided', 'slots', 'caughtUp', 'voted', 'votes', 'acquired', 'ok', 'lockLost', 'pong', 'error', 'snapshot', 'collected'] as const
 const CLIENT = new Set<string>([...CLIENT_TYPES])
 
 interface LaneCtx {
@@ -154,6 +155,12 @@ function validFrame(rnd: Rnd, ctx: LaneCtx): Message {
       return { type, n: rnd.uint() }
     case 'attach':
       return { type, id, stream: wstream, slot, lock }
+    case 'readSnapshot':
+      return { type, id, stream: rstream }
+    case 'writeSnapshot':
+      return { type, id, stream: wstream, slot, snapshot: rnd.chance(0.5) ? encodeSnapshot(codec, { run: ctx.run, stream: wstream, slot }, rnd.pick<unknown>([1, 'x', [1, 2], null])) : maybeRecord(rnd, ctx, wstream, slot) }
+    case 'collect':
+      return { type, id, stream: wstream, below: slot }
   }
 }
 
@@ -486,6 +493,7 @@ test(`fuzzing with ${FRAMES} frames over short-lived connections leaves the gate
           : kind === 'meta' ? decodeMeta(codec, bytes, run!)
             : kind === 'v' ? decodeVote(codec, bytes, { run: run!, stream: stream!, slot: Number(slot) })
               : kind === 'p' ? decodePresence(codec.format, bytes)
+              : kind === 'snap' ? decodeSnapshot(codec, bytes, run!, stream!)
                 : codec.decode(bytes, key)
       if (run === good) {
         counts.good++
@@ -499,7 +507,7 @@ test(`fuzzing with ${FRAMES} frames over short-lived connections leaves the gate
         }
         continue
       }
-      if (!['meta', 's', 'v', 'm', 'l', 'p'].includes(kind ?? '')) bad.push(`${key}: unexpected key`)
+      if (!['meta', 's', 'v', 'm', 'l', 'p', 'snap'].includes(kind ?? '')) bad.push(`${key}: unexpected key`)
       if (kind === 'l') continue // a lock's token (holder:lease:handle), not a value
       try {
         read()

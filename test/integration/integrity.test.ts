@@ -107,6 +107,7 @@ async function craftedGateway(opts: { gap?: boolean; honestDecided?: boolean } =
         send({ type: 'voted', id: m.id, decided: false, record: new Uint8Array() })
       }
       if (m.type === 'awaitVotes') send({ type: 'votes', id: m.id, values: [firstVote!] })
+      if (m.type === 'readSnapshot') send({ type: 'snapshot', id: m.id, present: false, snapshot: new Uint8Array() })
       if (m.type === 'subscribe') {
         if (first) send({ type: 'slots', sub: m.sub, first: opts.gap ? m.from + 1 : 0, records: [first, first] })
         send({ type: 'caughtUp', sub: m.sub })

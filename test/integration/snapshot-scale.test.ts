@@ -14,7 +14,7 @@ import { uniqueRun, useEtcd } from '../helpers/etcd.js'
 const PER_TXN = 1000
 const etcd = useEtcd(1, { extraArgs: [`--max-txn-ops=${PER_TXN}`] })
 const SLOTS = process.env.REPJS_LONG ? 1_000_000 : 100_000
-const PARALLEL = 8
+const PARALLEL = 4
 const JOIN_BOUND_MS = 5000
 
 const valueAt = (slot: number) => slot % 1000
@@ -23,7 +23,8 @@ const step = (rep: Replica) => rep.distributed(() => -1, { name: 'step' })() as 
 /** Write records for slots [0, n) of the run's main stream in batched Txns, as replicas calling `step` would have. */
 async function writeLog(run: string, n: number): Promise<void> {
   const codec = createCodec(createCborFormat())
-  const store = createEtcdStore({ endpoints: etcd.endpoint })
+  // A generous deadline: big Txns on a machine shared with other work.
+  const store = createEtcdStore({ endpoints: etcd.endpoint, callTimeoutMs: 30_000 })
   const kv = store.kv!
   let next = 0
   let written = 0
@@ -72,7 +73,8 @@ test(`a late replica joins a ${SLOTS.toLocaleString('en')}-slot run in seconds v
   t = performance.now()
   const collected = await first.collect()
   const collectMs = performance.now() - t
-  expect(collected).toEqual({ below: SLOTS, deleted: SLOTS })
+  // (`deleted` counts what answered transactions deleted; a retried one's is not counted: check etcd.)
+  expect(collected.below).toBe(SLOTS)
   const client = new Etcd3({ hosts: etcd.endpoint })
   const left = Number(await client.getAll().prefix(slotPrefix(run, 'main')).count())
   expect(left).toBe(1)
@@ -88,7 +90,7 @@ test(`a late replica joins a ${SLOTS.toLocaleString('en')}-slot run in seconds v
   const [a, b] = await firstValue
   const joinMs = performance.now() - t
   console.log(
-    `${SLOTS.toLocaleString('en')} slots: replay ${(replayMs / 1000).toFixed(1)} s, collect ${(collectMs / 1000).toFixed(1)} s; ` +
+    `${SLOTS.toLocaleString('en')} slots: replay ${(replayMs / 1000).toFixed(1)} s, collect ${(collectMs / 1000).toFixed(1)} s (${collected.deleted} counted); ` +
       `late replica joined (connect + restore + first call) in ${joinMs.toFixed(0)} ms`,
   )
   expect(state).toEqual({ sum, steps: SLOTS })

@@ -10,6 +10,7 @@ import { startGateway, type Gateway } from '../../node-gateway/gateway/index.js'
 import { slotPrefix, snapKey } from '../../node-gateway/store/keys.js'
 import { createCodec } from '../../core/codec.js'
 import { decodeSnapshot, encodeSnapshot } from '../../core/snapshot.js'
+import { encodeRecord } from '../../core/record.js'
 import { createCborFormat } from '../../node-gateway/codec/cbor-format.js'
 import { startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
 
@@ -139,7 +140,12 @@ describe.each([
     const err = await steps(late, fresh(), 1).catch((e: unknown) => e)
     expect(err).toMatchObject({ code: ErrorCodes.COLLECTED, details: { slot: 0, snapshot: 60 } })
     expect((err as Error).message).toMatch(/slots < 60 .* call rep\.restore\(\)/)
-    // Nothing was written at the collected slot.
+    // Nothing was written at the collected slot; the store itself refuses a proposal there, in its Txn.
+    expect(await slotKeys(run)).toBe(5)
+    const at = { run, stream: 'main', slot: 3 }
+    const rec = encodeRecord(codec, at, { kind: 'call', name: 'roll', argsHash: '-', site: '', by: late.info.replicaId, ok: true, value: 1 })
+    const lateStore = (late as unknown as { engine: { store: Store } }).engine.store
+    await expect(lateStore.propose(at, rec)).rejects.toMatchObject({ code: ErrorCodes.COLLECTED, message: expect.stringMatching(/^slots < 60 .* needs slot 3/) })
     expect(await slotKeys(run)).toBe(5)
     const c = await connect({ run, program: 'snap', ...via() })
     const sc = (await c.restore<State>())!
