@@ -300,7 +300,7 @@ export class GatewayStore implements Store {
         if (sub) return this.subscriptionFailed(msg.id, sub, err)
         return this.settle(msg.id, undefined, err)
       }
-      case 'decided': case 'voted': case 'votes': case 'acquired': case 'ok': case 'pong':
+      case 'decided': case 'voted': case 'votes': case 'acquired': case 'ok': case 'pong': case 'snapshot': case 'collected':
         return this.settle('id' in msg ? msg.id : 0, msg)
       default:
         this.ws?.close(CLOSE.PROTOCOL_ERROR, `unexpected ${msg.type} from gateway`)
@@ -529,6 +529,22 @@ export class GatewayStore implements Store {
     return () => {
       if (this.subs.delete(id) && this.ready) this.ws!.send(encodeMessage({ type: 'unsubscribe', sub: id }))
     }
+  }
+
+  async readSnapshot(_run: string, stream: string): Promise<Uint8Array | undefined> {
+    const m = await this.request<'snapshot'>((id) => ({ type: 'readSnapshot', id, stream }))
+    return m.present ? m.snapshot : undefined
+  }
+
+  async writeSnapshot(ref: SlotRef, snapshot: Uint8Array): Promise<Uint8Array> {
+    const m = await this.request<'snapshot'>((id) => ({ type: 'writeSnapshot', id, stream: ref.stream, slot: ref.slot, snapshot }))
+    return m.snapshot
+  }
+
+  async collect(ref: SlotRef): Promise<number> {
+    // No deadline: a long stream is deleted in many transactions (re-sent after a reconnect, it deletes what is left).
+    const m = await this.request<'collected'>((id) => ({ type: 'collect', id, stream: ref.stream, below: ref.slot }), { deadline: 'none' })
+    return m.deleted
   }
 
   async vote(ref: SlotRef, _voter: string, value: Uint8Array): Promise<Uint8Array | undefined> {

@@ -15,7 +15,7 @@ import { Bucket, Counter, leased, limitError, type Usage } from './limits.js'
 import { at, watchLiveness, type LivenessOptions } from './liveness.js'
 import type { Metrics } from './metrics.js'
 import { checkTokenReplica, verifyToken, TokenError } from './token.js'
-import { checkMeta, checkRecord, checkVote, DEFAULT_MAX_VALUE_BYTES } from './validate.js'
+import { checkMeta, checkRecord, checkSnapshotWrite, checkVote, DEFAULT_MAX_VALUE_BYTES } from './validate.js'
 import { checkPresence, ConnectionPresence } from './presence.js'
 import { PRESENCE_TTL_S } from '../../core/presence.js'
 
@@ -351,6 +351,24 @@ export class Peer {
           const decided = await this.timed('vote', () => store.vote(ref, this.replica, msg.value, this.guard))
           return { type: 'voted', id: msg.id, decided: decided !== undefined, record: decided ?? new Uint8Array() }
         })
+      case 'readSnapshot':
+        return this.request(msg.id, async () => {
+          const ref = this.ref(msg.stream, 0)
+          const snap = await this.timed('readSnapshot', () => store.readSnapshot(ref.run, ref.stream))
+          return { type: 'snapshot', id: msg.id, present: snap !== undefined, snapshot: snap ?? new Uint8Array() }
+        })
+      case 'writeSnapshot':
+        return this.request(msg.id, async () => {
+          const ref = this.ref(msg.stream, msg.slot)
+          checkSnapshotWrite(ref, msg.snapshot, this.maxValueBytes)
+          const snap = await this.timed('writeSnapshot', () => store.writeSnapshot(ref, msg.snapshot, this.guard))
+          return { type: 'snapshot', id: msg.id, present: true, snapshot: snap }
+        })
+      case 'collect':
+        return this.request(msg.id, async () => {
+          const deleted = await this.timed('collect', () => store.collect(this.ref(msg.stream, msg.below), this.guard))
+          return { type: 'collected', id: msg.id, deleted }
+        })
       case 'awaitVotes':
         return this.request(msg.id, async () => {
           const ac = new AbortController()
@@ -553,6 +571,7 @@ export class Peer {
 function wrote(reply: Message | undefined): boolean {
   if (reply?.type === 'decided') return reply.won
   if (reply?.type === 'voted') return !reply.decided
+  if (reply?.type === 'snapshot') return true
   return reply?.type === 'ok'
 }
 
@@ -565,6 +584,8 @@ function writtenBytes(msg: Message): { id: number; bytes: number } | undefined {
       return { id: msg.id, bytes: msg.value.length }
     case 'markStarted':
       return { id: msg.id, bytes: msg.marker.length }
+    case 'writeSnapshot':
+      return { id: msg.id, bytes: msg.snapshot.length }
     default:
       return undefined
   }

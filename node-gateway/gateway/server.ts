@@ -88,8 +88,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const host = secret ? (opts.host ?? '127.0.0.1') : '127.0.0.1'
   if (!secret && opts.host && opts.host !== '127.0.0.1') log.warn({ host: opts.host }, 'no secret set: listening on 127.0.0.1 only')
   if (!secret) log.warn('no secret set: accepting connections without tokens, on 127.0.0.1 only')
-  const store: EtcdStore = createEtcdStore({ endpoints: opts.etcd })
   const metrics = createMetrics()
+  const store: EtcdStore = createEtcdStore({ endpoints: opts.etcd, onWatchCompacted: () => metrics.watchesCompacted.inc() })
   const limits = { ...DEFAULT_LIMITS, ...DEFAULT_SHARED_LIMITS, ...opts.limits }
   const usage = new Usage(limits)
   const hubs = new Hubs(store, (n) => metrics.runs.set(n), limits)

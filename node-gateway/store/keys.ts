@@ -5,6 +5,7 @@
  *   v/<stream>/<slot>/<voter>     votes of a pending vote slot (deleted when it is decided)
  *   l/<stream>/<slot>             run-once lock, attached to the holder's lease
  *   m/<stream>/<slot>             run-once "started" marker (deleted when the outcome is recorded)
+ *   snap/<stream>                 latest snapshot of a stream: [1, run, stream, slot, state] (core/snapshot.ts)
  *   p/<replicaId>                 presence (core/presence.ts): lease-bound CBOR map
  *                                 {v:1, replica, name, runtime, status, slot, head, at}
  * Outside the run's prefix, so it outlives the run (run-entry.ts):
@@ -48,6 +49,9 @@ export function markerKey(run: string, stream: string, slot: number): string {
   return `${runPrefix(run)}m/${stream}/${pad(slot)}`
 }
 
+export function snapKey(run: string, stream: string): string {
+  return `${runPrefix(run)}snap/${stream}`
+}
 export function presencePrefix(run: string): string {
   return `${runPrefix(run)}p/`
 }

@@ -12,11 +12,12 @@ import { startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
 const LONG = !!process.env.REPJS_LONG
 const RUNS = LONG ? 1000 : 100
 const CALLS = LONG ? 1000 : 100
-const PARALLEL = 4
-const SAMPLES = 15
+const PARALLEL = LONG ? 16 : 4
+const SAMPLES = LONG ? 50 : 15
 /** etcd compacts its history to what it was this long ago, this often (periodic mode). */
 const RETENTION = '1s'
-const TTL = 1000
+/** Well above the pauses a replica's keep-alives see here (a defragment blocks etcd for a moment). */
+const TTL = 3000
 
 let etcd: Cluster
 let admin: EtcdStore

@@ -80,8 +80,8 @@ test('an active run with replicas attached does not expire, idle or not; it expi
   const direct = await connect({ run, program: 'ttl@1', runTtlMs: TTL, etcd: etcd.endpoint })
   const viaGateway = await connect({ run, program: 'ttl@1', gateway: gw.url })
   const f = viaGateway.distributed((i: number) => i, { name: 'f' })
-  // Three TTLs: the gateway replica calls, the direct one only keeps the run open.
-  const until = Date.now() + 3 * TTL
+  // Two TTLs: the gateway replica calls, the direct one (which created the run) only keeps it open.
+  const until = Date.now() + 2 * TTL
   let calls = 0
   while (Date.now() < until) {
     expect(await f(calls)).toBe(calls)
@@ -92,7 +92,7 @@ test('an active run with replicas attached does not expire, idle or not; it expi
   expect(await direct.distributed((i: number) => i, { name: 'f' })(0)).toBe(0)
   // The gateway's connection alone keeps it alive.
   await direct.close()
-  const still = Date.now() + 2 * TTL
+  const still = Date.now() + 1.5 * TTL
   while (Date.now() < still) {
     expect(await f(calls)).toBe(calls)
     calls++
