@@ -76,8 +76,8 @@ export class PresenceLease {
     if (this.closed) await lease.revoke()
   }
 
-  /** Revoke the lease (its keys go with it); gives up after `waitMs`, leaving them to expire. */
-  async close(waitMs = 1000): Promise<void> {
+  /** Revoke the lease (its keys go with it); gives up after `waitMs` (etcd unreachable), leaving them to expire. */
+  async close(waitMs = 3000): Promise<void> {
     if (this.closed) return
     this.closed = true
     clearTimeout(this.rewriting)

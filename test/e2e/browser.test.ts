@@ -279,6 +279,8 @@ test('a run deleted and started again (--new): a reloaded tab ignores its Indexe
   await a.evaluate(() => (window as unknown as E2E).e2e.rep.close())
   await node.close()
   const admin = createEtcdStore({ endpoints: etcd.endpoint })
+  // The gateway drops the tab's presence key when it sees its connection close: wait for that.
+  await expect.poll(() => admin.client.getAll().prefix(`/repjs/v1/${run}/p/`).keys(), { timeout: 5000 }).toEqual([])
   await deleteRun(admin, run)
   await admin.close()
   const again = await connect({ run, gateway: gateway.url, program: 'repjs-e2e', name: 'term2', newRun: true })

@@ -143,12 +143,17 @@ test('an idle replica whose presence lease is lost is announced again under a ne
   const leaseOf = async (id: string) => (await client.get(presenceKey(run, id)).exec()).kvs[0]?.lease
   const before = await Promise.all(reps.map((r) => leaseOf(r.info.replicaId)))
   // What etcd does to a lease nobody could keep alive: it ends, and its keys go.
+  const deleted: string[] = []
+  const watcher = await client.watch().prefix(`/repjs/v1/${run}/p/`).create()
+  watcher.on('delete', (kv) => deleted.push(kv.key.toString()))
   for (const lease of before) await client.leaseClient.leaseRevoke({ ID: lease! })
-  expect(await present(run)).toEqual([])
+  await until(() => deleted.length === 2, 5000, 'both keys deleted with their leases')
+  await watcher.cancel()
   // Nothing changes on the replicas (no call): still they are listed again, each under a new lease.
   await until(async () => (await present(run)).length === 2, (PRESENCE_TTL_S / 3 + 3) * 1000, 'both present again')
   const after = await Promise.all(reps.map((r) => leaseOf(r.info.replicaId)))
   for (let i = 0; i < 2; i++) expect(after[i]).not.toBe(before[i])
   await Promise.all(reps.map((r) => r.close()))
-  expect(await present(run)).toEqual([])
+  // The gateway revokes its connection's lease once it sees the close.
+  await until(async () => (await present(run)).length === 0, 3000, 'both keys gone after close')
 })
