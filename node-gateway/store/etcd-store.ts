@@ -221,25 +221,32 @@ export class EtcdStore implements Store {
   private async guard(run: string, metaRevision: string, entry: RunEntry | undefined): Promise<RunGuard> {
     const lease = entry?.lease ?? undefined
     let closed = false
+    /** The keeper this open counts on (shared by this store's openers of the run). */
+    let mine: { kept: KeptLease; users: number } | undefined
     const guard: RunGuard = {
       run, metaRevision, lease,
       close: () => {
         if (closed) return
         closed = true
         if (this.runs.get(run) === guard) this.runs.delete(run)
-        const kept = lease && this.runLeases.get(lease)
-        if (kept && --kept.users === 0) {
-          this.runLeases.delete(lease)
-          kept.kept.detach()
+        if (mine && --mine.users === 0) {
+          if (this.runLeases.get(lease!) === mine) this.runLeases.delete(lease!)
+          mine.kept.detach()
         }
       },
     }
     if (lease) {
-      let kept = this.runLeases.get(lease)
-      if (!kept) this.runLeases.set(lease, (kept = { kept: keepLease(this.client, lease, Math.ceil(entry!.ttlMs! / 1000)), users: 0 }))
-      kept.users++
+      mine = this.runLeases.get(lease)
+      if (!mine) {
+        const k = { kept: keepLease(this.client, lease, Math.ceil(entry!.ttlMs! / 1000)), users: 0 }
+        this.runLeases.set(lease, (mine = k))
+        // Given up (expired, or no keep-alive answered for two TTLs): the next open keeps it anew
+        // if etcd still has it, or learns the run is gone.
+        k.kept.signal.addEventListener('abort', () => this.runLeases.get(lease) === k && this.runLeases.delete(lease), { once: true })
+      }
+      mine.users++
       try {
-        await kept.kept.ready
+        await mine.kept.ready
       } catch {
         guard.close()
         throw runGoneError(run, entry!)
