@@ -11,7 +11,7 @@ import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, noo
 import { isRecoverableError } from 'etcd3'
 import { ErrorCodes, RepJSError, badArgument } from '../../core/errors.js'
 import { sleep } from '../../core/retry.js'
-import type { FollowHandlers, HeldLock, OpenRunOptions, ProposeResult, SlotRef, Store } from '../../core/store.js'
+import type { FollowHandlers, HeldLock, OpenRunOptions, ProposeResult, SlotRef, Store, StoreHealth } from '../../core/store.js'
 import { createCodec } from '../../core/codec.js'
 import { decodeMeta } from '../../core/record.js'
 import { createCborFormat } from '../codec/cbor-format.js'
@@ -47,6 +47,8 @@ export interface RunGuard {
   readonly run: string
   readonly metaRevision: string
   readonly lease: string | undefined
+  /** Call `listener` once if the run goes (deleted or expired: REPJS_RUN_GONE; created again: REPJS_RUN_CHANGED). */
+  onGone(listener: (err: RepJSError) => void): () => void
   /** This opener is done with the run: stop keeping its lease alive (it expires one TTL later if nobody else does). */
   close(): void
 }
@@ -113,6 +115,9 @@ export class EtcdStore implements Store {
   private readonly runs = new Map<string, RunGuard>()
   /** Run leases kept alive, by lease id, with the number of openers keeping each. */
   private readonly runLeases = new Map<string, { kept: KeptLease; users: number }>()
+  /** One watch of each opened run record (run + create revision), shared by its openers, who are told when it goes. */
+  private readonly runWatches = new Map<string, { stop: () => void; gone: Set<(err: RepJSError) => void> }>()
+  private readonly health = new Set<(h: StoreHealth, reason?: string, error?: unknown) => void>()
 
   constructor(opts: EtcdStoreOptions) {
     const timeout = opts.callTimeoutMs ?? 3000
@@ -140,6 +145,12 @@ export class EtcdStore implements Store {
         watchBackoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 2000 }).next(),
       },
     })
+  }
+
+  /** A direct replica's store reports 'failed' (REPJS_RUN_GONE / REPJS_RUN_CHANGED) when the run it opened goes. */
+  onHealth(listener: (h: StoreHealth, reason?: string, error?: unknown) => void): () => void {
+    this.health.add(listener)
+    return () => this.health.delete(listener)
   }
 
   private txn(what: string, compare: ICompare[], success: IRequestOp[], failure: IRequestOp[]) {
@@ -223,12 +234,25 @@ export class EtcdStore implements Store {
     let closed = false
     /** The keeper this open counts on (shared by this store's openers of the run). */
     let mine: { kept: KeptLease; users: number } | undefined
+    const goneListeners = new Set<(err: RepJSError) => void>()
+    const went = (err: RepJSError) => {
+      for (const l of [...goneListeners]) l(err)
+      goneListeners.clear()
+      // A direct replica's store: the run this replica is in went; the engine stops with it.
+      if (this.runs.get(run) === guard) for (const l of this.health) l('failed', err.message, err)
+    }
+    let unwatch = () => {}
     const guard: RunGuard = {
       run, metaRevision, lease,
+      onGone: (listener) => {
+        goneListeners.add(listener)
+        return () => goneListeners.delete(listener)
+      },
       close: () => {
         if (closed) return
         closed = true
         if (this.runs.get(run) === guard) this.runs.delete(run)
+        unwatch()
         if (mine && --mine.users === 0) {
           if (this.runLeases.get(lease!) === mine) this.runLeases.delete(lease!)
           mine.kept.detach()
@@ -252,10 +276,77 @@ export class EtcdStore implements Store {
         throw runGoneError(run, entry!)
       }
     }
+    unwatch = this.watchRun(guard, went)
     // The latest open is what writes without an explicit guard use (a direct replica's); a gateway
     // passes each connection's own guard.
     this.runs.set(run, guard)
     return guard
+  }
+
+  /**
+   * Watch an opened run's record (one watch per run and create revision, shared by its openers):
+   * when it is deleted or replaced, every follow of the run in this store fails with REPJS_RUN_GONE
+   * (or REPJS_RUN_CHANGED), so a replica waiting for others' slots (input, votes) is told too, not
+   * only one that writes. Returns this opener's release.
+   */
+  private watchRun(guard: RunGuard, went: (err: RepJSError) => void): () => void {
+    const id = `${guard.run}\u0000${guard.metaRevision}`
+    let shared = this.runWatches.get(id)
+    if (!shared) {
+      let stopped = false
+      let cancel = () => {}
+      const mk = metaKey(guard.run)
+      const entry = { gone: new Set<(err: RepJSError) => void>(), stop: () => ((stopped = true), cancel()) }
+      const loop = async () => {
+        let delay = 100
+        while (!stopped) {
+          try {
+            const res = await this.range({ key: b(mk) })
+            const kv = res.kvs[0]
+            if (!kv || String(kv.create_revision) !== guard.metaRevision) {
+              const err = await this.goneOrChanged(guard, kv ? String(kv.create_revision) : undefined)
+              if (this.runWatches.get(id) === entry) this.runWatches.delete(id)
+              for (const l of [...entry.gone]) l(err)
+              return
+            }
+            // Any change of the record (its deletion) or a failed watch: read it again.
+            await this.watchKey(mk, String(BigInt(res.header.revision) + 1n), (c) => (cancel = c))
+            delay = 100
+          } catch {
+            await sleep(delay).catch(() => {})
+            delay = Math.min(delay * 2, 2000)
+          }
+        }
+      }
+      this.runWatches.set(id, (shared = entry))
+      void loop()
+    }
+    const mine = shared
+    mine.gone.add(went)
+    return () => {
+      if (!mine.gone.delete(went) || mine.gone.size > 0) return
+      mine.stop()
+      if (this.runWatches.get(id) === mine) this.runWatches.delete(id)
+    }
+  }
+
+  /** Resolve at the first event on `key` from `startRevision`, a failed watch, or its cancel. */
+  private async watchKey(key: string, startRevision: string, onCancel: (cancel: () => void) => void): Promise<void> {
+    if (this.kv) {
+      const kv = this.kv
+      return new Promise<void>((resolve) => {
+        const w = watch(kv, { key: b(key), start_revision: startRevision }, { event: () => (w.cancel(), resolve()), error: () => resolve() })
+        onCancel(() => (w.cancel(), resolve()))
+      })
+    }
+    const w = await this.client.watch().key(key).startRevision(startRevision).create()
+    return new Promise<void>((resolve) => {
+      const end = () => (void w.cancel().catch(() => {}), resolve())
+      onCancel(end)
+      w.on('put', end)
+      w.on('delete', end)
+      w.on('error', end)
+    })
   }
 
   /**
@@ -615,6 +706,8 @@ export class EtcdStore implements Store {
     this.closed = true
     for (const stop of [...this.stops]) stop()
     for (const g of [...this.runs.values()]) g.close()
+    for (const w of this.runWatches.values()) w.stop()
+    this.runWatches.clear()
     for (const { kept } of this.runLeases.values()) kept.detach()
     this.runLeases.clear()
     this.kv?.close()

@@ -135,3 +135,17 @@ test('a run from before the index is indexed when it is opened, and can be delet
   await deleteRun(env.admin, run)
   await expect(join(run, 'direct', { program: 'old@1' })).rejects.toMatchObject({ code: ErrorCodes.RUN_GONE })
 })
+
+test.each(['direct', 'gateway'] as const)('a replica only waiting (for input) when its run is deleted stops with REPJS_RUN_GONE (%s)', async (how) => {
+  const run = uniqueRun(`rm-wait-${how}`)
+  const rep = await join(run, how)
+  expect(await rep.distributed(() => 1, { name: 'one' })()).toBe(1)
+  const waiting = failure(rep.input())
+  // The input slot is taken and waited on (nobody typed a line) before the run goes.
+  await new Promise((r) => setTimeout(r, 50))
+  await deleteRun(env.admin, run)
+  expect(await waiting).toMatchObject({ code: ErrorCodes.RUN_GONE })
+  expect(rep.status.state).toBe('closed')
+  expect(rep.status.reason).toMatch(/was deleted at/)
+  await rep.close()
+}, 20_000)
