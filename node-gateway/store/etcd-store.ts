@@ -174,10 +174,9 @@ export class EtcdStore implements Store {
       throw badArgument(`the run TTL must be a whole number of ms, at least 1000 (etcd leases count whole seconds), got ${opts.ttlMs}`)
     }
     for (;;) {
-      // Read first, write only if absent: etcd refuses a Txn holding a put under its NOSPACE alarm
-      // whichever branch would run, and a full run must stay readable (joinable, replayable).
-      const read = await this.txn('opening the run', [], [get(mk), get(ik)], [])
-      const [metaKv, indexKv] = read.responses.map((r) => r.response_range.kvs[0])
+      // Read first (Range, not Txn: etcd refuses every Txn, even a read-only one, once its database
+      // is over quota), write only if absent: a full run must stay readable (joinable, replayable).
+      const [metaKv, indexKv] = (await Promise.all([mk, ik].map((key) => etcdCall('opening the run', () => this.range({ key: b(key) }))))).map((r) => r.kvs[0])
       const entry = indexKv ? decodeRunEntry(bytes(indexKv.value), run) : undefined
       if (metaKv) {
         // Marked gone by `runs rm` and not yet deleted: nobody joins a run being deleted.
@@ -285,9 +284,9 @@ export class EtcdStore implements Store {
 
   /**
    * Watch an opened run's record (one watch per run and create revision, shared by its openers):
-   * when it is deleted or replaced, every follow of the run in this store fails with REPJS_RUN_GONE
-   * (or REPJS_RUN_CHANGED), so a replica waiting for others' slots (input, votes) is told too, not
-   * only one that writes. Returns this opener's release.
+   * when it is deleted or replaced, each opener's `went` is called with REPJS_RUN_GONE (or
+   * REPJS_RUN_CHANGED), so a replica waiting for others' slots (input, votes) is told too, not only
+   * one that writes. Returns this opener's release.
    */
   private watchRun(guard: RunGuard, went: (err: RepJSError) => void): () => void {
     const id = `${guard.run}\u0000${guard.metaRevision}`
@@ -302,9 +301,8 @@ export class EtcdStore implements Store {
         while (!stopped) {
           try {
             const res = await this.range({ key: b(mk) })
-            const kv = res.kvs[0]
-            if (!kv || String(kv.create_revision) !== guard.metaRevision) {
-              const err = await this.goneOrChanged(guard, kv ? String(kv.create_revision) : undefined)
+            const err = await this.wentBy(guard, res.kvs[0])
+            if (err) {
               if (this.runWatches.get(id) === entry) this.runWatches.delete(id)
               for (const l of [...entry.gone]) l(err)
               return
@@ -367,9 +365,16 @@ export class EtcdStore implements Store {
     }
     if (!res.succeeded) {
       const metaKv = res.responses[res.responses.length - 1]!.response_range.kvs[0]
-      if (!metaKv || String(metaKv.create_revision) !== guard.metaRevision) throw await this.goneOrChanged(guard, metaKv ? String(metaKv.create_revision) : undefined)
+      const err = await this.wentBy(guard, metaKv)
+      if (err) throw err
     }
     return res
+  }
+
+  /** Whether the run record read (`kv`, absent if undefined) says the guarded run went: its error, or undefined. */
+  private async wentBy(guard: RunGuard, kv: { create_revision: string | number } | undefined): Promise<RepJSError | undefined> {
+    if (kv && String(kv.create_revision) === guard.metaRevision) return undefined
+    return this.goneOrChanged(guard, kv ? String(kv.create_revision) : undefined)
   }
 
   /** The error of a write into a run that went (record absent) or was created again (`now`: its new record's revision). */
@@ -571,11 +576,13 @@ export class EtcdStore implements Store {
     const votes: IRangeRequest = { key: b(prefix), range_end: prefixEnd(prefix), sort_target: 'Create', sort_order: 'Ascend', limit: n }
     for (;;) {
       signal.throwIfAborted()
-      // With a guard, the votes are read with the run record: a run deleted (or expired) while
-      // waiting wakes the wait (its votes are deleted with it) and fails it here.
-      const read = await this.guarded('reading votes', guard, [], [{ request_range: votes }], [])
-      const res = { header: read.header, kvs: read.responses[0]!.response_range.kvs }
+      const res = await etcdCall('reading votes', () => this.range(votes))
       if (res.kvs.length >= n) return res.kvs.slice(0, n).map((kv) => bytes(kv.value))
+      // A run deleted (or expired) while waiting wakes the wait (its votes go with it) and ends it here.
+      if (guard) {
+        const err = await this.wentBy(guard, (await etcdCall('reading the run record', () => this.range({ key: b(metaKey(guard.run)) }))).kvs[0])
+        if (err) throw err
+      }
       const from = String(BigInt(res.header.revision) + 1n)
       if (this.kv) {
         // Any change of the votes (a put, or their deletion with the decision) or a failed watch: read again.
