@@ -170,8 +170,9 @@ export class EtcdStore implements Store {
   async openRun(run: string, meta: Uint8Array, opts: OpenRunOptions = {}): Promise<OpenedRun> {
     const mk = metaKey(run)
     const ik = runIndexKey(run)
-    if (opts.ttlMs !== undefined && !(Number.isInteger(opts.ttlMs) && opts.ttlMs >= 1000)) {
-      throw badArgument(`the run TTL must be a whole number of ms, at least 1000 (etcd leases count whole seconds), got ${opts.ttlMs}`)
+    // etcd's leases count whole seconds, up to 9,000,000,000 s.
+    if (opts.ttlMs !== undefined && !(Number.isInteger(opts.ttlMs) && opts.ttlMs >= 1000 && opts.ttlMs <= 9e12)) {
+      throw badArgument(`the run TTL must be a whole number of ms from 1000 to 9e12 (etcd leases count whole seconds), got ${opts.ttlMs}`)
     }
     for (;;) {
       // Read first (Range, not Txn: etcd refuses every Txn, even a read-only one, once its database
