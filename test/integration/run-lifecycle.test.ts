@@ -10,7 +10,8 @@ import { decodeRunEntry } from '../../node-gateway/store/run-entry.js'
 import { listRuns } from '../../node-gateway/store/run-index.js'
 import { uniqueRun } from '../helpers/etcd.js'
 import { useEtcdAndGateway } from '../helpers/etcd-gateway.js'
-import { runMeta } from '../helpers/raw-gateway.js'
+import { helloFrame, openRaw, runMeta } from '../helpers/raw-gateway.js'
+import { CLOSE } from '../../core/protocol.js'
 
 const env = useEtcdAndGateway()
 
@@ -149,3 +150,27 @@ test.each(['direct', 'gateway'] as const)('a replica only waiting (for input) wh
   expect(rep.status.reason).toMatch(/was deleted at/)
   await rep.close()
 }, 20_000)
+
+test('the gateway protocol: HELLO to a gone run is refused with REPJS_RUN_GONE and close 4009; HELLO_RUN with newRun creates it; a bad TTL is refused', async () => {
+  const run = uniqueRun('raw-gone')
+  const first = await openRaw(env.gw.url)
+  first.send({ type: 'helloRun', run, replica: 'raw', token: '', meta: runMeta(), newRun: false, ttlMs: 60_000 })
+  expect(await first.next((m) => m.type === 'welcome')).toMatchObject({ created: true })
+  expect((await entryOf(run))!).toMatchObject({ ttlMs: 60_000 })
+  first.close()
+  await deleteRun(env.admin, run)
+  const refused = await openRaw(env.gw.url)
+  refused.sendRaw(helloFrame(run))
+  expect(await refused.next((m) => m.type === 'error')).toMatchObject({ id: 0, code: ErrorCodes.RUN_GONE, retryable: false })
+  expect(await refused.closed).toMatchObject({ code: CLOSE.RUN_GONE })
+  const bad = await openRaw(env.gw.url)
+  bad.send({ type: 'helloRun', run, replica: 'raw', token: '', meta: runMeta(), newRun: true, ttlMs: 500 })
+  expect(await bad.next((m) => m.type === 'error')).toMatchObject({ id: 0, code: ErrorCodes.BAD_ARGUMENT })
+  expect(await bad.closed).toMatchObject({ code: CLOSE.PROTOCOL_ERROR })
+  const again = await openRaw(env.gw.url)
+  again.send({ type: 'helloRun', run, replica: 'raw', token: '', meta: runMeta(), newRun: true, ttlMs: 0 })
+  expect(await again.next((m) => m.type === 'welcome')).toMatchObject({ created: true })
+  expect((await entryOf(run))!).toMatchObject({ ttlMs: null, gone: null })
+  again.close()
+  await expect(join(run, 'direct', { runTtlMs: 999 })).rejects.toMatchObject({ code: ErrorCodes.BAD_ARGUMENT, message: /runTtlMs/ })
+})
