@@ -63,7 +63,7 @@ export async function connect(opts: BrowserConnectOptions): Promise<Replica> {
   const siteBase = opts.siteBase ?? (typeof location !== 'undefined' ? location.origin + '/' : undefined)
   let rep: Replica
   try {
-    rep = await createReplica({ ...opts, replicaId: claim.id, store, format: createCborFormat(), cache, siteBase })
+    rep = await createReplica({ ...opts, runtime: opts.runtime ?? 'browser', replicaId: claim.id, store, format: createCborFormat(), cache, siteBase })
   } catch (err) {
     claim.release()
     throw err

@@ -13,6 +13,7 @@ import { callSite, captureSite } from './site.js'
 import { StatusEmitter, type StatusState } from './status.js'
 import type { Store } from './store.js'
 import { StreamLog, type StreamCache } from './stream-log.js'
+import { assertNotCollected } from './snapshot.js'
 
 export const MAIN_STREAM = 'main'
 
@@ -172,7 +173,7 @@ export class Engine {
       if (hit) return this.check(stream, slot, ident, hit, true)
       const known = await log.known(slot)
       if (log.failure) throw log.failure
-      const bytes = known ?? (await this.follow(stream, slot)) ?? (await decide(slot))
+      const bytes = known ?? (await this.follow(stream, slot)) ?? (await assertNotCollected(this, stream, slot), await decide(slot))
       this.assertOpen()
       return this.check(stream, slot, ident, bytes)
     } catch (err) {

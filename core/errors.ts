@@ -46,6 +46,17 @@ export const ErrorCodes = {
    * incarnation; a replica that was in the run when it went stops with this on its next call.
    */
   RUN_GONE: 'REPJS_RUN_GONE',
+  /** etcd refused a membership change (`repjs cluster`): unhealthy cluster, peer URL taken, ... */
+  MEMBERSHIP: 'REPJS_MEMBERSHIP',
+  /** No run with this id exists in this etcd (`repjs inspect`, `repjs replay`): check the id and the endpoints. */
+  UNKNOWN_RUN: 'REPJS_UNKNOWN_RUN',
+  /** `repjs replay`: the script asked for a slot the recorded log does not hold (the end of the log). */
+  LOG_END: 'REPJS_LOG_END',
+  /**
+   * The replica needs a slot that was collected after a snapshot (`collect()`): it must start from
+   * the snapshot with `restore()` (before its first call on the stream) instead of replaying from 0.
+   */
+  COLLECTED: 'REPJS_COLLECTED',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]

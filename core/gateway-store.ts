@@ -124,6 +124,10 @@ export class GatewayStore implements Store {
   private readonly locks = new Map<number, HeldEntry>()
   private readonly health = new Set<(h: StoreHealth, reason?: string, error?: unknown) => void>()
   private fatal: RepJSError | undefined
+  /** The latest PRESENT value, sent again on each new connection. */
+  private presence: Uint8Array | undefined
+  /** This connection's gateway stores PRESENT (it said PRESENCE_ON). */
+  private presenceOn = false
   /** The run record of the first WELCOME: every later one must be the same run. */
   private welcomedMeta: Uint8Array | undefined
   private readonly pingMs: number
@@ -275,6 +279,10 @@ export class GatewayStore implements Store {
         }
         return
       }
+      case 'presenceOn':
+        this.presenceOn = true
+        if (this.presence && this.ready) this.ws?.send(encodeMessage({ type: 'present', value: this.presence }))
+        return
       case 'lockLost': {
         const held = this.locks.get(msg.lock)
         if (held) this.loseLock(msg.lock, held)
@@ -292,7 +300,7 @@ export class GatewayStore implements Store {
         if (sub) return this.subscriptionFailed(msg.id, sub, err)
         return this.settle(msg.id, undefined, err)
       }
-      case 'decided': case 'voted': case 'votes': case 'acquired': case 'ok': case 'pong':
+      case 'decided': case 'voted': case 'votes': case 'acquired': case 'ok': case 'pong': case 'snapshot': case 'collected':
         return this.settle('id' in msg ? msg.id : 0, msg)
       default:
         this.ws?.close(CLOSE.PROTOCOL_ERROR, `unexpected ${msg.type} from gateway`)
@@ -323,6 +331,7 @@ export class GatewayStore implements Store {
     for (const p of this.pending.values()) if (p.lock === undefined) this.sendPending(p)
     for (const [handle, held] of this.locks) this.attach(handle, held)
     for (const [id, sub] of this.subs) this.ws!.send(encodeMessage({ type: 'subscribe', sub: id, stream: sub.stream, from: sub.next }))
+    this.presenceOn = false
   }
 
   /** A refused subscription: retried after a pause if retryable, else reported to the follower. */
@@ -522,6 +531,22 @@ export class GatewayStore implements Store {
     }
   }
 
+  async readSnapshot(_run: string, stream: string): Promise<Uint8Array | undefined> {
+    const m = await this.request<'snapshot'>((id) => ({ type: 'readSnapshot', id, stream }))
+    return m.present ? m.snapshot : undefined
+  }
+
+  async writeSnapshot(ref: SlotRef, snapshot: Uint8Array): Promise<Uint8Array> {
+    const m = await this.request<'snapshot'>((id) => ({ type: 'writeSnapshot', id, stream: ref.stream, slot: ref.slot, snapshot }))
+    return m.snapshot
+  }
+
+  async collect(ref: SlotRef): Promise<number> {
+    // No deadline: a long stream is deleted in many transactions (re-sent after a reconnect, it deletes what is left).
+    const m = await this.request<'collected'>((id) => ({ type: 'collect', id, stream: ref.stream, below: ref.slot }), { deadline: 'none' })
+    return m.deleted
+  }
+
   async vote(ref: SlotRef, _voter: string, value: Uint8Array): Promise<Uint8Array | undefined> {
     const m = await this.request<'voted'>((id) => ({ type: 'vote', id, stream: ref.stream, slot: ref.slot, value }))
     return m.decided ? m.record : undefined
@@ -568,6 +593,16 @@ export class GatewayStore implements Store {
       release: async () => this.release(handle, held),
     }
     return { state: 'held', lock }
+  }
+
+  /**
+   * PRESENT (no answer), only to a gateway that said PRESENCE_ON after WELCOME (an earlier gateway
+   * would refuse the frame): it keeps the key under this connection's lease; sent again on each new
+   * connection.
+   */
+  async present(_run: string, _replica: string, value: Uint8Array): Promise<void> {
+    this.presence = value
+    if (this.ready && this.presenceOn && this.ws && !this.closed) this.ws.send(encodeMessage({ type: 'present', value }))
   }
 
   async close(): Promise<void> {

@@ -47,6 +47,13 @@ export const SCHEMA = {
   attach: { code: 24, fields: [['id', 'uint'], ['stream', 'str'], ['slot', 'uint'], ['lock', 'uint']] }, // C
   // A HELLO with run lifecycle options: create a deleted/expired run again, a TTL if it creates the run (0: none).
   helloRun: { code: 25, fields: [['run', 'str'], ['replica', 'str'], ['token', 'str'], ['meta', 'bytes'], ['newRun', 'bool'], ['ttlMs', 'uint']] }, // C
+  readSnapshot: { code: 30, fields: [['id', 'uint'], ['stream', 'str']] }, // C
+  snapshot: { code: 31, fields: [['id', 'uint'], ['present', 'bool'], ['snapshot', 'bytes']] }, // S
+  writeSnapshot: { code: 32, fields: [['id', 'uint'], ['stream', 'str'], ['slot', 'uint'], ['snapshot', 'bytes']] }, // C
+  collect: { code: 33, fields: [['id', 'uint'], ['stream', 'str'], ['below', 'uint']] }, // C
+  collected: { code: 34, fields: [['id', 'uint'], ['deleted', 'uint']] }, // S
+  present: { code: 35, fields: [['value', 'bytes']] }, // C (presence, core/presence.ts; no answer)
+  presenceOn: { code: 36, fields: [['ttlMs', 'uint']] }, // S (after WELCOME: this gateway stores PRESENT)
 } as const satisfies Record<string, Spec>
 
 export type MessageName = keyof typeof SCHEMA

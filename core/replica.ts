@@ -18,6 +18,8 @@ import type { StreamCache } from './stream-log.js'
 import { now, type NowOptions } from './time.js'
 import { vote, voteIdentity, type VoteOptions } from './vote.js'
 import { decodeMeta, META_FORMAT } from './record.js'
+import { collect, restore, takeSnapshot } from './snapshot.js'
+import { announcePresence, type ReplicaRuntime } from './presence.js'
 
 export interface DistributedOptions {
   /** Names the call in the log (default: the function's name). Give one when code is bundled or minified. */
@@ -128,6 +130,34 @@ export class Stream {
     } catch (err) {
       return Promise.reject(err)
     }
+  }
+
+  /**
+   * Record the program's state (any value RepJS can encode) at this stream's next slot, as an
+   * agreed operation: every replica calls it at the same point of the stream; the first to decide
+   * the slot wins, and a replica whose state hashes differently there gets REPJS_DIVERGED. Resolves
+   * with the slot once the snapshot is stored (a later snapshot is never replaced by an earlier one).
+   * Await the stream's pending calls first. See restore() and collect().
+   */
+  snapshot(state: unknown): Promise<number> {
+    return takeSnapshot(this.engine, this.state, state)
+  }
+
+  /**
+   * Before this stream's first call: the latest snapshot's state (undefined if there is none), and
+   * the stream continues right after the snapshot's slot instead of replaying from slot 0.
+   */
+  restore<T = unknown>(): Promise<T | undefined> {
+    return restore(this.engine, this.state) as Promise<T | undefined>
+  }
+
+  /**
+   * Delete this stream's slots below its latest snapshot (in bounded transactions), so etcd holds
+   * only what a restored replica needs. A replica that then needs a deleted slot (one that did not
+   * restore()) fails with REPJS_COLLECTED. Resolves with the snapshot's slot and the slots deleted.
+   */
+  collect(): Promise<{ below: number; deleted: number }> {
+    return collect(this.engine, this.state)
   }
 
   /** Agreed time in ms since the epoch, never decreasing. */
@@ -275,6 +305,14 @@ export interface ReplicaOptions {
   replicaId?: string
   /** Display name shown with the lines this replica types (default: the replica id). */
   name?: string
+  /**
+   * Where this replica runs, shown with its presence (core/presence.ts): each adapter sets it
+   * ('node' for connect() in Node, 'browser' for tabs and runInWorker, 'repjs-run', 'electron').
+   * Default 'node'.
+   */
+  runtime?: ReplicaRuntime
+  /** Announce this replica under its run (presence key; default true). */
+  presence?: boolean
   /** A replica-local cache of decided records per stream (browser tabs: IndexedDB). */
   cache?: (incarnation: string) => (stream: string) => StreamCache
   random?: RandomMode
@@ -382,5 +420,8 @@ export async function createReplica(opts: ReplicaOptions): Promise<Replica> {
   const rep = new Replica(engine, config, info)
   if (opts.onStatus) engine.status.on(opts.onStatus)
   engine.updateStatus()
+  if (opts.presence !== false) {
+    announcePresence({ store: opts.store, format: opts.format, run: opts.run, replica: replicaId, name: info.name, runtime: opts.runtime ?? 'node', status: engine.status, clock: () => Date.now() })
+  }
   return rep
 }

@@ -13,10 +13,20 @@ export interface Status {
 
 export type StatusListener = (status: Status) => void
 
-/** A tiny typed emitter for status changes; repeated states are not re-emitted. */
+/** While catching up, progress (a new slot or head) is emitted at most this often, not once per slot. */
+export const PROGRESS_INTERVAL_MS = 250
+
+/**
+ * A tiny typed emitter for status changes; repeated states are not re-emitted, except progress
+ * while catching up (another slot or head), at most once per PROGRESS_INTERVAL_MS.
+ */
 export class StatusEmitter {
   private listeners = new Set<StatusListener>()
   current: Status = { state: 'connecting', slot: 0, head: -1 }
+  /** When the last catching-up event was emitted (clock ms). */
+  private progressAt = -Infinity
+
+  constructor(private readonly clock: () => number = () => performance.now()) {}
 
   on(listener: StatusListener): () => void {
     this.listeners.add(listener)
@@ -26,12 +36,12 @@ export class StatusEmitter {
   set(state: StatusState, slot: number, head: number, reason?: string): void {
     const prev = this.current
     if (prev.state === 'closed') return
-    if (prev.state === state && prev.reason === reason && state !== 'catching-up') {
-      this.current = { state, slot, head, reason }
-      return
-    }
     this.current = { state, slot, head, reason }
-    if (prev.state === state && prev.reason === reason) return
+    if (prev.state === state && prev.reason === reason) {
+      if (state !== 'catching-up' || (prev.slot === slot && prev.head === head)) return
+      if (this.clock() - this.progressAt < PROGRESS_INTERVAL_MS) return
+    }
+    if (state === 'catching-up') this.progressAt = this.clock()
     for (const l of this.listeners) {
       try {
         l(this.current)

@@ -86,11 +86,35 @@ export interface Store {
   propose(ref: SlotRef, record: Bytes, clearVotes?: boolean): Promise<ProposeResult>
   /** Deliver every decided slot >= fromSlot of a stream, now and as they are decided. Returns a stop function. */
   follow(run: string, stream: string, fromSlot: number, handlers: FollowHandlers): () => void
+  /**
+   * Optional: the highest decided slot of a stream now (-1 if none). Read once when a replica opens
+   * its main stream, so that catch-up progress shows how far the log goes before the (windowed)
+   * prefetch has read that far.
+   */
+  headSlot?(run: string, stream: string): Promise<number>
   /** Write this voter's vote unless the slot is decided; returns the decided record if it is. */
   vote(ref: SlotRef, voter: string, value: Bytes): Promise<Bytes | undefined>
   /** Resolve with the first `n` votes in commit order once there are `n`. */
   awaitVotes(ref: SlotRef, n: number, signal: AbortSignal): Promise<Bytes[]>
+  /** The latest snapshot of a stream (`/repjs/v1/<run>/snap/<stream>`), undefined if none. */
+  readSnapshot(run: string, stream: string): Promise<Bytes | undefined>
+  /**
+   * Store the snapshot taken at `ref.slot` unless the one stored is at that slot or later (checked
+   * in the transaction); return the snapshot stored now (ours or the later one).
+   */
+  writeSnapshot(ref: SlotRef, snapshot: Bytes): Promise<Bytes>
+  /**
+   * Delete the stream's slot records below `ref.slot`, which must not be above the latest
+   * snapshot's slot, in bounded transactions; returns how many were deleted.
+   */
+  collect(ref: SlotRef): Promise<number>
   /** Try to take the run-once lock of a slot under a lease of `ttlMs`. */
   acquire(ref: SlotRef, holder: string, ttlMs: number): Promise<AcquireResult>
+  /**
+   * Optional: set this replica's presence key (/repjs/v1/<run>/p/<replica>, core/presence.ts) to
+   * `value`, bound to a lease the store keeps alive and drops when it closes (after a crash the
+   * lease expires). Best effort: the caller logs a failure and never surfaces it to a call.
+   */
+  present?(run: string, replica: string, value: Bytes): Promise<void>
   close(): Promise<void>
 }

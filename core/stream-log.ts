@@ -39,6 +39,8 @@ export class StreamLog {
   /** The first slot turned away: not read yet (until a read that turned nothing away caught up). */
   private unreadFrom: number | undefined
   private closed = false
+  /** Restored from a snapshot: the replica-local cache (records from slot 0 on) is not written. */
+  private restarted = false
   failure: unknown
 
   constructor(
@@ -46,7 +48,8 @@ export class StreamLog {
     run: string,
     readonly name: string,
     onError: (err: unknown) => void,
-    private readonly onHead: () => void = () => {},
+    /** Called when the head moves (the main stream's status); the head is then read from the store too. */
+    private readonly onHead?: () => void,
     private readonly cache?: StreamCache,
   ) {
     this.stopFollow = () => {}
@@ -73,29 +76,56 @@ export class StreamLog {
       })
       this.stopFollow = stop
     })
-    if (!cache) {
-      follow(0)
-      return
+    const start = () => {
+      // A stream restored from a snapshot meanwhile (restart) already reads from its snapshot slot.
+      if (this.restarted) return
+      if (!cache) return follow(0)
+      // Restore what this replica saved earlier at once, then fetch only the tail.
+      cache.load().then(
+        (records) => {
+          records.forEach((r, slot) => this.arrive(slot, r, false))
+          if (!this.dropped && !this.restarted) follow(records.length)
+        },
+        () => this.restarted || follow(0),
+      )
     }
-    // Restore what this replica saved earlier at once, then fetch only the tail.
-    cache.load().then(
-      (records) => {
-        records.forEach((r, slot) => this.arrive(slot, r, false))
-        if (!this.dropped) follow(records.length)
-      },
-      () => follow(0),
-    )
+    // Catch-up progress (a stream whose head is shown): the log's head as the store knows it, read
+    // first (one read), so that progress shows the whole log's head from the start, not how far the
+    // windowed prefetch has read. If that read fails, the head is learned as records are read.
+    const headRead = onHead && store.headSlot?.(run, name)
+    if (headRead) headRead.then((head) => this.closed || this.arriveHead(head), () => {}).finally(start)
+    else start()
   }
 
   private markCaughtUp(): void {
     this.caughtUp = true
     for (const w of this.caughtUpWaiters.splice(0)) w()
-    this.onHead()
+    this.onHead?.()
   }
 
   /** Records held: decided ahead of use, or taken and not released. */
   get held(): number {
     return this.decided.size
+  }
+
+  /** Slots taken and not released yet (calls in flight). */
+  get pending(): number {
+    return this.inflight.size
+  }
+
+  /**
+   * Start the stream at `from` instead of 0 (restored from a snapshot), before any slot was taken:
+   * forget what was read and read from there.
+   */
+  restart(from: number): void {
+    if (this.next !== 0 || this.inflight.size > 0) throw new Error('StreamLog.restart() after a slot was taken')
+    this.next = from
+    this.restarted = true
+    this.decided.clear()
+    this.unreadFrom = undefined
+    this.dropped = false
+    this.caughtUp = false
+    this.follow(from)
   }
 
   /** Take the next slot number, in call order. */
@@ -138,13 +168,16 @@ export class StreamLog {
     this.decided.delete(slot)
   }
 
+  private arriveHead(slot: number): void {
+    if (slot <= this.head) return
+    this.head = slot
+    this.onHead?.()
+  }
+
   private arrive(slot: number, record: Uint8Array, save = true): void {
-    if (slot > this.head) {
-      this.head = slot
-      this.onHead()
-    }
+    this.arriveHead(slot)
     if (slot >= this.next + PREFETCH_WINDOW) return this.turnAway(slot, !save)
-    if (save) this.cache?.save(slot, record)
+    if (save && !this.restarted) this.cache?.save(slot, record)
     if (slot < this.next && !this.inflight.has(slot)) return
     this.decided.set(slot, record)
     const ws = this.waiters.get(slot)

@@ -126,7 +126,7 @@ async function main(): Promise<void> {
 
   let rep: Replica
   try {
-    rep = await connect({ gateway, run, token, program: PROGRAM, name })
+    rep = await connect({ gateway, run, token, program: PROGRAM, name, runtime: window.repjsElectron ? 'electron' : 'browser' })
   } catch (err) {
     showError(`Could not join run '${run}' through ${gateway.join(', ')}: ${err instanceof Error ? err.message : String(err)}`)
     return

@@ -57,6 +57,7 @@ export async function connect(opts: ConnectOptions): Promise<Replica> {
   return createReplica({
     ...opts,
     replicaId,
+    runtime: opts.runtime ?? 'node',
     store,
     format: createCborFormat(),
     program: opts.program ?? defaultProgramId(entry),

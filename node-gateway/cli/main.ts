@@ -4,19 +4,28 @@ import { readFileSync } from 'node:fs'
 import { RepJSError } from '../../core/errors.js'
 import { parse } from './args.js'
 import { ensureTool, type ToolName } from './ensure-tool.js'
-import { printLog } from './log.js'
+import { inspectCommand } from './inspect.js'
 import { startCommand } from './start.js'
 import { runGateway, printToken } from './gateway.js'
 import { runCommand } from './run.js'
 import { runsCommand } from './runs.js'
+import { etcdCommand } from './etcd.js'
+import { clusterCommand } from './cluster.js'
+import { replayCommand } from './replay.js'
 
 const HELP = `repjs — replicated JavaScript over etcd
 
   repjs start [--port 2379] [--data .repjs/etcd] [--gateway-port 7420] [--web-port 5173] [--run R] [--sample]
       start a local etcd, a gateway and the demo's web server (what npm start runs);
-      --sample runs the three-process sample instead
-  repjs log --run R [--etcd URL[,URL]] [--stream main] [--from 0] [--limit 1000]
-      print a run's decided slots
+      --sample runs the three-process sample instead; --members 3 [--profile P] runs a 3-member etcd
+  repjs etcd [--members 3] [--profile lan|continental|us-japan|global] [--data DIR] [--port 2379]
+      a local multi-member etcd for development; prints its endpoints and Raft flags; Ctrl-C stops it
+  repjs cluster list|add-member|remove-member [--etcd URL[,URL]]
+      etcd membership: list (leader, db size); add-member --name N --peer-url U --client-url U [--start]
+      (prints the etcd command that starts it; --start runs it here); remove-member NAME|ID|PEER-URL
+  repjs inspect --run R [--etcd URL[,URL]] [--stream main|NAME|'*'] [--from 0] [--limit N] [--follow] [--json]
+      print a run's decided log as a table (or JSON lines); --follow goes on printing new slots until Ctrl-C;
+      repjs log is the same command
   repjs gateway [--etcd URL[,URL]] [--port 7420] [--host 127.0.0.1] [--origin URL[,URL] | --origin '*'] [--cert F --key F]
                 [--max-connections 10000] [--max-pending-per-ip 256]
       run a gateway; set REPJS_GATEWAY_SECRET (or --secret) to require run tokens; without a secret only
@@ -31,6 +40,9 @@ const HELP = `repjs — replicated JavaScript over etcd
       list runs: program, replicas present, slots per stream, size, created, last activity, TTL, gone
   repjs runs rm R [--etcd URL[,URL]] [--force]
       delete every key of run R, leaving its tombstone (refused while replicas are present, unless --force)
+  repjs replay --run R [--etcd URL[,URL]] [--random M] [--median N] [--local-fs] [--once mod.fn]... [--check-every N] script.js [args]
+      re-run a script against a recorded run without proposing anything and without the program-id check;
+      reports the first divergence (both call sites; exit 3) or that the whole log replayed (exit 0)
   repjs token --run R [--ttl 86400] [--replica ID]
       print a token for run R, signed with REPJS_GATEWAY_SECRET (or --secret); with --replica,
       it connects only as replica ID (one vote per slot for its holder)
@@ -44,14 +56,8 @@ async function main(argv: string[]): Promise<void> {
   switch (cmd) {
     case 'start':
       return startCommand(rest)
-    case 'log': {
-      const { values } = parse(rest, {
-        run: { type: 'string' }, etcd: { type: 'string', default: process.env.REPJS_ETCD ?? 'http://127.0.0.1:2379' },
-        stream: { type: 'string', default: 'main' }, from: { type: 'string', default: '0' }, limit: { type: 'string', default: '1000' },
-      })
-      if (!values.run) throw new Error('repjs log needs --run R')
-      return printLog({ run: String(values.run), etcd: String(values.etcd).split(','), stream: String(values.stream), from: Number(values.from), limit: Number(values.limit) })
-    }
+    case 'inspect': case 'log':
+      return inspectCommand(rest)
     case 'gateway': {
       const { values } = parse(rest, {
         etcd: { type: 'string', default: process.env.REPJS_ETCD ?? 'http://127.0.0.1:2379' }, port: { type: 'string', default: '7420' },
@@ -64,6 +70,12 @@ async function main(argv: string[]): Promise<void> {
       return runCommand(rest)
     case 'runs':
       return runsCommand(rest)
+    case 'etcd':
+      return etcdCommand(rest)
+    case 'cluster':
+      return clusterCommand(rest)
+    case 'replay':
+      return replayCommand(rest)
     case 'token': {
       const { values } = parse(rest, { run: { type: 'string' }, ttl: { type: 'string', default: '86400' }, secret: { type: 'string' }, replica: { type: 'string' } })
       return printToken(values as Record<string, string | undefined>)

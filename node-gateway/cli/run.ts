@@ -11,8 +11,9 @@ import { fingerprint } from '../../core/hash.js'
 import type { RandomMode } from '../../core/random.js'
 import { connect } from '../index.js'
 import { auditScript } from '../run/audit.js'
-import { flushStdout, resolveOnce, runScript } from '../run/host.js'
 import { parseDuration } from './runs.js'
+import { flushStdout, resolveOnce, runScript, type RunOptions } from '../run/host.js'
+import { catchUpProgress } from '../run/progress.js'
 
 const BOOLEAN = new Set(['--local-fs', '--quiet-replay', '--eof-ends-input', '--verbose', '--audit', '--new'])
 
@@ -24,7 +25,7 @@ export const RUN_USAGE =
   '       repjs run --audit [--local-fs] [--once mod.fn]... script.js [args]'
 
 /** Our options come before the script; everything from the script on belongs to the script. */
-function splitAtScript(argv: string[]): [string[], string[]] {
+export function splitAtScript(argv: string[]): [string[], string[]] {
   let i = 0
   while (i < argv.length && argv[i]!.startsWith('--')) {
     if (argv[i] === '--') return [argv.slice(0, i), argv.slice(i + 1)]
@@ -41,6 +42,27 @@ function wholeOption(text: string | undefined, option: string, what: string): nu
   return n
 }
 
+/** The options that shape a script's log: `repjs run`'s, and `repjs replay`'s of a recording. */
+export const LOG_SHAPING_OPTIONS = {
+  random: { type: 'string', default: 'call' }, median: { type: 'string' },
+  'local-fs': { type: 'boolean', default: false }, once: { type: 'string', multiple: true, default: [] as string[] },
+  'check-every': { type: 'string' }, 'check-quorum': { type: 'string' },
+} as const
+
+type ShapingValues = { random?: string; median?: string; 'local-fs'?: boolean; once?: string[]; 'check-every'?: string; 'check-quorum'?: string }
+
+/** Those options, checked, as runScript takes them. */
+export function logShaping(values: ShapingValues): Pick<RunOptions, 'random' | 'medianQuorum' | 'localFs' | 'once' | 'checkEvery' | 'checkQuorum'> {
+  if (!['call', 'batch', 'seed'].includes(values.random!)) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `--random must be call, batch or seed`)
+  const checkEvery = wholeOption(values['check-every'], '--check-every', 'a number of agreed calls')
+  const checkQuorum = wholeOption(values['check-quorum'], '--check-quorum', 'a quorum')
+  if (checkQuorum !== undefined && checkEvery === undefined) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `--check-quorum goes with --check-every N`)
+  return {
+    random: values.random as RandomMode, medianQuorum: wholeOption(values.median, '--median', 'a quorum'),
+    localFs: values['local-fs']!, once: values.once!, checkEvery, checkQuorum,
+  }
+}
+
 export async function runCommand(argv: string[]): Promise<void> {
   const [ours, theirs] = splitAtScript(argv)
   const { values } = parseArgs({
@@ -48,12 +70,10 @@ export async function runCommand(argv: string[]): Promise<void> {
     allowPositionals: false,
     strict: true,
     options: {
-      run: { type: 'string' }, etcd: { type: 'string' }, gateway: { type: 'string' }, token: { type: 'string' },
-      program: { type: 'string' }, random: { type: 'string', default: 'call' }, median: { type: 'string' },
-      'local-fs': { type: 'boolean', default: false }, once: { type: 'string', multiple: true, default: [] },
+      ...LOG_SHAPING_OPTIONS,
+      run: { type: 'string' }, etcd: { type: 'string' }, gateway: { type: 'string' }, token: { type: 'string' }, program: { type: 'string' },
       'quiet-replay': { type: 'boolean', default: false }, 'eof-ends-input': { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false }, name: { type: 'string' }, audit: { type: 'boolean', default: false },
-      'check-every': { type: 'string' }, 'check-quorum': { type: 'string' },
       new: { type: 'boolean', default: false }, 'run-ttl': { type: 'string' },
     },
   })
@@ -73,22 +93,20 @@ export async function runCommand(argv: string[]): Promise<void> {
   }
   const run = values.run ?? process.env.REPJS_RUN
   if (!run) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `repjs run needs --run R (or REPJS_RUN): the run id every replica of this program shares\n${RUN_USAGE}`)
-  if (!['call', 'batch', 'seed'].includes(values.random!)) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `--random must be call, batch or seed`)
-  const median = wholeOption(values.median, '--median', 'a quorum')
-  const checkEvery = wholeOption(values['check-every'], '--check-every', 'a number of agreed calls')
-  const checkQuorum = wholeOption(values['check-quorum'], '--check-quorum', 'a quorum')
-  if (checkQuorum !== undefined && checkEvery === undefined) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `--check-quorum goes with --check-every N`)
   const runTtlMs = values['run-ttl'] === undefined ? undefined : parseDuration(values['run-ttl'], '--run-ttl')
+  const shaping = logShaping(values)
   const log = (m: string) => void (values.verbose && process.stderr.write(`repjs: ${m}\n`))
   // Connecting waits while etcd or the gateway is unreachable or has no quorum: say so once, after
   // a few seconds, even without --verbose (a silent wait looks like a hang).
   let waiting: string | undefined
+  const progress = catchUpProgress(log)
   const notice = setTimeout(() => waiting && process.stderr.write(`repjs: still connecting to the run (${waiting}); retrying until it answers, Ctrl-C to stop\n`), WAIT_NOTICE_MS)
   const rep = await connect({
     run,
     ...(values.gateway ? { gateway: values.gateway.split(','), token: values.token ?? process.env.REPJS_TOKEN } : { etcd: (values.etcd ?? process.env.REPJS_ETCD ?? 'http://127.0.0.1:2379').split(',') }),
     program: values.program ?? `script:${fingerprint(readFileSync(path))}`,
     name: values.name,
+    runtime: 'repjs-run',
     newRun: values.new,
     runTtlMs,
     // The program id is the script's hash unless --program says otherwise: then the code is the
@@ -97,14 +115,12 @@ export async function runCommand(argv: string[]): Promise<void> {
     // From the start: connecting waits (and says so) while etcd or the gateway is not reachable.
     onStatus: (s) => {
       if (s.state === 'reconnecting' || s.state === 'waiting-for-quorum') waiting = `${s.state}${s.reason ? `: ${s.reason}` : ''}`
-      log(`${s.state} slot ${s.slot} head ${s.head}${s.reason ? ` (${s.reason})` : ''}`)
+      if (!progress(s)) log(`${s.state} slot ${s.slot} head ${s.head}${s.reason ? ` (${s.reason})` : ''}`)
     },
   }).finally(() => clearTimeout(notice))
   log(`run ${run} as replica ${rep.info.replicaId}${rep.info.created ? ' (created the run)' : ''}`)
   const code = await runScript({
-    script: path, args, rep, random: values.random as RandomMode, medianQuorum: median,
-    localFs: values['local-fs']!, once: values.once!, quietReplay: values['quiet-replay']!, eofEndsInput: values['eof-ends-input']!, log,
-    checkEvery, checkQuorum,
+    script: path, args, rep, ...shaping, quietReplay: values['quiet-replay']!, eofEndsInput: values['eof-ends-input']!, log,
   })
   await rep.close()
   await flushStdout()

@@ -1,20 +1,22 @@
 /**
- * `repjs start` (what `npm start` runs): a local etcd (data under .repjs/etcd), a gateway on
+ * `repjs start` (what `npm start` runs): a local etcd (data under .repjs/etcd; `--members 3
+ * [--profile P]`: a multi-member one, local-cluster.ts, its flags printed), a gateway on
  * 127.0.0.1 (no tokens) and the vite dev server for the demo (demo/, COOP/COEP headers), then one
  * line on stdout, `Demo: http://127.0.0.1:<port>/?run=<run>`; everything else goes to stderr.
  * Ctrl-C / SIGTERM stops the three of them (vite and the gateway through their close APIs, etcd
  * by PID) and exits. `repjs start --sample` runs the earlier three-process sample instead.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { pino } from 'pino'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
-import { freePort, portInUse, startCluster, type Cluster } from '../etcd/local-etcd.js'
+import { freePort, portInUse, startCluster, stopGracefully, type Cluster } from '../etcd/local-etcd.js'
 import { startGateway, type Gateway } from '../gateway/server.js'
 import { parse } from './args.js'
 import { ensureTool } from './ensure-tool.js'
+import { memberCount, startLocalCluster } from './local-cluster.js'
 
 const root = fileURLToPath(new URL('../../../', import.meta.url))
 const sample = join(root, 'demo', 'sample.mjs')
@@ -35,6 +37,10 @@ export interface StartOptions {
   run?: string
   /** Run the three-replica sample (demo/sample.mjs) instead of the demo. */
   sample?: boolean
+  /** etcd members (default 1): a local multi-member cluster (`repjs etcd`). */
+  members?: number
+  /** Raft timing profile of the cluster (profiles.ts). */
+  profile?: string
 }
 
 const err = (m: string) => process.stderr.write(m + '\n')
@@ -48,6 +54,8 @@ export function startCommand(argv: string[]): Promise<void> {
     'web-port': { type: 'string' },
     run: { type: 'string' },
     sample: { type: 'boolean', default: false },
+    members: { type: 'string', default: '1' },
+    profile: { type: 'string' },
   })
   const num = (v: unknown, flag: string) => {
     if (v === undefined) return undefined
@@ -62,6 +70,8 @@ export function startCommand(argv: string[]): Promise<void> {
     webPort: num(values['web-port'], 'web-port'),
     run: values.run === undefined ? undefined : String(values.run),
     sample: Boolean(values.sample),
+    members: memberCount(values.members),
+    profile: values.profile === undefined ? undefined : String(values.profile),
   })
 }
 
@@ -88,7 +98,7 @@ export async function start(opts: StartOptions): Promise<void> {
   }
 
   err(`Starting etcd (data in ${opts.dataDir}) ...`)
-  const etcd = await startCluster(1, { dataDir: opts.dataDir, clientPort: opts.port, fsync: true })
+  const etcd = await startLocalCluster({ members: opts.members ?? 1, profile: opts.profile, dataDir: opts.dataDir, port: opts.port, print: err })
   let gateway: Gateway | undefined
   let web: { close(): Promise<void> } | undefined
   const connFile = join(dirname(opts.dataDir), 'demo.json')
@@ -116,7 +126,7 @@ export async function start(opts: StartOptions): Promise<void> {
 
   try {
     gateway = await startGateway({
-      etcd: etcd.endpoint,
+      etcd: etcd.endpoints,
       port: gatewayPort,
       host: '127.0.0.1',
       logger: pino({ name: 'repjs-gateway', level: process.env.REPJS_LOG_LEVEL ?? 'error' }, pino.destination({ dest: 2, sync: true })),
@@ -126,9 +136,8 @@ export async function start(opts: StartOptions): Promise<void> {
     web = vite
     if (stopping) return
     mkdirSync(dirname(connFile), { recursive: true })
-    writeFileSync(connFile, JSON.stringify({ run, gateway: gateway.url, etcd: etcd.endpoint, demo: vite.url }, null, 2) + '\n')
+    writeFileSync(connFile, JSON.stringify({ run, gateway: gateway.url, etcd: etcd.endpoints.join(','), demo: vite.url }, null, 2) + '\n')
 
-    err(`etcd:    ${etcd.endpoint}`)
     err(`Gateway: ${gateway.url} (local development: no tokens, 127.0.0.1 only)`)
     process.stdout.write(`Demo: ${vite.url}?run=${run}\n`)
     err(
@@ -145,20 +154,8 @@ export async function start(opts: StartOptions): Promise<void> {
   }
 }
 
-/** SIGTERM etcd by PID and wait for it (etcd flushes and exits); SIGKILL (Member.stop) after 5 s. */
-async function stopEtcd(etcd: Cluster): Promise<void> {
-  const running = (p: ChildProcess) => p.exitCode === null && p.signalCode === null
-  await Promise.all(
-    etcd.members.map(async (m) => {
-      const p: ChildProcess | undefined = m.proc
-      if (!p || !running(p)) return
-      const exited = new Promise<void>((r) => p.once('exit', () => r()))
-      p.kill('SIGTERM')
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))])
-      if (running(p)) await m.stop()
-    }),
-  )
-}
+/** SIGTERM etcd by PID and wait for it (etcd flushes and exits); SIGKILL after 5 s. */
+const stopEtcd = (etcd: Cluster) => stopGracefully(etcd.members)
 
 /** The vite dev server for demo/ (root vite.config.ts: COOP/COEP headers), on 127.0.0.1. */
 async function startWeb(o: { gateway: string; run: string; port?: number; cacheDir: string }): Promise<{ url: string; close(): Promise<void> }> {

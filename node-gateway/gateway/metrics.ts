@@ -10,6 +10,8 @@ export function createMetrics() {
     locks: new Gauge({ name: 'repjs_gateway_locks', help: 'Run-once locks whose leases this gateway keeps alive for an open connection', registers: [registry] }),
     proposals: new Counter({ name: 'repjs_gateway_proposals_total', help: 'Proposals forwarded to etcd', registers: [registry] }),
     pushed: new Counter({ name: 'repjs_gateway_decided_pushed_total', help: 'Decided slots pushed to replicas', registers: [registry] }),
+    watchesCompacted: new Counter({ name: 'repjs_gateway_watches_compacted_total', help: 'Log watches etcd cancelled because their start revision was compacted (each restarted from a range read)', registers: [registry] }),
+    presenceWrites: new Counter({ name: 'repjs_gateway_presence_writes_total', help: 'Presence keys written for connections (at most one per connection per second)', registers: [registry] }),
     refused: new Counter({ name: 'repjs_gateway_refused_total', help: 'Connections or frames refused', labelNames: ['reason'], registers: [registry] }),
     etcdLatency: new Histogram({
       name: 'repjs_gateway_etcd_seconds', help: 'Latency of etcd requests made for replicas', labelNames: ['op'], registers: [registry],

@@ -15,7 +15,9 @@ import { Bucket, Counter, leased, limitError, type Usage } from './limits.js'
 import { at, watchLiveness, type LivenessOptions } from './liveness.js'
 import type { Metrics } from './metrics.js'
 import { checkTokenReplica, verifyToken, TokenError } from './token.js'
-import { checkMeta, checkRecord, checkVote, DEFAULT_MAX_VALUE_BYTES } from './validate.js'
+import { checkMeta, checkRecord, checkSnapshotWrite, checkVote, DEFAULT_MAX_VALUE_BYTES } from './validate.js'
+import { checkPresence, ConnectionPresence } from './presence.js'
+import { PRESENCE_TTL_S } from '../../core/presence.js'
 
 export interface PeerLimits {
   /** Requests awaiting etcd at once, per connection. */
@@ -96,6 +98,8 @@ export class Peer {
   /** Run-once locks held on this connection, by handle (random, unique across connections). */
   private readonly locks = new Map<number, EtcdHeldLock>()
   private readonly waits = new Map<number, AbortController>()
+  /** This connection's presence key (after its first PRESENT). */
+  private presence: ConnectionPresence | undefined
   private closed = false
 
   constructor(
@@ -242,6 +246,7 @@ export class Peer {
       }))
       this.takeOver()
       this.send({ type: 'welcome', meta: opened.meta, created: opened.created, gateway: this.ctx.gatewayId })
+      this.send({ type: 'presenceOn', ttlMs: PRESENCE_TTL_S * 1000 })
     } catch (err) {
       if (RepJSError.is(err, ErrorCodes.RUN_GONE)) return this.refuse(CLOSE.RUN_GONE, err, 'run-gone')
       if (RepJSError.is(err, ErrorCodes.BAD_ARGUMENT)) return this.refuse(CLOSE.PROTOCOL_ERROR, err, 'bad-hello')
@@ -351,6 +356,24 @@ export class Peer {
           const decided = await this.timed('vote', () => store.vote(ref, this.replica, msg.value, this.guard))
           return { type: 'voted', id: msg.id, decided: decided !== undefined, record: decided ?? new Uint8Array() }
         })
+      case 'readSnapshot':
+        return this.request(msg.id, async () => {
+          const ref = this.ref(msg.stream, 0)
+          const snap = await this.timed('readSnapshot', () => store.readSnapshot(ref.run, ref.stream))
+          return { type: 'snapshot', id: msg.id, present: snap !== undefined, snapshot: snap ?? new Uint8Array() }
+        })
+      case 'writeSnapshot':
+        return this.request(msg.id, async () => {
+          const ref = this.ref(msg.stream, msg.slot)
+          checkSnapshotWrite(ref, msg.snapshot, this.maxValueBytes)
+          const snap = await this.timed('writeSnapshot', () => store.writeSnapshot(ref, msg.snapshot, this.guard))
+          return { type: 'snapshot', id: msg.id, present: true, snapshot: snap }
+        })
+      case 'collect':
+        return this.request(msg.id, async () => {
+          const deleted = await this.timed('collect', () => store.collect(this.ref(msg.stream, msg.below), this.guard))
+          return { type: 'collected', id: msg.id, deleted }
+        })
       case 'awaitVotes':
         return this.request(msg.id, async () => {
           const ac = new AbortController()
@@ -422,6 +445,14 @@ export class Peer {
       }
       case 'ping':
         return this.send({ type: 'pong', n: msg.n })
+      case 'present':
+        try {
+          checkPresence(msg.value, this.replica)
+        } catch (err) {
+          return this.refuse(CLOSE.PROTOCOL_ERROR, err as RepJSError, 'bad-presence')
+        }
+        this.presence ??= new ConnectionPresence(store.client, this.run!, this.replica, this.ctx.log, () => this.ctx.metrics.presenceWrites.inc())
+        return this.presence.offer(msg.value)
       default:
         return this.refuse(CLOSE.PROTOCOL_ERROR, new RepJSError(ErrorCodes.PROTOCOL, `${msg.type} is not a client message`), 'wrong-direction')
     }
@@ -536,6 +567,7 @@ export class Peer {
       else l.detach()
     }
     this.locks.clear()
+    this.presence?.close()
     for (const give of this.giveBack) give()
   }
 }
@@ -544,6 +576,7 @@ export class Peer {
 function wrote(reply: Message | undefined): boolean {
   if (reply?.type === 'decided') return reply.won
   if (reply?.type === 'voted') return !reply.decided
+  if (reply?.type === 'snapshot') return true
   return reply?.type === 'ok'
 }
 
@@ -556,6 +589,8 @@ function writtenBytes(msg: Message): { id: number; bytes: number } | undefined {
       return { id: msg.id, bytes: msg.value.length }
     case 'markStarted':
       return { id: msg.id, bytes: msg.marker.length }
+    case 'writeSnapshot':
+      return { id: msg.id, bytes: msg.snapshot.length }
     default:
       return undefined
   }

@@ -1,6 +1,6 @@
 /**
- * The RepJS gateway: WebSocket endpoint (protocol repjs.v1) in front of etcd, plus GET /health and
- * GET /metrics on the same port. Stateless about runs: everything durable is in etcd, so several
+ * The RepJS gateway: WebSocket endpoint (protocol repjs.v1) in front of etcd, plus GET /health,
+ * GET /metrics and GET /dashboard (dashboard.ts) on the same port. Stateless about runs: everything durable is in etcd, so several
  * gateways can serve one run and clients fail over between them.
  */
 import { randomBytes } from 'node:crypto'
@@ -15,6 +15,8 @@ import { Hubs } from './hub.js'
 import { DEFAULT_SHARED_LIMITS, Usage, type SharedLimits } from './limits.js'
 import { DEFAULT_LIVENESS, type LivenessOptions } from './liveness.js'
 import { createMetrics } from './metrics.js'
+import { createDashboard } from './dashboard.js'
+import { dashboardRuns } from './dashboard-runs.js'
 import { Peer, type PeerLimits } from './peer.js'
 
 export interface GatewayOptions {
@@ -86,8 +88,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const host = secret ? (opts.host ?? '127.0.0.1') : '127.0.0.1'
   if (!secret && opts.host && opts.host !== '127.0.0.1') log.warn({ host: opts.host }, 'no secret set: listening on 127.0.0.1 only')
   if (!secret) log.warn('no secret set: accepting connections without tokens, on 127.0.0.1 only')
-  const store: EtcdStore = createEtcdStore({ endpoints: opts.etcd })
   const metrics = createMetrics()
+  const store: EtcdStore = createEtcdStore({ endpoints: opts.etcd, onWatchCompacted: () => metrics.watchesCompacted.inc() })
   const limits = { ...DEFAULT_LIMITS, ...DEFAULT_SHARED_LIMITS, ...opts.limits }
   const usage = new Usage(limits)
   const hubs = new Hubs(store, (n) => metrics.runs.set(n), limits)
@@ -95,6 +97,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const allowOrigin = originPolicy(opts.origins, secret)
   const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxFrameBytes ?? 1024 * 1024, handleProtocols: () => SUBPROTOCOL })
   const ctx = { store, hubs, metrics, limits, usage, liveness: { ...DEFAULT_LIVENESS, ...opts.liveness }, secret, gatewayId, live: new Map<string, Peer>(), log }
+  const dashboard = createDashboard({ store, secret, gatewayId, runs: dashboardRuns(store, ctx.live) })
+  dashboard.registerMetrics(metrics.registry)
 
   const respond = async (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0]
@@ -108,8 +112,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       res.writeHead(200, { 'content-type': metrics.registry.contentType })
       return res.end(text)
     }
+    if (await dashboard.handle(req, res)) return
     res.writeHead(404, { 'content-type': 'text/plain' })
-    res.end('RepJS gateway: connect with a WebSocket using subprotocol repjs.v1; GET /health, GET /metrics\n')
+    res.end('RepJS gateway: connect with a WebSocket using subprotocol repjs.v1; GET /health, GET /metrics, GET /dashboard\n')
   }
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     respond(req, res).catch((err: unknown) => {

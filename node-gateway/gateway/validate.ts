@@ -7,6 +7,7 @@
  *     replica id;
  *   run record (HELLO meta): a run record (core/record.ts decodeMeta);
  *   vote (VOTE): a vote (core/record.ts) naming the run, stream and slot and the connection's replica;
+ *   snapshot (WRITE_SNAPSHOT): a snapshot (core/snapshot.ts) naming the run, stream and slot it is for;
  *   each at most `maxBytes`.
  * A refusal is REPJS_BAD_ARGUMENT (REPJS_LIMIT when too large), not retryable; nothing is written.
  */
@@ -14,6 +15,7 @@ import { createCodec } from '../../core/codec.js'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import { decodeMeta, decodeRecord, decodeVote, placeKey, type RecordPlace } from '../../core/record.js'
 import { createCborFormat } from '../codec/cbor-format.js'
+import { decodeSnapshot, snapshotKey } from '../../core/snapshot.js'
 
 /** Largest record, run record or vote the gateway stores (etcd refuses requests over 1.5 MiB by default). */
 export const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
@@ -83,4 +85,17 @@ export function checkVote(at: RecordPlace, replica: string, bytes: Uint8Array, m
     throw refused('vote', key, reasonOf(err, 'a vote'), err)
   }
   if (voter !== replica) throw refused('vote', key, `it is cast as replica '${voter}' on the connection of replica '${replica}'`)
+}
+
+/** A snapshot written for the slot `at` (its stream's latest snapshot if it is the latest). */
+export function checkSnapshotWrite(at: RecordPlace, bytes: Uint8Array, maxBytes: number): void {
+  const key = snapshotKey(at.run, at.stream)
+  checkSize('snapshot', key, bytes, maxBytes)
+  let slot: number
+  try {
+    slot = decodeSnapshot(codec, bytes, at.run, at.stream).slot
+  } catch (err) {
+    throw refused('snapshot', key, reasonOf(err, 'a snapshot'), err)
+  }
+  if (slot !== at.slot) throw refused('snapshot', key, `it names slot ${slot}, not slot ${at.slot}`)
 }

@@ -47,6 +47,13 @@ export interface RunOptions {
   checkQuorum?: number
   /** Echo lines typed on other replicas to stdout (default: when stdout is a terminal). */
   echo?: boolean
+  /** Type this process's stdin lines as input (default true; `repjs replay` takes every line from the log). */
+  terminal?: boolean
+  /**
+   * An error that stops the replica (a divergence, a fatal store error): by default it is printed to
+   * stderr and the exit code is EXIT_STOPPED; with this, it is reported here, which returns the exit code.
+   */
+  onStop?: (err: RepJSError) => number
   log: (msg: string) => void
 }
 
@@ -124,8 +131,10 @@ export async function runScript(opts: RunOptions): Promise<number> {
   const stopReplica = (err: RepJSError) => {
     if (stopped) return
     stopped = true
-    process.stderr.write(`repjs: ${err.code}: ${err.message}\n`)
-    void worker.terminate().then(() => finish(EXIT_STOPPED))
+    let code = EXIT_STOPPED
+    if (opts.onStop) code = opts.onStop(err)
+    else process.stderr.write(`repjs: ${err.code}: ${err.message}\n`)
+    void worker.terminate().then(() => finish(code))
   }
 
   let perfBase: number | undefined
@@ -181,7 +190,7 @@ export async function runScript(opts: RunOptions): Promise<number> {
   // Input: this replica's stdin races the other replicas' for each agreed line.
   let inputAttached = false
   const attachInput = () => {
-    if (inputAttached) return
+    if (inputAttached || opts.terminal === false) return
     inputAttached = true
     attachTerminal(rep, { eofEndsInput: opts.eofEndsInput, echo: opts.echo ?? process.stdout.isTTY, output: { write: echo } })
   }

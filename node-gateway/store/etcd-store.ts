@@ -17,10 +17,12 @@ import { decodeMeta } from '../../core/record.js'
 import { createCborFormat } from '../codec/cbor-format.js'
 import { etcdCall, storeError } from './etcd-errors.js'
 import { KvClient, allPlaintext, type RangePage } from './kv-client.js'
-import { watch } from './watch-client.js'
+import { watch, WatchCompactedError } from './watch-client.js'
 import { keepLease, type KeptLease } from './lease-keeper.js'
-import { lockKey, MAX_SLOT, markerKey, metaKey, pad, prefixEnd, runIndexKey, slotKey, slotOf, slotPrefix, votePrefix } from './keys.js'
+import { lockKey, MAX_SLOT, markerKey, metaKey, pad, prefixEnd, presenceKey, runIndexKey, slotKey, slotOf, slotPrefix, snapKey, votePrefix } from './keys.js'
+import { PresenceLease } from './presence-lease.js'
 import { decodeRunEntry, encodeRunEntry, runGoneError, type RunEntry } from './run-entry.js'
+import { checkSnapshot } from '../../core/snapshot.js'
 
 export interface EtcdStoreOptions {
   /** One endpoint or several, e.g. 'http://127.0.0.1:2379'. */
@@ -35,6 +37,8 @@ export interface EtcdStoreOptions {
    * endpoint is http://.
    */
   hotPath?: 'http2' | 'etcd3'
+  /** Called each time etcd cancels a log watch because its start revision was compacted (it restarts from a range read). */
+  onWatchCompacted?: () => void
 }
 
 /**
@@ -73,6 +77,11 @@ const del = (key: string): IRequestOp => ({ request_delete_range: { key: b(key) 
 const delPrefix = (prefix: string): IRequestOp => ({ request_delete_range: { key: b(prefix), range_end: prefixEnd(prefix) } })
 const put = (key: string, value: Uint8Array, lease?: string): IRequestOp => ({ request_put: { key: b(key), value: Buffer.from(value.buffer, value.byteOffset, value.byteLength), lease } })
 const bytes = (v: Buffer): Uint8Array => new Uint8Array(v.buffer, v.byteOffset, v.byteLength)
+const modIs = (key: string, rev: string): ICompare => ({ key: b(key), target: 'Mod', result: 'Equal', mod_revision: rev })
+/** Slot numbers whose records one transaction of `collect` deletes, at most. */
+export const COLLECT_BATCH = 10_000
+/** Reads the slot of stored snapshots (the one format every RepJS runtime writes). */
+const snapshotCodec = createCodec(createCborFormat())
 /** Slots delivered ahead of a lower undelivered one that `follow` remembers at most. */
 const MAX_OUT_OF_ORDER = 100_000
 
@@ -111,6 +120,7 @@ export class EtcdStore implements Store {
   private pageSize: number
   private closed = false
   private readonly stops = new Set<() => void>()
+  private presence: PresenceLease | undefined
   /** The guard of the last open of each run through this store: what a direct replica's writes use. */
   private readonly runs = new Map<string, RunGuard>()
   /** Run leases kept alive, by lease id, with the number of openers keeping each. */
@@ -118,8 +128,12 @@ export class EtcdStore implements Store {
   /** One watch of each opened run record (run + create revision), shared by its openers, who are told when it goes. */
   private readonly runWatches = new Map<string, { stop: () => void; gone: Set<(err: RepJSError) => void> }>()
   private readonly health = new Set<(h: StoreHealth, reason?: string, error?: unknown) => void>()
+  /** Log watches etcd cancelled because their start revision was compacted away (each restarted from a range read). */
+  watchesCompacted = 0
+  private readonly onWatchCompacted: (() => void) | undefined
 
   constructor(opts: EtcdStoreOptions) {
+    this.onWatchCompacted = opts.onWatchCompacted
     const timeout = opts.callTimeoutMs ?? 3000
     this.pageSize = opts.pageSize ?? 4000
     const plaintext = allPlaintext(opts.endpoints)
@@ -490,7 +504,10 @@ export class EtcdStore implements Store {
           event: (ev) => {
             if (ev.type === 'Put') deliver(ev.kv)
           },
-          error: () => resolve(),
+          error: (err) => {
+            if (err instanceof WatchCompactedError) this.compacted()
+            resolve()
+          },
         })
         onCancel(() => {
           w.cancel()
@@ -508,8 +525,16 @@ export class EtcdStore implements Store {
       onCancel(end)
       watcher.on('put', deliver)
       // etcd3 resumes a lost stream by itself; an 'error' is a cancel (e.g. compaction).
-      watcher.on('error', end)
+      watcher.on('error', (err: Error) => {
+        if (/compacted/.test(err.message)) this.compacted()
+        end()
+      })
     })
+  }
+
+  private compacted(): void {
+    this.watchesCompacted++
+    this.onWatchCompacted?.()
   }
 
   /** A range read's page of keys and values: the lean decode on the http2 path, etcd3's objects otherwise. */
@@ -520,7 +545,11 @@ export class EtcdStore implements Store {
   }
 
   /**
-   * Read decided slots >= from in pages pinned at one revision; returns that revision. While pages
+   * Read decided slots >= from in pages; returns the revision of the first page. Each page reads the
+   * current revision, not one pinned revision: a pinned read slower than etcd's compaction period
+   * would fail with ErrCompacted on every retry and never finish. Nothing is missed: a slot key is
+   * written once, so a slot decided by the first page's revision is in every later page, and the
+   * watch starts right after that revision (a slot seen twice is dropped by `follow`). While pages
    * find slots, each asks for exactly the next `pageSize` slot numbers: etcd 3.4 walks the whole
    * key range of a range request in its index (to count it) whatever the limit, so open-ended
    * pages would cost O(slots left) each, O(n^2) for a long log. The first empty window (the end,
@@ -532,7 +561,7 @@ export class EtcdStore implements Store {
     const keyOf = (slot: number) => b(prefix + pad(slot))
     let revision: string | undefined
     const request = (key: Buffer, window?: { slot: number; size: number }) => {
-      const page = this.rangePage({ key, range_end: window ? keyOf(window.slot + window.size) : end, limit: window?.size ?? this.pageSize, revision })
+      const page = this.rangePage({ key, range_end: window ? keyOf(window.slot + window.size) : end, limit: window?.size ?? this.pageSize })
       page.catch(() => {}) // awaited below; a prefetch abandoned by stop() must not be unhandled
       return { key, window, page }
     }
@@ -702,16 +731,62 @@ export class EtcdStore implements Store {
     }
   }
 
+  async readSnapshot(run: string, stream: string): Promise<Uint8Array | undefined> {
+    const res = await etcdCall('reading a snapshot', () => this.range({ key: b(snapKey(run, stream)) }))
+    const kv = res.kvs[0]
+    return kv ? bytes(kv.value) : undefined
+  }
+
+  async writeSnapshot(ref: SlotRef, snapshot: Uint8Array, guard = this.guardOf(ref.run)): Promise<Uint8Array> {
+    const key = snapKey(ref.run, ref.stream)
+    for (;;) {
+      const res = await etcdCall('reading a snapshot', () => this.range({ key: b(key) }))
+      const kv = res.kvs[0]
+      if (kv && checkSnapshot(snapshotCodec, bytes(kv.value), ref.run, ref.stream).slot >= ref.slot) return bytes(kv.value)
+      // Replace exactly what was read (or nothing): a later snapshot stored meanwhile is read again.
+      const put1 = await this.guarded('storing a snapshot', guard, [kv ? modIs(key, String(kv.mod_revision)) : absent(key)], [put(key, snapshot, guard?.lease)], [])
+      if (put1.succeeded) return snapshot
+    }
+  }
+
+  async collect(ref: SlotRef, guard = this.guardOf(ref.run)): Promise<number> {
+    const snap = await this.readSnapshot(ref.run, ref.stream)
+    const at = snap ? checkSnapshot(snapshotCodec, snap, ref.run, ref.stream).slot : -1
+    if (ref.slot > at) {
+      throw badArgument(`cannot collect slots below ${ref.slot} of stream '${ref.stream}': its latest snapshot is ${at < 0 ? 'none' : `at slot ${at}`}; take a snapshot first`)
+    }
+    const prefix = slotPrefix(ref.run, ref.stream)
+    const first = await etcdCall('collecting slots', () => this.range({ key: b(slotKey(ref.run, ref.stream, 0)), range_end: b(slotKey(ref.run, ref.stream, ref.slot)), limit: 1, keys_only: true }))
+    if (first.kvs.length === 0) return 0
+    let deleted = 0
+    for (let from = slotOf(Buffer.from(first.kvs[0]!.key).toString()); from < ref.slot; from += COLLECT_BATCH) {
+      const to = Math.min(from + COLLECT_BATCH, ref.slot)
+      const range = { request_delete_range: { key: b(prefix + pad(from)), range_end: b(prefix + pad(to)) } }
+      const res = await this.guarded('collecting slots', guard, [], [range], [])
+      deleted += Number(res.responses[0]!.response_delete_range.deleted)
+    }
+    return deleted
+  }
+
   /** The highest decided slot of a stream, or -1. */
   async headSlot(run: string, stream: string): Promise<number> {
     const prefix = slotPrefix(run, stream)
-    const keys = await etcdCall('reading the log head', () => this.client.getAll().prefix(prefix).sort('Key', 'Descend').limit(1).keys())
-    return keys.length ? slotOf(keys[0]!) : -1
+    const res = await etcdCall('reading the log head', () =>
+      this.range({ key: b(prefix), range_end: prefixEnd(prefix), sort_target: 'Key', sort_order: 'Descend', limit: 1, keys_only: true }),
+    )
+    return res.kvs.length ? slotOf(res.kvs[0]!.key.toString()) : -1
+  }
+
+  /** This replica's presence key, under a lease of this store's (revoked on close). */
+  present(run: string, replica: string, value: Uint8Array): Promise<void> {
+    this.presence ??= new PresenceLease(this.client)
+    return this.presence.put(presenceKey(run, replica), value, metaKey(run))
   }
 
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    await this.presence?.close()
     for (const stop of [...this.stops]) stop()
     for (const g of [...this.runs.values()]) g.close()
     for (const w of this.runWatches.values()) w.stop()

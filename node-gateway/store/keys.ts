@@ -5,6 +5,9 @@
  *   v/<stream>/<slot>/<voter>     votes of a pending vote slot (deleted when it is decided)
  *   l/<stream>/<slot>             run-once lock, attached to the holder's lease
  *   m/<stream>/<slot>             run-once "started" marker (deleted when the outcome is recorded)
+ *   snap/<stream>                 latest snapshot of a stream: [1, run, stream, slot, state] (core/snapshot.ts)
+ *   p/<replicaId>                 presence (core/presence.ts): lease-bound CBOR map
+ *                                 {v:1, replica, name, runtime, status, slot, head, at}
  * Outside the run's prefix, so it outlives the run (run-entry.ts):
  *   /repjs/runs/v1/<run>          run index entry / tombstone: CBOR map {v:1, incarnation, program,
  *                                 created, ttlMs, lease, gone, active} (no lease of its own)
@@ -44,6 +47,16 @@ export function lockKey(run: string, stream: string, slot: number): string {
 }
 export function markerKey(run: string, stream: string, slot: number): string {
   return `${runPrefix(run)}m/${stream}/${pad(slot)}`
+}
+
+export function snapKey(run: string, stream: string): string {
+  return `${runPrefix(run)}snap/${stream}`
+}
+export function presencePrefix(run: string): string {
+  return `${runPrefix(run)}p/`
+}
+export function presenceKey(run: string, replica: string): string {
+  return presencePrefix(run) + replica
 }
 
 /** The slot number of a slot key, or -1 if it is not one. */

@@ -10,6 +10,7 @@
 //
 // Seeded: the seed is printed; REPJS_FUZZ_SEED=<seed> replays the same frames (timing aside).
 // 10,000 frames by default, 100,000 with REPJS_LONG=1.
+import { decodePresence } from '../../core/presence.js'
 import { pino } from 'pino'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
@@ -484,19 +485,21 @@ test(`fuzzing with ${FRAMES} frames over short-lived connections leaves the gate
         kind === 's' || kind === 'm' ? decodeRecord(codec, bytes, { run: run!, stream: stream!, slot: Number(slot) })
           : kind === 'meta' ? decodeMeta(codec, bytes, run!)
             : kind === 'v' ? decodeVote(codec, bytes, { run: run!, stream: stream!, slot: Number(slot) })
-              : codec.decode(bytes, key)
+              : kind === 'p' ? decodePresence(codec.format, bytes)
+                : codec.decode(bytes, key)
       if (run === good) {
         counts.good++
         try {
           const value = read()
           if (kind === 's' && !ids.includes((value as { by: string }).by)) bad.push(`${key}: written by ${(value as { by: string }).by}`)
-          if (kind !== 's' && kind !== 'meta') bad.push(`${key}: not written by the well-behaved replicas`)
+          if (kind === 'p' && !ids.includes((value as { replica: string }).replica)) bad.push(`${key}: presence of ${(value as { replica: string }).replica}`)
+          if (kind !== 's' && kind !== 'meta' && kind !== 'p') bad.push(`${key}: not written by the well-behaved replicas`)
         } catch (err) {
           bad.push(`${key}: ${String(err).slice(0, 200)}`)
         }
         continue
       }
-      if (!['meta', 's', 'v', 'm', 'l'].includes(kind ?? '')) bad.push(`${key}: unexpected key`)
+      if (!['meta', 's', 'v', 'm', 'l', 'p'].includes(kind ?? '')) bad.push(`${key}: unexpected key`)
       if (kind === 'l') continue // a lock's token (holder:lease:handle), not a value
       try {
         read()

@@ -35,7 +35,8 @@ afterAll(async () => {
 })
 
 const lockKey = (run: string, slot: number) => `/repjs/v1/${run}/l/main/${String(slot).padStart(12, '0')}`
-const keysOf = (run: string) => client.getAll().prefix(`/repjs/v1/${run}/`).keys()
+/** The run's keys, but for the presence keys of its open replicas (p/). */
+const keysOf = async (run: string) => (await client.getAll().prefix(`/repjs/v1/${run}/`).keys()).filter((k) => !k.startsWith(`/repjs/v1/${run}/p/`))
 const marker = (by: string, run: string, slot: number) => encodeRecord(codec, { run, stream: 'main', slot }, { kind: 'once', name: 'f', argsHash: '-', site: '', by, ok: true, value: { onInDoubt: 'error' } })
 
 /** A promise and its resolver. */

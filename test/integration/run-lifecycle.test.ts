@@ -10,7 +10,7 @@ import { decodeRunEntry } from '../../node-gateway/store/run-entry.js'
 import { listRuns } from '../../node-gateway/store/run-index.js'
 import { uniqueRun } from '../helpers/etcd.js'
 import { useEtcdAndGateway } from '../helpers/etcd-gateway.js'
-import { helloFrame, openRaw, runMeta } from '../helpers/raw-gateway.js'
+import { helloFrame, openRaw, runMeta, until } from '../helpers/raw-gateway.js'
 import { CLOSE } from '../../core/protocol.js'
 
 const env = useEtcdAndGateway()
@@ -44,8 +44,10 @@ test('creating a run writes its index entry in the same Txn; listRuns reports it
   const other = await join(run, 'gateway')
   expect(other.info.created).toBe(false)
   expect(await entryOf(run)).toEqual(entry)
+  // Both replicas announce themselves (presence keys, written asynchronously).
+  await until(async () => (await listRuns(env.admin, { runs: [run] }))[0]!.present === 2, 5000, 'both replicas present')
   const [s] = await listRuns(env.admin, { runs: [run] })
-  expect(s).toMatchObject({ run, program: 'life@1', incarnation: rep.info.incarnation, gone: false, present: 0, ttlMs: null, streams: { main: 5, side: 1 } })
+  expect(s).toMatchObject({ run, program: 'life@1', incarnation: rep.info.incarnation, gone: false, present: 2, ttlMs: null, streams: { main: 5, side: 1 } })
   expect(s!.created).toBe(entry.created)
   expect(s!.bytes).toBeGreaterThan(200)
   expect((await listRuns(env.admin)).map((r) => r.run)).toContain(run)
@@ -60,8 +62,8 @@ describe.each(['direct', 'gateway'] as const)('a run deleted under a replica (%s
     const f = rep.distributed((i: number) => i * 2, { name: 'f' })
     expect(await f(1)).toBe(2)
     const old = rep.info.incarnation
-    // A replica present (a presence key) makes rm refuse, unless forced.
-    await env.admin.client.put(`${runPrefix(run)}p/someone`).value('x')
+    // A replica present (its presence key) makes rm refuse, unless forced.
+    await until(async () => (await env.admin.client.getAll().prefix(`${runPrefix(run)}p/`).keys()).length === 1, 5000, 'the replica to be present')
     await expect(deleteRun(env.admin, run)).rejects.toMatchObject({ code: ErrorCodes.BAD_ARGUMENT, message: /1 replica\(s\) present.*--force/ })
     const res = await deleteRun(env.admin, run, { force: true })
     expect(res).toMatchObject({ existed: true })
@@ -102,7 +104,7 @@ test('a replica waiting for votes when its run is deleted fails instead of waiti
   // Both votes are in before the run goes.
   const votes = `${runPrefix(run)}v/`
   for (let i = 0; (await env.admin.client.getAll().prefix(votes).keys()).length < 2; i++) await new Promise((r) => setTimeout(r, 20))
-  await deleteRun(env.admin, run)
+  await deleteRun(env.admin, run, { force: true }) // the replicas are present: deleted under them on purpose
   for (const e of await Promise.all(waits)) expect(e).toMatchObject({ code: ErrorCodes.RUN_GONE })
   await Promise.all(reps.map((r) => r.close()))
 }, 30_000)
@@ -133,6 +135,8 @@ test('a run from before the index is indexed when it is opened, and can be delet
   expect(await entryOf(run)).toMatchObject({ program: 'old@1', incarnation: rep.info.incarnation, gone: null })
   expect((await listRuns(env.admin, { runs: [run] }))[0]).toMatchObject({ run, program: 'old@1', gone: false })
   await rep.close()
+  // The replica's presence goes with it (its gateway revokes the presence lease).
+  await until(async () => (await listRuns(env.admin, { runs: [run] }))[0]!.present === 0, 5000, 'the replica to leave')
   await deleteRun(env.admin, run)
   await expect(join(run, 'direct', { program: 'old@1' })).rejects.toMatchObject({ code: ErrorCodes.RUN_GONE })
 })
@@ -144,7 +148,7 @@ test.each(['direct', 'gateway'] as const)('a replica only waiting (for input) wh
   const waiting = failure(rep.input())
   // The input slot is taken and waited on (nobody typed a line) before the run goes.
   await new Promise((r) => setTimeout(r, 50))
-  await deleteRun(env.admin, run)
+  await deleteRun(env.admin, run, { force: true }) // the replica is present: deleted under it on purpose
   expect(await waiting).toMatchObject({ code: ErrorCodes.RUN_GONE })
   expect(rep.status.state).toBe('closed')
   expect(rep.status.reason).toMatch(/was deleted at/)

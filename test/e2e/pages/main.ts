@@ -18,6 +18,8 @@ declare global {
 export interface Harness {
   rep: Replica
   lines: InputLine[]
+  /** Every status state this tab went through since it connected. */
+  states: string[]
   connectMs: number
   workload(count: number, from?: number): Promise<{ values: number[]; ms: number }>
   readInput(n: number): Promise<void>
@@ -36,10 +38,13 @@ if (run) {
     el.replica = rep
     const lines: InputLine[] = []
     rep.on('input', (l) => lines.push(l))
+    const states = [rep.status.state]
+    rep.on('status', (s) => states.push(s.state))
     let reading = Promise.resolve()
     window.e2e = {
       rep,
       lines,
+      states,
       connectMs,
       async workload(count, from = 0) {
         const t = performance.now()
