@@ -176,6 +176,10 @@ export class Engine {
       const bytes = known ?? (await this.follow(stream, slot)) ?? (await assertNotCollected(this, stream, slot), await decide(slot))
       this.assertOpen()
       return this.check(stream, slot, ident, bytes)
+    } catch (err) {
+      // Closed under this call by a halt (the run went, the store failed): the cause, not "closed".
+      if (this.halted && RepJSError.is(err, ErrorCodes.CLOSED)) throw this.halted
+      throw err
     } finally {
       log.release(slot)
       if (stream.name === MAIN_STREAM) this.updateStatus()

@@ -169,6 +169,8 @@ export class InputQueue {
         cancel = stream.log.onDecided(slot, done)
       })
       engine.assertOpen()
+      // Woken because the log failed (the run went, the store gave up): nothing more will come.
+      if (stream.log.failure) throw stream.log.failure
     }
   }
 

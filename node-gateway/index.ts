@@ -19,6 +19,8 @@ export * from '../core/index.js'
 export { createEtcdStore, EtcdStore } from './store/etcd-store.js'
 export type { EtcdStoreOptions } from './store/etcd-store.js'
 export { createCborFormat } from './codec/cbor-format.js'
+export { listRuns, type RunSummary } from './store/run-index.js'
+export { deleteRun, type DeleteRunOptions, type DeleteRunResult } from './store/run-delete.js'
 export { attachTerminal, type TerminalOptions } from './input/terminal.js'
 
 export interface ConnectOptions extends Omit<ReplicaOptions, 'store' | 'format' | 'program'> {

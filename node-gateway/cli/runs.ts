@@ -67,6 +67,12 @@ export async function runsCommand(argv: string[]): Promise<void> {
     const runs = await listRuns(store)
     if (values.json) for (const r of runs) process.stdout.write(JSON.stringify(r) + '\n')
     else process.stdout.write(runs.length ? runsTable(runs) : 'no runs\n')
+  } catch (err) {
+    // A command does not retry by itself: say so rather than the store's "retrying".
+    if (RepJSError.is(err) && err.retryable) {
+      throw new RepJSError(err.code, `etcd did not answer in time (${err.message.split('. ')[0]}): nothing more was done; run the command again (repjs runs rm can be run again where it stopped)`, { cause: err, details: err.details })
+    }
+    throw err
   } finally {
     await store.close()
   }

@@ -239,6 +239,11 @@ export class Peer {
       // Only a connection that is in takes over an earlier one of its replica id.
       if (this.closed) return opened.guard.close()
       this.guard = opened.guard
+      // The run went (deleted, expired, created again): every subscription of this connection ends
+      // with the error, so a replica waiting for others' slots stops too, not only one that writes.
+      this.giveBack.push(opened.guard.onGone((err) => {
+        for (const id of this.subs.keys()) this.error(id, err)
+      }))
       this.takeOver()
       this.send({ type: 'welcome', meta: opened.meta, created: opened.created, gateway: this.ctx.gatewayId })
       this.send({ type: 'presenceOn', ttlMs: PRESENCE_TTL_S * 1000 })

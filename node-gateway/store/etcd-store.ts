@@ -11,7 +11,7 @@ import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, noo
 import { isRecoverableError } from 'etcd3'
 import { ErrorCodes, RepJSError, badArgument } from '../../core/errors.js'
 import { sleep } from '../../core/retry.js'
-import type { FollowHandlers, HeldLock, OpenRunOptions, ProposeResult, SlotRef, Store } from '../../core/store.js'
+import type { FollowHandlers, HeldLock, OpenRunOptions, ProposeResult, SlotRef, Store, StoreHealth } from '../../core/store.js'
 import { createCodec } from '../../core/codec.js'
 import { decodeMeta } from '../../core/record.js'
 import { createCborFormat } from '../codec/cbor-format.js'
@@ -51,6 +51,8 @@ export interface RunGuard {
   readonly run: string
   readonly metaRevision: string
   readonly lease: string | undefined
+  /** Call `listener` once if the run goes (deleted or expired: REPJS_RUN_GONE; created again: REPJS_RUN_CHANGED). */
+  onGone(listener: (err: RepJSError) => void): () => void
   /** This opener is done with the run: stop keeping its lease alive (it expires one TTL later if nobody else does). */
   close(): void
 }
@@ -126,6 +128,9 @@ export class EtcdStore implements Store {
   private readonly runLeases = new Map<string, { kept: KeptLease; users: number }>()
   /** Snapshot keys seen present: proposals on their streams compare the snapshot's slot. */
   private readonly snapped = new Set<string>()
+  /** One watch of each opened run record (run + create revision), shared by its openers, who are told when it goes. */
+  private readonly runWatches = new Map<string, { stop: () => void; gone: Set<(err: RepJSError) => void> }>()
+  private readonly health = new Set<(h: StoreHealth, reason?: string, error?: unknown) => void>()
   /** Log watches etcd cancelled because their start revision was compacted away (each restarted from a range read). */
   watchesCompacted = 0
   private readonly onWatchCompacted: (() => void) | undefined
@@ -159,6 +164,12 @@ export class EtcdStore implements Store {
     })
   }
 
+  /** A direct replica's store reports 'failed' (REPJS_RUN_GONE / REPJS_RUN_CHANGED) when the run it opened goes. */
+  onHealth(listener: (h: StoreHealth, reason?: string, error?: unknown) => void): () => void {
+    this.health.add(listener)
+    return () => this.health.delete(listener)
+  }
+
   private txn(what: string, compare: ICompare[], success: IRequestOp[], failure: IRequestOp[]) {
     const req = { compare, success, failure }
     return etcdCall(what, () => (this.kv ? this.kv.txn(req) : this.client.kv.txn(req)))
@@ -176,14 +187,14 @@ export class EtcdStore implements Store {
   async openRun(run: string, meta: Uint8Array, opts: OpenRunOptions = {}): Promise<OpenedRun> {
     const mk = metaKey(run)
     const ik = runIndexKey(run)
-    if (opts.ttlMs !== undefined && !(Number.isInteger(opts.ttlMs) && opts.ttlMs >= 1000)) {
-      throw badArgument(`the run TTL must be a whole number of ms, at least 1000 (etcd leases count whole seconds), got ${opts.ttlMs}`)
+    // etcd's leases count whole seconds, up to 9,000,000,000 s.
+    if (opts.ttlMs !== undefined && !(Number.isInteger(opts.ttlMs) && opts.ttlMs >= 1000 && opts.ttlMs <= 9e12)) {
+      throw badArgument(`the run TTL must be a whole number of ms from 1000 to 9e12 (etcd leases count whole seconds), got ${opts.ttlMs}`)
     }
     for (;;) {
-      // Read first, write only if absent: etcd refuses a Txn holding a put under its NOSPACE alarm
-      // whichever branch would run, and a full run must stay readable (joinable, replayable).
-      const read = await this.txn('opening the run', [], [get(mk), get(ik)], [])
-      const [metaKv, indexKv] = read.responses.map((r) => r.response_range.kvs[0])
+      // Read first (Range, not Txn: etcd refuses every Txn, even a read-only one, once its database
+      // is over quota), write only if absent: a full run must stay readable (joinable, replayable).
+      const [metaKv, indexKv] = (await Promise.all([mk, ik].map((key) => etcdCall('opening the run', () => this.range({ key: b(key) }))))).map((r) => r.kvs[0])
       const entry = indexKv ? decodeRunEntry(bytes(indexKv.value), run) : undefined
       if (metaKv) {
         // Marked gone by `runs rm` and not yet deleted: nobody joins a run being deleted.
@@ -238,34 +249,120 @@ export class EtcdStore implements Store {
   private async guard(run: string, metaRevision: string, entry: RunEntry | undefined): Promise<RunGuard> {
     const lease = entry?.lease ?? undefined
     let closed = false
+    /** The keeper this open counts on (shared by this store's openers of the run). */
+    let mine: { kept: KeptLease; users: number } | undefined
+    const goneListeners = new Set<(err: RepJSError) => void>()
+    const went = (err: RepJSError) => {
+      for (const l of [...goneListeners]) l(err)
+      goneListeners.clear()
+      // A direct replica's store: the run this replica is in went; the engine stops with it.
+      if (this.runs.get(run) === guard) for (const l of this.health) l('failed', err.message, err)
+    }
+    let unwatch = () => {}
     const guard: RunGuard = {
       run, metaRevision, lease,
+      onGone: (listener) => {
+        goneListeners.add(listener)
+        return () => goneListeners.delete(listener)
+      },
       close: () => {
         if (closed) return
         closed = true
         if (this.runs.get(run) === guard) this.runs.delete(run)
-        const kept = lease && this.runLeases.get(lease)
-        if (kept && --kept.users === 0) {
-          this.runLeases.delete(lease)
-          kept.kept.detach()
+        unwatch()
+        if (mine && --mine.users === 0) {
+          if (this.runLeases.get(lease!) === mine) this.runLeases.delete(lease!)
+          mine.kept.detach()
         }
       },
     }
     if (lease) {
-      let kept = this.runLeases.get(lease)
-      if (!kept) this.runLeases.set(lease, (kept = { kept: keepLease(this.client, lease, Math.ceil(entry!.ttlMs! / 1000)), users: 0 }))
-      kept.users++
+      mine = this.runLeases.get(lease)
+      if (!mine) {
+        const k = { kept: keepLease(this.client, lease, Math.ceil(entry!.ttlMs! / 1000)), users: 0 }
+        this.runLeases.set(lease, (mine = k))
+        // Given up (expired, or no keep-alive answered for two TTLs): the next open keeps it anew
+        // if etcd still has it, or learns the run is gone.
+        k.kept.signal.addEventListener('abort', () => this.runLeases.get(lease) === k && this.runLeases.delete(lease), { once: true })
+      }
+      mine.users++
       try {
-        await kept.kept.ready
+        await mine.kept.ready
       } catch {
         guard.close()
         throw runGoneError(run, entry!)
       }
     }
+    unwatch = this.watchRun(guard, went)
     // The latest open is what writes without an explicit guard use (a direct replica's); a gateway
     // passes each connection's own guard.
     this.runs.set(run, guard)
     return guard
+  }
+
+  /**
+   * Watch an opened run's record (one watch per run and create revision, shared by its openers):
+   * when it is deleted or replaced, each opener's `went` is called with REPJS_RUN_GONE (or
+   * REPJS_RUN_CHANGED), so a replica waiting for others' slots (input, votes) is told too, not only
+   * one that writes. Returns this opener's release.
+   */
+  private watchRun(guard: RunGuard, went: (err: RepJSError) => void): () => void {
+    const id = `${guard.run}\u0000${guard.metaRevision}`
+    let shared = this.runWatches.get(id)
+    if (!shared) {
+      let stopped = false
+      let cancel = () => {}
+      const mk = metaKey(guard.run)
+      const entry = { gone: new Set<(err: RepJSError) => void>(), stop: () => ((stopped = true), cancel()) }
+      const loop = async () => {
+        let delay = 100
+        while (!stopped) {
+          try {
+            const res = await this.range({ key: b(mk) })
+            const err = await this.wentBy(guard, res.kvs[0])
+            if (err) {
+              if (this.runWatches.get(id) === entry) this.runWatches.delete(id)
+              for (const l of [...entry.gone]) l(err)
+              return
+            }
+            // Any change of the record (its deletion) or a failed watch: read it again.
+            await this.watchKey(mk, String(BigInt(res.header.revision) + 1n), (c) => (cancel = c))
+            delay = 100
+          } catch {
+            await sleep(delay).catch(() => {})
+            delay = Math.min(delay * 2, 2000)
+          }
+        }
+      }
+      this.runWatches.set(id, (shared = entry))
+      void loop()
+    }
+    const mine = shared
+    mine.gone.add(went)
+    return () => {
+      if (!mine.gone.delete(went) || mine.gone.size > 0) return
+      mine.stop()
+      if (this.runWatches.get(id) === mine) this.runWatches.delete(id)
+    }
+  }
+
+  /** Resolve at the first event on `key` from `startRevision`, a failed watch, or its cancel. */
+  private async watchKey(key: string, startRevision: string, onCancel: (cancel: () => void) => void): Promise<void> {
+    if (this.kv) {
+      const kv = this.kv
+      return new Promise<void>((resolve) => {
+        const w = watch(kv, { key: b(key), start_revision: startRevision }, { event: () => (w.cancel(), resolve()), error: () => resolve() })
+        onCancel(() => (w.cancel(), resolve()))
+      })
+    }
+    const w = await this.client.watch().key(key).startRevision(startRevision).create()
+    return new Promise<void>((resolve) => {
+      const end = () => (void w.cancel().catch(() => {}), resolve())
+      onCancel(end)
+      w.on('put', end)
+      w.on('delete', end)
+      w.on('error', end)
+    })
   }
 
   /**
@@ -286,9 +383,16 @@ export class EtcdStore implements Store {
     }
     if (!res.succeeded) {
       const metaKv = res.responses[res.responses.length - 1]!.response_range.kvs[0]
-      if (!metaKv || String(metaKv.create_revision) !== guard.metaRevision) throw await this.goneOrChanged(guard, metaKv ? String(metaKv.create_revision) : undefined)
+      const err = await this.wentBy(guard, metaKv)
+      if (err) throw err
     }
     return res
+  }
+
+  /** Whether the run record read (`kv`, absent if undefined) says the guarded run went: its error, or undefined. */
+  private async wentBy(guard: RunGuard, kv: { create_revision: string | number } | undefined): Promise<RepJSError | undefined> {
+    if (kv && String(kv.create_revision) === guard.metaRevision) return undefined
+    return this.goneOrChanged(guard, kv ? String(kv.create_revision) : undefined)
   }
 
   /** The error of a write into a run that went (record absent) or was created again (`now`: its new record's revision). */
@@ -528,11 +632,13 @@ export class EtcdStore implements Store {
     const votes: IRangeRequest = { key: b(prefix), range_end: prefixEnd(prefix), sort_target: 'Create', sort_order: 'Ascend', limit: n }
     for (;;) {
       signal.throwIfAborted()
-      // With a guard, the votes are read with the run record: a run deleted (or expired) while
-      // waiting wakes the wait (its votes are deleted with it) and fails it here.
-      const read = await this.guarded('reading votes', guard, [], [{ request_range: votes }], [])
-      const res = { header: read.header, kvs: read.responses[0]!.response_range.kvs }
+      const res = await etcdCall('reading votes', () => this.range(votes))
       if (res.kvs.length >= n) return res.kvs.slice(0, n).map((kv) => bytes(kv.value))
+      // A run deleted (or expired) while waiting wakes the wait (its votes go with it) and ends it here.
+      if (guard) {
+        const err = await this.wentBy(guard, (await etcdCall('reading the run record', () => this.range({ key: b(metaKey(guard.run)) }))).kvs[0])
+        if (err) throw err
+      }
       const from = String(BigInt(res.header.revision) + 1n)
       if (this.kv) {
         // Any change of the votes (a put, or their deletion with the decision) or a failed watch: read again.
@@ -709,6 +815,8 @@ export class EtcdStore implements Store {
     await this.presence?.close()
     for (const stop of [...this.stops]) stop()
     for (const g of [...this.runs.values()]) g.close()
+    for (const w of this.runWatches.values()) w.stop()
+    this.runWatches.clear()
     for (const { kept } of this.runLeases.values()) kept.detach()
     this.runLeases.clear()
     this.kv?.close()

@@ -56,10 +56,10 @@ export function goneSince(e: RunEntry): string {
 
 /** REPJS_RUN_GONE for a run that existed (its tombstone `e`) and is deleted, expired or being deleted. */
 export function runGoneError(run: string, e: RunEntry, beingDeleted = false): RepJSError {
-  const what = beingDeleted ? `is being deleted (since ${new Date(e.gone!).toISOString()})` : goneSince(e)
+  const what = beingDeleted ? `is being deleted (since ${new Date(e.gone!).toISOString()}); once it is,` : goneSince(e) + '.'
   return new RepJSError(
     ErrorCodes.RUN_GONE,
-    `Run '${run}' ${what}. Start it again explicitly with --new (repjs run) or { newRun: true } (connect), ` +
+    `Run '${run}' ${what} Start it again explicitly with --new (repjs run) or { newRun: true } (connect), ` +
       `which creates a new incarnation with an empty log, or use another run id.`,
     { details: { run, incarnation: e.incarnation, gone: e.gone, ttlMs: e.ttlMs } },
   )
