@@ -26,7 +26,8 @@ function duration(ms: number): string {
   return `${ms}ms`
 }
 
-function size(bytes: number): string {
+function size(bytes: number | null): string {
+  if (bytes === null) return '-'
   if (bytes < 1024) return `${bytes} B`
   if (bytes < 1024 ** 2) return `${(bytes / 1024).toFixed(1)} KiB`
   return `${(bytes / 1024 ** 2).toFixed(1)} MiB`

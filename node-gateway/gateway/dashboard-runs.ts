@@ -1,8 +1,8 @@
 /**
  * The runs the dashboard and the presence gauge list: the run index (store/run-index.ts listRuns,
  * runs not gone), plus any run this gateway has a connection for that the index lacks (a run
- * created before there was an index). listRuns reads every key of every run, so its answer is kept
- * for REFRESH_MS and read again only when asked after that (polls and scrapes in between share it);
+ * created before there was an index). A light listing (count-only reads, presence keys, no log, no
+ * sizes) kept for REFRESH_MS and read again only when asked after that (polls and scrapes in between share it);
  * the replicas themselves are read at every poll (dashboard.ts).
  */
 import type { EtcdStore } from '../store/etcd-store.js'
@@ -17,7 +17,7 @@ export function dashboardRuns(store: EtcdStore, live: Map<string, unknown>, refr
   let cached: { at: number; runs: Promise<DashboardRun[]> } | undefined
   const indexed = () => {
     if (!cached || Date.now() - cached.at > refreshMs) {
-      const runs = listRuns(store).then((all) => all.filter((r) => !r.gone).map((r): DashboardRun => ({
+      const runs = listRuns(store, { detail: 'light' }).then((all) => all.filter((r) => !r.gone).map((r): DashboardRun => ({
         run: r.run, program: r.program, created: r.created, lastActivity: r.lastActivity, slots: r.streams.main ?? 0, bytes: r.bytes,
       })))
       cached = { at: Date.now(), runs }

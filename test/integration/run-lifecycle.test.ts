@@ -50,6 +50,9 @@ test('creating a run writes its index entry in the same Txn; listRuns reports it
   expect(s).toMatchObject({ run, program: 'life@1', incarnation: rep.info.incarnation, gone: false, present: 2, ttlMs: null, streams: { main: 5, side: 1 } })
   expect(s!.created).toBe(entry.created)
   expect(s!.bytes).toBeGreaterThan(200)
+  // A light listing (the dashboard's) reads no log: the same counts and presence, no size.
+  const [light] = await listRuns(env.admin, { runs: [run], detail: 'light' })
+  expect(light).toEqual({ ...s, bytes: null })
   expect((await listRuns(env.admin)).map((r) => r.run)).toContain(run)
   await rep.close()
   await other.close()
