@@ -212,6 +212,9 @@ export async function runScript(opts: RunOptions): Promise<number> {
       const state = bridge.state
       if (state === REQUEST) {
         await answer()
+        // A stopped replica leaves the request unanswered (its worker is being terminated): asking
+        // the stopped replica again would loop on microtasks alone and starve that termination.
+        if (stopped || exited) return
         continue
       }
       const waited = waitAsync(bridge.ctl, 0, state)
