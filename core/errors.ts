@@ -40,6 +40,12 @@ export const ErrorCodes = {
   REPLACED: 'REPJS_REPLACED',
   /** A peer stayed silent past a deadline: no HELLO in time, or no frame for two ping intervals. */
   TIMEOUT: 'REPJS_TIMEOUT',
+  /**
+   * The run was deleted (`repjs runs rm`) or expired (`--run-ttl`): its tombstone says it existed.
+   * Final. Creating it again is explicit (`repjs run --new`, `{ newRun: true }`) and gives it a new
+   * incarnation; a replica that was in the run when it went stops with this on its next call.
+   */
+  RUN_GONE: 'REPJS_RUN_GONE',
   /** etcd refused a membership change (`repjs cluster`): unhealthy cluster, peer URL taken, ... */
   MEMBERSHIP: 'REPJS_MEMBERSHIP',
 } as const

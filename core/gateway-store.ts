@@ -17,7 +17,7 @@ import { ErrorCodes, RepJSError, closedError } from './errors.js'
 import {
   CLOSE, decodeMessage, encodeMessage, LOCK_BUSY, LOCK_DECIDED, LOCK_HELD, SUBPROTOCOL, type Message, type Messages,
 } from './protocol.js'
-import type { AcquireResult, FollowHandlers, HeldLock, ProposeResult, SlotRef, Store, StoreHealth } from './store.js'
+import type { AcquireResult, FollowHandlers, HeldLock, OpenRunOptions, ProposeResult, SlotRef, Store, StoreHealth } from './store.js'
 
 /** The WebSocket surface used here; `ws` in Node and the browser's WebSocket both have it. */
 export interface SocketLike {
@@ -115,6 +115,7 @@ export class GatewayStore implements Store {
   private urlIndex = 0
   private run: string | undefined
   private meta: Uint8Array | undefined
+  private runOptions: OpenRunOptions = {}
   private hello: Pending | undefined
   private nextId = 1
   private readonly pending = new Map<number, Pending>()
@@ -151,9 +152,10 @@ export class GatewayStore implements Store {
     for (const l of this.health) l(h, reason, error)
   }
 
-  openRun(run: string, meta: Uint8Array): Promise<{ meta: Uint8Array; created: boolean }> {
+  openRun(run: string, meta: Uint8Array, opts: OpenRunOptions = {}): Promise<{ meta: Uint8Array; created: boolean }> {
     this.run = run
     this.meta = meta
+    this.runOptions = opts
     return new Promise((resolve, reject) => {
       this.hello = {
         frame: new Uint8Array(),
@@ -199,7 +201,11 @@ export class GatewayStore implements Store {
     this.ws = ws
     ws.binaryType = 'arraybuffer'
     ws.onopen = () => {
-      ws.send(encodeMessage({ type: 'hello', run: this.run!, replica: this.opts.replicaId, token, meta: this.meta! }))
+      const hello = { run: this.run!, replica: this.opts.replicaId, token, meta: this.meta! }
+      // Lifecycle options count only until the run is opened: a reconnect must never create a run
+      // that went while this replica was away (it then fails with REPJS_RUN_GONE).
+      const { newRun = false, ttlMs = 0 } = this.welcomedMeta ? {} : this.runOptions
+      ws.send(encodeMessage(newRun || ttlMs ? { type: 'helloRun', ...hello, newRun, ttlMs } : { type: 'hello', ...hello }))
     }
     ws.onmessage = (ev) => {
       this.lastHeard = Date.now()
@@ -278,7 +284,8 @@ export class GatewayStore implements Store {
         const err = new RepJSError(msg.code as RepJSError['code'], msg.message, { retryable: msg.retryable, details: msg.status ? { status: msg.status } : {} })
         if (msg.id === 0) {
           // Refused at hello (bad token...) is final; a retryable one (etcd down) is retried.
-          if (this.hello && !this.ready && !msg.retryable) this.fatal = err
+          // So is a run gone at a reconnect's HELLO (its full message, not the close reason's 123 bytes).
+          if (!this.ready && !msg.retryable && (this.hello || msg.code === ErrorCodes.RUN_GONE)) this.fatal = err
           return
         }
         const sub = this.subs.get(msg.id)
@@ -423,8 +430,9 @@ export class GatewayStore implements Store {
     if (code === CLOSE.REPLACED) {
       return this.fail(new RepJSError(ErrorCodes.REPLACED, `another connection with replica id '${this.opts.replicaId}' joined this run at the gateway and took over; this replica stopped. Give every replica its own id.`, { details: { closeCode: code } }))
     }
-    if (code === CLOSE.UNAUTHORIZED || code === CLOSE.FORBIDDEN_RUN || code === CLOSE.PROTOCOL_ERROR || this.fatal) {
-      const err = this.fatal ?? new RepJSError(code === CLOSE.PROTOCOL_ERROR ? ErrorCodes.PROTOCOL : ErrorCodes.UNAUTHORIZED, `gateway closed the connection: ${reason || code}`, { details: { closeCode: code } })
+    if (code === CLOSE.UNAUTHORIZED || code === CLOSE.FORBIDDEN_RUN || code === CLOSE.PROTOCOL_ERROR || code === CLOSE.RUN_GONE || this.fatal) {
+      const as = code === CLOSE.PROTOCOL_ERROR ? ErrorCodes.PROTOCOL : code === CLOSE.RUN_GONE ? ErrorCodes.RUN_GONE : ErrorCodes.UNAUTHORIZED
+      const err = this.fatal ?? new RepJSError(as, `gateway closed the connection: ${reason || code}`, { details: { closeCode: code } })
       return this.fail(err)
     }
     this.report('reconnecting', `gateway connection closed (${code}${reason ? ` ${reason}` : ''}); reconnecting`)

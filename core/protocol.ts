@@ -45,6 +45,8 @@ export const SCHEMA = {
   pong: { code: 22, fields: [['n', 'uint']] }, // S
   error: { code: 23, fields: [['id', 'uint'], ['code', 'str'], ['message', 'str'], ['retryable', 'bool'], ['status', 'str']] }, // S
   attach: { code: 24, fields: [['id', 'uint'], ['stream', 'str'], ['slot', 'uint'], ['lock', 'uint']] }, // C
+  // A HELLO with run lifecycle options: create a deleted/expired run again, a TTL if it creates the run (0: none).
+  helloRun: { code: 25, fields: [['run', 'str'], ['replica', 'str'], ['token', 'str'], ['meta', 'bytes'], ['newRun', 'bool'], ['ttlMs', 'uint']] }, // C
 } as const satisfies Record<string, Spec>
 
 export type MessageName = keyof typeof SCHEMA
@@ -70,6 +72,7 @@ export const CLOSE = {
   TOKEN_EXPIRED: 4007, // the token of an open connection expired: fetch a new one, reconnect
   TOO_BIG: 1009, // frame larger than the gateway's limit
   REPLACED: 4008, // another connection with this replica id joined this run on this gateway
+  RUN_GONE: 4009, // the run was deleted or expired (its tombstone says so): final, REPJS_RUN_GONE
 } as const
 
 const BY_CODE = new Map<number, MessageName>(Object.entries(SCHEMA).map(([name, spec]) => [spec.code, name as MessageName]))

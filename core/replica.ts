@@ -299,6 +299,13 @@ export interface ReplicaOptions {
   onStatus?: StatusListener
   /** Abandon connecting when this aborts: connecting then fails with REPJS_CLOSED. */
   signal?: AbortSignal
+  /**
+   * Create the run again if it was deleted or expired (REPJS_RUN_GONE otherwise), with a new
+   * incarnation and an empty log; a live run is joined as usual.
+   */
+  newRun?: boolean
+  /** If this replica creates the run: it expires once no replica has kept it open for this many ms (≥ 1000). */
+  runTtlMs?: number
 }
 
 const RUN_RE = /^[A-Za-z0-9._-]{1,128}$/
@@ -317,7 +324,8 @@ async function openRun(opts: ReplicaOptions, meta: Uint8Array): Promise<{ meta: 
   const abort = () => void opts.store.close()
   signal.addEventListener('abort', abort, { once: true })
   try {
-    return await withRetry(retry, () => opts.store.openRun(opts.run, meta))
+    const how = { ...(opts.newRun ? { newRun: true } : {}), ...(opts.runTtlMs !== undefined ? { ttlMs: opts.runTtlMs } : {}) }
+    return await withRetry(retry, () => opts.store.openRun(opts.run, meta, how))
   } finally {
     signal.removeEventListener('abort', abort)
     health?.()
@@ -329,6 +337,7 @@ async function openRun(opts: ReplicaOptions, meta: Uint8Array): Promise<{ meta: 
 export async function createReplica(opts: ReplicaOptions): Promise<Replica> {
   if (typeof opts.run !== 'string' || !RUN_RE.test(opts.run)) throw badArgument(`run must be 1-128 of [A-Za-z0-9._-], got '${String(opts.run)}'`)
   if (opts.replicas !== undefined && !(Number.isInteger(opts.replicas) && opts.replicas >= 1)) throw badArgument(`replicas must be a positive integer, got ${opts.replicas}`)
+  if (opts.runTtlMs !== undefined && !(Number.isInteger(opts.runTtlMs) && opts.runTtlMs >= 1000)) throw badArgument(`runTtlMs must be a whole number of ms, at least 1000, got ${opts.runTtlMs}`)
   const codec = createCodec(opts.format)
   const proposed = { format: META_FORMAT, program: opts.program, incarnation: randomHex(16), replicas: opts.replicas ?? null }
   let opened: { meta: Uint8Array; created: boolean }

@@ -60,6 +60,14 @@ export interface SlotRef {
   slot: number
 }
 
+/** How a run is opened (run lifecycle). */
+export interface OpenRunOptions {
+  /** Create the run again if it was deleted or expired (a new incarnation); a live run is joined. */
+  newRun?: boolean
+  /** When this open creates the run: it expires after this many ms with no replica keeping it open. */
+  ttlMs?: number
+}
+
 /** A store's own view of its connection: 'failed' is final (bad token, protocol error). */
 export type StoreHealth = 'ok' | 'reconnecting' | 'waiting-for-quorum' | 'failed'
 
@@ -69,8 +77,11 @@ export interface Store {
    * comes with the error that stops the replica.
    */
   onHealth?(listener: (health: StoreHealth, reason?: string, error?: unknown) => void): () => void
-  /** Create the run's record if absent (one transaction); return the stored one. */
-  openRun(run: string, meta: Bytes): Promise<{ meta: Bytes; created: boolean }>
+  /**
+   * Create the run's record if absent (one transaction); return the stored one. A run that existed
+   * and was deleted or expired fails with REPJS_RUN_GONE unless `opts.newRun` creates it again.
+   */
+  openRun(run: string, meta: Bytes, opts?: OpenRunOptions): Promise<{ meta: Bytes; created: boolean }>
   /** First writer wins, in one transaction. `clearVotes` also deletes the slot's votes when winning. */
   propose(ref: SlotRef, record: Bytes, clearVotes?: boolean): Promise<ProposeResult>
   /** Deliver every decided slot >= fromSlot of a stream, now and as they are decided. Returns a stop function. */

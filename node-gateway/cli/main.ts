@@ -10,6 +10,7 @@ import { runGateway, printToken } from './gateway.js'
 import { runCommand } from './run.js'
 import { etcdCommand } from './etcd.js'
 import { clusterCommand } from './cluster.js'
+import { runsCommand } from './runs.js'
 
 const HELP = `repjs — replicated JavaScript over etcd
 
@@ -28,10 +29,15 @@ const HELP = `repjs — replicated JavaScript over etcd
       run a gateway; set REPJS_GATEWAY_SECRET (or --secret) to require run tokens; without a secret only
       pages on 127.0.0.1/localhost/[::1] (and non-browser clients) may connect unless --origin says more
   repjs run --run R [--etcd URL | --gateway URL --token T] [--random call|batch|seed] [--median N]
-            [--local-fs] [--once mod.fn]... [--quiet-replay] [--eof-ends-input] [--verbose] script.js [args]
-      run an unmodified Node script as one replica of run R
+            [--local-fs] [--once mod.fn]... [--quiet-replay] [--eof-ends-input] [--verbose] [--new] [--run-ttl 1h] script.js [args]
+      run an unmodified Node script as one replica of run R; --new creates again a run that was deleted or
+      expired (REPJS_RUN_GONE otherwise); --run-ttl 1h: a run this replica creates expires after 1 h idle
   repjs run --audit [--local-fs] [--once mod.fn]... script.js [args]
       run the script once locally and list its non-deterministic calls (agreed / run once / NOT replicated)
+  repjs runs [--etcd URL[,URL]] [--json]
+      list runs: program, replicas present, slots per stream, size, created, last activity, TTL, gone
+  repjs runs rm R [--etcd URL[,URL]] [--force]
+      delete every key of run R, leaving its tombstone (refused while replicas are present, unless --force)
   repjs token --run R [--ttl 86400] [--replica ID]
       print a token for run R, signed with REPJS_GATEWAY_SECRET (or --secret); with --replica,
       it connects only as replica ID (one vote per slot for its holder)
@@ -67,6 +73,8 @@ async function main(argv: string[]): Promise<void> {
       return etcdCommand(rest)
     case 'cluster':
       return clusterCommand(rest)
+    case 'runs':
+      return runsCommand(rest)
     case 'token': {
       const { values } = parse(rest, { run: { type: 'string' }, ttl: { type: 'string', default: '86400' }, secret: { type: 'string' }, replica: { type: 'string' } })
       return printToken(values as Record<string, string | undefined>)

@@ -12,8 +12,9 @@ import type { RandomMode } from '../../core/random.js'
 import { connect } from '../index.js'
 import { auditScript } from '../run/audit.js'
 import { flushStdout, resolveOnce, runScript } from '../run/host.js'
+import { parseDuration } from './runs.js'
 
-const BOOLEAN = new Set(['--local-fs', '--quiet-replay', '--eof-ends-input', '--verbose', '--audit'])
+const BOOLEAN = new Set(['--local-fs', '--quiet-replay', '--eof-ends-input', '--verbose', '--audit', '--new'])
 
 /** How long `repjs run` waits to connect before it says it is still waiting. */
 const WAIT_NOTICE_MS = 5000
@@ -53,6 +54,7 @@ export async function runCommand(argv: string[]): Promise<void> {
       'quiet-replay': { type: 'boolean', default: false }, 'eof-ends-input': { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false }, name: { type: 'string' }, audit: { type: 'boolean', default: false },
       'check-every': { type: 'string' }, 'check-quorum': { type: 'string' },
+      new: { type: 'boolean', default: false }, 'run-ttl': { type: 'string' },
     },
   })
   const [script, ...args] = theirs
@@ -76,6 +78,7 @@ export async function runCommand(argv: string[]): Promise<void> {
   const checkEvery = wholeOption(values['check-every'], '--check-every', 'a number of agreed calls')
   const checkQuorum = wholeOption(values['check-quorum'], '--check-quorum', 'a quorum')
   if (checkQuorum !== undefined && checkEvery === undefined) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `--check-quorum goes with --check-every N`)
+  const runTtlMs = values['run-ttl'] === undefined ? undefined : parseDuration(values['run-ttl'], '--run-ttl')
   const log = (m: string) => void (values.verbose && process.stderr.write(`repjs: ${m}\n`))
   // Connecting waits while etcd or the gateway is unreachable or has no quorum: say so once, after
   // a few seconds, even without --verbose (a silent wait looks like a hang).
@@ -86,6 +89,8 @@ export async function runCommand(argv: string[]): Promise<void> {
     ...(values.gateway ? { gateway: values.gateway.split(','), token: values.token ?? process.env.REPJS_TOKEN } : { etcd: (values.etcd ?? process.env.REPJS_ETCD ?? 'http://127.0.0.1:2379').split(',') }),
     program: values.program ?? `script:${fingerprint(readFileSync(path))}`,
     name: values.name,
+    newRun: values.new,
+    runTtlMs,
     // The program id is the script's hash unless --program says otherwise: then the code is the
     // same on every replica and so are its call sites.
     compareSites: values.program === undefined,

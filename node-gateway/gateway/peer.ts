@@ -7,7 +7,7 @@ import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import {
   CLOSE, decodeMessage, encodeMessage, LOCK_BUSY, LOCK_DECIDED, LOCK_HELD, type Message, type Messages,
 } from '../../core/protocol.js'
-import type { EtcdAcquireResult, EtcdHeldLock, EtcdStore } from '../store/etcd-store.js'
+import type { EtcdAcquireResult, EtcdHeldLock, EtcdStore, RunGuard } from '../store/etcd-store.js'
 import { storeError } from '../store/etcd-errors.js'
 import { MAX_SLOT } from '../store/keys.js'
 import type { Hubs, Subscription } from './hub.js'
@@ -78,6 +78,8 @@ const NAME = /^[A-Za-z0-9._-]{1,128}$/
 export class Peer {
   private run: string | undefined
   private replica = ''
+  /** The run as this connection opened it: its writes are refused once the run is deleted or re-created. */
+  private guard: RunGuard | undefined
   private inFlight = 0
   private readonly frames: Bucket
   private readonly subscribes: Bucket
@@ -194,13 +196,13 @@ export class Peer {
       return this.refuse(CLOSE.PROTOCOL_ERROR, err as RepJSError, 'malformed')
     }
     if (!this.run) {
-      if (msg.type !== 'hello') return this.refuse(CLOSE.PROTOCOL_ERROR, new RepJSError(ErrorCodes.PROTOCOL, `expected hello, got ${msg.type}`), 'no-hello')
+      if (msg.type !== 'hello' && msg.type !== 'helloRun') return this.refuse(CLOSE.PROTOCOL_ERROR, new RepJSError(ErrorCodes.PROTOCOL, `expected hello, got ${msg.type}`), 'no-hello')
       return void this.hello(msg).catch((err) => this.internal(err))
     }
     void this.dispatch(msg).catch((err) => this.internal(err))
   }
 
-  private async hello(msg: Messages['hello']): Promise<void> {
+  private async hello(msg: Messages['hello'] | Messages['helloRun']): Promise<void> {
     if (!NAME.test(msg.run) || !NAME.test(msg.replica)) {
       return this.refuse(CLOSE.PROTOCOL_ERROR, new RepJSError(ErrorCodes.BAD_ARGUMENT, 'run and replica ids must be 1-128 of [A-Za-z0-9._-]'), 'bad-hello')
     }
@@ -228,12 +230,16 @@ export class Peer {
     this.run = msg.run
     this.replica = msg.replica
     try {
-      const opened = await this.timed('open', () => this.ctx.store.openRun(msg.run, msg.meta))
+      const how = msg.type === 'helloRun' ? { newRun: msg.newRun, ...(msg.ttlMs ? { ttlMs: msg.ttlMs } : {}) } : {}
+      const opened = await this.timed('open', () => this.ctx.store.openRun(msg.run, msg.meta, how))
       // Only a connection that is in takes over an earlier one of its replica id.
-      if (this.closed) return
+      if (this.closed) return opened.guard.close()
+      this.guard = opened.guard
       this.takeOver()
       this.send({ type: 'welcome', meta: opened.meta, created: opened.created, gateway: this.ctx.gatewayId })
     } catch (err) {
+      if (RepJSError.is(err, ErrorCodes.RUN_GONE)) return this.refuse(CLOSE.RUN_GONE, err, 'run-gone')
+      if (RepJSError.is(err, ErrorCodes.BAD_ARGUMENT)) return this.refuse(CLOSE.PROTOCOL_ERROR, err, 'bad-hello')
       this.error(0, err)
       this.close(CLOSE.GOING_AWAY, 'etcd unavailable; retry')
     }
@@ -322,7 +328,7 @@ export class Peer {
           this.ctx.metrics.proposals.inc()
           const ref = this.ref(msg.stream, msg.slot)
           checkRecord('record', ref, this.replica, msg.record, this.maxValueBytes)
-          const res = await this.timed('propose', () => store.propose(ref, msg.record, msg.clearVotes))
+          const res = await this.timed('propose', () => store.propose(ref, msg.record, msg.clearVotes, this.guard))
           return { type: 'decided', id: msg.id, won: res.won, record: res.record }
         })
       case 'subscribe':
@@ -337,7 +343,7 @@ export class Peer {
         return this.request(msg.id, async () => {
           const ref = this.ref(msg.stream, msg.slot)
           checkVote(ref, this.replica, msg.value, this.maxValueBytes)
-          const decided = await this.timed('vote', () => store.vote(ref, this.replica, msg.value))
+          const decided = await this.timed('vote', () => store.vote(ref, this.replica, msg.value, this.guard))
           return { type: 'voted', id: msg.id, decided: decided !== undefined, record: decided ?? new Uint8Array() }
         })
       case 'awaitVotes':
@@ -345,7 +351,7 @@ export class Peer {
           const ac = new AbortController()
           this.waits.set(msg.id, ac)
           try {
-            const values = await store.awaitVotes(this.ref(msg.stream, msg.slot), Math.min(msg.n, 10_000), ac.signal)
+            const values = await store.awaitVotes(this.ref(msg.stream, msg.slot), Math.min(msg.n, 10_000), ac.signal, this.guard)
             return { type: 'votes', id: msg.id, values }
           } catch (err) {
             if (ac.signal.aborted) return undefined
@@ -361,7 +367,7 @@ export class Peer {
         return this.request(msg.id, async () => {
           const ref = this.ref(msg.stream, msg.slot)
           const ttl = Math.min(Math.max(msg.ttlMs, 1000), 3_600_000)
-          const got = await this.leasing(() => this.timed('acquire', () => store.acquire(ref, this.replica, ttl)))
+          const got = await this.leasing(() => this.timed('acquire', () => store.acquire(ref, this.replica, ttl, this.guard)))
           if (got.state === 'decided') return { type: 'acquired', id: msg.id, state: LOCK_DECIDED, lock: 0, hasBytes: true, bytes: got.record }
           if (got.state === 'busy') return { type: 'acquired', id: msg.id, state: LOCK_BUSY, lock: 0, hasBytes: false, bytes: new Uint8Array() }
           if (this.closed) {
@@ -375,7 +381,7 @@ export class Peer {
           const ref = this.ref(msg.stream, msg.slot)
           const have = this.locks.get(msg.lock)
           if (have) return this.held(msg.id, have)
-          const got = await this.leasing(() => this.timed('attach', () => store.attach(ref, this.replica, msg.lock)))
+          const got = await this.leasing(() => this.timed('attach', () => store.attach(ref, this.replica, msg.lock, this.guard)))
           if (got.state === 'decided') return { type: 'acquired', id: msg.id, state: LOCK_DECIDED, lock: 0, hasBytes: true, bytes: got.record }
           if (got.state !== 'held') throw new RepJSError(ErrorCodes.LEASE_LOST, `lock ${msg.lock} is not held`)
           if (this.closed) {
@@ -515,6 +521,7 @@ export class Peer {
     if (this.closed) return
     this.closed = true
     if (this.run && this.ctx.live.get(this.liveKey) === this) this.ctx.live.delete(this.liveKey)
+    this.guard?.close()
     for (const s of this.subs.values()) s.sub?.close()
     this.subs.clear()
     for (const w of this.waits.values()) w.abort()

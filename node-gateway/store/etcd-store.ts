@@ -11,12 +11,16 @@ import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, noo
 import { isRecoverableError } from 'etcd3'
 import { ErrorCodes, RepJSError, badArgument } from '../../core/errors.js'
 import { sleep } from '../../core/retry.js'
-import type { FollowHandlers, HeldLock, ProposeResult, SlotRef, Store } from '../../core/store.js'
+import type { FollowHandlers, HeldLock, OpenRunOptions, ProposeResult, SlotRef, Store } from '../../core/store.js'
+import { createCodec } from '../../core/codec.js'
+import { decodeMeta } from '../../core/record.js'
+import { createCborFormat } from '../codec/cbor-format.js'
 import { etcdCall, storeError } from './etcd-errors.js'
 import { KvClient, allPlaintext, type RangePage } from './kv-client.js'
 import { watch } from './watch-client.js'
 import { keepLease, type KeptLease } from './lease-keeper.js'
-import { lockKey, MAX_SLOT, markerKey, metaKey, pad, prefixEnd, slotKey, slotOf, slotPrefix, votePrefix } from './keys.js'
+import { lockKey, MAX_SLOT, markerKey, metaKey, pad, prefixEnd, runIndexKey, slotKey, slotOf, slotPrefix, votePrefix } from './keys.js'
+import { decodeRunEntry, encodeRunEntry, runGoneError, type RunEntry } from './run-entry.js'
 
 export interface EtcdStoreOptions {
   /** One endpoint or several, e.g. 'http://127.0.0.1:2379'. */
@@ -33,10 +37,34 @@ export interface EtcdStoreOptions {
   hotPath?: 'http2' | 'etcd3'
 }
 
+/**
+ * A run as one opener (a direct replica, a gateway connection) opened it: the run record's create
+ * revision, compared by every write into the run (a deleted or re-created run is refused, not
+ * written into), and the run's lease (`--run-ttl`), attached to what it writes and kept alive
+ * while it is open.
+ */
+export interface RunGuard {
+  readonly run: string
+  readonly metaRevision: string
+  readonly lease: string | undefined
+  /** This opener is done with the run: stop keeping its lease alive (it expires one TTL later if nobody else does). */
+  close(): void
+}
+
+/** What EtcdStore.openRun answers: the Store's answer, and the guard of this open. */
+export interface OpenedRun {
+  meta: Uint8Array
+  created: boolean
+  guard: RunGuard
+}
+
 /** A decided slot as the log's readers see it: its key and record. */
 type LogEntry = { key: Buffer; value: Buffer }
 const b = (s: string) => Buffer.from(s)
 const absent = (key: string): ICompare => ({ key: b(key), target: 'Create', result: 'Equal', create_revision: 0 })
+const createdAt = (key: string, rev: string): ICompare => ({ key: b(key), target: 'Create', result: 'Equal', create_revision: rev })
+const modifiedAt = (key: string, rev: string): ICompare => ({ key: b(key), target: 'Mod', result: 'Equal', mod_revision: rev })
+const metaCodec = createCodec(createCborFormat())
 const holds = (key: string, token: string): ICompare => ({ key: b(key), target: 'Value', result: 'Equal', value: b(token) })
 const get = (key: string): IRequestOp => ({ request_range: { key: b(key) } })
 const del = (key: string): IRequestOp => ({ request_delete_range: { key: b(key) } })
@@ -81,6 +109,10 @@ export class EtcdStore implements Store {
   private pageSize: number
   private closed = false
   private readonly stops = new Set<() => void>()
+  /** The guard of the last open of each run through this store: what a direct replica's writes use. */
+  private readonly runs = new Map<string, RunGuard>()
+  /** Run leases kept alive, by lease id, with the number of openers keeping each. */
+  private readonly runLeases = new Map<string, { kept: KeptLease; users: number }>()
 
   constructor(opts: EtcdStoreOptions) {
     const timeout = opts.callTimeoutMs ?? 3000
@@ -119,21 +151,150 @@ export class EtcdStore implements Store {
     return this.kv ? this.kv.range(req) : this.client.kv.range(req)
   }
 
-  async openRun(run: string, meta: Uint8Array): Promise<{ meta: Uint8Array; created: boolean }> {
-    const key = metaKey(run)
-    // Read first, write only if absent: etcd refuses a Txn holding a put under its NOSPACE alarm
-    // whichever branch would run, and a full run must stay readable (joinable, replayable).
-    const found = await etcdCall('opening the run', () => this.range({ key: b(key) }))
-    if (found.kvs.length > 0) return { meta: bytes(found.kvs[0]!.value), created: false }
-    const res = await this.txn('opening the run', [absent(key)], [put(key, meta)], [get(key)])
-    return res.succeeded ? { meta, created: true } : { meta: bytes(res.responses[0]!.response_range.kvs[0]!.value), created: false }
+  /**
+   * Open a run: join it if its run record exists, else create it (run record and index entry in one
+   * Txn, both attached to a fresh lease of `opts.ttlMs` if given), unless the index entry says the
+   * run existed and went: then REPJS_RUN_GONE, or with `opts.newRun` a new incarnation.
+   */
+  async openRun(run: string, meta: Uint8Array, opts: OpenRunOptions = {}): Promise<OpenedRun> {
+    const mk = metaKey(run)
+    const ik = runIndexKey(run)
+    if (opts.ttlMs !== undefined && !(Number.isInteger(opts.ttlMs) && opts.ttlMs >= 1000)) {
+      throw badArgument(`the run TTL must be a whole number of ms, at least 1000 (etcd leases count whole seconds), got ${opts.ttlMs}`)
+    }
+    for (;;) {
+      // Read first, write only if absent: etcd refuses a Txn holding a put under its NOSPACE alarm
+      // whichever branch would run, and a full run must stay readable (joinable, replayable).
+      const read = await this.txn('opening the run', [], [get(mk), get(ik)], [])
+      const [metaKv, indexKv] = read.responses.map((r) => r.response_range.kvs[0])
+      const entry = indexKv ? decodeRunEntry(bytes(indexKv.value), run) : undefined
+      if (metaKv) {
+        // Marked gone by `runs rm` and not yet deleted: nobody joins a run being deleted.
+        if (entry && entry.gone !== null) throw runGoneError(run, entry, true)
+        const stored = bytes(metaKv.value)
+        // A run from before the index: index it now (once), so `repjs runs` lists it.
+        // (Not under etcd's NOSPACE alarm: a full run stays joinable, listed or not.)
+        if (!entry) await this.indexRun(run, String(metaKv.create_revision), stored, null).catch((err: unknown) => {
+          if (!(RepJSError.is(err) && err.details.noSpace)) throw err
+        })
+        return { meta: stored, created: false, guard: await this.guard(run, String(metaKv.create_revision), entry) }
+      }
+      if (entry && !opts.newRun) throw runGoneError(run, entry)
+      const created = await this.createRun(run, meta, opts.ttlMs ?? null, indexKv ? String(indexKv.mod_revision) : undefined)
+      if (created) return { meta, created: true, guard: await this.guard(run, created.revision, created.entry) }
+      // Someone else created (or deleted) it meanwhile: read again.
+    }
   }
 
-  async propose(ref: SlotRef, record: Uint8Array, clearVotes = false): Promise<ProposeResult> {
+  /** Create the run record and its index entry if both are as read (`indexRevision`: the entry's mod revision, absent if undefined). */
+  private async createRun(run: string, meta: Uint8Array, ttlMs: number | null, indexRevision: string | undefined): Promise<{ revision: string; entry: RunEntry } | undefined> {
+    const lease = ttlMs === null ? undefined : (await etcdCall('granting the run lease', () => this.client.leaseClient.leaseGrant({ TTL: Math.ceil(ttlMs / 1000) }))).ID
+    const res = await this.indexRun(run, undefined, meta, ttlMs, lease, indexRevision).catch(async (err: unknown) => {
+      if (lease) await this.client.leaseClient.leaseRevoke({ ID: lease }).catch(() => {})
+      throw err
+    })
+    if (!res && lease) await this.client.leaseClient.leaseRevoke({ ID: lease }).catch(() => {})
+    return res
+  }
+
+  /**
+   * Write the index entry of a run: with its run record (`metaRevision` undefined: create both, the
+   * record on `lease`), or for an existing run record of that create revision (a run from before
+   * the index). Answers undefined if etcd holds something else than assumed.
+   */
+  private async indexRun(
+    run: string, metaRevision: string | undefined, meta: Uint8Array, ttlMs: number | null, lease?: string, indexRevision?: string,
+  ): Promise<{ revision: string; entry: RunEntry } | undefined> {
+    const m = decodeMeta(metaCodec, meta, run)
+    const now = Date.now()
+    const entry: RunEntry = { v: 1, incarnation: m.incarnation, program: m.program, created: now, ttlMs, lease: lease ?? null, gone: null, active: now }
+    const mk = metaKey(run)
+    const ik = runIndexKey(run)
+    const compare = [metaRevision === undefined ? absent(mk) : createdAt(mk, metaRevision), indexRevision === undefined ? absent(ik) : modifiedAt(ik, indexRevision)]
+    const success = [put(ik, encodeRunEntry(entry))]
+    if (metaRevision === undefined) success.unshift(put(mk, meta, lease))
+    const res = await this.txn('creating the run', compare, success, [])
+    return res.succeeded ? { revision: metaRevision ?? String(res.header.revision), entry } : undefined
+  }
+
+  /** The guard of one open of a run; keeps the run's lease alive (shared by the store's openers) until closed. */
+  private async guard(run: string, metaRevision: string, entry: RunEntry | undefined): Promise<RunGuard> {
+    const lease = entry?.lease ?? undefined
+    let closed = false
+    const guard: RunGuard = {
+      run, metaRevision, lease,
+      close: () => {
+        if (closed) return
+        closed = true
+        if (this.runs.get(run) === guard) this.runs.delete(run)
+        const kept = lease && this.runLeases.get(lease)
+        if (kept && --kept.users === 0) {
+          this.runLeases.delete(lease)
+          kept.kept.detach()
+        }
+      },
+    }
+    if (lease) {
+      let kept = this.runLeases.get(lease)
+      if (!kept) this.runLeases.set(lease, (kept = { kept: keepLease(this.client, lease, Math.ceil(entry!.ttlMs! / 1000)), users: 0 }))
+      kept.users++
+      try {
+        await kept.kept.ready
+      } catch {
+        guard.close()
+        throw runGoneError(run, entry!)
+      }
+    }
+    // The latest open is what writes without an explicit guard use (a direct replica's); a gateway
+    // passes each connection's own guard.
+    this.runs.set(run, guard)
+    return guard
+  }
+
+  /**
+   * A Txn writing into a run: with a guard, it also compares the run record's create revision, so a
+   * deleted or re-created run is never written into. Its failure branch then tells why: the run
+   * record absent (REPJS_RUN_GONE), another one (REPJS_RUN_CHANGED), else the caller's own compares.
+   */
+  private async guarded(what: string, guard: RunGuard | undefined, compare: ICompare[], success: IRequestOp[], failure: IRequestOp[]) {
+    if (!guard) return this.txn(what, compare, success, failure)
+    const mk = metaKey(guard.run)
+    let res
+    try {
+      res = await this.txn(what, [...compare, createdAt(mk, guard.metaRevision)], success, [...failure, get(mk)])
+    } catch (err) {
+      // A write on the run's lease after etcd dropped it: the run expired.
+      if (/requested lease not found/i.test((err as Error).message ?? '')) throw await this.goneOrChanged(guard, undefined)
+      throw err
+    }
+    if (!res.succeeded) {
+      const metaKv = res.responses[res.responses.length - 1]!.response_range.kvs[0]
+      if (!metaKv || String(metaKv.create_revision) !== guard.metaRevision) throw await this.goneOrChanged(guard, metaKv ? String(metaKv.create_revision) : undefined)
+    }
+    return res
+  }
+
+  /** The error of a write into a run that went (record absent) or was created again (`now`: its new record's revision). */
+  private async goneOrChanged(guard: RunGuard, now: string | undefined): Promise<RepJSError> {
+    const { run } = guard
+    if (now !== undefined) {
+      return new RepJSError(ErrorCodes.RUN_CHANGED, `run '${run}' was deleted and created again while this replica was in it: it stopped rather than write into another run. Start it again to join the run as it is now.`, { details: { run } })
+    }
+    const kv = (await etcdCall('reading the run index', () => this.range({ key: b(runIndexKey(run)) }))).kvs[0]
+    const entry: RunEntry = kv ? decodeRunEntry(bytes(kv.value), run) : { v: 1, incarnation: '', program: '', created: 0, ttlMs: null, lease: null, gone: Date.now(), active: 0 }
+    return runGoneError(run, entry)
+  }
+
+  /** The guard a direct replica's writes into `run` use (none if the run was not opened through this store). */
+  private guardOf(run: string): RunGuard | undefined {
+    return this.runs.get(run)
+  }
+
+  async propose(ref: SlotRef, record: Uint8Array, clearVotes = false, guard = this.guardOf(ref.run)): Promise<ProposeResult> {
     const key = slotKey(ref.run, ref.stream, ref.slot)
-    const success = [put(key, record)]
+    const success = [put(key, record, guard?.lease)]
     if (clearVotes) success.push(delPrefix(votePrefix(ref.run, ref.stream, ref.slot)))
-    const res = await this.txn('a proposal', [absent(key)], success, [get(key)])
+    const res = await this.guarded('a proposal', guard, [absent(key)], success, [get(key)])
     if (res.succeeded) return { won: true, record }
     return { won: false, record: bytes(res.responses[0]!.response_range.kvs[0]!.value) }
   }
@@ -301,19 +462,21 @@ export class EtcdStore implements Store {
     }
   }
 
-  async vote(ref: SlotRef, voter: string, value: Uint8Array): Promise<Uint8Array | undefined> {
+  async vote(ref: SlotRef, voter: string, value: Uint8Array, guard = this.guardOf(ref.run)): Promise<Uint8Array | undefined> {
     const key = slotKey(ref.run, ref.stream, ref.slot)
-    const res = await this.txn('a vote', [absent(key)], [put(votePrefix(ref.run, ref.stream, ref.slot) + voter, value)], [get(key)])
+    const res = await this.guarded('a vote', guard, [absent(key)], [put(votePrefix(ref.run, ref.stream, ref.slot) + voter, value, guard?.lease)], [get(key)])
     return res.succeeded ? undefined : bytes(res.responses[0]!.response_range.kvs[0]!.value)
   }
 
-  async awaitVotes(ref: SlotRef, n: number, signal: AbortSignal): Promise<Uint8Array[]> {
+  async awaitVotes(ref: SlotRef, n: number, signal: AbortSignal, guard = this.guardOf(ref.run)): Promise<Uint8Array[]> {
     const prefix = votePrefix(ref.run, ref.stream, ref.slot)
+    const votes: IRangeRequest = { key: b(prefix), range_end: prefixEnd(prefix), sort_target: 'Create', sort_order: 'Ascend', limit: n }
     for (;;) {
       signal.throwIfAborted()
-      const res = await etcdCall('reading votes', () =>
-        this.range({ key: b(prefix), range_end: prefixEnd(prefix), sort_target: 'Create', sort_order: 'Ascend', limit: n }),
-      )
+      // With a guard, the votes are read with the run record: a run deleted (or expired) while
+      // waiting wakes the wait (its votes are deleted with it) and fails it here.
+      const read = await this.guarded('reading votes', guard, [], [{ request_range: votes }], [])
+      const res = { header: read.header, kvs: read.responses[0]!.response_range.kvs }
       if (res.kvs.length >= n) return res.kvs.slice(0, n).map((kv) => bytes(kv.value))
       const from = String(BigInt(res.header.revision) + 1n)
       if (this.kv) {
@@ -348,7 +511,7 @@ export class EtcdStore implements Store {
     }
   }
 
-  async acquire(ref: SlotRef, holder: string, ttlMs: number): Promise<EtcdAcquireResult> {
+  async acquire(ref: SlotRef, holder: string, ttlMs: number, guard = this.guardOf(ref.run)): Promise<EtcdAcquireResult> {
     const keys = lockKeys(ref)
     const ttl = Math.max(1, Math.ceil(ttlMs / 1000))
     const granted = await etcdCall('granting a lease', () => this.client.leaseClient.leaseGrant({ TTL: ttl }))
@@ -357,7 +520,7 @@ export class EtcdStore implements Store {
     const token = lockToken(holder, granted.ID, handle)
     let res
     try {
-      res = await this.txn('taking a run-once lock', [absent(keys.slot), absent(keys.lock)], [put(keys.lock, b(token), granted.ID), get(keys.marker)], [get(keys.slot)])
+      res = await this.guarded('taking a run-once lock', guard, [absent(keys.slot), absent(keys.lock)], [put(keys.lock, b(token), granted.ID), get(keys.marker)], [get(keys.slot)])
     } catch (err) {
       await lease.revoke()
       throw err
@@ -368,7 +531,7 @@ export class EtcdStore implements Store {
       return kv ? { state: 'decided', record: bytes(kv.value) } : { state: 'busy' }
     }
     const markerKv = res.responses[1]!.response_range.kvs[0]
-    return { state: 'held', lock: this.heldLock(ref, lease, token, handle, keys, markerKv ? bytes(markerKv.value) : undefined) }
+    return { state: 'held', lock: this.heldLock(ref, lease, token, handle, keys, markerKv ? bytes(markerKv.value) : undefined, guard) }
   }
 
   /**
@@ -377,7 +540,7 @@ export class EtcdStore implements Store {
    * 'decided' if the slot was decided meanwhile; throws REPJS_LEASE_LOST if the lock is gone (its
    * lease expired or was revoked) or is not this holder's.
    */
-  async attach(ref: SlotRef, holder: string, handle: number): Promise<EtcdAcquireResult> {
+  async attach(ref: SlotRef, holder: string, handle: number, guard = this.guardOf(ref.run)): Promise<EtcdAcquireResult> {
     const keys = lockKeys(ref)
     const res = await this.txn('re-attaching to a run-once lock', [], [get(keys.slot), get(keys.lock), get(keys.marker)], [])
     const [slotKv, lockKv, markerKv] = res.responses.map((r) => r.response_range.kvs[0])
@@ -390,10 +553,10 @@ export class EtcdStore implements Store {
     if (Number(left.TTL) < 0) throw lost('re-attaching to the lock (its lease expired)')
     const lease = keepLease(this.client, leaseId, Math.max(1, Number(left.grantedTTL)))
     await lease.ready
-    return { state: 'held', lock: this.heldLock(ref, lease, token, handle, keys, markerKv ? bytes(markerKv.value) : undefined) }
+    return { state: 'held', lock: this.heldLock(ref, lease, token, handle, keys, markerKv ? bytes(markerKv.value) : undefined, guard) }
   }
 
-  private heldLock(ref: SlotRef, lease: KeptLease, token: string, handle: number, keys: LockKeys, marker: Uint8Array | undefined): EtcdHeldLock {
+  private heldLock(ref: SlotRef, lease: KeptLease, token: string, handle: number, keys: LockKeys, marker: Uint8Array | undefined, guard: RunGuard | undefined): EtcdHeldLock {
     if (lease.signal.aborted) {
       // Lost while it was being taken (keep-alives failed during a slow etcd): not a lock to hand out.
       void lease.revoke()
@@ -411,12 +574,12 @@ export class EtcdStore implements Store {
       signal: lease.signal,
       markStarted: async (m) => {
         // Idempotent: a re-sent marker (after a lost answer) writes the same bytes again.
-        const res = await this.txn('marking a run-once call started', [holds(keys.lock, token)], [put(keys.marker, m)], [])
+        const res = await this.guarded('marking a run-once call started', guard, [holds(keys.lock, token)], [put(keys.marker, m, guard?.lease)], [])
         if (!res.succeeded) throw lost('marking the call started')
       },
       decide: async (record) => {
         // A re-sent decision that was already written finds the slot taken and answers its record.
-        const res = await this.txn('recording a run-once outcome', [holds(keys.lock, token), absent(keys.slot)], [put(keys.slot, record), del(keys.marker), del(keys.lock)], [get(keys.slot)])
+        const res = await this.guarded('recording a run-once outcome', guard, [holds(keys.lock, token), absent(keys.slot)], [put(keys.slot, record, guard?.lease), del(keys.marker), del(keys.lock)], [get(keys.slot)])
         if (res.succeeded) return { won: true, record }
         const kv = res.responses[0]!.response_range.kvs[0]
         if (kv) return { won: false, record: bytes(kv.value) }
@@ -444,6 +607,9 @@ export class EtcdStore implements Store {
     if (this.closed) return
     this.closed = true
     for (const stop of [...this.stops]) stop()
+    for (const g of [...this.runs.values()]) g.close()
+    for (const { kept } of this.runLeases.values()) kept.detach()
+    this.runLeases.clear()
     this.kv?.close()
     this.client.close()
   }

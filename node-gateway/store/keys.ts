@@ -5,6 +5,9 @@
  *   v/<stream>/<slot>/<voter>     votes of a pending vote slot (deleted when it is decided)
  *   l/<stream>/<slot>             run-once lock, attached to the holder's lease
  *   m/<stream>/<slot>             run-once "started" marker (deleted when the outcome is recorded)
+ * Outside the run's prefix, so it outlives the run (run-entry.ts):
+ *   /repjs/runs/v1/<run>          run index entry / tombstone: CBOR map {v:1, incarnation, program,
+ *                                 created, ttlMs, lease, gone, active} (no lease of its own)
  */
 export const ROOT = '/repjs/v1/'
 const SLOT_DIGITS = 12
@@ -13,6 +16,12 @@ export const MAX_SLOT = 10 ** SLOT_DIGITS - 1
 
 export function pad(slot: number): string {
   return String(slot).padStart(SLOT_DIGITS, '0')
+}
+
+/** Where the run index entries (tombstones) live. */
+export const RUNS_ROOT = '/repjs/runs/v1/'
+export function runIndexKey(run: string): string {
+  return RUNS_ROOT + run
 }
 
 export function runPrefix(run: string): string {

@@ -3,7 +3,8 @@
 import { pino } from 'pino'
 import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { connect, type InputLine, type Replica } from '../../node-gateway/index.js'
+import { connect, createEtcdStore, type InputLine, type Replica } from '../../node-gateway/index.js'
+import { deleteRun } from '../../node-gateway/store/run-delete.js'
 import { startGateway, type Gateway } from '../../node-gateway/gateway/server.js'
 import { startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
 import { launchChromium, servePages, settledPushed, type Browser, type Pages } from './harness.js'
@@ -264,4 +265,33 @@ test('IndexedDB cache: consecutive slots from 0 across blocks, stops at a gap, a
   })
   expect(out).toEqual({ loaded: 600, okBytes: true, again: 600, gappy: 1, newer: 0, old: 0 })
   await page.close()
+})
+
+test('a run deleted and started again (--new): a reloaded tab ignores its IndexedDB cache of the old incarnation', async () => {
+  const run = uniqueRun('e2e-new')
+  const K = 30
+  const node = await nodeReplica(run)
+  const a = await openTab(run, 'tab-a')
+  const old = await workload(node, K)
+  expect((await a.evaluate((k) => (window as unknown as E2E).e2e.workload(k), K)).values).toEqual(old)
+  const oldIncarnation = node.info.incarnation
+  // The tab leaves (its cache flushed), the run is deleted and started again with other values.
+  await a.evaluate(() => (window as unknown as E2E).e2e.rep.close())
+  await node.close()
+  const admin = createEtcdStore({ endpoints: etcd.endpoint })
+  await deleteRun(admin, run)
+  await admin.close()
+  const again = await connect({ run, gateway: gateway.url, program: 'repjs-e2e', name: 'term2', newRun: true })
+  nodes.push(again)
+  expect(again.info.incarnation).not.toBe(oldIncarnation)
+  const fresh = await workload(again, K)
+  expect(fresh).not.toEqual(old)
+  const before = await settledPushed(gateway.port)
+  await a.reload()
+  await ready(a)
+  expect(await a.evaluate(() => (window as unknown as E2E).e2e.rep.info.incarnation)).toBe(again.info.incarnation)
+  // Every slot comes from the gateway: none of the old incarnation's cached slots is used.
+  expect((await a.evaluate((k) => (window as unknown as E2E).e2e.workload(k), K)).values).toEqual(fresh)
+  expect((await settledPushed(gateway.port)) - before).toBe(K)
+  await a.close()
 })

@@ -94,7 +94,7 @@ export function track(proc: ChildProcess, stdinText?: string): Proc {
   return p
 }
 
-function spawnNode(argv: string[], opts: SpawnOptions): Proc {
+export function spawnNode(argv: string[], opts: SpawnOptions): Proc {
   const stdin = opts.stdin === undefined ? 'ignore' : 'pipe'
   const env = { ...process.env, ...opts.env }
   delete env.REPJS_RUN

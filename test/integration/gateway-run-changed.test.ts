@@ -1,6 +1,7 @@
 // A replica through a gateway compares the run record of every WELCOME after a reconnect with the
 // first one: a run deleted, or deleted and created again (another program or incarnation), while the
-// replica was away stops it with REPJS_RUN_CHANGED instead of letting it write into another run.
+// replica was away stops it instead of letting it write into another run: REPJS_RUN_GONE when the
+// run is gone (its tombstone says so), REPJS_RUN_CHANGED when it was created again meanwhile.
 import { pino } from 'pino'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { ErrorCodes } from '../../core/errors.js'
@@ -27,8 +28,8 @@ afterAll(async () => {
 })
 
 const cases = [
-  { what: 'deleted', recreate: false },
-  { what: 'deleted and created again by another program', recreate: true },
+  { what: 'deleted', recreate: false, code: ErrorCodes.RUN_GONE, reason: /run .* was deleted/i },
+  { what: 'deleted and created again by another program', recreate: true, code: ErrorCodes.RUN_CHANGED, reason: /run .* changed/i },
 ]
 
 /** A replica through a proxy to the gateway that has made one call, and its connection cut. */
@@ -41,19 +42,19 @@ async function cutAfterOneCall(run: string) {
   return { proxy, rep, f }
 }
 
-test.each(cases)('a run $what while the replica was disconnected stops it with REPJS_RUN_CHANGED', async ({ recreate }) => {
+test.each(cases)('a run $what while the replica was disconnected stops it with $code', async ({ recreate, code, reason }) => {
   const run = uniqueRun('changed')
   const { proxy, rep, f } = await cutAfterOneCall(run)
   await admin.client.delete().prefix(runPrefix(run))
-  if (recreate) await admin.openRun(run, runMeta('someone-else'))
+  if (recreate) await admin.openRun(run, runMeta('someone-else'), { newRun: true })
   proxy.restore()
   await until(() => rep.status.state === 'closed', 15_000, 'the replica to stop')
   const err = await f(2).then(
     () => undefined,
     (e: unknown) => e,
   )
-  expect(err).toMatchObject({ code: ErrorCodes.RUN_CHANGED })
-  expect(rep.status.reason).toMatch(/run .* changed/i)
+  expect(err).toMatchObject({ code })
+  expect(rep.status.reason).toMatch(reason)
   await rep.close()
   await proxy.close()
 }, 30_000)

@@ -1,0 +1,114 @@
+/**
+ * Listing runs (`repjs runs`, the gateway's dashboard): every run with an index entry
+ * (/repjs/runs/v1/<run>, run-entry.ts), live or gone, with what its keys hold now.
+ *
+ * Cost: one paged read of the index, then one paged read of each run's whole prefix (to count slots
+ * per stream and sum the bytes): an operator's command, not something to poll many times a second
+ * on a store holding long runs. `opts.runs` limits the listing to some runs.
+ *
+ * lastActivity: the newest of the index entry's `active` stamp (set when the run is created or
+ * indexed; an open that joins does not write) and the `at` of every presence key under the run
+ * (`p/<replica>`, lease-bound, refreshed by live replicas at most once a second): while a replica is
+ * present this is within seconds of now; after the last one left, the time it was last seen.
+ */
+import type { IRangeRequest } from 'etcd3'
+import { fromWire, Tagged } from '../../core/codec.js'
+import { createCborFormat } from '../codec/cbor-format.js'
+import type { EtcdStore } from './etcd-store.js'
+import { etcdCall } from './etcd-errors.js'
+import { prefixEnd, RUNS_ROOT, runPrefix, slotOf } from './keys.js'
+import { decodeRunEntry } from './run-entry.js'
+
+export interface RunSummary {
+  run: string
+  program: string
+  incarnation: string
+  /** When this incarnation was created (ms). */
+  created: number
+  /** Newest activity seen (ms), see the header; null if none is known. */
+  lastActivity: number | null
+  /** Idle time after which the run expires (ms), or null if it does not. */
+  ttlMs: number | null
+  /** Deleted or expired: only its index entry (the tombstone) is left, or it is being deleted. */
+  gone: boolean
+  /** Replicas present (keys under p/). */
+  present: number
+  /** Decided slots per stream. */
+  streams: Record<string, number>
+  /** Bytes of keys and values under the run's prefix. */
+  bytes: number
+}
+
+const format = createCborFormat()
+const PAGE = 1000
+
+type Kv = { key: Buffer; value: Buffer }
+
+/** Every key and value under `prefix`, page by page, pinned at one revision. */
+export async function scanPrefix(store: EtcdStore, prefix: string, each: (kv: Kv) => void): Promise<void> {
+  const end = prefixEnd(prefix)
+  let key = Buffer.from(prefix)
+  let revision: string | undefined
+  for (;;) {
+    const req: IRangeRequest = { key, range_end: end, limit: PAGE, revision }
+    const page = await etcdCall('listing keys', async () => {
+      if (store.kv) return store.kv.rangePage(req)
+      const r = await store.client.kv.range(req)
+      return { revision: r.header.revision, more: r.more, kvs: r.kvs }
+    })
+    revision ??= page.revision
+    for (const kv of page.kvs) each(kv)
+    const last = page.kvs[page.kvs.length - 1]
+    if (!page.more || !last) return
+    key = Buffer.concat([last.key, Buffer.from([0])])
+  }
+}
+
+/** The `at` (ms) of a presence value (a CBOR map, plain or as core's codec writes objects), or null. */
+function presenceAt(value: Buffer): number | null {
+  let tree: unknown
+  try {
+    tree = format.decode(value)
+  } catch {
+    return null
+  }
+  const obj = tree instanceof Tagged ? fromWire(tree) : tree instanceof Map ? Object.fromEntries(tree) : tree
+  const at = (obj as { at?: unknown } | null)?.at
+  return typeof at === 'number' && Number.isFinite(at) ? at : null
+}
+
+/** The runs with an index entry (all, or those named in `opts.runs`), sorted by run id. */
+export async function listRuns(store: EtcdStore, opts: { runs?: string[] } = {}): Promise<RunSummary[]> {
+  const entries: [string, Buffer][] = []
+  if (opts.runs) {
+    for (const run of opts.runs) await scanPrefix(store, RUNS_ROOT + run, (kv) => kv.key.length === RUNS_ROOT.length + run.length && entries.push([run, kv.value]))
+  } else {
+    await scanPrefix(store, RUNS_ROOT, (kv) => entries.push([kv.key.toString().slice(RUNS_ROOT.length), kv.value]))
+  }
+  const out: RunSummary[] = []
+  for (const [run, value] of entries) {
+    const e = decodeRunEntry(new Uint8Array(value.buffer, value.byteOffset, value.byteLength), run)
+    const prefix = runPrefix(run)
+    const s: RunSummary = {
+      run, program: e.program, incarnation: e.incarnation, created: e.created, lastActivity: e.active, ttlMs: e.ttlMs,
+      gone: e.gone !== null, present: 0, streams: {}, bytes: 0,
+    }
+    let live = false
+    await scanPrefix(store, prefix, ({ key, value }) => {
+      s.bytes += key.length + value.length
+      const rest = key.toString().slice(prefix.length)
+      if (rest === 'meta') live = true
+      else if (rest.startsWith('s/') && slotOf(rest) >= 0) {
+        const stream = rest.slice(2, rest.lastIndexOf('/'))
+        s.streams[stream] = (s.streams[stream] ?? 0) + 1
+      } else if (rest.startsWith('p/')) {
+        s.present++
+        const at = presenceAt(value)
+        if (at !== null && at > (s.lastActivity ?? 0)) s.lastActivity = at
+      }
+    })
+    if (!live) s.gone = true
+    out.push(s)
+  }
+  return out.sort((a, b) => (a.run < b.run ? -1 : a.run > b.run ? 1 : 0))
+}
