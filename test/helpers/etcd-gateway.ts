@@ -12,13 +12,13 @@ export interface EtcdAndGateway {
   readonly admin: EtcdStore
 }
 
-export function useEtcdAndGateway(): EtcdAndGateway {
+export function useEtcdAndGateway(opts: { secret?: string } = {}): EtcdAndGateway {
   let etcd: Cluster | undefined
   let gw: Gateway | undefined
   let admin: EtcdStore | undefined
   beforeAll(async () => {
     etcd = await startCluster(1)
-    gw = await startGateway({ etcd: etcd.endpoint, logger: pino({ level: 'silent' }) })
+    gw = await startGateway({ etcd: etcd.endpoint, secret: opts.secret, logger: pino({ level: 'silent' }) })
     admin = createEtcdStore({ endpoints: etcd.endpoint })
   })
   afterAll(async () => {

@@ -1,26 +1,16 @@
 // GET /dashboard and /dashboard/api: tokens (401 without), what the API lists, /metrics presence gauges.
-import { pino } from 'pino'
-import { afterAll, beforeAll, expect, test } from 'vitest'
-import { startGateway, type Gateway } from '../../node-gateway/gateway/index.js'
+import { expect, test } from 'vitest'
 import { createToken } from '../../node-gateway/gateway/token.js'
 import { connect } from '../../node-gateway/index.js'
 import type { DashboardData } from '../../node-gateway/gateway/dashboard.js'
-import { startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
+import { uniqueRun } from '../helpers/etcd.js'
+import { useEtcdAndGateway } from '../helpers/etcd-gateway.js'
 import { httpUrl, metric, until } from '../helpers/raw-gateway.js'
 
 const SECRET = 'dashboard-test-secret'
-let etcd: Cluster
-let gw: Gateway
-beforeAll(async () => {
-  etcd = await startCluster(1)
-  gw = await startGateway({ etcd: etcd.endpoint, secret: SECRET, logger: pino({ level: 'silent' }) })
-})
-afterAll(async () => {
-  await gw?.close()
-  await etcd?.stop()
-})
+const env = useEtcdAndGateway({ secret: SECRET })
 
-const get = (path: string, headers: Record<string, string> = {}) => fetch(httpUrl(gw.url) + path, { headers })
+const get = (path: string, headers: Record<string, string> = {}) => fetch(httpUrl(env.gw.url) + path, { headers })
 const api = async (token: string): Promise<DashboardData> => (await (await get(`/dashboard/api?token=${token}`)).json()) as DashboardData
 
 test('with a secret, the dashboard needs a token: 401 without, with a forged or expired one', async () => {
@@ -40,9 +30,9 @@ test('with a secret, the dashboard needs a token: 401 without, with a forged or 
 
 test('the API lists runs with their replicas, lag and etcd members; a run token sees only its run; /metrics counts presence', async () => {
   const [runA, runB] = [uniqueRun('dash-a'), uniqueRun('dash-b')]
-  const a1 = await connect({ run: runA, gateway: gw.url, token: createToken(SECRET, runA), program: 'd', name: 'first' })
-  const a2 = await connect({ run: runA, etcd: etcd.endpoint, program: 'd', name: 'direct' })
-  const b1 = await connect({ run: runB, gateway: gw.url, token: createToken(SECRET, runB), program: 'd' })
+  const a1 = await connect({ run: runA, gateway: env.gw.url, token: createToken(SECRET, runA), program: 'd', name: 'first' })
+  const a2 = await connect({ run: runA, etcd: env.etcd.endpoint, program: 'd', name: 'direct' })
+  const b1 = await connect({ run: runB, gateway: env.gw.url, token: createToken(SECRET, runB), program: 'd' })
   for (let i = 0; i < 4; i++) await Promise.all([a1.now(), a2.now()])
   const all = createToken(SECRET, '*')
   await until(async () => (await api(all)).runs.find((r) => r.run === runA)?.replicas.filter((p) => p.slot === 4).length === 2, 5000, 'run A at slot 4')

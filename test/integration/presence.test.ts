@@ -2,39 +2,25 @@
 // fields, at most once a second, gone on close, after a crash (lease expiry) and when a connection drops.
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { Etcd3 } from 'etcd3'
-import { pino } from 'pino'
-import { afterAll, beforeAll, expect, test } from 'vitest'
+import { expect, test } from 'vitest'
 import { PRESENCE_TTL_S } from '../../core/presence.js'
-import { startGateway, type Gateway } from '../../node-gateway/gateway/index.js'
 import { connect } from '../../node-gateway/index.js'
 import { presenceKey } from '../../node-gateway/store/keys.js'
 import { listPresence } from '../../node-gateway/store/presence-list.js'
-import { startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
+import { uniqueRun } from '../helpers/etcd.js'
+import { useEtcdAndGateway } from '../helpers/etcd-gateway.js'
 import { codec, openHello, until } from '../helpers/raw-gateway.js'
 import { runReplica } from '../helpers/run-script.js'
 import { encodePresence } from '../../core/presence.js'
 
-let etcd: Cluster
-let gw: Gateway
-let client: Etcd3
-beforeAll(async () => {
-  etcd = await startCluster(1)
-  gw = await startGateway({ etcd: etcd.endpoint, logger: pino({ level: 'silent' }) })
-  client = new Etcd3({ hosts: etcd.endpoint })
-})
-afterAll(async () => {
-  client?.close()
-  await gw?.close()
-  await etcd?.stop()
-})
+const env = useEtcdAndGateway()
 
-const present = async (run: string) => listPresence(client, run)
+const present = async (run: string) => listPresence(env.admin.client, run)
 
 test('a direct replica and one through a gateway announce themselves with every field; gone on close', async () => {
   const run = uniqueRun('presence')
-  const d = await connect({ run, etcd: etcd.endpoint, program: 'p', name: 'direct one' })
-  const g = await connect({ run, gateway: gw.url, program: 'p', name: 'via gateway' })
+  const d = await connect({ run, etcd: env.etcd.endpoint, program: 'p', name: 'direct one' })
+  const g = await connect({ run, gateway: env.gw.url, program: 'p', name: 'via gateway' })
   for (let i = 0; i < 5; i++) await Promise.all([d.now(), g.now()])
   await until(async () => (await present(run)).filter((p) => p.slot === 5).length === 2, 5000, 'both at slot 5')
   const [pd, pg] = [d, g].map(async (rep) => (await present(run)).find((p) => p.replica === rep.info.replicaId))
@@ -44,7 +30,7 @@ test('a direct replica and one through a gateway announce themselves with every 
   expect((await pd)!.at).toBeLessThanOrEqual(before)
   expect((await pd)!.at).toBeGreaterThan(before - 10_000)
   // The key is lease-bound.
-  const kv = await client.get(presenceKey(run, d.info.replicaId)).exec()
+  const kv = await env.admin.client.get(presenceKey(run, d.info.replicaId)).exec()
   expect(kv.kvs[0]!.lease).not.toBe('0')
   // Closing deletes the key at once (direct: the store revokes its lease; gateway: the connection's).
   await d.close()
@@ -55,10 +41,10 @@ test('a direct replica and one through a gateway announce themselves with every 
 
 test('under many calls, presence is written at most once a second (direct and through a gateway)', async () => {
   const run = uniqueRun('presence-rate')
-  const d = await connect({ run, etcd: etcd.endpoint, program: 'p' })
-  const g = await connect({ run, gateway: gw.url, program: 'p' })
+  const d = await connect({ run, etcd: env.etcd.endpoint, program: 'p' })
+  const g = await connect({ run, gateway: env.gw.url, program: 'p' })
   const puts = new Map<string, number[]>()
-  const watcher = await client.watch().prefix(`/repjs/v1/${run}/p/`).create()
+  const watcher = await env.admin.client.watch().prefix(`/repjs/v1/${run}/p/`).create()
   watcher.on('put', (kv) => {
     const key = kv.key.toString()
     puts.set(key, [...(puts.get(key) ?? []), Date.now()])
@@ -85,7 +71,7 @@ test('under many calls, presence is written at most once a second (direct and th
 test(`a crashed direct replica's key expires with its lease (${PRESENCE_TTL_S} s); a dropped gateway connection's goes at once`, async () => {
   const run = uniqueRun('presence-crash')
   const index = fileURLToPath(new URL('../../dist/node-gateway/index.js', import.meta.url))
-  const code = `const { connect } = await import(${JSON.stringify(index)}); const rep = await connect({ run: ${JSON.stringify(run)}, etcd: ${JSON.stringify(etcd.endpoint)}, program: 'p', replicaId: 'crasher' }); await rep.now(); console.log('ready')`
+  const code = `const { connect } = await import(${JSON.stringify(index)}); const rep = await connect({ run: ${JSON.stringify(run)}, etcd: ${JSON.stringify(env.etcd.endpoint)}, program: 'p', replicaId: 'crasher' }); await rep.now(); console.log('ready')`
   const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] })
   const exited = new Promise((r) => child.once('exit', r))
   await new Promise<void>((resolve) => child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()))
@@ -99,22 +85,22 @@ test(`a crashed direct replica's key expires with its lease (${PRESENCE_TTL_S} s
   expect(gone).toBeGreaterThan(PRESENCE_TTL_S * 1000 / 3)
 
   // Through a gateway the lease is the connection's: a dropped socket deletes the key.
-  const raw = await openHello(gw.url, run, '', 'rawtab')
+  const raw = await openHello(env.gw.url, run, '', 'rawtab')
   raw.send({ type: 'present', value: encodePresence(codec.format, { v: 1, replica: 'rawtab', name: 'raw', runtime: 'browser', status: 'live', slot: 0, head: -1, at: Date.now() }) })
-  await until(async () => (await present(run)).some((p) => p.replica === 'rawtab' && p.runtime === 'browser'), 5000, 'the raw client to be present')
+  await until(async () => (await present(run)).some((p) => p.replica === 'rawtab' && p.runtime === 'browser'), 5000, 'the raw env.admin.client to be present')
   raw.ws.terminate()
   await until(async () => (await present(run)).length === 0, 3000, 'the dropped connection\'s key to go')
 }, 30_000)
 
 test('the gateway stores only a presence value naming the connection\'s replica', async () => {
   const run = uniqueRun('presence-check')
-  const raw = await openHello(gw.url, run, '', 'honest')
+  const raw = await openHello(env.gw.url, run, '', 'honest')
   expect((await raw.next((m) => m.type === 'presenceOn')).type).toBe('presenceOn')
   raw.send({ type: 'present', value: encodePresence(codec.format, { v: 1, replica: 'someone-else', name: 'x', runtime: 'node', status: 'live', slot: 0, head: -1, at: 0 }) })
   expect((await raw.closed).code).toBe(4000)
   const err = raw.frames.find((m) => m?.type === 'error')
   expect(err).toMatchObject({ code: 'REPJS_BAD_ARGUMENT' })
-  const raw2 = await openHello(gw.url, run, '', 'honest')
+  const raw2 = await openHello(env.gw.url, run, '', 'honest')
   raw2.send({ type: 'present', value: codec.format.encode({ v: 1, replica: 'honest' }) })
   expect((await raw2.closed).code).toBe(4000)
   expect(await present(run)).toEqual([])
@@ -122,7 +108,7 @@ test('the gateway stores only a presence value naming the connection\'s replica'
 
 test('a `repjs run` replica announces itself as runtime repjs-run, and is gone when it exits', async () => {
   const run = uniqueRun('presence-run')
-  const p = runReplica('notes.js', { run, etcd: etcd.endpoint, stdin: 'pipe', flags: ['--name', 'notes-repl'] })
+  const p = runReplica('notes.js', { run, etcd: env.etcd.endpoint, stdin: 'pipe', flags: ['--name', 'notes-repl'] })
   try {
     await until(async () => (await present(run)).some((x) => x.runtime === 'repjs-run' && x.name === 'notes-repl'), 10_000, 'the repjs run replica to be present')
     p.write('quit\n')
@@ -136,17 +122,17 @@ test('a `repjs run` replica announces itself as runtime repjs-run, and is gone w
 
 test('an idle replica whose presence lease is lost is announced again under a new lease (direct and through a gateway)', async () => {
   const run = uniqueRun('presence-lost')
-  const reps = [await connect({ run, etcd: etcd.endpoint, program: 'p' }), await connect({ run, gateway: gw.url, program: 'p' })]
+  const reps = [await connect({ run, etcd: env.etcd.endpoint, program: 'p' }), await connect({ run, gateway: env.gw.url, program: 'p' })]
   await Promise.all(reps.map((r) => r.now()))
   // Their last change is written: from now on they have nothing new to announce.
   await until(async () => (await present(run)).filter((p) => p.status === 'live' && p.slot === 1 && p.head === 0).length === 2, 5000, 'both live at slot 1')
-  const leaseOf = async (id: string) => (await client.get(presenceKey(run, id)).exec()).kvs[0]?.lease
+  const leaseOf = async (id: string) => (await env.admin.client.get(presenceKey(run, id)).exec()).kvs[0]?.lease
   const before = await Promise.all(reps.map((r) => leaseOf(r.info.replicaId)))
   // What etcd does to a lease nobody could keep alive: it ends, and its keys go.
   const deleted: string[] = []
-  const watcher = await client.watch().prefix(`/repjs/v1/${run}/p/`).create()
+  const watcher = await env.admin.client.watch().prefix(`/repjs/v1/${run}/p/`).create()
   watcher.on('delete', (kv) => deleted.push(kv.key.toString()))
-  for (const lease of before) await client.leaseClient.leaseRevoke({ ID: lease! })
+  for (const lease of before) await env.admin.client.leaseClient.leaseRevoke({ ID: lease! })
   await until(() => deleted.length === 2, 5000, 'both keys deleted with their leases')
   await watcher.cancel()
   // Nothing changes on the replicas (no call): still they are listed again, each under a new lease.
