@@ -6,19 +6,21 @@
  *   ctl[0] state: 0 idle · 1 request written · 2 response written (the worker Atomics.waits on it)
  *   ctl[1] byte length of the message in `data`
  *   ctl[2] response tag (TAG_*)
- *   ctl[3] request counter: the worker bumps it and notifies; the page waits on it (Atomics.waitAsync)
+ *   ctl[3] request counter: the worker bumps it (after the state) and notifies; the page waits on it (Atomics.waitAsync)
  *   ctl[4] request op (OPS index)
  *   ctl[5] request call site id: the worker numbers the call sites it sees; a site's text goes
  *          along (in `data`) only the first time, and the page keeps the id → text table
  *   ctl[6] request name (NAMES index): the patched function, recorded with the slot under the
  *          same name `repjs run` records it (so a tab and a Node process agree on each call)
- *   ctl[7] response counter: the request counter (ctl[3]) of the request this response answers
+ *   ctl[7] response counter: the request id (ctl[8]) of the request this response answers
+ *   ctl[8] request id: written with the request, before its state, so a reader that sees the state
+ *          REQUEST (rather than the counter's wake-up) also reads the id of that request
  *   num    a float64: the request's argument (bytes: the count), a number response
  *   response := tag + (float64 | UTF-8 string | bytes | UTF-8 JSON error)
  */
 
 export const BRIDGE_BYTES = 4 * 1024 * 1024
-const CTL_BYTES = 32
+const CTL_BYTES = 40 // 9 words, padded to the float64's alignment
 const NUM_BYTES = 8
 
 export const STATE = 0
@@ -29,6 +31,7 @@ export const OP = 4
 export const SITE = 5
 export const NAME = 6
 export const ANSWERS = 7
+export const ASKS = 8
 
 export const IDLE = 0
 export const REQUEST = 1
@@ -137,6 +140,7 @@ export class Bridge {
     ctl[SITE] = siteId
     this.num[0] = arg
     ctl[LENGTH] = newSite === undefined ? -1 : this.writeText(newSite)
+    ctl[ASKS] = (ctl[ASKS]! % 0x7fffffff) + 1
     Atomics.store(ctl, STATE, REQUEST)
     Atomics.add(ctl, SEQ, 1)
     Atomics.notify(ctl, SEQ)
@@ -144,7 +148,7 @@ export class Bridge {
 
   readRequest(): Request {
     const ctl = this.ctl
-    this.answering = Atomics.load(ctl, SEQ)
+    this.answering = Atomics.load(ctl, ASKS)
     const length = Atomics.load(ctl, LENGTH)
     return {
       op: OPS[ctl[OP]!] ?? ('?' as Op),
@@ -174,7 +178,7 @@ export class Bridge {
     this.wake(() => Atomics.notify(this.ctl, STATE))
   }
 
-  /** Page: the request counter of the request being answered. */
+  /** Page: the id of the request being answered. */
   private answering = 0
 
   /**
@@ -184,7 +188,7 @@ export class Bridge {
    * REPJS_CORRUPT (thrown as a plain error with that code: this file stays dependency-free).
    */
   awaitResponse(): Response {
-    const seq = Atomics.load(this.ctl, SEQ)
+    const seq = Atomics.load(this.ctl, ASKS)
     for (let state; (state = Atomics.load(this.ctl, STATE)) !== RESPONSE; ) Atomics.wait(this.ctl, STATE, state)
     const answers = Atomics.load(this.ctl, ANSWERS)
     const response = this.readResponse()

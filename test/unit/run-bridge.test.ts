@@ -4,7 +4,10 @@
  * gets its own answer, also when the host's wake-up for one answer arrives late, after the worker
  * has already taken that answer (it saw the state change before it waited) and is waiting for the
  * next one. Before the fix the late wake-up was taken for the next answer: the Node worker read its
- * own request as the answer, the browser worker the previous answer again.
+ * own request as the answer, the browser worker the previous answer again. The host here reads a
+ * request as soon as it sees the state REQUEST (not the page's request counter): the browser
+ * bridge once took the request's id from that counter, bumped after the state, and a host that
+ * read in between answered with the previous id (REPJS_CORRUPT, about 1 run in 8 under load).
  */
 import { Worker } from 'node:worker_threads'
 import { setTimeout as sleep } from 'node:timers/promises'
