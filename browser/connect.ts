@@ -9,7 +9,7 @@
 import { GatewayStore, type GatewayTimeouts, type TokenSource } from '../core/gateway-store.js'
 import { badArgument } from '../core/errors.js'
 import { createReplica, type Replica, type ReplicaOptions } from '../core/replica.js'
-import { createCborFormat } from '../node-gateway/codec/cbor-format.js'
+import { createCborFormat } from '../core/cbor-format.js'
 import { idbCache, repjsStore } from './cache.js'
 import { claimReplicaId } from './replica-id.js'
 

@@ -7,6 +7,6 @@
 export * from '../core/index.js'
 export { connect, type BrowserConnectOptions } from './connect.js'
 export { idbCache, repjsStore, BLOCK_SLOTS, type IdbCacheHook, type IdbCacheOptions } from './cache.js'
-export { createCborFormat } from '../node-gateway/codec/cbor-format.js'
+export { createCborFormat } from '../core/cbor-format.js'
 export type { RepJSPrompt } from './prompt-element.js'
 export { runInWorker, NOT_ISOLATED, EXIT_STOPPED, EXIT_TERMINATED, type RunInWorkerOptions, type WorkerRun, type WorkerOutput, type WorkerExit } from './run-in-worker.js'

@@ -7,7 +7,7 @@
 import type { Etcd3 } from 'etcd3'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import { decodePresence, PRESENCE_MIN_INTERVAL_MS, type Presence } from '../../core/presence.js'
-import { createCborFormat } from '../codec/cbor-format.js'
+import { createCborFormat } from '../../core/cbor-format.js'
 import { metaKey, presenceKey } from '../store/keys.js'
 import { PresenceLease } from '../store/presence-lease.js'
 

@@ -14,7 +14,7 @@
 import { createCodec } from '../../core/codec.js'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import { decodeMeta, decodeRecord, decodeVote, placeKey, type RecordPlace } from '../../core/record.js'
-import { createCborFormat } from '../codec/cbor-format.js'
+import { createCborFormat } from '../../core/cbor-format.js'
 import { decodeSnapshot, snapshotKey, snapshotPrefix } from '../../core/snapshot.js'
 
 /** Largest record, run record or vote the gateway stores (etcd refuses requests over 1.5 MiB by default). */

@@ -16,7 +16,7 @@
  */
 import { createCodec } from '../../core/codec.js'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
-import { createCborFormat } from '../codec/cbor-format.js'
+import { createCborFormat } from '../../core/cbor-format.js'
 
 export const BRIDGE_BYTES = 4 * 1024 * 1024
 export const IDLE = 0

@@ -1,7 +1,7 @@
 /** The replicas present in a run: its presence keys (core/presence.ts), decoded; malformed ones are skipped. */
 import type { Etcd3 } from 'etcd3'
 import { decodePresence, type Presence } from '../../core/presence.js'
-import { createCborFormat } from '../codec/cbor-format.js'
+import { createCborFormat } from '../../core/cbor-format.js'
 import { etcdCall } from './etcd-errors.js'
 import { presencePrefix } from './keys.js'
 

@@ -16,7 +16,7 @@ import { decodeRunEntry, encodeRunEntry, type RunEntry } from './run-entry.js'
 import { etcdCall } from './etcd-errors.js'
 import { createCodec } from '../../core/codec.js'
 import { decodeMeta } from '../../core/record.js'
-import { createCborFormat } from '../codec/cbor-format.js'
+import { createCborFormat } from '../../core/cbor-format.js'
 
 export interface DeleteRunOptions {
   /** Delete even with replicas present (keys under p/): they fail with REPJS_RUN_GONE on their next call. */

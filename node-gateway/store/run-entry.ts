@@ -12,7 +12,7 @@
  */
 import { createCodec } from '../../core/codec.js'
 import { corruptError, ErrorCodes, RepJSError } from '../../core/errors.js'
-import { createCborFormat } from '../codec/cbor-format.js'
+import { createCborFormat } from '../../core/cbor-format.js'
 import { runIndexKey } from './keys.js'
 
 export interface RunEntry {

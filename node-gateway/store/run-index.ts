@@ -14,7 +14,7 @@
  */
 import type { IRangeRequest } from 'etcd3'
 import { fromWire, Tagged } from '../../core/codec.js'
-import { createCborFormat } from '../codec/cbor-format.js'
+import { createCborFormat } from '../../core/cbor-format.js'
 import type { EtcdStore } from './etcd-store.js'
 import { etcdCall } from './etcd-errors.js'
 import { metaKey, prefixEnd, presencePrefix, RUNS_ROOT, runPrefix, slotOf, slotPrefix } from './keys.js'

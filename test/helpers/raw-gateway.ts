@@ -7,7 +7,7 @@ import WebSocket from 'ws'
 import { createCodec } from '../../core/codec.js'
 import { decodeMessage, encodeMessage, SUBPROTOCOL, type Message } from '../../core/protocol.js'
 import { encodeRecord, encodeVote, META_FORMAT, type RecordPlace } from '../../core/record.js'
-import { createCborFormat } from '../../node-gateway/codec/cbor-format.js'
+import { createCborFormat } from '../../core/cbor-format.js'
 
 export const codec = createCodec(createCborFormat())
 

@@ -60,7 +60,7 @@ test("onInDoubt: 'rerun' is recorded with the call and reruns after a holder die
   expect(got.state).toBe('held')
   const { encodeRecord } = await import('../../core/record.js')
   const { createCodec } = await import('../../core/codec.js')
-  const { createCborFormat } = await import('../../node-gateway/codec/cbor-format.js')
+  const { createCborFormat } = await import('../../core/cbor-format.js')
   const codec = createCodec(createCborFormat())
   const ident = { kind: 'once', name: 'idem', argsHash: '-', site: 'elsewhere' }
   if (got.state !== 'held') return

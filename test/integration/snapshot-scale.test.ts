@@ -6,7 +6,7 @@ import { expect, test } from 'vitest'
 import { connect, createEtcdStore, type Replica } from '../../node-gateway/index.js'
 import { createCodec } from '../../core/codec.js'
 import { encodeRecord } from '../../core/record.js'
-import { createCborFormat } from '../../node-gateway/codec/cbor-format.js'
+import { createCborFormat } from '../../core/cbor-format.js'
 import { slotKey, slotPrefix } from '../../node-gateway/store/keys.js'
 import { uniqueRun, useEtcd } from '../helpers/etcd.js'
 

@@ -11,7 +11,7 @@ import { slotPrefix, snapKey } from '../../node-gateway/store/keys.js'
 import { createCodec } from '../../core/codec.js'
 import { decodeSnapshot, encodeSnapshot } from '../../core/snapshot.js'
 import { encodeRecord } from '../../core/record.js'
-import { createCborFormat } from '../../node-gateway/codec/cbor-format.js'
+import { createCborFormat } from '../../core/cbor-format.js'
 import { startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
 
 const quiet = pino({ level: 'silent' })

@@ -9,7 +9,7 @@ import { expectRepJSError } from '../helpers/errors.js'
 import { createCodec } from '../../core/codec.js'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import { decodeRecord, encodeRecord } from '../../core/record.js'
-import { createCborFormat, TAGGED_CBOR_TAG } from '../../node-gateway/codec/cbor-format.js'
+import { createCborFormat, TAGGED_CBOR_TAG } from '../../core/cbor-format.js'
 
 const codec = createCodec(createCborFormat())
 const KEY = '/repjs/v1/hostile-run/s/main/17'
@@ -154,7 +154,7 @@ describe('crafted values are REPJS_CORRUPT, never executed', () => {
   })
 
   // Regression (was a bug in core/codec.ts fromWire, reachable through cbor-x tags 28/29 in
-  // node-gateway/codec/cbor-format.ts): shared references that are not cycles are accepted, and
+  // core/cbor-format.ts): shared references that are not cycles are accepted, and
   // fromWire expands the resulting DAG into a tree. N levels of "[ref, ref] to the level below" cost
   // ~6 bytes each but 2^N nodes to decode: 100 bytes here (N=16) become 65536 leaves; 136 bytes
   // (N=22) took ~1.9 s and ~500 MB of heap in a scratch run, and every further level doubles that,

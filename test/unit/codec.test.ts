@@ -8,7 +8,7 @@ import { describe, expect, test } from 'vitest'
 import { expectRepJSError } from '../helpers/errors.js'
 import { createCodec, fromWire, toWire } from '../../core/codec.js'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
-import { createCborFormat } from '../../node-gateway/codec/cbor-format.js'
+import { createCborFormat } from '../../core/cbor-format.js'
 
 const codec = createCodec(createCborFormat())
 const KEY = '/repjs/v1/unit/s/main/0'
@@ -415,7 +415,7 @@ describe('limits: whatever encodes must decode (or be refused as UNSERIALIZABLE)
     expectEncodeRefusesOrRoundTrips(big, (d) => expect(d === big).toBe(true))
   })
 
-  // Regression (was a bug in core/codec.ts toWire, with cbor-x in node-gateway/codec/cbor-format.ts): strings with lone
+  // Regression (was a bug in core/codec.ts toWire, with cbor-x in core/cbor-format.ts): strings with lone
   // UTF-16 surrogates (valid JavaScript strings, which JSON.stringify round-trips) are silently
   // changed: cbor-x writes U+D800 as the bytes ED A0 80, which is not UTF-8 (so the stored CBOR is
   // invalid), and decoding gives three U+FFFD: 'a\ud800b' comes back as 'a\ufffd\ufffd\ufffdb'.

@@ -1,7 +1,8 @@
 /**
  * core/ is the isomorphic engine: it must run unchanged in Node, browsers and Electron. So every
- * .ts file under core/ may import only relative files (inside core/) and 'isomorphic-ws', and may
- * not use the runtime-specific globals `process`, `Buffer`, `window` or `document` in code.
+ * .ts file under core/ may import only relative files (inside core/), 'isomorphic-ws' and 'cbor-x',
+ * and may not use the runtime-specific globals `process`, `Buffer`, `window` or `document` in code.
+ * browser/ sits on core alone: it never imports node-gateway/.
  * Failures list every offending file:line.
  */
 import { spawnSync } from 'node:child_process'
@@ -12,7 +13,9 @@ import { describe, expect, test } from 'vitest'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 const CORE = join(ROOT, 'core')
-const ALLOWED_PACKAGES = new Set(['isomorphic-ws'])
+const ALLOWED_PACKAGES = new Set(['isomorphic-ws', 'cbor-x'])
+const BROWSER = join(ROOT, 'browser')
+const NODE_GATEWAY = join(ROOT, 'node-gateway')
 const FORBIDDEN_GLOBALS = ['process', 'Buffer', 'window', 'document']
 
 function tsFiles(dir: string): string[] {
@@ -165,7 +168,7 @@ describe('core/ boundary', () => {
     expect(files.map((f) => relative(CORE, f))).toContain('codec.ts')
   })
 
-  test('imports only relative files inside core/ and isomorphic-ws; no process, Buffer, window, document', () => {
+  test('imports only relative files inside core/, isomorphic-ws and cbor-x; no process, Buffer, window, document', () => {
     const findings = files.flatMap(scan)
     expect(findings, `core/ boundary violations:\n${report(findings)}`).toEqual([])
   })
@@ -183,6 +186,32 @@ describe('core/ boundary', () => {
   }, 180_000)
 })
 
+/** Relative imports (static, dynamic, re-exports) of one file that resolve into node-gateway/. */
+function nodeGatewayImports(file: string): string[] {
+  const code = stripComments(readFileSync(file, 'utf8'))
+  const found: string[] = []
+  for (const m of code.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)(['"])(\.{1,2}\/[^'"\n]*)\1/g)) {
+    const target = resolve(dirname(file), m[2]!)
+    if (target === NODE_GATEWAY || target.startsWith(NODE_GATEWAY + sep)) found.push(`${relative(ROOT, file).split(sep).join('/')}:${lineOf(code, m.index!)}: '${m[2]}'`)
+  }
+  return found
+}
+
+describe('browser/ boundary', () => {
+  test('browser/ imports core/ and packages, never node-gateway/', () => {
+    const files = tsFiles(BROWSER)
+    expect(files.length).toBeGreaterThan(5)
+    const found = files.flatMap(nodeGatewayImports)
+    expect(found, `browser/ imports node-gateway/:\n${found.join('\n')}`).toEqual([])
+  })
+
+  test('the check finds such an import', () => {
+    // The same scan on a file that does import node-gateway/ (this test's own directory is outside browser/).
+    const probe = join(ROOT, 'test', 'fixtures', 'imports-node-gateway.ts')
+    expect(nodeGatewayImports(probe)).toEqual(["test/fixtures/imports-node-gateway.ts:2: '../../node-gateway/store/keys.js'"])
+  })
+})
+
 describe('the boundary scanner itself', () => {
   // The same checks on a made-up source, so a broken pattern cannot make the real test pass vacuously.
   function scanForTest(src: string): string[] {
@@ -195,7 +224,7 @@ describe('the boundary scanner itself', () => {
       "import type { Y } from './ok.js'", // L2 ok
       "import {", // L3
       "  a,", // L4
-      "} from 'cbor-x'", // L5 -> reported at L3 (statement start)
+      "} from 'msgpackr'", // L5 -> reported at L3 (statement start)
       "export * from '../node-gateway/index.js'", // L6 flagged: leaves core
       "import WebSocket from 'isomorphic-ws'", // L7 ok
       "const m = await import('undici')", // L8 flagged
@@ -218,7 +247,7 @@ describe('the boundary scanner itself', () => {
     const found = scanForTest(src)
     const lines = (needle: string) => found.filter((f) => f.includes(needle)).map((f) => f.split(' ')[0])
     expect(lines("'node:fs'")).toEqual(['L1'])
-    expect(lines("'cbor-x'")).toEqual(['L3'])
+    expect(lines("'msgpackr'")).toEqual(['L3'])
     expect(lines('leaves core/')).toEqual(['L6'])
     expect(lines("'undici'")).toEqual(['L8'])
     expect(lines("require() 'fs'")).toEqual(['L9'])

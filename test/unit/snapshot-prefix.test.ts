@@ -4,7 +4,7 @@
 import { expect, test } from 'vitest'
 import { createCodec } from '../../core/codec.js'
 import { encodeSnapshot, snapshotPrefix } from '../../core/snapshot.js'
-import { createCborFormat } from '../../node-gateway/codec/cbor-format.js'
+import { createCborFormat } from '../../core/cbor-format.js'
 
 const codec = createCodec(createCborFormat())
 const less = (a: Uint8Array, b: Uint8Array) => Buffer.compare(Buffer.from(a), Buffer.from(b)) < 0

@@ -5,7 +5,7 @@
  * something unexpected. Isomorphic: only cbor-x, so the browser runtime uses it too.
  */
 import { addExtension, Decoder, Encoder } from 'cbor-x'
-import { Tagged, type BinaryFormat } from '../../core/codec.js'
+import { Tagged, type BinaryFormat } from './codec.js'
 
 export const TAGGED_CBOR_TAG = 40401
 
