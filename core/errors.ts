@@ -63,8 +63,13 @@ export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
 
 const BRAND = Symbol.for('repjs.error')
 
+/** How a retryable failure shows in the replica's status while the call is retried. */
+export type RetryState = 'reconnecting' | 'waiting-for-quorum'
+
 export interface RepJSErrorOptions {
   retryable?: boolean
+  /** With `retryable`: 'reconnecting' (the store is unreachable) or 'waiting-for-quorum' (reachable, no quorum or a timeout; the default). */
+  retryAs?: RetryState
   cause?: unknown
   details?: Record<string, unknown>
 }
@@ -72,6 +77,8 @@ export interface RepJSErrorOptions {
 export class RepJSError extends Error {
   readonly code: ErrorCode
   readonly retryable: boolean
+  /** The status a retrying caller shows (set only when retryable). */
+  readonly retryAs: RetryState | undefined
   readonly details: Record<string, unknown>
 
   constructor(code: ErrorCode, message: string, options: RepJSErrorOptions = {}) {
@@ -79,6 +86,7 @@ export class RepJSError extends Error {
     this.name = 'RepJSError'
     this.code = code
     this.retryable = options.retryable ?? false
+    this.retryAs = this.retryable ? (options.retryAs ?? 'waiting-for-quorum') : undefined
     this.details = options.details ?? {}
     ;(this as unknown as Record<symbol, boolean>)[BRAND] = true
   }

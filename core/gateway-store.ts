@@ -289,7 +289,7 @@ export class GatewayStore implements Store {
         return
       }
       case 'error': {
-        const err = new RepJSError(msg.code as RepJSError['code'], msg.message, { retryable: msg.retryable, details: msg.status ? { status: msg.status } : {} })
+        const err = new RepJSError(msg.code as RepJSError['code'], msg.message, { retryable: msg.retryable, retryAs: msg.status === 'reconnecting' ? 'reconnecting' : 'waiting-for-quorum' })
         if (msg.id === 0) {
           // Refused at hello (bad token...) is final; a retryable one (etcd down) is retried.
           // So is a run gone at a reconnect's HELLO (its full message, not the close reason's 123 bytes).
@@ -498,7 +498,7 @@ export class GatewayStore implements Store {
         const reason = `no answer from the gateway within ${this.requestMs} ms`
         if (deadline === 'reject') {
           const status = this.ready ? 'waiting-for-quorum' : 'reconnecting'
-          return this.settle(id, undefined, new RepJSError(ErrorCodes.UNAVAILABLE, `${reason}; retrying`, { retryable: true, details: { status } }))
+          return this.settle(id, undefined, new RepJSError(ErrorCodes.UNAVAILABLE, `${reason}; retrying`, { retryable: true, retryAs: status }))
         }
         // Re-armed from each send: when it fires while ready, this connection has had the request
         // for requestMs without answering it.

@@ -24,8 +24,36 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   })
 }
 
+export interface BackoffOptions {
+  initialMs: number
+  maxMs: number
+}
+
+/**
+ * Capped exponential backoff with jitter, the one delay sequence of every retry loop: the n-th
+ * delay is uniform in [d/2, 3d/2) with d = initialMs * 2^n, capped at maxMs.
+ */
+export class Backoff {
+  private delay: number
+  constructor(readonly opts: BackoffOptions) {
+    this.delay = opts.initialMs
+  }
+
+  /** The next delay in ms (and doubles the one after it, up to maxMs). */
+  next(): number {
+    const d = this.delay
+    this.delay = Math.min(d * 2, this.opts.maxMs)
+    return d / 2 + Math.random() * d
+  }
+
+  /** Start over from initialMs (after a success). */
+  reset(): void {
+    this.delay = this.opts.initialMs
+  }
+}
+
 export async function withRetry<T>(ctx: RetryContext, op: () => Promise<T>): Promise<T> {
-  let delay = 25
+  const backoff = new Backoff({ initialMs: 25, maxMs: 2000 })
   let faulted = false
   for (;;) {
     if (ctx.signal.aborted) throw closedError()
@@ -37,10 +65,8 @@ export async function withRetry<T>(ctx: RetryContext, op: () => Promise<T>): Pro
       if (ctx.signal.aborted) throw closedError()
       if (!RepJSError.is(err) || !err.retryable) throw err
       faulted = true
-      const state = err.details.status === 'reconnecting' ? 'reconnecting' : 'waiting-for-quorum'
-      ctx.onFault(state, err.message)
-      await sleep(delay / 2 + Math.random() * delay, ctx.signal)
-      delay = Math.min(delay * 2, 2000)
+      ctx.onFault(err.retryAs ?? 'waiting-for-quorum', err.message)
+      await sleep(backoff.next(), ctx.signal)
     }
   }
 }

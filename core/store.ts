@@ -3,7 +3,7 @@
  * `node-gateway/store/etcd-store.ts` (etcd3, for Node replicas and for the gateway) and, later,
  * the gateway client in core. Everything is bytes here; the engine owns encoding.
  *
- * Failures: a store throws `RepJSError` with `retryable: true` and `details.status` set to
+ * Failures: a store throws `RepJSError` with `retryable: true` and `retryAs` set to
  * 'reconnecting' (store unreachable) or 'waiting-for-quorum' (reachable, no quorum / timeout)
  * when retrying may succeed; any other error is final.
  */

@@ -46,7 +46,7 @@ export class Counter {
 }
 
 export function limitError(message: string, retryable = true): RepJSError {
-  return new RepJSError(ErrorCodes.LIMIT, message, { retryable, details: { status: retryable ? 'waiting-for-quorum' : '' } })
+  return new RepJSError(ErrorCodes.LIMIT, message, { retryable })
 }
 
 /** Take one unit of every counter or none (REPJS_LIMIT naming the first full one); returns the give-back, idempotent. */

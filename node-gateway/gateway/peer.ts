@@ -113,7 +113,7 @@ export class Peer {
     this.leaseCount = new Counter(limits.maxLocks, 'run-once locks held on one connection')
     this.giveBack.push(watchLiveness(ws, ctx.liveness, () => this.run !== undefined, (reason) => {
       this.ctx.metrics.refused.inc({ reason: 'timeout' })
-      this.error(0, new RepJSError(ErrorCodes.TIMEOUT, `${reason}: closing; reconnect`, { retryable: true, details: { status: 'reconnecting' } }))
+      this.error(0, new RepJSError(ErrorCodes.TIMEOUT, `${reason}: closing; reconnect`, { retryable: true, retryAs: 'reconnecting' }))
       this.close(CLOSE.TIMEOUT, reason)
     }))
     ws.on('message', (data, isBinary) => {
@@ -161,7 +161,7 @@ export class Peer {
   private error(id: number, err: unknown): void {
     const e = RepJSError.is(err) ? err : storeError(err, 'a gateway request')
     // Strings in frames are capped at 4096 bytes on decode: keep messages well under that.
-    this.send({ type: 'error', id, code: e.code, message: e.message.slice(0, 1000), retryable: e.retryable, status: String(e.details.status ?? '') })
+    this.send({ type: 'error', id, code: e.code, message: e.message.slice(0, 1000), retryable: e.retryable, status: e.retryAs ?? '' })
   }
 
   close(code: number, reason: string): void {
@@ -308,7 +308,7 @@ export class Peer {
     let reply: Message | undefined
     if (this.inFlight >= this.ctx.limits.maxInFlight) {
       refund?.()
-      return this.error(id, new RepJSError(ErrorCodes.LIMIT, `more than ${this.ctx.limits.maxInFlight} requests in flight on one connection`, { retryable: true, details: { status: 'waiting-for-quorum' } }))
+      return this.error(id, new RepJSError(ErrorCodes.LIMIT, `more than ${this.ctx.limits.maxInFlight} requests in flight on one connection`, { retryable: true, retryAs: 'waiting-for-quorum' }))
     }
     this.inFlight++
     try {

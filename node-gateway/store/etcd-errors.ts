@@ -22,12 +22,12 @@ export function storeError(err: unknown, what: string): RepJSError {
   // etcd reports 'no leader' / 'request timed out' as UNAVAILABLE: check the messages first.
   if (err instanceof GRPCDeadlineExceededError || err instanceof GRPCCancelledError || QUORUM_MESSAGES.test(message) || /context deadline exceeded/i.test(message)) {
     return new RepJSError(ErrorCodes.UNAVAILABLE, `etcd has no quorum or timed out during ${what}: ${message}. Retrying until a majority of members is back.`, {
-      retryable: true, cause: err, details: { status: 'waiting-for-quorum' },
+      retryable: true, retryAs: 'waiting-for-quorum', cause: err,
     })
   }
   if (err instanceof GRPCUnavailableError || err instanceof BrokenCircuitError || /ECONNREFUSED|No connection established|connect ECONN/i.test(message)) {
     return new RepJSError(ErrorCodes.UNAVAILABLE, `etcd unreachable during ${what}: ${message}. Retrying; check that etcd is running and reachable.`, {
-      retryable: true, cause: err, details: { status: 'reconnecting' },
+      retryable: true, retryAs: 'reconnecting', cause: err,
     })
   }
   if (err instanceof ClientClosedError) return new RepJSError(ErrorCodes.CLOSED, `etcd client closed during ${what}`, { cause: err })

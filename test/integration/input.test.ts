@@ -190,7 +190,7 @@ test('an acknowledged line is in the log once when the answer to its proposal is
     const res = await propose(ref, record, clearVotes)
     if (lost++ > 0) return res
     // written, but the answer never arrives: the engine retries the same slot
-    throw new RepJSError(ErrorCodes.UNAVAILABLE, 'answer lost (test)', { retryable: true, details: { status: 'reconnecting' } })
+    throw new RepJSError(ErrorCodes.UNAVAILABLE, 'answer lost (test)', { retryable: true, retryAs: 'reconnecting' })
   }
   const id = a!.typeLine('once')
   const line = await a!.inputLine()

@@ -167,7 +167,7 @@ test('a dead endpoint fails over to a live one; only dead endpoints is retryable
   const none = client([dead, `http://127.0.0.1:${await freePort()}`], 1000)
   const err = await failure(none.range({ key: b(key) }))
   expect(err.retryable).toBe(true)
-  expect(err.details.status).toBe('reconnecting')
+  expect(err.retryAs).toBe('reconnecting')
 })
 
 test('a stopped (SIGSTOP) member: the call hits its deadline, retryable; the next call goes to another member', async () => {
@@ -183,7 +183,7 @@ test('a stopped (SIGSTOP) member: the call hits its deadline, retryable; the nex
     const err = await failure(only.txn({ compare: [absent(key)], success: [put(key, 'v')], failure: [get(key)] }))
     expect(Date.now() - t0).toBeLessThan(2000)
     expect(err.retryable).toBe(true)
-    expect(err.details.status).toBe('waiting-for-quorum')
+    expect(err.retryAs).toBe('waiting-for-quorum')
     const err2 = await failure(both.range({ key: b(key) }))
     expect(err2.retryable).toBe(true)
     // m0 may have been the leader: the others elect a new one, then calls go through.
@@ -206,7 +206,7 @@ test('without quorum a call is retryable waiting-for-quorum; calls resume when m
     for (let i = 0; i < 3; i++) errs.push(await failure(kv.txn({ compare: [absent(key)], success: [put(key, 'v')], failure: [get(key)] })))
     for (const e of errs) expect(e.retryable, e.message).toBe(true)
     // Calls to the live member (no quorum) read as waiting-for-quorum; the stopped ones as reconnecting.
-    expect(errs.some((e) => e.details.status === 'waiting-for-quorum')).toBe(true)
+    expect(errs.some((e) => e.retryAs === 'waiting-for-quorum')).toBe(true)
   } finally {
     await etcd.members[1]!.start()
     await etcd.members[2]!.start()
@@ -219,7 +219,7 @@ test('without quorum a call is retryable waiting-for-quorum; calls resume when m
 test('grpc-status mapping: etcd messages and codes read as storeError expects', () => {
   const cls = (code: number, message: string) => {
     const e = storeError(statusError(code, message), 'x')
-    return e.details.tooLarge ? 'tooLarge' : e.details.noSpace ? 'noSpace' : e.retryable ? String(e.details.status) : 'final'
+    return e.details.tooLarge ? 'tooLarge' : e.details.noSpace ? 'noSpace' : e.retryable ? String(e.retryAs) : 'final'
   }
   expect(cls(14, 'etcdserver: no leader')).toBe('waiting-for-quorum')
   expect(cls(14, 'etcdserver: request timed out')).toBe('waiting-for-quorum')
