@@ -15,9 +15,10 @@ import { replayCommand } from './replay.js'
 
 const HELP = `repjs — replicated JavaScript over etcd
 
-  repjs start [--port 2379] [--data .repjs/etcd] [--gateway-port 7420] [--web-port 5173] [--run R] [--sample]
-      start a local etcd, a gateway and the demo's web server (what npm start runs);
-      --sample runs the three-process sample instead; --members 3 [--profile P] runs a 3-member etcd
+  repjs start [--port 2379] [--data .repjs/etcd] [--gateway-port 7420] [--members 3 [--profile P]] [--run R]
+      start a local etcd and a gateway (127.0.0.1, no tokens); --members 3 runs a 3-member etcd. In a checkout
+      of the repository (what npm start runs) also the demo's web server [--web-port 5173], or with --sample
+      the three-process sample instead
   repjs etcd [--members 3] [--profile lan|continental|us-japan|global] [--data DIR] [--port 2379]
       a local multi-member etcd for development; prints its endpoints and Raft flags; Ctrl-C stops it
   repjs cluster list|add-member|remove-member [--etcd URL[,URL]]
@@ -46,8 +47,8 @@ const HELP = `repjs — replicated JavaScript over etcd
   repjs token --run R [--ttl 86400] [--replica ID]
       print a token for run R, signed with REPJS_GATEWAY_SECRET (or --secret); with --replica,
       it connects only as replica ID (one vote per slot for its holder)
-  repjs ensure etcd|chromium
-      make sure a system tool is installed (installs Debian's package as root)
+  repjs ensure etcd
+      make sure etcd is installed (installs Debian's etcd-server and etcd-client as root, else prints the command)
   repjs version | help
 `
 
