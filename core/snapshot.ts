@@ -21,6 +21,7 @@ import type { Engine, StreamState } from './engine.js'
 import { badArgument, corruptError, ErrorCodes, RepJSError, type CallIdentity } from './errors.js'
 import { fingerprint } from './hash.js'
 import type { RecordPlace } from './record.js'
+import { snapKey } from './keys.js'
 import { withRetry } from './retry.js'
 
 export const SNAPSHOT_VERSION = 1
@@ -31,10 +32,8 @@ export interface DecodedSnapshot {
   state: unknown
 }
 
-/** The key of a stream's snapshot, as error messages show it. */
-export function snapshotKey(run: string, stream: string): string {
-  return `/repjs/v1/${run}/snap/${stream}`
-}
+/** The key of a stream's snapshot (core/keys.ts), as error messages show it. */
+export const snapshotKey = snapKey
 
 function encodeState(codec: Codec, state: unknown): Uint8Array {
   try {
