@@ -1,7 +1,8 @@
 /**
  * The store as the engine's features use it: every operation retried while its failure is
  * retryable (withRetry: the one backoff, the replica's status while it lasts, REPJS_CLOSED once the
- * replica closes), so vote, run-once, input, snapshot and the engine hold no retry loop of their own.
+ * replica closes), so vote, run-once, input, snapshot and the engine hold no retry loop of their own,
+ * and set no status of their own (waiting for other replicas' votes is shown from here too).
  * A run-once lock it hands out retries its marker and fenced decide the same way.
  */
 import { withRetry, type RetryContext } from './retry.js'
@@ -35,6 +36,15 @@ export class RetryingStore {
 
   collect(ref: SlotRef): Promise<number> {
     return withRetry(this.retry, () => this.store.collect(ref))
+  }
+
+  /**
+   * Show 'waiting-for-quorum' (with `reason`) while this replica waits for other replicas (their
+   * votes); returns the function that ends it.
+   */
+  waitingForQuorum(reason: string): () => void {
+    this.retry.onFault('waiting-for-quorum', reason)
+    return () => this.retry.onFault(undefined)
   }
 
   async acquire(ref: SlotRef, holder: string, ttlMs: number): Promise<AcquireResult> {

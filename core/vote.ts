@@ -72,7 +72,7 @@ export async function decideByVote(engine: Engine, stream: StreamState, slot: nu
   const stop = () => ac.abort()
   const cancel = stream.log.onDecided(slot, stop)
   engine.signal.addEventListener('abort', stop, { once: true })
-  engine.retry.onFault('waiting-for-quorum', `waiting for ${opts.quorum} votes at stream '${stream.name}' slot ${slot}`)
+  const doneWaiting = engine.retryingStore.waitingForQuorum(`waiting for ${opts.quorum} votes at stream '${stream.name}' slot ${slot}`)
   try {
     for (let n = round?.least ?? opts.quorum; ; n++) {
       const votes = await engine.retryingStore.awaitVotes(ref, n, ac.signal)
@@ -87,6 +87,6 @@ export async function decideByVote(engine: Engine, stream: StreamState, slot: nu
   } finally {
     cancel()
     engine.signal.removeEventListener('abort', stop)
-    engine.retry.onFault(undefined)
+    doneWaiting()
   }
 }
