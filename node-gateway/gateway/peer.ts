@@ -9,7 +9,7 @@
 import type { WebSocket } from 'ws'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import {
-  CLOSE, decodeMessage, encodeMessage, LOCK_BUSY, LOCK_DECIDED, LOCK_HELD, type Message, type Messages,
+  CLOSE, decodeMessage, encodeMessage, type Message, type Messages,
 } from '../../core/protocol.js'
 import { ConnectionLocks, type LockOwner } from './connection-locks.js'
 import type { RunGuard } from '../store/run-guards.js'
