@@ -221,6 +221,11 @@ export class EtcdStore implements Store, LogSource {
     return res.kvs.length ? slotOf(res.kvs[0]!.key.toString()) : -1
   }
 
+  /** Presence keys under a lease of their own (a gateway connection's), revoked when it closes. */
+  presenceLease(): PresenceLease {
+    return new PresenceLease(this.client)
+  }
+
   /** This replica's presence key, under a lease of this store's (revoked on close). */
   present(run: string, replica: string, value: Uint8Array): Promise<void> {
     this.presence ??= new PresenceLease(this.client)
