@@ -1,5 +1,5 @@
 /**
- * Worker of bench/paper.mjs: one "program" of the paper's evaluation in its own process. The
+ * Worker of bench/calls.mjs and bench/replicas.mjs (through paper-workers.mjs): one "program" of the paper's evaluation in its own process. The
  * program makes N replicated clock reads (`rep.now()`, or plain `Date.now()` in mode 'plain') spread
  * over a fixed, deterministic CPU workload (MULS multiplications of two 300x300 Float64 matrices,
  * in CHUNKS chunks with N/CHUNKS calls after each chunk).

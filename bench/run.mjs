@@ -12,8 +12,8 @@
  *   catch-up   replaying a decided log; a late replica chasing a leader (catchup.mjs)
  *   streams    named streams in parallel against one stream (streams.mjs)
  *   fan-out    many WebSocket clients on one gateway (fanout.mjs)
- *   calls      the paper's Figure 1: N calls + a fixed workload, 1-8 replicas (paper.mjs)
- *   replicas   the paper's Figure 2: 1-16 replicas in simulated zones (paper.mjs, zones.mjs)
+ *   calls      the paper's Figure 1: N calls + a fixed workload, 1-8 replicas (calls.mjs)
+ *   replicas   the paper's Figure 2: 1-16 replicas in simulated zones (replicas.mjs, zones.mjs)
  *
  * Each writes DIR/<name>.json (with the date, machine, library commit, etcd version and fsync
  * setting), DIR/<name>.md (tables) and DIR/<name>.svg (plots); DIR/summary.{json,md} collect every
@@ -34,8 +34,9 @@ import { etcdVersion, observe } from './etcd.mjs'
 import * as fanOut from './fanout.mjs'
 import * as floor from './floor.mjs'
 import { killAllChildren, log } from './lib.mjs'
-import { calls, replicas } from './paper.mjs'
+import * as calls from './calls.mjs'
 import { CONFIGS } from './configs.mjs'
+import * as replicas from './replicas.mjs'
 import { environment, finish, headerLines, splice, table, writeResult } from './report.mjs'
 import * as streams from './streams.mjs'
 import * as prototype from './three.mjs'

@@ -1,5 +1,5 @@
 /**
- * A simulated multi-zone etcd cluster on 127.0.0.1 for bench/paper.mjs (the paper's Figure 2).
+ * A simulated multi-zone etcd cluster on 127.0.0.1 for bench/replicas.mjs (the paper's Figure 2).
  *
  * Member i (0-based) sits in zone ZONE_OF(i): 0-7 "west", 8-11 "central", 12-15 "east", like the
  * paper's 8 + 4 + 4 Google Cloud machines. Every member advertises a peer URL that is a TCP proxy

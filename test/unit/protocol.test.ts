@@ -3,13 +3,13 @@
  * frame in it (a fenced block with the info string `frame`: a `hex:` line, a `json:` line with
  * varBytes as hex strings and lists as arrays of hex strings, then an indented byte-by-byte reading)
  * must decode to its fields and encode back to the same bytes, and the message table must match
- * SCHEMA. Then: seeded random round trips of every message type, every way a frame must be
+ * SCHEMA. Then: property-based round trips (fast-check) of every message type, every way a frame must be
  * rejected, and the base encodings of core/wire.ts.
  */
 import { readFileSync } from 'node:fs'
+import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
-import { Xoshiro128 } from '../../core/prng.js'
 import {
   decodeMessage, encodeMessage, ProtocolError, SCHEMA, SUBPROTOCOL, type Message, type MessageName,
 } from '../../core/protocol.js'
@@ -186,74 +186,37 @@ describe('PROTOCOL.md golden frames', () => {
 })
 
 // ---------------------------------------------------------------------------------------------
-// Seeded random round trips
+// Property: every message type round-trips (fast-check; a failure shrinks and prints its seed)
 
 const BOUNDARY_UINTS = [0, 1, 127, 128, 255, 256, 16383, 16384, 2 ** 21 - 1, 2 ** 21, 2 ** 28 - 1, 2 ** 28, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 35, 2 ** 42, 2 ** 49 - 1, 2 ** 49, 2 ** 53 - 2, 2 ** 53 - 1]
 const SPECIAL_CHARS = [0x0, 0x7f, 0x80, 0xff, 0x7ff, 0x800, 0xfeff, 0xfffd, 0xffff, 0x10000, 0x1f600, 0x10ffff]
-const CHAR_RANGES: [number, number][] = [[0x20, 0x7e], [0x00, 0x1f], [0xa0, 0x7ff], [0x800, 0xd7ff], [0xe000, 0xffff], [0x10000, 0x10ffff]]
 
-class Gen {
-  private readonly rng: Xoshiro128
-  constructor(seed: number) {
-    this.rng = new Xoshiro128([seed, 0x9e3779b9, 0x243f6a88, 0xb7e15162])
-  }
-  below(n: number): number {
-    return Math.floor(this.rng.nextFloat() * n)
-  }
-  uint(): number {
-    switch (this.below(6)) {
-      case 0: return this.below(128)
-      case 1: return this.below(16384)
-      case 2: return this.rng.nextUint32()
-      case 3: return (this.rng.nextUint32() & 0x1fffff) * 2 ** 32 + this.rng.nextUint32() // up to 2^53-1
-      default: return BOUNDARY_UINTS[this.below(BOUNDARY_UINTS.length)]!
-    }
-  }
-  str(): string {
-    const n = this.below(4) === 0 ? 0 : this.below(this.below(8) === 0 ? 600 : 24)
-    let s = ''
-    for (let i = 0; i < n; i++) {
-      if (this.below(8) === 0) s += String.fromCodePoint(SPECIAL_CHARS[this.below(SPECIAL_CHARS.length)]!)
-      else {
-        const [lo, hi] = CHAR_RANGES[this.below(CHAR_RANGES.length)]!
-        s += String.fromCodePoint(lo + this.below(hi - lo + 1))
-      }
-    }
-    return s
-  }
-  bytes(): Uint8Array {
-    const r = this.below(8)
-    const n = r === 0 ? 0 : r < 5 ? this.below(20) : r < 7 ? 100 + this.below(200) : this.below(3000)
-    const b = new Uint8Array(n)
-    for (let i = 0; i < n; i++) b[i] = this.rng.nextUint32() & 0xff
-    return b
-  }
-  bool(): boolean {
-    return this.below(2) === 1
-  }
-  list(): Uint8Array[] {
-    return Array.from({ length: this.below(4) === 0 ? 0 : this.below(6) }, () => this.bytes())
-  }
-  message(name: MessageName): Message {
-    const msg: Record<string, unknown> = { type: name }
-    for (const [f, t] of fieldsOf(name)) msg[f] = this[t]()
-    return msg as unknown as Message
-  }
+const ARB: Record<FieldType, fc.Arbitrary<unknown>> = {
+  uint: fc.oneof(fc.integer({ min: 0, max: 127 }), fc.integer({ min: 0, max: 16383 }), fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.integer({ min: 0, max: 2 ** 53 - 1 }), fc.constantFrom(...BOUNDARY_UINTS)),
+  // Whole code points in every UTF-8 length (no lone surrogates: they are not UTF-8), sometimes long.
+  str: fc.oneof(
+    fc.string({ unit: fc.oneof(fc.constantFrom(...SPECIAL_CHARS).map((c) => String.fromCodePoint(c)), fc.string({ unit: 'binary', minLength: 1, maxLength: 1 })), maxLength: 24 }),
+    fc.string({ unit: 'binary', maxLength: 600 }),
+  ),
+  bytes: fc.oneof(fc.uint8Array({ maxLength: 20 }), fc.uint8Array({ minLength: 100, maxLength: 300 }), fc.uint8Array({ maxLength: 3000 })),
+  bool: fc.boolean(),
+  list: fc.array(fc.uint8Array({ maxLength: 40 }), { maxLength: 6 }),
 }
+const anyMessage = (name: MessageName): fc.Arbitrary<Message> =>
+  fc.record(Object.fromEntries(fieldsOf(name).map(([f, t]) => [f, ARB[t]]))).map((fields) => ({ type: name, ...fields }) as unknown as Message)
 
-describe('random round trips (seeded)', () => {
-  const ROUNDS = 150 // per message type: 23 x 150 = 3450 frames
-  test.each(NAMES.map((n) => [n]))('%s', (name) => {
-    const gen = new Gen(SCHEMA[name].code * 7919)
-    for (let i = 0; i < ROUNDS; i++) {
-      const msg = gen.message(name)
-      const bytes = encodeMessage(msg)
-      const back = decodeMessage(bytes)
-      expect(back, `${name} round ${i}`).toStrictEqual(msg)
-      expect(toHex(encodeMessage(back)), `${name} round ${i}`).toBe(toHex(bytes))
-      // A frame's strict prefixes never decode (spot check one cut point per frame).
-      rejects(bytes.subarray(0, gen.below(bytes.length)))
-    }
+describe('property: round trips', () => {
+  test.each(NAMES.map((n) => [n]))('%s: decode(encode(m)) is m, encode(decode(b)) is b, and no strict prefix decodes', (name) => {
+    fc.assert(
+      fc.property(anyMessage(name), fc.nat(), (msg, cut) => {
+        const bytes = encodeMessage(msg)
+        const back = decodeMessage(bytes)
+        expect(back).toStrictEqual(msg)
+        expect(toHex(encodeMessage(back))).toBe(toHex(bytes))
+        rejects(bytes.subarray(0, cut % bytes.length)) // one cut point per frame
+      }),
+      { numRuns: 150 },
+    )
   })
 })
 
@@ -431,6 +394,22 @@ describe('wire: Writer / Reader pairs', () => {
     }
     r.end()
     expect(wrong).toEqual([])
+  })
+
+  test('property: any sequence of safe integers reads back in order, each in its shortest form', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.maxSafeNat(), fc.integer({ min: 0, max: 2 ** 21 })), { minLength: 1, maxLength: 20 }), (values) => {
+        const w = new Writer()
+        for (const n of values) w.varUint(n)
+        const r = new Reader(w.finish())
+        for (const n of values) {
+          expect(new Writer().varUint(n).finish().length).toBe(Math.max(1, Math.ceil(n.toString(2).length / 7)))
+          expect(r.varUint()).toBe(n)
+        }
+        r.end()
+      }),
+      { numRuns: 300 },
+    )
   })
 
   test('bytes: lengths 0, 1, 127, 128, 16384, 100000 (the writer grows)', () => {
