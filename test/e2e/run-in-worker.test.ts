@@ -161,6 +161,36 @@ test('a script that branches on where it runs diverges: the tab stops with REPJS
   await tab.close()
 })
 
+test('the same script logs the same calls, under the same names, at the same sites, through runInWorker and `repjs run`', async () => {
+  const [nodeRun, tabRun] = [uniqueRun('calls-node'), uniqueRun('calls-tab')]
+  const node = repjsRun(nodeRun, fixture('calls.js'), ['--eof-ends-input']) // stdin is /dev/null: the end of input at once
+  expect(await node.exited, node.stderr).toBe(0)
+  const tab = await openTab()
+  const id = await tab.evaluate(([gw, r]) => window.rw.start('/raw/scripts/calls.js', { gateway: gw, run: r }), [gateway.url, tabRun] as const)
+  await tab.evaluate((i) => window.rw.type(i, null), id)
+  const fin = await tab.evaluate((i) => window.rw.finish(i), id)
+  expect(fin.exitCode, fin.stderr).toBe(0)
+  expect(fin.stdout).toBe('line? done number object string number number string 4 \n')
+  expect(node.stdout).toBe(fin.stdout)
+  /** The log's calls as `repjs inspect --json` shows them: what identifies each call, not its value. */
+  const calls = async (run: string) => {
+    const p = spawn(process.execPath, [cli, 'inspect', '--run', run, '--etcd', etcd.endpoint, '--json', '--stream', '*'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    p.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d))
+    expect((await settled(p)).code).toBe(0)
+    return out.split('\n').filter(Boolean).map((l) => {
+      const r = JSON.parse(l) as { stream: string; slot: number; kind: string; name: string; args: string; site: string }
+      return [r.stream, r.slot, r.kind, r.name, r.args, r.site] as const
+    })
+  }
+  const [viaNode, viaTab] = await Promise.all([calls(nodeRun), calls(tabRun)])
+  expect(viaNode.map((c) => `${c[2]} ${c[3]}`).filter((c) => !c.startsWith('input'))).toEqual([
+    'now Date.now', 'now new Date', 'now Date', 'now performance.now', 'random Math.random', 'random crypto.randomUUID', 'random crypto.getRandomValues',
+  ])
+  expect(viaTab).toEqual(viaNode)
+  await tab.close()
+})
+
 test('a page that is not crossOriginIsolated gets REPJS_SETUP naming the headers to send', async () => {
   const page = await openTab('plain.html')
   expect(await page.evaluate(() => window.rw.crossOriginIsolated)).toBe(false)
