@@ -24,6 +24,11 @@ export function hostZone(): AgreedZone {
   return { timeZone: o.timeZone ?? 'UTC', locale: o.locale }
 }
 
+/** The run's agreed zone as a replica knows it (undefined in runs created before RepJS recorded one). */
+export function agreedZone(rep: { timeZone: string | undefined; locale: string | undefined }): AgreedZone | undefined {
+  return rep.timeZone !== undefined && rep.locale !== undefined ? { timeZone: rep.timeZone, locale: rep.locale } : undefined
+}
+
 /** The canonical name of an IANA time zone ('europe/paris' → 'Europe/Paris'); REPJS_BAD_ARGUMENT if unknown. */
 export function resolveTimeZone(name: unknown): string {
   if (typeof name !== 'string' || name === '') throw badArgument(`timeZone must be an IANA time zone name such as 'Europe/Paris' or 'UTC', got ${JSON.stringify(name)}`)

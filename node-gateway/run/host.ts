@@ -17,6 +17,7 @@ import { attachTerminal } from '../input/terminal.js'
 import { BridgeBuffer, REQUEST } from './bridge.js'
 import { inputOrder } from './input-order.js'
 import { serveStdin } from './stdin.js'
+import { agreedZone } from '../../core/script/zone.js'
 
 /** Atomics.waitAsync (Node 16+; typed in ES2024 libs, which this project does not use). */
 const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<string> | string } }).waitAsync
@@ -108,7 +109,7 @@ export async function runScript(opts: RunOptions): Promise<number> {
   }
   const live = () => !opts.quietReplay || rep.status.state === 'live'
   const worker = new Worker(workerFile, {
-    workerData: { mode: 'run', sab: bridge.sab, script, argv: opts.args, once, siteBase: dirname(script) + '/', stdinPort: stdinChannel.port2, outPort: outChannel.port2, quiet, checkEvery: opts.checkEvery },
+    workerData: { mode: 'run', sab: bridge.sab, script, argv: opts.args, once, siteBase: dirname(script) + '/', stdinPort: stdinChannel.port2, outPort: outChannel.port2, quiet, checkEvery: opts.checkEvery, zone: agreedZone(rep) },
     transferList: [stdinChannel.port2, outChannel.port2],
     stdout: true,
     stderr: false,
