@@ -17,6 +17,7 @@ import { fingerprint } from '../core/hash.js'
 import type { RandomMode } from '../core/random.js'
 import type { Replica } from '../core/replica.js'
 import { connect } from './connect.js'
+import { agreedZone } from '../core/script/zone.js'
 import {
   Bridge, errorData, SEQ, TAG_BYTES, TAG_ERROR, TAG_NULL, TAG_NUMBER, TAG_STOPPED, TAG_STRING, TAG_UNDEFINED,
   type ErrorData, type FromWorker, type InitMessage,
@@ -49,6 +50,12 @@ export interface RunInWorkerOptions {
   onOutput?: (text: string, stream: 'stdout' | 'stderr') => void
   /** Keep decided slots in IndexedDB (default true), as connect(). */
   cache?: boolean
+  /**
+   * The run's time zone and locale (the script's local time) if this tab creates the run; default
+   * this browser's. Later replicas adopt the run's; asking for another is REPJS_ZONE_MISMATCH.
+   */
+  timeZone?: string
+  locale?: string
 }
 
 export interface WorkerOutput {
@@ -117,6 +124,7 @@ export async function runInWorker(url: string | URL, opts: RunInWorkerOptions): 
   const program = opts.program ?? `script:${fingerprint(bytes)}`
   const rep = await connect({
     gateway: opts.gateway, run: opts.run, token: opts.token, program, name: opts.name, random: opts.random, cache: opts.cache,
+    timeZone: opts.timeZone, locale: opts.locale,
     compareSites: opts.program === undefined, // the program id is the script's hash: the same code, the same sites
   })
 
@@ -248,7 +256,7 @@ export async function runInWorker(url: string | URL, opts: RunInWorkerOptions): 
   })
 
   const init: InitMessage = {
-    t: 'init', sab: bridge.sab, url: href, type, notify: waitAsync ? 'atomics' : 'message',
+    t: 'init', sab: bridge.sab, url: href, type, notify: waitAsync ? 'atomics' : 'message', zone: agreedZone(rep),
     ...(type === 'classic' ? { source: new TextDecoder().decode(bytes) } : {}),
   }
   worker.postMessage(init)

@@ -13,6 +13,7 @@
  *   exit:     0 when the script has run and no timer or fetch is pending (or it calls close()),
  *             1 for an uncaught exception or unhandled rejection, 70 when RepJS stopped the replica
  */
+import { installZone } from '../core/script/zone.js'
 import {
   Bridge, errorData, STATE, TAG_BYTES, TAG_ERROR, TAG_NULL, TAG_NUMBER, TAG_STOPPED, TAG_STRING,
   NAMES, OPS, type ErrorData, type FromWorker, type InitMessage, type Name, type Op,
@@ -430,6 +431,7 @@ async function start(init: InitMessage): Promise<void> {
   notifyByMessage = init.notify === 'message'
   siteBase = new URL('./', init.url).href
   installConsole()
+  if (init.zone) installZone(init.zone) // before the agreed Date, which wraps the zoned one
   installPatches()
   installLifecycle()
   try {

@@ -18,6 +18,7 @@
  *   num    a float64: the request's argument (bytes: the count), a number response
  *   response := tag + (float64 | UTF-8 string | bytes | UTF-8 JSON error)
  */
+import type { AgreedZone } from '../core/script/zone.js'
 
 export const BRIDGE_BYTES = 4 * 1024 * 1024
 const CTL_BYTES = 40 // 9 words, padded to the float64's alignment
@@ -89,6 +90,8 @@ export interface InitMessage {
   source?: string
   /** 'message': also post { t: 'call' } for every request (no Atomics.waitAsync on the page). */
   notify: 'atomics' | 'message'
+  /** The run's agreed time zone and locale (core/script/zone.ts), installed before the script starts. */
+  zone?: AgreedZone
 }
 
 const encoder = new TextEncoder()
