@@ -17,6 +17,7 @@
  */
 import { fromWire, toWire, type Codec } from './codec.js'
 import { corruptError as corrupt, ErrorCodes, RepJSError, type CallIdentity } from './errors.js'
+import { metaKey, slotKey, votePrefix } from './keys.js'
 
 export interface SlotRecord extends CallIdentity {
   /** The slot it was read from (set by the engine). */
@@ -37,9 +38,9 @@ export const RECORD_VERSION = 2
 /** The run record's format: 2 since records name their place; 1 before. */
 export const META_FORMAT = 2
 
-/** The key of a slot, as error messages show it. */
+/** The key a record is stored at (core/keys.ts), as error messages show it. */
 export function placeKey(at: RecordPlace): string {
-  return `/repjs/v1/${at.run}/s/${at.stream}/${at.slot}`
+  return slotKey(at.run, at.stream, at.slot)
 }
 
 function describePlace(run: unknown, stream: unknown, slot: unknown): string {
@@ -109,7 +110,7 @@ export function encodeVote(codec: Codec, at: RecordPlace, voter: string, value: 
 
 /** Decode a vote read for `at`. Throws REPJS_CORRUPT if it is not a vote or names another place. */
 export function decodeVote(codec: Codec, bytes: Uint8Array, at: RecordPlace): { voter: string; value: unknown } {
-  const key = `${placeKey(at)} vote`
+  const key = votePrefix(at.run, at.stream, at.slot)
   let tree: unknown
   try {
     tree = codec.format.decode(bytes)
@@ -141,7 +142,7 @@ export interface RunMeta {
 
 /** Decode a run record. Throws REPJS_CORRUPT if malformed, REPJS_VERSION_MISMATCH for a newer format. */
 export function decodeMeta(codec: Codec, bytes: Uint8Array, run: string): RunMeta {
-  const key = `/repjs/v1/${run}/meta`
+  const key = metaKey(run)
   const m = codec.decode(bytes, key) as Partial<RunMeta> | null
   if (typeof m !== 'object' || m === null || typeof m.format !== 'number') throw corrupt(key, new Error('not a run record'))
   if (m.format > META_FORMAT) {

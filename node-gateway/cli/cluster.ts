@@ -15,6 +15,7 @@ import { freePort, localMember, stopGracefully, waitHealthy } from '../etcd/loca
 import { addMember, listMembers, memberCommand, removeMember, untilReady, type MemberInfo } from '../etcd/members.js'
 import { AUTO_COMPACTION, compactionFlags, raftFlags, raftProfile } from '../etcd/profiles.js'
 import { parse } from './args.js'
+import { oneShot } from './unreachable.js'
 import { ensureTool } from './ensure-tool.js'
 
 const out = (line: string) => process.stdout.write(line + '\n')
@@ -32,7 +33,7 @@ export async function clusterCommand(argv: string[]): Promise<void> {
   const etcd = endpointsOf(values.etcd)
   switch (sub) {
     case 'list':
-      return printList(await listMembers(etcd), Boolean(values.json))
+      return printList(await oneShot(etcd, () => listMembers(etcd)), Boolean(values.json))
     case 'add-member':
       return add(etcd, values as Record<string, string | boolean | undefined>)
     case 'remove-member': {

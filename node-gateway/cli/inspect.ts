@@ -12,6 +12,7 @@ import { decodeRecord, META_FORMAT, type RunMeta } from '../../core/record.js'
 import { createCborFormat } from '../../core/cbor-format.js'
 import { createEtcdStore, type EtcdStore } from '../store/etcd-store.js'
 import { readRun, runStreams } from '../store/run-streams.js'
+import { oneShot } from './unreachable.js'
 import { parse } from './args.js'
 import { jsonValue } from './json-value.js'
 
@@ -100,7 +101,7 @@ export async function inspectCommand(argv: string[]): Promise<void> {
   })
   const store = createEtcdStore({ endpoints })
   try {
-    const bad = await inspectRun(store, { run, endpoints, stream: String(values.stream), from, limit, follow: Boolean(values.follow), json: Boolean(values.json) })
+    const bad = await oneShot(endpoints, () => inspectRun(store, { run, endpoints, stream: String(values.stream), from, limit, follow: Boolean(values.follow), json: Boolean(values.json) }))
     if (bad) throw new RepJSError(ErrorCodes.CORRUPT, `${bad} record(s) of run '${run}' did not decode (shown as '!' rows): they were not written by RepJS`)
   } finally {
     await store.close()

@@ -21,6 +21,7 @@ import { createCborFormat } from '../../core/cbor-format.js'
 import { flushStdout, EXIT_STOPPED, runScript } from '../run/host.js'
 import { ReplayStore } from '../run/replay-store.js'
 import { createEtcdStore } from '../store/etcd-store.js'
+import { waitingNotice } from './unreachable.js'
 import { LOG_SHAPING_OPTIONS, logShaping, splitAtScript } from './run.js'
 
 /** Exit code of a replay that diverged from the log. */
@@ -48,11 +49,13 @@ export async function replayCommand(argv: string[]): Promise<void> {
   const path = resolve(script)
   const endpoints = (values.etcd ?? process.env.REPJS_ETCD ?? 'http://127.0.0.1:2379').split(',')
   const store = new ReplayStore(createEtcdStore({ endpoints }), createCodec(createCborFormat()), endpoints)
+  // Opening the run waits while etcd is unreachable or has no quorum: say so after a few seconds.
+  const notice = waitingNotice((line) => process.stderr.write(line + '\n'), false)
   const rep = await createReplica({
     store, format: createCborFormat(), run, program: 'repjs-replay', allowProgramMismatch: true, compareSites: false,
     // Every slot is decided by the recording: never wait for another replica to decide one.
-    followWaitMs: 0, siteBase: dirname(path) + '/',
-  })
+    followWaitMs: 0, siteBase: dirname(path) + '/', onStatus: notice.onStatus,
+  }).finally(notice.done)
   // Input past the recorded lines asks to end input: a proposal, which is the end of the log.
   rep.endInput()
   let inputUsed = 0

@@ -14,11 +14,9 @@ import { auditScript } from '../run/audit.js'
 import { parseDuration } from './runs.js'
 import { flushStdout, resolveOnce, runScript, type RunOptions } from '../run/host.js'
 import { catchUpProgress } from '../run/progress.js'
+import { waitingNotice } from './unreachable.js'
 
 const BOOLEAN = new Set(['--local-fs', '--quiet-replay', '--eof-ends-input', '--verbose', '--audit', '--new'])
-
-/** How long `repjs run` waits to connect before it says it is still waiting. */
-const WAIT_NOTICE_MS = 5000
 
 export const RUN_USAGE =
   'usage: repjs run --run R (--etcd URL | --gateway URL [--token T]) [options] script.js [args]\n' +
@@ -98,9 +96,8 @@ export async function runCommand(argv: string[]): Promise<void> {
   const log = (m: string) => void (values.verbose && process.stderr.write(`repjs: ${m}\n`))
   // Connecting waits while etcd or the gateway is unreachable or has no quorum: say so once, after
   // a few seconds, even without --verbose (a silent wait looks like a hang).
-  let waiting: string | undefined
   const progress = catchUpProgress(log)
-  const notice = setTimeout(() => waiting && process.stderr.write(`repjs: still connecting to the run (${waiting}); retrying until it answers, Ctrl-C to stop\n`), WAIT_NOTICE_MS)
+  const notice = waitingNotice((line) => process.stderr.write(line + '\n'), Boolean(values.gateway))
   const rep = await connect({
     run,
     ...(values.gateway ? { gateway: values.gateway.split(','), token: values.token ?? process.env.REPJS_TOKEN } : { etcd: (values.etcd ?? process.env.REPJS_ETCD ?? 'http://127.0.0.1:2379').split(',') }),
@@ -117,10 +114,10 @@ export async function runCommand(argv: string[]): Promise<void> {
     compareSites: values.program === undefined,
     // From the start: connecting waits (and says so) while etcd or the gateway is not reachable.
     onStatus: (s) => {
-      if (s.state === 'reconnecting' || s.state === 'waiting-for-quorum') waiting = `${s.state}${s.reason ? `: ${s.reason}` : ''}`
+      notice.onStatus(s)
       if (!progress(s)) log(`${s.state} slot ${s.slot} head ${s.head}${s.reason ? ` (${s.reason})` : ''}`)
     },
-  }).finally(() => clearTimeout(notice))
+  }).finally(notice.done)
   log(`run ${run} as replica ${rep.info.replicaId}${rep.info.created ? ' (created the run)' : ''}`)
   const code = await runScript({
     script: path, args, rep, ...shaping, quietReplay: values['quiet-replay']!, eofEndsInput: values['eof-ends-input']!, log,

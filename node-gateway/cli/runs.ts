@@ -6,6 +6,7 @@ import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import { createEtcdStore } from '../store/etcd-store.js'
 import { deleteRun } from '../store/run-delete.js'
 import { listRuns, type RunSummary } from '../store/run-index.js'
+import { oneShot } from './unreachable.js'
 import { parse } from './args.js'
 
 export const RUNS_USAGE = 'usage: repjs runs [--etcd URL[,URL]] [--json]\n       repjs runs rm R [--etcd URL[,URL]] [--force]'
@@ -52,28 +53,26 @@ export async function runsCommand(argv: string[]): Promise<void> {
     etcd: { type: 'string', default: process.env.REPJS_ETCD ?? 'http://127.0.0.1:2379' }, json: { type: 'boolean', default: false },
     force: { type: 'boolean', default: false },
   })
-  const store = createEtcdStore({ endpoints: String(values.etcd).split(',') })
+  const endpoints = String(values.etcd).split(',')
+  const store = createEtcdStore({ endpoints })
+  // A command does not retry by itself: oneShot says so rather than the store's "Retrying".
   try {
-    if (positionals[0] === 'rm') {
-      const run = positionals[1]
-      if (!run || positionals.length > 2) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `repjs runs rm takes one run id\n${RUNS_USAGE}`)
-      const res = await deleteRun(store, run, {
-        force: values.force === true,
-        onProgress: (done, total) => process.stderr.write(`repjs: deleting run ${run}: ${done}/${total} keys\n`),
-      })
-      process.stdout.write(`deleted run ${run}: ${res.deleted} keys${res.existed ? '' : ' (it had already expired or been deleted)'}; its tombstone stays: joining it fails with REPJS_RUN_GONE, --new starts it again\n`)
-      return
-    }
-    if (positionals.length > 0) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `unknown runs subcommand '${positionals[0]}'\n${RUNS_USAGE}`)
-    const runs = await listRuns(store)
-    if (values.json) for (const r of runs) process.stdout.write(JSON.stringify(r) + '\n')
-    else process.stdout.write(runs.length ? runsTable(runs) : 'no runs\n')
-  } catch (err) {
-    // A command does not retry by itself: say so rather than the store's "retrying".
-    if (RepJSError.is(err) && err.retryable) {
-      throw new RepJSError(err.code, `etcd did not answer in time (${err.message.split('. ')[0]}): nothing more was done; run the command again (repjs runs rm can be run again where it stopped)`, { cause: err, details: err.details })
-    }
-    throw err
+    await oneShot(endpoints, async () => {
+      if (positionals[0] === 'rm') {
+        const run = positionals[1]
+        if (!run || positionals.length > 2) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `repjs runs rm takes one run id\n${RUNS_USAGE}`)
+        const res = await deleteRun(store, run, {
+          force: values.force === true,
+          onProgress: (done, total) => process.stderr.write(`repjs: deleting run ${run}: ${done}/${total} keys\n`),
+        })
+        process.stdout.write(`deleted run ${run}: ${res.deleted} keys${res.existed ? '' : ' (it had already expired or been deleted)'}; its tombstone stays: joining it fails with REPJS_RUN_GONE, --new starts it again\n`)
+        return
+      }
+      if (positionals.length > 0) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `unknown runs subcommand '${positionals[0]}'\n${RUNS_USAGE}`)
+      const runs = await listRuns(store)
+      if (values.json) for (const r of runs) process.stdout.write(JSON.stringify(r) + '\n')
+      else process.stdout.write(runs.length ? runsTable(runs) : 'no runs\n')
+    }, 'run the command again (repjs runs rm goes on where it stopped)')
   } finally {
     await store.close()
   }

@@ -9,6 +9,7 @@ test('repjs run waiting for an unreachable etcd says so on stderr, then keeps wa
   const p = runReplica('pi.js', { run: uniqueRun('unreachable'), etcd: `http://127.0.0.1:${port}` })
   try {
     await p.stderrHas('still connecting to the run (reconnecting')
+    await p.stderrHas('npx repjs start') // what to do: a local etcd is one command away
     expect(p.proc.exitCode).toBeNull()
     expect(p.stdout).toBe('')
   } finally {
