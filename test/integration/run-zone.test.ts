@@ -7,6 +7,7 @@
 import { expect, test } from 'vitest'
 import { uniqueRun, useEtcd } from '../helpers/etcd.js'
 import { outcome, plain, runReplica } from '../helpers/run-script.js'
+import { connect } from '../../node-gateway/connect.js'
 
 const etcd = useEtcd()
 const TOKYO = { TZ: 'Asia/Tokyo', LANG: 'en_US.UTF-8', LC_ALL: 'en_US.UTF-8' }
@@ -30,6 +31,15 @@ test('replicas in different zones print the run creator\'s local time; another -
   expect(mismatch.stdout).toBe('')
   expect(mismatch.stderr).toContain('REPJS_ZONE_MISMATCH')
   expect(mismatch.stderr).toContain("'Asia/Tokyo'")
+  // A library replica (not patched) reads the run's zone, whatever its own machine's.
+  const rep = await connect({ run, etcd: etcd.endpoint, program: 'zone-reader', allowProgramMismatch: true, presence: false })
+  try {
+    expect([rep.timeZone, rep.locale, rep.info.timeZone]).toEqual(['Asia/Tokyo', 'en-US', 'Asia/Tokyo'])
+  } finally {
+    await rep.close()
+  }
+  const refused = connect({ run, etcd: etcd.endpoint, program: 'zone-reader', allowProgramMismatch: true, presence: false, locale: 'de-DE' })
+  await expect(refused).rejects.toMatchObject({ code: 'REPJS_ZONE_MISMATCH', details: { what: 'locale', recorded: 'en-US', asked: 'de-DE' } })
 })
 
 test('--tz and --locale choose the run\'s zone and locale when this replica creates it', async () => {
