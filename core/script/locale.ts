@@ -30,6 +30,13 @@ function withZone(options: unknown, timeZone: string): unknown {
   return Object.create(options as object, { timeZone: { value: timeZone, enumerable: true } })
 }
 
+/** Replace a builtin method, keeping its name and length. */
+function wrap(proto: object, key: string, orig: (...a: any[]) => unknown, fn: (...a: any[]) => unknown, p: Patches): void {
+  Object.defineProperty(fn, 'name', { value: key })
+  Object.defineProperty(fn, 'length', { value: orig.length })
+  p.set(proto, key, fn)
+}
+
 /** Install the agreed locale (and DateTimeFormat's time zone) into `g`'s Intl and builtins. */
 export function installLocale(g: typeof globalThis, zone: AgreedZone, p: Patches): void {
   const { locale, timeZone } = zone
@@ -39,6 +46,7 @@ export function installLocale(g: typeof globalThis, zone: AgreedZone, p: Patches
     return out
   }
   const intl = g.Intl as unknown as Record<string, Ctor | undefined>
+  const Originals = { DateTimeFormat: g.Intl.DateTimeFormat, NumberFormat: g.Intl.NumberFormat, Collator: g.Intl.Collator }
   for (const key of ['DateTimeFormat', 'NumberFormat', 'Collator', 'PluralRules', 'RelativeTimeFormat', 'ListFormat', 'DisplayNames', 'Segmenter', 'DurationFormat']) {
     const Orig = intl[key]
     if (typeof Orig !== 'function') continue
@@ -49,35 +57,46 @@ export function installLocale(g: typeof globalThis, zone: AgreedZone, p: Patches
     })
     p.set(intl, key, wrapped)
   }
-  const methods: Array<[object, string, boolean]> = [
-    [g.Date.prototype, 'toLocaleString', true],
-    [g.Date.prototype, 'toLocaleDateString', true],
-    [g.Date.prototype, 'toLocaleTimeString', true],
-    [g.Number.prototype, 'toLocaleString', false],
-    [g.String.prototype, 'localeCompare', false],
-  ]
-  if (typeof g.BigInt === 'function') methods.push([g.BigInt.prototype, 'toLocaleString', false])
-  for (const [proto, key, dates] of methods) {
-    const orig = (proto as Record<string, (...a: unknown[]) => unknown>)[key]!
-    // localeCompare(that, locales, options): the locale is the second argument.
-    const wrapped =
-      key === 'localeCompare'
-        ? function (this: unknown, that: unknown, ...rest: unknown[]) {
-            return orig.call(this, that, ...args(rest.length ? rest : [undefined], false))
-          }
-        : function (this: unknown, ...a: unknown[]) {
-            return orig.apply(this, args(a.length ? a : [undefined], dates))
-          }
-    Object.defineProperty(wrapped, 'name', { value: key })
-    Object.defineProperty(wrapped, 'length', { value: orig.length })
-    p.set(proto, key, wrapped)
+  // Called with no locales and no options, the builtins format with the runtime's cached default
+  // formatter; so do these, with a formatter of the agreed locale (and zone) made once: one made
+  // per call costs microseconds to milliseconds.
+  const dateFormats = {
+    toLocaleString: { year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' },
+    toLocaleDateString: { year: 'numeric', month: 'numeric', day: 'numeric' },
+    toLocaleTimeString: { hour: 'numeric', minute: 'numeric', second: 'numeric' },
+  } as const
+  const dateProto = g.Date.prototype as unknown as Record<string, (...a: unknown[]) => unknown>
+  const getTime = dateProto.getTime!
+  for (const key of Object.keys(dateFormats) as Array<keyof typeof dateFormats>) {
+    const orig = dateProto[key]!
+    let cached: Intl.DateTimeFormat | undefined
+    wrap(g.Date.prototype, key, orig, function (this: unknown, ...a: unknown[]) {
+      if (a[0] !== undefined || a[1] !== undefined) return orig.apply(this, args(a.length ? a : [undefined], true))
+      const t = getTime.call(this) as number
+      if (Number.isNaN(t)) return 'Invalid Date'
+      return (cached ??= new Originals.DateTimeFormat(locale, { ...dateFormats[key], timeZone })).format(t)
+    }, p)
   }
+  const numberLike: Array<[object, (this: unknown) => number | bigint]> = [[g.Number.prototype, g.Number.prototype.valueOf as (this: unknown) => number]]
+  if (typeof g.BigInt === 'function') numberLike.push([g.BigInt.prototype, g.BigInt.prototype.valueOf as (this: unknown) => bigint])
+  for (const [proto, valueOf] of numberLike) {
+    const orig = (proto as Record<string, (...a: unknown[]) => unknown>).toLocaleString as (...a: unknown[]) => unknown
+    let cached: Intl.NumberFormat | undefined
+    wrap(proto, 'toLocaleString', orig, function (this: unknown, ...a: unknown[]) {
+      if (a[0] !== undefined || a[1] !== undefined) return orig.apply(this, args(a.length ? a : [undefined], false))
+      return (cached ??= new Originals.NumberFormat(locale)).format(valueOf.call(this))
+    }, p)
+  }
+  const localeCompare = g.String.prototype.localeCompare as (this: unknown, that: unknown, ...a: unknown[]) => number
+  let collator: Intl.Collator | undefined
+  wrap(g.String.prototype, 'localeCompare', localeCompare, function (this: unknown, that: unknown, ...rest: unknown[]) {
+    if (rest[0] !== undefined || rest[1] !== undefined || this === null || this === undefined) return localeCompare.call(this, that, ...args(rest.length ? rest : [undefined], false))
+    return (collator ??= new Originals.Collator(locale)).compare(String(this), String(that))
+  }, p)
   for (const key of ['toLocaleUpperCase', 'toLocaleLowerCase']) {
     const orig = (g.String.prototype as unknown as Record<string, (l?: unknown) => string>)[key]!
-    const wrapped = function (this: unknown, locales?: unknown) {
+    wrap(g.String.prototype, key, orig, function (this: unknown, locales?: unknown) {
       return orig.call(this, unset(locales) ? locale : locales)
-    }
-    Object.defineProperty(wrapped, 'name', { value: key })
-    p.set(g.String.prototype, key, wrapped)
+    }, p)
   }
 }
