@@ -22,6 +22,7 @@ import { ScriptBridge } from '../core/script/bridge.js'
 import { createPerform, EXIT_STOPPED, EXIT_TERMINATED } from '../core/script/calls.js'
 import { connect } from './connect.js'
 import type { ErrorData, FromWorker, InitMessage } from './worker-protocol.js'
+import { agreedZone } from '../core/script/zone.js'
 
 /** Exit code of a replica stopped by RepJS itself (divergence, a fatal store error), as `repjs run`; 143 after terminate(). */
 export { EXIT_STOPPED, EXIT_TERMINATED }
@@ -48,6 +49,12 @@ export interface RunInWorkerOptions {
   onOutput?: (text: string, stream: 'stdout' | 'stderr') => void
   /** Keep decided slots in IndexedDB (default true), as connect(). */
   cache?: boolean
+  /**
+   * The run's time zone and locale (the script's local time) if this tab creates the run; default
+   * this browser's. Later replicas adopt the run's; asking for another is REPJS_ZONE_MISMATCH.
+   */
+  timeZone?: string
+  locale?: string
 }
 
 export interface WorkerOutput {
@@ -116,6 +123,7 @@ export async function runInWorker(url: string | URL, opts: RunInWorkerOptions): 
   const program = opts.program ?? `script:${fingerprint(bytes)}`
   const rep = await connect({
     gateway: opts.gateway, run: opts.run, token: opts.token, program, name: opts.name, random: opts.random, cache: opts.cache,
+    timeZone: opts.timeZone, locale: opts.locale,
     compareSites: opts.program === undefined, // the program id is the script's hash: the same code, the same sites
   })
 
@@ -181,7 +189,7 @@ export async function runInWorker(url: string | URL, opts: RunInWorkerOptions): 
   })
 
   const init: InitMessage = {
-    t: 'init', sab: bridge.sab, url: href, type, notify: waitAsync ? 'atomics' : 'message',
+    t: 'init', sab: bridge.sab, url: href, type, notify: waitAsync ? 'atomics' : 'message', zone: agreedZone(rep),
     ...(type === 'classic' ? { source: new TextDecoder().decode(bytes) } : {}),
   }
   worker.postMessage(init)

@@ -20,6 +20,7 @@ import { installConsole } from './worker-console.js'
 import { exit, hasExited, installLifecycle, scriptRan, uncaught } from './worker-lifecycle.js'
 import { errorData, type InitMessage } from './worker-protocol.js'
 import { isOwn, post, scope } from './worker-scope.js'
+import { installZone } from '../core/script/zone.js'
 
 /** Call sites `file:line` relative to the script's folder, as `repjs run` names them. */
 let siteBase = ''
@@ -51,6 +52,7 @@ const importModule = new Function('url', 'return import(url)') as (url: string) 
 async function start(init: InitMessage): Promise<void> {
   siteBase = new URL('./', init.url).href
   installConsole()
+  if (init.zone) installZone(init.zone) // before the agreed Date, which wraps the zoned one
   installAgreedGlobals(new Patcher(), bridgeCall(init), { write: (text) => post({ t: 'out', stream: 'stdout', text }) })
   installLifecycle()
   try {

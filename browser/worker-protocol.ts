@@ -3,6 +3,7 @@
  * agreed calls do not use them: they cross the plain-script bridge on a SharedArrayBuffer
  * (core/script/bridge.ts, the one `repjs run` uses too).
  */
+import type { AgreedZone } from '../core/script/zone.js'
 
 /** An error as `exit` carries it: plain data. */
 export interface ErrorData {
@@ -30,6 +31,8 @@ export interface InitMessage {
   source?: string
   /** 'message': also post { t: 'call' } for every request (no Atomics.waitAsync on the page). */
   notify: 'atomics' | 'message'
+  /** The run's agreed time zone and locale (core/script/zone.ts), installed before the script starts. */
+  zone?: AgreedZone
 }
 
 /** Plain data of an error, for exit messages. */

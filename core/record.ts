@@ -127,12 +127,17 @@ export function decodeVote(codec: Codec, bytes: Uint8Array, at: RecordPlace): { 
   }
 }
 
-/** The run record: which program created the run, its incarnation, the number of replicas. */
+/**
+ * The run record: which program created the run, its incarnation, the number of replicas, and the
+ * run's agreed time zone and default locale (absent in runs created before RepJS recorded them).
+ */
 export interface RunMeta {
   format: number
   program: string
   incarnation: string
   replicas: number | null
+  timeZone?: string
+  locale?: string
 }
 
 /** Decode a run record. Throws REPJS_CORRUPT if malformed, REPJS_VERSION_MISMATCH for a newer format. */
@@ -148,8 +153,12 @@ export function decodeMeta(codec: Codec, bytes: Uint8Array, run: string): RunMet
     )
   }
   const replicasOk = m.replicas === null || (Number.isInteger(m.replicas) && (m.replicas as number) >= 1)
-  if (m.format < 1 || !Number.isInteger(m.format) || typeof m.program !== 'string' || typeof m.incarnation !== 'string' || !replicasOk) {
+  const optional = (v: unknown) => v === undefined || typeof v === 'string'
+  if (m.format < 1 || !Number.isInteger(m.format) || typeof m.program !== 'string' || typeof m.incarnation !== 'string' || !replicasOk || !optional(m.timeZone) || !optional(m.locale)) {
     throw corrupt(key, new Error('bad run record fields'))
   }
-  return { format: m.format, program: m.program, incarnation: m.incarnation, replicas: m.replicas as number | null }
+  return {
+    format: m.format, program: m.program, incarnation: m.incarnation, replicas: m.replicas as number | null,
+    ...(m.timeZone !== undefined ? { timeZone: m.timeZone } : {}), ...(m.locale !== undefined ? { locale: m.locale } : {}),
+  }
 }

@@ -17,6 +17,7 @@ import type { StreamCache } from './stream-log.js'
 import { decodeMeta, META_FORMAT } from './record.js'
 import { announcePresence, type ReplicaRuntime } from './presence.js'
 import { Stream, type ReplicaConfig } from './stream.js'
+import { adoptZone, proposedZone, type ZoneRequest } from './script/zone-run.js'
 
 export { Stream } from './stream.js'
 export type { DistributedOptions, LockedOptions, RandomOptions, ReplicaConfig } from './stream.js'
@@ -31,6 +32,10 @@ export interface RunInfo {
   replicas: number | undefined
   /** True if this replica created the run. */
   created: boolean
+  /** The run's agreed time zone (IANA name); undefined in runs created before RepJS recorded one. */
+  timeZone: string | undefined
+  /** The run's agreed default locale (BCP 47); undefined in runs created before RepJS recorded one. */
+  locale: string | undefined
 }
 
 export class Replica extends Stream {
@@ -113,12 +118,26 @@ export class Replica extends Stream {
     return this.engine.status.current
   }
 
+  /**
+   * The run's agreed time zone, the same on every replica: what `repjs run` and `runInWorker` make
+   * a script's local time use. A program calling connect() itself is not patched: format with it,
+   * e.g. `new Intl.DateTimeFormat(rep.locale, { timeZone: rep.timeZone })`.
+   */
+  get timeZone(): string | undefined {
+    return this.info.timeZone
+  }
+
+  /** The run's agreed default locale, the same on every replica (see timeZone). */
+  get locale(): string | undefined {
+    return this.info.locale
+  }
+
   close(): Promise<void> {
     return this.engine.close('closed by the program')
   }
 }
 
-export interface ReplicaOptions {
+export interface ReplicaOptions extends ZoneRequest {
   store: Store
   format: BinaryFormat
   run: string
@@ -205,14 +224,17 @@ export async function createReplica(opts: ReplicaOptions): Promise<Replica> {
   const proposed = { format: META_FORMAT, program: opts.program, incarnation: randomHex(16), replicas: opts.replicas ?? null }
   let opened: { meta: Uint8Array; created: boolean }
   try {
-    opened = await openRun(opts, codec.encode(proposed))
+    // The run's time zone and locale: this replica's (chosen or its machine's) if it creates the run.
+    opened = await openRun(opts, codec.encode({ ...proposed, ...proposedZone(opts) }))
   } catch (err) {
     await opts.store.close()
     throw err
   }
   let meta: ReturnType<typeof decodeMeta>
+  let zone: ReturnType<typeof adoptZone>
   try {
     meta = decodeMeta(codec, opened.meta, opts.run)
+    zone = adoptZone(opts.run, opts, meta)
   } catch (err) {
     await opts.store.close()
     throw err
@@ -240,7 +262,7 @@ export async function createReplica(opts: ReplicaOptions): Promise<Replica> {
   }
   const info: RunInfo = {
     run: opts.run, replicaId, name: opts.name ?? replicaId, program: meta.program, incarnation: meta.incarnation,
-    replicas: meta.replicas ?? undefined, created: opened.created,
+    replicas: meta.replicas ?? undefined, created: opened.created, timeZone: zone?.timeZone, locale: zone?.locale,
   }
   const rep = new Replica(engine, config, info)
   if (opts.onStatus) engine.status.on(opts.onStatus)

@@ -18,6 +18,7 @@ import { ScriptBridge } from '../../core/script/bridge.js'
 import { createPerform, EXIT_STOPPED } from '../../core/script/calls.js'
 import { attachTerminal } from '../input/terminal.js'
 import { inputOrder } from './input-order.js'
+import { agreedZone } from '../../core/script/zone.js'
 import { DEFAULT_ONCE, onceTarget } from './patches.js'
 import { serveStdin } from './stdin.js'
 
@@ -107,7 +108,7 @@ export async function runScript(opts: RunOptions): Promise<number> {
   }
   const live = () => !opts.quietReplay || rep.status.state === 'live'
   const worker = new Worker(workerFile, {
-    workerData: { mode: 'run', sab: bridge.sab, script, argv: opts.args, once, siteBase: dirname(script) + '/', stdinPort: stdinChannel.port2, outPort: outChannel.port2, quiet, checkEvery: opts.checkEvery },
+    workerData: { mode: 'run', sab: bridge.sab, script, argv: opts.args, once, siteBase: dirname(script) + '/', stdinPort: stdinChannel.port2, outPort: outChannel.port2, quiet, checkEvery: opts.checkEvery, zone: agreedZone(rep) },
     transferList: [stdinChannel.port2, outChannel.port2],
     stdout: true,
     stderr: false,

@@ -16,6 +16,7 @@ import { createSiteReader, inScriptLayer } from '../../core/script/site.js'
 import { installPatches } from './patches.js'
 import { trackState } from './state-check.js'
 import { workerStdin } from './stdin.js'
+import { installZone, type AgreedZone } from '../../core/script/zone.js'
 
 export interface WorkerData {
   mode: 'run' | 'audit'
@@ -32,6 +33,8 @@ export interface WorkerData {
   quiet?: boolean
   /** --check-every N: agree a hash of what the script consumed and wrote every N agreed calls. */
   checkEvery?: number
+  /** The run's agreed time zone and locale (core/script/zone.ts), installed before the script starts. */
+  zone?: AgreedZone
 }
 
 const data = workerData as WorkerData
@@ -112,6 +115,7 @@ if (data.mode === 'audit') {
       return true
     } as typeof process.stderr.write
   }
+  if (data.zone) installZone(data.zone) // before the agreed Date, which wraps the zoned one
   installPatches(tracker?.call ?? call, { once: data.once, stdin })
 }
 

@@ -245,3 +245,22 @@ test('bridge cost in a browser worker: 2,000 Date.now() in the worker vs 2,000 a
   )
   await tab.close()
 }, 120_000) // nothing is asserted about time, but live calls on a loaded machine can be slow
+
+test("the run's agreed time zone and locale: a tab in another zone prints the local time of the run's creator, as a `repjs run` process", async () => {
+  const run = uniqueRun('worker-zone')
+  // The Node replica creates the run in Tokyo; Chromium runs in this machine's zone (and locale).
+  const env = { ...process.env, TZ: 'Asia/Tokyo', LANG: 'en_US.UTF-8', LC_ALL: 'en_US.UTF-8' }
+  const proc = spawn(process.execPath, [cli, 'run', '--run', run, '--gateway', gateway.url, legacy('local-time.js')], { stdio: ['ignore', 'pipe', 'pipe'], env })
+  let stdout = ''
+  proc.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
+  expect((await settled(proc)).code).toBe(0)
+  expect(stdout).toContain('GMT+0900 (Japan Standard Time)')
+  const tab = await openTab()
+  expect(await tab.evaluate(() => Intl.DateTimeFormat().resolvedOptions().timeZone)).not.toBe('Asia/Tokyo')
+  const r = await runIn(tab, '/raw/legacy/local-time.js', { gateway: gateway.url, run })
+  expect(r).toMatchObject({ exitCode: 0, stderr: '' })
+  expect(r.stdout).toBe(stdout)
+  const refused = await tab.evaluate(([u, o]) => window.rw.startError(u, o), ['/raw/legacy/local-time.js', { gateway: gateway.url, run, timeZone: 'Europe/Paris' }] as const)
+  expect(refused?.code).toBe('REPJS_ZONE_MISMATCH')
+  await tab.close()
+})
