@@ -28,7 +28,7 @@ async function singleReplica(etcd, client, cfg) {
     repH = await connect({ run: `single-http2-${ID}`, etcd: endpoint, program: PROGRAM, etcdOptions: { hotPath: 'http2' } })
     repE = await connect({ run: `single-etcd3-${ID}`, etcd: endpoint, program: PROGRAM, etcdOptions: { hotPath: 'etcd3' } })
     // Replica.engine is not public API; only a sanity check that each store took the hot path asked for.
-    if (!(repH.engine?.store?.kv instanceof KvClient) || repE.engine?.store?.kv !== undefined) {
+    if (repH.engine?.store?.transport?.kind !== 'http2' || repE.engine?.store?.transport?.kind !== 'etcd3') {
       throw new Error("the stores did not take the hot paths asked for (hotPath 'http2' / 'etcd3')")
     }
     const xH = repH.distributed(() => Math.random(), { name: 'x' })

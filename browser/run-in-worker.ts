@@ -5,27 +5,27 @@
  * value. In the worker (browser/worker-boot.ts) Date, performance.now, Math.random,
  * crypto.randomUUID / getRandomValues and a global prompt() are replaced by agreed ones that stay
  * synchronous: the worker blocks in Atomics.wait on a SharedArrayBuffer while this thread agrees
- * the value through the replica (browser/worker-protocol.ts). Hence the page must be
+ * the value through the replica (core/script/bridge.ts, the bridge `repjs run` uses; the calls, their
+ * names and how they are agreed are core/script/calls.ts's). Hence the page must be
  * crossOriginIsolated (COOP + COEP headers).
  *
  *   const job = await runInWorker('/scripts/counter.js', { gateway: 'ws://127.0.0.1:7420', run: 'r1',
  *     onOutput: (text) => pre.append(text) })
  *   const { exitCode } = await job.done
  */
-import { ErrorCodes, RepJSError, badArgument, stopsReplica, type ErrorCode } from '../core/errors.js'
+import { ErrorCodes, RepJSError, badArgument, type ErrorCode } from '../core/errors.js'
 import { fingerprint } from '../core/hash.js'
 import type { RandomMode } from '../core/random.js'
 import type { Replica } from '../core/replica.js'
+import { answerRequest, serveRequests, waitAsync } from '../core/script/answer.js'
+import { ScriptBridge } from '../core/script/bridge.js'
+import { createPerform, EXIT_STOPPED, EXIT_TERMINATED } from '../core/script/calls.js'
 import { connect } from './connect.js'
-import {
-  Bridge, errorData, SEQ, TAG_BYTES, TAG_ERROR, TAG_NULL, TAG_NUMBER, TAG_STOPPED, TAG_STRING, TAG_UNDEFINED,
-  type ErrorData, type FromWorker, type InitMessage,
-} from './worker-protocol.js'
+import type { ErrorData, FromWorker, InitMessage } from './worker-protocol.js'
+import { agreedZone } from '../core/script/zone.js'
 
-/** Exit code of a replica stopped by RepJS itself (divergence, a fatal store error), as `repjs run`. */
-export const EXIT_STOPPED = 70
-/** Exit code after terminate() (as a process ended by SIGTERM). */
-export const EXIT_TERMINATED = 143
+/** Exit code of a replica stopped by RepJS itself (divergence, a fatal store error), as `repjs run`; 143 after terminate(). */
+export { EXIT_STOPPED, EXIT_TERMINATED }
 
 export interface RunInWorkerOptions {
   /** Gateway URL(s), e.g. 'ws://127.0.0.1:7420'. Required. */
@@ -49,6 +49,12 @@ export interface RunInWorkerOptions {
   onOutput?: (text: string, stream: 'stdout' | 'stderr') => void
   /** Keep decided slots in IndexedDB (default true), as connect(). */
   cache?: boolean
+  /**
+   * The run's time zone and locale (the script's local time) if this tab creates the run; default
+   * this browser's. Later replicas adopt the run's; asking for another is REPJS_ZONE_MISMATCH.
+   */
+  timeZone?: string
+  locale?: string
 }
 
 export interface WorkerOutput {
@@ -117,13 +123,13 @@ export async function runInWorker(url: string | URL, opts: RunInWorkerOptions): 
   const program = opts.program ?? `script:${fingerprint(bytes)}`
   const rep = await connect({
     gateway: opts.gateway, run: opts.run, token: opts.token, program, name: opts.name, random: opts.random, cache: opts.cache,
+    timeZone: opts.timeZone, locale: opts.locale,
     compareSites: opts.program === undefined, // the program id is the script's hash: the same code, the same sites
   })
 
   const output: WorkerOutput[] = []
   const onOutput = opts.onOutput ?? ((text, stream) => (stream === 'stdout' ? console.log : console.error)(text.replace(/\n$/, '')))
-  const bridge = Bridge.create()
-  const waitAsync = (Atomics as { waitAsync?: (a: Int32Array, i: number, v: number) => { async: boolean; value: Promise<string> | string } }).waitAsync?.bind(Atomics)
+  const bridge = ScriptBridge.create()
   const worker = new Worker(new URL('./worker-boot.js', import.meta.url), { type: 'module' })
 
   let finish!: (exit: WorkerExit) => void
@@ -133,7 +139,7 @@ export async function runInWorker(url: string | URL, opts: RunInWorkerOptions): 
     if (ended) return
     ended = true
     worker.terminate()
-    Atomics.notify(bridge.ctl, SEQ) // let the answer loop see the end
+    bridge.interrupt() // let the answer loop see the end
     void rep.close().finally(() => finish(exit))
   }
   // Set when RepJS stops the replica: the worker hears it at its next call, or is ended now if idle.
@@ -145,80 +151,15 @@ export async function runInWorker(url: string | URL, opts: RunInWorkerOptions): 
     if (!busy) end({ exitCode: EXIT_STOPPED, error: err })
   }
 
-  let perfBase: number | undefined
-  // As node-gateway/run/host.ts: each call is logged under the name of the function the script
-  // called, so a tab and a `repjs run` process running the same script make identical calls.
-  const perform = (op: string, name: string, arg: number): Promise<unknown> => {
-    switch (op) {
-      case 'now':
-        return rep.now({ name })
-      case 'perf':
-        // performance.now() is agreed time since the script's first performance.now() call.
-        return rep.now({ name }).then((t) => t - (perfBase ??= t))
-      case 'random':
-        return rep.random({ mode: opts.random ?? 'call', name })
-      case 'uuid':
-        return rep.randomUUID({ name })
-      case 'bytes':
-        return rep.getRandomValues(new Uint8Array(arg), { name })
-      case 'input':
-        return rep.input()
-      default:
-        return Promise.reject(new Error(`unknown bridge op ${op}`))
-    }
-  }
-
-  const respond = (value: unknown) => {
-    if (ended) return
-    if (typeof value === 'number') bridge.writeResponse(TAG_NUMBER, value)
-    else if (typeof value === 'string') bridge.writeResponse(TAG_STRING, value)
-    else if (value instanceof Uint8Array) bridge.writeResponse(TAG_BYTES, value)
-    else if (value === null) bridge.writeResponse(TAG_NULL)
-    else bridge.writeResponse(TAG_UNDEFINED)
-  }
-  const fail = (err: unknown) => {
-    if (ended) return
-    if (stopsReplica(err)) {
-      stopError ??= err
-      return bridge.writeResponse(TAG_STOPPED, errorData(stopError))
-    }
-    bridge.writeResponse(TAG_ERROR, errorData(err))
-  }
-  /** Call sites by the worker's id (their text crosses the bridge once). */
-  const sites: string[] = []
-  const answer = (): Promise<void> => {
+  // Each call is logged under the name of the function the script called (core/script/calls.ts),
+  // so a tab and a `repjs run` process running the same script make identical calls.
+  const perform = createPerform({ rep, random: opts.random ?? 'call' })
+  const answer = async (): Promise<void> => {
     busy = true
-    const { op, name, arg, siteId, site } = bridge.readRequest()
-    if (site !== undefined) sites[siteId] = site
-    if (stopError) {
-      bridge.writeResponse(TAG_STOPPED, errorData(stopError))
-      busy = false
-      return Promise.resolve()
-    }
-    let call: Promise<unknown>
     try {
-      call = rep.withCallSite(sites[siteId] ?? '', () => perform(op, name, arg))
-    } catch (err) {
-      call = Promise.reject(err)
-    }
-    return call
-      .then(respond, fail)
-      .catch((err: unknown) => bridge.writeResponse(TAG_ERROR, errorData(err))) // e.g. a response too large for the bridge
-      .finally(() => (busy = false))
-  }
-
-  // Requests: wait on the request counter with Atomics.waitAsync (no message round trip), or, in
-  // a browser without it, on the worker's { t: 'call' } messages.
-  let seen = 0
-  const serve = async () => {
-    while (!ended) {
-      const w = waitAsync!(bridge.ctl, SEQ, seen)
-      if (w.async) await w.value
-      if (ended) return
-      const seq = Atomics.load(bridge.ctl, SEQ)
-      if (seq === seen) continue
-      seen = seq
-      await answer()
+      await answerRequest({ bridge, rep, perform, stop: (err) => void (stopError ??= err), stoppedWith: () => stopError })
+    } finally {
+      busy = false
     }
   }
 
@@ -248,11 +189,13 @@ export async function runInWorker(url: string | URL, opts: RunInWorkerOptions): 
   })
 
   const init: InitMessage = {
-    t: 'init', sab: bridge.sab, url: href, type, notify: waitAsync ? 'atomics' : 'message',
+    t: 'init', sab: bridge.sab, url: href, type, notify: waitAsync ? 'atomics' : 'message', zone: agreedZone(rep),
     ...(type === 'classic' ? { source: new TextDecoder().decode(bytes) } : {}),
   }
   worker.postMessage(init)
-  if (waitAsync) void serve()
+  // Requests: wait on the bridge's state word with Atomics.waitAsync (no message round trip), or, in
+  // a browser without it, on the worker's { t: 'call' } messages.
+  if (waitAsync) void serveRequests(bridge, answer, () => ended)
 
   return {
     done,

@@ -6,6 +6,7 @@
  */
 import { addExtension, Decoder, Encoder } from 'cbor-x'
 import { Tagged, type BinaryFormat } from './codec.js'
+import { ErrorCodes, RepJSError } from './errors.js'
 
 export const TAGGED_CBOR_TAG = 40401
 
@@ -16,7 +17,7 @@ addExtension({
     return encode([t.kind, t.payload])
   },
   decode(data: unknown) {
-    if (!Array.isArray(data) || data.length !== 2 || typeof data[0] !== 'number') throw new Error('bad RepJS tag')
+    if (!Array.isArray(data) || data.length !== 2 || typeof data[0] !== 'number') throw new RepJSError(ErrorCodes.CORRUPT, 'bad RepJS tag')
     return new Tagged(data[0], data[1])
   },
 })

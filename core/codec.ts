@@ -161,40 +161,45 @@ export interface AgreedErrorFields {
   replica?: string
 }
 
-/** Wire tree -> JavaScript value. Throws a plain Error describing the first invalid node. */
+/** A wire tree that is not one toWire writes: REPJS_CORRUPT (callers name the key it was read at). */
+function invalidWire(what: string): RepJSError {
+  return new RepJSError(ErrorCodes.CORRUPT, what)
+}
+
+/** Wire tree -> JavaScript value. Throws REPJS_CORRUPT describing the first invalid node. */
 export function fromWire(node: unknown): unknown {
   // toWire never emits a node twice; a repeated node is a crafted shared reference (a
   // decompression bomb if expanded), so it is refused.
   const visited = new Set<object>()
   const walk = (n: unknown, depth: number): unknown => {
-    if (depth > MAX_DEPTH) throw new Error('nesting too deep')
+    if (depth > MAX_DEPTH) throw invalidWire('nesting too deep')
     switch (typeof n) {
       case 'undefined': case 'boolean': case 'string': case 'number':
         return n
       case 'object':
         break
       default:
-        throw new Error(`unexpected ${typeof n}`)
+        throw invalidWire(`unexpected ${typeof n}`)
     }
     if (n === null) return null
-    if (visited.has(n)) throw new Error('shared reference')
+    if (visited.has(n)) throw invalidWire('shared reference')
     visited.add(n)
     if (Tagged.prototype.isPrototypeOf(n) && typeof (n as Tagged).payload === 'object' && (n as Tagged).payload !== null) {
-      if (visited.has((n as Tagged).payload as object)) throw new Error('shared reference')
+      if (visited.has((n as Tagged).payload as object)) throw invalidWire('shared reference')
       visited.add((n as Tagged).payload as object)
     }
     if (Array.isArray(n)) return n.map((x) => walk(x, depth + 1))
     if (n instanceof Uint8Array) return copyBytes(n)
-    if (!(n instanceof Tagged)) throw new Error(`unexpected ${Object.prototype.toString.call(n)}`)
+    if (!(n instanceof Tagged)) throw invalidWire(`unexpected ${Object.prototype.toString.call(n)}`)
     const p = n.payload
     switch (n.kind) {
       case Kind.NEG_ZERO:
         return -0
       case Kind.BIGINT:
-        if (typeof p !== 'string' || p.length > MAX_BIGINT_DIGITS + 1 || !/^-?\d+$/.test(p)) throw new Error('bad bigint')
+        if (typeof p !== 'string' || p.length > MAX_BIGINT_DIGITS + 1 || !/^-?\d+$/.test(p)) throw invalidWire('bad bigint')
         return BigInt(p)
       case Kind.DATE:
-        if (typeof p !== 'number') throw new Error('bad date')
+        if (typeof p !== 'number') throw invalidWire('bad date')
         return new Date(p)
       case Kind.MAP: {
         const flat = pairs(p)
@@ -203,15 +208,15 @@ export function fromWire(node: unknown): unknown {
         return m
       }
       case Kind.SET:
-        if (!Array.isArray(p)) throw new Error('bad set')
+        if (!Array.isArray(p)) throw invalidWire('bad set')
         return new Set(p.map((x) => walk(x, depth + 1)))
       case Kind.TYPED: {
-        if (!Array.isArray(p) || p.length !== 2 || !(p[1] instanceof Uint8Array)) throw new Error('bad typed array')
+        if (!Array.isArray(p) || p.length !== 2 || !(p[1] instanceof Uint8Array)) throw invalidWire('bad typed array')
         const name = p[0] as TypedName
-        if (!(TYPED_NAMES as readonly string[]).includes(name)) throw new Error('bad typed array type')
+        if (!(TYPED_NAMES as readonly string[]).includes(name)) throw invalidWire('bad typed array type')
         const buf = copyBytes(p[1] as Uint8Array).buffer as ArrayBuffer
         const Ctor = TYPED_CTORS[name]
-        if (Ctor.BYTES_PER_ELEMENT && buf.byteLength % Ctor.BYTES_PER_ELEMENT !== 0) throw new Error('bad typed array length')
+        if (Ctor.BYTES_PER_ELEMENT && buf.byteLength % Ctor.BYTES_PER_ELEMENT !== 0) throw invalidWire('bad typed array length')
         return new Ctor(buf)
       }
       case Kind.ERROR:
@@ -221,27 +226,27 @@ export function fromWire(node: unknown): unknown {
         const o: Record<string, unknown> = {}
         for (let i = 0; i < flat.length; i += 2) {
           const k = flat[i]
-          if (typeof k !== 'string') throw new Error('bad object key')
+          if (typeof k !== 'string') throw invalidWire('bad object key')
           Object.defineProperty(o, k, { value: walk(flat[i + 1], depth + 1), enumerable: true, writable: true, configurable: true })
         }
         return o
       }
       default:
-        throw new Error(`unknown tag kind ${n.kind}`)
+        throw invalidWire(`unknown tag kind ${n.kind}`)
     }
   }
   return walk(node, 0)
 }
 
 function pairs(p: unknown): unknown[] {
-  if (!Array.isArray(p) || p.length % 2 !== 0) throw new Error('bad pair list')
+  if (!Array.isArray(p) || p.length % 2 !== 0) throw invalidWire('bad pair list')
   return p
 }
 
 function errorFromWire(p: unknown, walk: (x: unknown) => unknown): Error {
-  if (!Array.isArray(p) || p.length !== 7) throw new Error('bad error')
+  if (!Array.isArray(p) || p.length !== 7) throw invalidWire('bad error')
   const [name, message, code, cause, stack, replica, details] = p
-  if (typeof name !== 'string' || typeof message !== 'string') throw new Error('bad error')
+  if (typeof name !== 'string' || typeof message !== 'string') throw invalidWire('bad error')
   const causeValue = cause === null ? undefined : walk(cause)
   let err: Error
   if (typeof code === 'string' && code.startsWith('REPJS_')) {

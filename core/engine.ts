@@ -8,7 +8,8 @@ import { toWire, UnserializableError, type Codec } from './codec.js'
 import { divergedError, closedError, ErrorCodes, RepJSError, type CallIdentity } from './errors.js'
 import { fingerprint } from './hash.js'
 import { decodeRecord, encodeRecord, type RecordPlace, type SlotRecord } from './record.js'
-import { withRetry, type RetryContext } from './retry.js'
+import type { RetryContext } from './retry.js'
+import { RetryingStore } from './retrying-store.js'
 import { callSite, captureSite } from './site.js'
 import { StatusEmitter, type StatusState } from './status.js'
 import type { Store } from './store.js'
@@ -47,20 +48,23 @@ export interface Outcome {
   value: unknown
 }
 
-/** Per-stream state beyond the log: agreed time and random generators live here. */
+/**
+ * One stream as the engine settles it: its log and who decided its last slot. What a feature keeps
+ * per stream (agreed time, random pools) lives in that feature's module, keyed by this object.
+ */
 export interface StreamState {
   name: string
   log: StreamLog
-  lastTime: number
-  timeChain: Promise<unknown>
-  extra: Map<string, unknown>
   /** The last slot settled here was decided by another replica. */
   followsOther: boolean
 }
 
 export class Engine {
   readonly status = new StatusEmitter()
+  /** The store itself (its log is followed through it). */
   readonly store: Store
+  /** The store with every operation retried while retryable: what features call. */
+  readonly retryingStore: RetryingStore
   readonly codec: Codec
   readonly run: string
   readonly replicaId: string
@@ -85,6 +89,7 @@ export class Engine {
         this.updateStatus()
       },
     }
+    this.retryingStore = new RetryingStore(opts.store, this.retry)
     opts.store.onHealth?.((health, reason, error) => {
       if (health === 'failed') this.halt(RepJSError.is(error) ? error : new RepJSError(ErrorCodes.STORE, reason ?? 'the store failed for good'))
       else this.retry.onFault(health === 'ok' ? undefined : health, reason)
@@ -100,7 +105,7 @@ export class Engine {
     if (!s) {
       const onHead = name === MAIN_STREAM ? () => this.updateStatus() : undefined
       const log = new StreamLog(this.store, this.run, name, (err) => this.streamFailed(log, name, err), onHead, this.opts.cache?.(name))
-      s = { name, log, lastTime: -Infinity, timeChain: Promise.resolve(), extra: new Map(), followsOther: false }
+      s = { name, log, followsOther: false }
       this.streams.set(name, s)
     }
     return s
@@ -161,7 +166,22 @@ export class Engine {
     if (this.closing.signal.aborted) throw closedError()
   }
 
-  /** Take a slot, settle it with `decide` when it is not known locally, check identity, return the record. */
+  /**
+   * Agree on one call's outcome at the stream's next slot: when the slot is not decided yet,
+   * `produce` gives our outcome and it is proposed (first writer wins); returns the agreed value or
+   * throws the agreed error. `produce` runs only if this replica proposes.
+   */
+  agree(stream: StreamState, ident: CallIdentity, produce: () => Outcome | Promise<Outcome>): Promise<unknown> {
+    // The slot is taken now, synchronously, in call order (and one frame above the caller, for its site).
+    return this.slot(stream, ident, async (slot) => this.propose(stream, slot, ident, await produce())).then((rec) => this.unwrap(rec))
+  }
+
+  /** Like agree(), for a call that settles its slot its own way (`decide`: a vote, a run-once lock). */
+  agreeBy(stream: StreamState, ident: CallIdentity, decide: (slot: number) => Promise<Uint8Array>): Promise<unknown> {
+    return this.slot(stream, ident, decide).then((rec) => this.unwrap(rec))
+  }
+
+  /** Take a slot, settle it with `decide` when it is not known locally, check identity, return the record (for callers that need who decided it, or which slot). */
   async slot(stream: StreamState, ident: CallIdentity, decide: (slot: number) => Promise<Uint8Array>): Promise<SlotRecord> {
     this.assertOpen()
     const log = stream.log
@@ -253,7 +273,7 @@ export class Engine {
     const at = this.place(stream.name, slot)
     const bytes = this.encode(at, ident, outcome)
     const t0 = performance.now()
-    const res = await withRetry(this.retry, () => this.store.propose(at, bytes, clearVotes))
+    const res = await this.retryingStore.propose(at, bytes, clearVotes)
     this.proposeMs = 0.9 * this.proposeMs + 0.1 * Math.min(performance.now() - t0, 100)
     return res.record
   }

@@ -57,6 +57,11 @@ export const ErrorCodes = {
    * the snapshot with `restore()` (before its first call on the stream) instead of replaying from 0.
    */
   COLLECTED: 'REPJS_COLLECTED',
+  /**
+   * The replica asked for a time zone or locale (`--tz`, `--locale`, `{ timeZone, locale }`) other
+   * than the one the run recorded when it was created: leave it out to adopt the run's, or start a new run id.
+   */
+  ZONE_MISMATCH: 'REPJS_ZONE_MISMATCH',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]

@@ -8,7 +8,6 @@ import type { Engine, Outcome, StreamState } from './engine.js'
 import { ErrorCodes, RepJSError, type CallIdentity } from './errors.js'
 import { cryptoUUID } from './prng.js'
 import { encodeRecord } from './record.js'
-import { withRetry } from './retry.js'
 import type { HeldLock } from './store.js'
 
 export interface OnceOptions {
@@ -42,7 +41,7 @@ export async function decideOnce(
   const marker = encodeRecord(engine.codec, ref, { ...ident, by: engine.replicaId, ok: true, value: { onInDoubt: opts.onInDoubt ?? 'error', attempt } })
   let mine: Outcome | undefined
   for (;;) {
-    const got = await withRetry(engine.retry, () => engine.store.acquire(ref, engine.replicaId, ttl))
+    const got = await engine.retryingStore.acquire(ref, engine.replicaId, ttl)
     if (got.state === 'decided') return got.record
     if (got.state === 'busy') {
       await waitDecided(engine, stream, slot, Math.min(Math.max(ttl / 4, 50), 1000))
@@ -54,7 +53,7 @@ export async function decideOnce(
     try {
       const outcome = await holdAndRun(engine, stream, slot, ident, lock, marker, attempt, mine, fn)
       mine = outcome
-      return (await withRetry(engine.retry, () => lock.decide(engine.encode(ref, ident, outcome)))).record
+      return (await lock.decide(engine.encode(ref, ident, outcome))).record
     } catch (err) {
       if (!RepJSError.is(err, ErrorCodes.LEASE_LOST)) throw err
     } finally {
@@ -84,7 +83,7 @@ async function holdAndRun(
     const ours = prior.by === engine.replicaId && started?.attempt === attempt
     if (!ours && started?.onInDoubt !== 'rerun') return { ok: false, value: inDoubtError(stream.name, slot, prior.by) }
   } else {
-    await withRetry(engine.retry, () => lock.markStarted(marker))
+    await lock.markStarted(marker)
     if (mine) return mine
   }
   return engine.runLocal(() => fn(lock.signal))

@@ -18,16 +18,22 @@ interface Pool {
   prng?: Xoshiro128
 }
 
+/** Each stream's pool of agreed values (batch) or generator (seed). */
+const pools = new WeakMap<StreamState, Pool>()
+
 function pool(stream: StreamState): Pool {
-  let p = stream.extra.get('random') as Pool | undefined
-  if (!p) stream.extra.set('random', (p = { next: Promise.resolve(), values: [] }))
+  let p = pools.get(stream)
+  if (!p) pools.set(stream, (p = { next: Promise.resolve(), values: [] }))
   return p
 }
 
+/** Start the stream's batch and seed generators anew (after a snapshot). */
+export function restartRandom(stream: StreamState): void {
+  pools.delete(stream)
+}
+
 async function agreed<T>(engine: Engine, stream: StreamState, name: string, args: unknown[], make: () => T): Promise<T> {
-  const ident = engine.identity('random', name, args)
-  const rec = await engine.slot(stream, ident, async (slot) => engine.propose(stream, slot, ident, await engine.runLocal(make)))
-  return engine.unwrap(rec) as T
+  return (await engine.agree(stream, engine.identity('random', name, args), () => engine.runLocal(make))) as T
 }
 
 /** Serialize refills so concurrent calls consume one pool in call order. */

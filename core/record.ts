@@ -17,6 +17,7 @@
  */
 import { fromWire, toWire, type Codec } from './codec.js'
 import { corruptError as corrupt, ErrorCodes, RepJSError, type CallIdentity } from './errors.js'
+import { metaKey, slotKey, votePrefix } from './keys.js'
 
 export interface SlotRecord extends CallIdentity {
   /** The slot it was read from (set by the engine). */
@@ -37,9 +38,9 @@ export const RECORD_VERSION = 2
 /** The run record's format: 2 since records name their place; 1 before. */
 export const META_FORMAT = 2
 
-/** The key of a slot, as error messages show it. */
+/** The key a record is stored at (core/keys.ts), as error messages show it. */
 export function placeKey(at: RecordPlace): string {
-  return `/repjs/v1/${at.run}/s/${at.stream}/${at.slot}`
+  return slotKey(at.run, at.stream, at.slot)
 }
 
 function describePlace(run: unknown, stream: unknown, slot: unknown): string {
@@ -109,7 +110,7 @@ export function encodeVote(codec: Codec, at: RecordPlace, voter: string, value: 
 
 /** Decode a vote read for `at`. Throws REPJS_CORRUPT if it is not a vote or names another place. */
 export function decodeVote(codec: Codec, bytes: Uint8Array, at: RecordPlace): { voter: string; value: unknown } {
-  const key = `${placeKey(at)} vote`
+  const key = votePrefix(at.run, at.stream, at.slot)
   let tree: unknown
   try {
     tree = codec.format.decode(bytes)
@@ -126,17 +127,22 @@ export function decodeVote(codec: Codec, bytes: Uint8Array, at: RecordPlace): { 
   }
 }
 
-/** The run record: which program created the run, its incarnation, the number of replicas. */
+/**
+ * The run record: which program created the run, its incarnation, the number of replicas, and the
+ * run's agreed time zone and default locale (absent in runs created before RepJS recorded them).
+ */
 export interface RunMeta {
   format: number
   program: string
   incarnation: string
   replicas: number | null
+  timeZone?: string
+  locale?: string
 }
 
 /** Decode a run record. Throws REPJS_CORRUPT if malformed, REPJS_VERSION_MISMATCH for a newer format. */
 export function decodeMeta(codec: Codec, bytes: Uint8Array, run: string): RunMeta {
-  const key = `/repjs/v1/${run}/meta`
+  const key = metaKey(run)
   const m = codec.decode(bytes, key) as Partial<RunMeta> | null
   if (typeof m !== 'object' || m === null || typeof m.format !== 'number') throw corrupt(key, new Error('not a run record'))
   if (m.format > META_FORMAT) {
@@ -147,8 +153,12 @@ export function decodeMeta(codec: Codec, bytes: Uint8Array, run: string): RunMet
     )
   }
   const replicasOk = m.replicas === null || (Number.isInteger(m.replicas) && (m.replicas as number) >= 1)
-  if (m.format < 1 || !Number.isInteger(m.format) || typeof m.program !== 'string' || typeof m.incarnation !== 'string' || !replicasOk) {
+  const optional = (v: unknown) => v === undefined || typeof v === 'string'
+  if (m.format < 1 || !Number.isInteger(m.format) || typeof m.program !== 'string' || typeof m.incarnation !== 'string' || !replicasOk || !optional(m.timeZone) || !optional(m.locale)) {
     throw corrupt(key, new Error('bad run record fields'))
   }
-  return { format: m.format, program: m.program, incarnation: m.incarnation, replicas: m.replicas as number | null }
+  return {
+    format: m.format, program: m.program, incarnation: m.incarnation, replicas: m.replicas as number | null,
+    ...(m.timeZone !== undefined ? { timeZone: m.timeZone } : {}), ...(m.locale !== undefined ? { locale: m.locale } : {}),
+  }
 }

@@ -1,4 +1,9 @@
-/** The caller's source position (file:line:col), read from a stack trace. Informational only. */
+/**
+ * The caller's source position (file:line:col) for the library API's calls, read from a stack
+ * trace with the one stack-line reader (core/script/site.ts). Informational only.
+ */
+import { locate } from './script/site.js'
+
 const here = import.meta.url
 const strip = (f: string) => (f.startsWith('file://') ? f.slice(7) : f)
 const root = strip(here.slice(0, here.lastIndexOf('/core/') + 1))
@@ -24,12 +29,12 @@ export function callSite(base?: string): string {
 export function siteOf(stack: string | undefined, base?: string): string {
   if (!stack) return ''
   for (const raw of stack.split('\n').slice(1)) {
-    const m = /(?:^|[\s(])((?:file|https?):\/\/?[^\s()]+|node:[^\s()]+|\/[^\s()]+):(\d+):(\d+)/.exec(raw)
-    if (!m) continue
-    let file = strip(m[1]!)
+    const at = locate(raw)
+    if (!at) continue
+    let file = strip(at.file)
     if (file.startsWith('node:') || ownDirs.some((d) => file.startsWith(d))) continue
     if (base && file.startsWith(strip(base))) file = file.slice(strip(base).length)
-    return `${file}:${m[2]}:${m[3]}`
+    return `${file}:${at.line}:${at.column}`
   }
   return ''
 }

@@ -21,7 +21,9 @@ import type { Engine, StreamState } from './engine.js'
 import { badArgument, corruptError, ErrorCodes, RepJSError, type CallIdentity } from './errors.js'
 import { fingerprint } from './hash.js'
 import type { RecordPlace } from './record.js'
-import { withRetry } from './retry.js'
+import { snapKey } from './keys.js'
+import { restartRandom } from './random.js'
+import { agreedTime, restartTime } from './time.js'
 
 export const SNAPSHOT_VERSION = 1
 const KIND = 'snapshot'
@@ -31,10 +33,8 @@ export interface DecodedSnapshot {
   state: unknown
 }
 
-/** The key of a stream's snapshot, as error messages show it. */
-export function snapshotKey(run: string, stream: string): string {
-  return `/repjs/v1/${run}/snap/${stream}`
-}
+/** The key of a stream's snapshot (core/keys.ts), as error messages show it. */
+export const snapshotKey = snapKey
 
 function encodeState(codec: Codec, state: unknown): Uint8Array {
   try {
@@ -57,7 +57,7 @@ export function encodeSnapshot(codec: Codec, at: RecordPlace, state: unknown): U
  */
 export function snapshotPrefix(codec: Codec, run: string, stream: string, slot: number): Uint8Array {
   const four = codec.format.encode([SNAPSHOT_VERSION, run, stream, slot])
-  if (four[0] !== 0x84) throw new Error('snapshotPrefix: the format does not encode a 4-element array with one header byte')
+  if (four[0] !== 0x84) throw badArgument('snapshots need a binary format that encodes a 4-element array with a one-byte CBOR header (core/cbor-format.ts does)')
   const out = four.slice()
   out[0] = 0x85
   return out
@@ -105,8 +105,8 @@ function identity(stateBytes: Uint8Array): CallIdentity {
 /** What every replica does once the snapshot slot is settled: the stream's own state starts from the record. */
 function adopt(stream: StreamState, value: unknown): void {
   const time = (value as { time?: unknown } | null)?.time
-  stream.lastTime = typeof time === 'number' ? time : -Infinity
-  stream.extra.clear()
+  restartTime(stream, typeof time === 'number' ? time : -Infinity)
+  restartRandom(stream)
 }
 
 /** rep.snapshot(state): record `state` at the stream's next slot; resolves with that slot once the snapshot is stored. */
@@ -120,20 +120,20 @@ export async function takeSnapshot(engine: Engine, stream: StreamState, state: u
   }
   const stateBytes = encodeState(engine.codec, state)
   const ident = identity(stateBytes)
-  const time = stream.lastTime
+  const time = agreedTime(stream)
   const rec = await engine.slot(stream, ident, (slot) =>
     engine.propose(stream, slot, ident, { ok: true, value: { time: Number.isFinite(time) ? time : null } }),
   )
   adopt(stream, rec.value)
   const at = engine.place(stream.name, rec.slot!)
   const bytes = encodeSnapshot(engine.codec, at, state)
-  await withRetry(engine.retry, () => engine.store.writeSnapshot(at, bytes))
+  await engine.retryingStore.writeSnapshot(at, bytes)
   return at.slot
 }
 
 /** The latest snapshot of a stream, decoded, or undefined. */
 async function latest(engine: Engine, stream: string): Promise<DecodedSnapshot | undefined> {
-  const bytes = await withRetry(engine.retry, () => engine.store.readSnapshot(engine.run, stream))
+  const bytes = await engine.retryingStore.readSnapshot(engine.run, stream)
   return bytes && decodeSnapshot(engine.codec, bytes, engine.run, stream)
 }
 
@@ -166,7 +166,7 @@ export async function collect(engine: Engine, stream: StreamState): Promise<{ be
   engine.assertOpen()
   const snap = await latest(engine, stream.name)
   if (!snap) return { below: 0, deleted: 0 }
-  const deleted = await withRetry(engine.retry, () => engine.store.collect(engine.place(stream.name, snap.slot)))
+  const deleted = await engine.retryingStore.collect(engine.place(stream.name, snap.slot))
   return { below: snap.slot, deleted }
 }
 

@@ -10,7 +10,10 @@
 export type Bytes = Uint8Array
 
 export interface ProposeResult {
-  /** True if this proposal was written; false if another record was already there. */
+  /**
+   * True if this proposal was written; false if another record was already there. The engine reads
+   * only `record`; the gateway sends `won` in DECIDED and charges a run's write usage by it.
+   */
   won: boolean
   /** The record now stored for the slot (ours if won). */
   record: Bytes

@@ -8,6 +8,7 @@
  * then goes on to see it, turning records away); it resumes from the first slot still needed once
  * the replica has used half of the window. So joining a long run holds at most a window of records.
  */
+import { badArgument } from './errors.js'
 import type { Store } from './store.js'
 
 /** A replica-local copy of one stream's decided records (e.g. IndexedDB in a browser tab). */
@@ -118,7 +119,7 @@ export class StreamLog {
    * forget what was read and read from there.
    */
   restart(from: number): void {
-    if (this.next !== 0 || this.inflight.size > 0) throw new Error('StreamLog.restart() after a slot was taken')
+    if (this.next !== 0 || this.inflight.size > 0) throw badArgument('StreamLog.restart() after a slot was taken: restore() must come before the stream\'s first call')
     this.next = from
     this.restarted = true
     this.decided.clear()
@@ -185,11 +186,6 @@ export class StreamLog {
       this.waiters.delete(slot)
       for (const w of ws) w()
     }
-  }
-
-  /** Record a decision learned from our own transaction. */
-  learn(slot: number, record: Uint8Array): void {
-    this.arrive(slot, record)
   }
 
   /** The slot's record if known locally; waits until the log has been read up to it first. */

@@ -16,8 +16,32 @@ export interface NowOptions {
   name?: string
 }
 
+/** A stream's agreed time so far, and the last now() call (each settles after the one before it). */
+interface StreamTime {
+  last: number
+  chain: Promise<unknown>
+}
+const times = new WeakMap<StreamState, StreamTime>()
+
+function timeOf(stream: StreamState): StreamTime {
+  let t = times.get(stream)
+  if (!t) times.set(stream, (t = { last: -Infinity, chain: Promise.resolve() }))
+  return t
+}
+
+/** The stream's last agreed time (-Infinity before any). */
+export function agreedTime(stream: StreamState): number {
+  return timeOf(stream).last
+}
+
+/** Start the stream's agreed time over at `time` (a snapshot's). */
+export function restartTime(stream: StreamState, time: number): void {
+  timeOf(stream).last = time
+}
+
 export function now(engine: Engine, stream: StreamState, opts: NowOptions, clock: () => number, replicas: number | undefined): Promise<number> {
-  const prev = stream.timeChain
+  const t = timeOf(stream)
+  const prev = t.chain
   let agreed: Promise<unknown>
   if (opts.mode === 'median') {
     const quorum = opts.quorum ?? replicas
@@ -28,21 +52,19 @@ export function now(engine: Engine, stream: StreamState, opts: NowOptions, clock
     agreed = vote(engine, stream, clock(), vopts, voteIdentity(engine, vopts, 'now'))
   } else if (opts.mode === undefined || opts.mode === 'monotonic') {
     const ident = engine.identity('now', opts.name ?? 'now')
-    agreed = engine
-      .slot(stream, ident, async (slot) => {
-        await prev
-        return engine.propose(stream, slot, ident, { ok: true, value: Math.max(clock(), stream.lastTime) })
-      })
-      .then((rec) => engine.unwrap(rec))
+    agreed = engine.agree(stream, ident, async () => {
+      await prev
+      return { ok: true, value: Math.max(clock(), t.last) }
+    })
   } else {
     return Promise.reject(badArgument(`now() mode must be 'monotonic' or 'median', got ${String(opts.mode)}`))
   }
   const out = agreed.then(async (v) => {
     await prev
     if (typeof v !== 'number') throw new RepJSError(ErrorCodes.CORRUPT, `agreed time is not a number (${typeof v}); the run's log was written outside RepJS`)
-    stream.lastTime = Math.max(v, stream.lastTime)
-    return stream.lastTime
+    t.last = Math.max(v, t.last)
+    return t.last
   })
-  stream.timeChain = out.catch(() => {})
+  t.chain = out.catch(() => {})
   return out
 }

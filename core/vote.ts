@@ -6,7 +6,6 @@
 import type { Engine, StreamState } from './engine.js'
 import { badArgument, type CallIdentity } from './errors.js'
 import { decodeVote, encodeVote } from './record.js'
-import { withRetry } from './retry.js'
 
 export type Reducer = 'median' | 'min' | 'max' | ((values: unknown[]) => unknown)
 
@@ -48,8 +47,7 @@ export function voteIdentity(engine: Engine, opts: VoteOptions, kind = 'vote'): 
 }
 
 export async function vote(engine: Engine, stream: StreamState, value: unknown, opts: VoteOptions, ident: CallIdentity): Promise<unknown> {
-  const rec = await engine.slot(stream, ident, (slot) => decideByVote(engine, stream, slot, ident, value, opts))
-  return engine.unwrap(rec)
+  return engine.agreeBy(stream, ident, (slot) => decideByVote(engine, stream, slot, ident, value, opts))
 }
 
 /**
@@ -68,16 +66,16 @@ export interface VoteRound {
 export async function decideByVote(engine: Engine, stream: StreamState, slot: number, ident: CallIdentity, value: unknown, opts: VoteOptions, round?: VoteRound): Promise<Uint8Array> {
   const ref = { run: engine.run, stream: stream.name, slot }
   const mine = encodeVote(engine.codec, ref, engine.replicaId, value)
-  const decided = await withRetry(engine.retry, () => engine.store.vote(ref, engine.replicaId, mine))
+  const decided = await engine.retryingStore.vote(ref, engine.replicaId, mine)
   if (decided) return decided
   const ac = new AbortController()
   const stop = () => ac.abort()
   const cancel = stream.log.onDecided(slot, stop)
   engine.signal.addEventListener('abort', stop, { once: true })
-  engine.retry.onFault('waiting-for-quorum', `waiting for ${opts.quorum} votes at stream '${stream.name}' slot ${slot}`)
+  const doneWaiting = engine.retryingStore.waitingForQuorum(`waiting for ${opts.quorum} votes at stream '${stream.name}' slot ${slot}`)
   try {
     for (let n = round?.least ?? opts.quorum; ; n++) {
-      const votes = await withRetry(engine.retry, () => engine.store.awaitVotes(ref, n, ac.signal))
+      const votes = await engine.retryingStore.awaitVotes(ref, n, ac.signal)
       const values = votes.map((b) => decodeVote(engine.codec, b, ref).value)
       const outcome = await engine.runLocal(() => reduceVotes(opts.reduce, values))
       if (n >= opts.quorum || (outcome.ok && round?.settled(outcome.value))) return await engine.propose(stream, slot, ident, outcome, true)
@@ -89,6 +87,6 @@ export async function decideByVote(engine: Engine, stream: StreamState, slot: nu
   } finally {
     cancel()
     engine.signal.removeEventListener('abort', stop)
-    engine.retry.onFault(undefined)
+    doneWaiting()
   }
 }

@@ -7,8 +7,13 @@
  * Readers throw `WireError` on truncation, overlong or out-of-range values; `Reader.end()`
  * checks that the whole frame was consumed.
  */
-export class WireError extends Error {
-  override name = 'WireError'
+import { ErrorCodes, RepJSError } from './errors.js'
+
+export class WireError extends RepJSError {
+  constructor(message: string) {
+    super(ErrorCodes.PROTOCOL, message)
+    this.name = 'WireError'
+  }
 }
 
 const utf8 = new TextEncoder()

@@ -32,9 +32,12 @@ const HELP = `repjs — replicated JavaScript over etcd
       run a gateway; set REPJS_GATEWAY_SECRET (or --secret) to require run tokens; without a secret only
       pages on 127.0.0.1/localhost/[::1] (and non-browser clients) may connect unless --origin says more
   repjs run --run R [--etcd URL | --gateway URL --token T] [--random call|batch|seed] [--median N]
-            [--local-fs] [--once mod.fn]... [--quiet-replay] [--eof-ends-input] [--verbose] [--new] [--run-ttl 1h] script.js [args]
+            [--local-fs] [--once mod.fn]... [--quiet-replay] [--eof-ends-input] [--verbose] [--new] [--run-ttl 1h]
+            [--tz Europe/Paris] [--locale fr-FR] script.js [args]
       run an unmodified Node script as one replica of run R; --new creates again a run that was deleted or
-      expired (REPJS_RUN_GONE otherwise); --run-ttl 1h: a run this replica creates expires after 1 h idle
+      expired (REPJS_RUN_GONE otherwise); --run-ttl 1h: a run this replica creates expires after 1 h idle;
+      --tz / --locale: the time zone and locale of the script's local time if this replica creates the run
+      (default: this machine's); later replicas adopt the run's (REPJS_ZONE_MISMATCH if they ask for another)
   repjs run --audit [--local-fs] [--once mod.fn]... script.js [args]
       run the script once locally and list its non-deterministic calls (agreed / run once / NOT replicated)
   repjs runs [--etcd URL[,URL]] [--json]

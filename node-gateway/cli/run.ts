@@ -72,7 +72,7 @@ export async function runCommand(argv: string[]): Promise<void> {
       run: { type: 'string' }, etcd: { type: 'string' }, gateway: { type: 'string' }, token: { type: 'string' }, program: { type: 'string' },
       'quiet-replay': { type: 'boolean', default: false }, 'eof-ends-input': { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false }, name: { type: 'string' }, audit: { type: 'boolean', default: false },
-      new: { type: 'boolean', default: false }, 'run-ttl': { type: 'string' },
+      new: { type: 'boolean', default: false }, 'run-ttl': { type: 'string' }, tz: { type: 'string' }, locale: { type: 'string' },
     },
   })
   const [script, ...args] = theirs
@@ -106,6 +106,9 @@ export async function runCommand(argv: string[]): Promise<void> {
     runtime: 'repjs-run',
     newRun: values.new,
     runTtlMs,
+    // The run's time zone and locale (the script's local time): the creator's, or --tz / --locale.
+    timeZone: values.tz,
+    locale: values.locale,
     // The program id is the script's hash unless --program says otherwise: then the code is the
     // same on every replica and so are its call sites.
     compareSites: values.program === undefined,

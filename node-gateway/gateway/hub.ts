@@ -16,7 +16,8 @@
  * subscriber holds at most WINDOW slots behind a missing one; past that it turns them away and
  * reads them back from etcd once the missing slot has come.
  */
-import type { EtcdStore } from '../store/etcd-store.js'
+import { Backoff } from '../../core/retry.js'
+import type { LogStore } from './served-store.js'
 import { limitError } from './limits.js'
 
 export interface SlotSink {
@@ -55,7 +56,7 @@ export class Subscription {
   private reading = false
   private toldCaughtUp = false
   private stopHistory: (() => void) | undefined
-  private source: { store: EtcdStore; run: string; stream: string } | undefined
+  private source: { store: LogStore; run: string; stream: string } | undefined
   private flushing = false
   private paused = false
   private timer: ReturnType<typeof setTimeout> | undefined
@@ -80,7 +81,7 @@ export class Subscription {
   }
 
   /** @internal */
-  start(store: EtcdStore, run: string, stream: string): void {
+  start(store: LogStore, run: string, stream: string): void {
     this.source = { store, run, stream }
     this.readHistory()
   }
@@ -239,7 +240,7 @@ export class Hub {
   private batch: { first: number; records: Uint8Array[] } | undefined
 
   constructor(
-    private readonly store: EtcdStore,
+    private readonly store: LogStore,
     private readonly run: string,
     private readonly stream: string,
     private readonly onEmpty: () => void,
@@ -251,15 +252,14 @@ export class Hub {
    */
   private startLive(): Promise<void> {
     return (this.ready ??= (async () => {
-      let delay = 25
+      const backoff = new Backoff({ initialMs: 25, maxMs: 2000 })
       let head: number | undefined
       while (head === undefined) {
         if (this.closed) return
         try {
           head = await this.store.headSlot(this.run, this.stream)
         } catch {
-          await this.pause(delay)
-          delay = Math.min(delay * 2, 2000)
+          await this.pause(backoff.next())
         }
       }
       if (this.closed) return
@@ -344,7 +344,7 @@ export class Hubs {
   /** Hubs per run, for the per-run cap. */
   private readonly perRun = new Map<string, number>()
   constructor(
-    private readonly store: EtcdStore,
+    private readonly store: LogStore,
     private readonly onCount: (n: number) => void = () => {},
     private readonly caps: { maxStreams: number; maxRunStreams: number } = { maxStreams: Infinity, maxRunStreams: Infinity },
   ) {}

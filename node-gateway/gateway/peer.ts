@@ -1,79 +1,40 @@
 /**
  * One replica connection: hello (token, run), then requests answered with the same id. Every frame
  * is validated; a malformed one gets an ERROR and a close, never an exception that escapes.
+ *
+ * Over 400 lines: the hello, the dispatch of every client message and the cleanup all read and
+ * change this connection's state (run, guard, subscriptions, requests in flight, reserved bytes);
+ * what stands alone is out (connection-locks.ts, peer-frames.ts, peer-context.ts, presence.ts).
  */
 import type { WebSocket } from 'ws'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import {
-  CLOSE, decodeMessage, encodeMessage, LOCK_BUSY, LOCK_DECIDED, LOCK_HELD, type Message, type Messages,
+  CLOSE, decodeMessage, encodeMessage, type Message, type Messages,
 } from '../../core/protocol.js'
-import type { EtcdAcquireResult, EtcdHeldLock, EtcdStore, RunGuard } from '../store/etcd-store.js'
+import { ConnectionLocks, type LockOwner } from './connection-locks.js'
+import type { RunGuard } from '../store/run-guards.js'
 import { storeError } from '../store/etcd-errors.js'
 import { MAX_SLOT } from '../store/keys.js'
-import type { Hubs, Subscription } from './hub.js'
-import { Bucket, Counter, leased, limitError, type Usage } from './limits.js'
-import { at, watchLiveness, type LivenessOptions } from './liveness.js'
-import type { Metrics } from './metrics.js'
+import type { Subscription } from './hub.js'
+import { Bucket, limitError } from './limits.js'
+import { at, watchLiveness } from './liveness.js'
+import type { PeerContext } from './peer-context.js'
+import { closeReason, encodeSlots, wrote, writtenBytes } from './peer-frames.js'
 import { checkTokenReplica, verifyToken, TokenError } from './token.js'
 import { checkMeta, checkRecord, checkSnapshotWrite, checkVote, DEFAULT_MAX_VALUE_BYTES } from './validate.js'
 import { checkPresence, ConnectionPresence } from './presence.js'
 import { PRESENCE_TTL_S } from '../../core/presence.js'
 
-export interface PeerLimits {
-  /** Requests awaiting etcd at once, per connection. */
-  maxInFlight: number
-  /** Frames per second (token bucket, burst 2x). */
-  ratePerSecond: number
-  /** Bytes queued for a slow client before it is closed with SLOW_CONSUMER. */
-  maxBufferedBytes: number
-  /** Live subscriptions per connection (each one holds etcd reads and a share of a watch). */
-  maxSubscriptions: number
-  /** Run-once locks held per connection (each one is an etcd lease with keep-alives). */
-  maxLocks: number
-  /** Largest record, run record or vote stored (default DEFAULT_MAX_VALUE_BYTES, 1 MiB). */
-  maxValueBytes?: number
-  /** SUBSCRIBEs per second per connection (each starts a history read); burst: maxSubscriptions. */
-  subscribesPerSecond: number
-}
+export type { PeerContext, PeerLimits } from './peer-context.js'
+export { closeReason, encodeSlots } from './peer-frames.js'
+
 
 /** After the gateway closes a connection, how long the client gets to finish the close handshake. */
 export const CLOSE_GRACE_MS = 5000
 
-/**
- * SLOTS frames, encoded once for all the subscribers a hub hands the same records array to with
- * the same subscription id; kept while that array lives (the hub makes a new one per batch).
- */
-const slotsFrames = new WeakMap<Uint8Array[], Map<string, Uint8Array>>()
-export function encodeSlots(sub: number, first: number, records: Uint8Array[]): Uint8Array {
-  let byKey = slotsFrames.get(records)
-  if (!byKey) slotsFrames.set(records, (byKey = new Map()))
-  const key = `${sub}:${first}`
-  let frame = byKey.get(key)
-  if (!frame) byKey.set(key, (frame = encodeMessage({ type: 'slots', sub, first, records })))
-  return frame
-}
 
 
-/** A close reason is at most 123 bytes of UTF-8; cut on a character boundary. */
-export function closeReason(reason: string): string {
-  let out = reason.length > 123 ? reason.slice(0, 123) : reason
-  while (Buffer.byteLength(out) > 123) out = out.slice(0, -1)
-  return out
-}
 
-export interface PeerContext {
-  store: EtcdStore
-  hubs: Hubs
-  metrics: Metrics
-  limits: PeerLimits
-  usage: Usage
-  liveness: LivenessOptions
-  secret: string | undefined
-  gatewayId: string
-  /** The live connection of each (run, replica id) on this gateway: a later one takes over. */
-  live: Map<string, Peer>
-  log: { info(o: object, m?: string): void; warn(o: object, m?: string): void }
-}
 
 const NAME = /^[A-Za-z0-9._-]{1,128}$/
 
@@ -85,8 +46,6 @@ export class Peer {
   private inFlight = 0
   private readonly frames: Bucket
   private readonly subscribes: Bucket
-  /** Run-once locks held or being acquired on this connection. */
-  private readonly leaseCount: Counter
   /** Gives back what this connection holds of the gateway's shared caps, on close. */
   private readonly giveBack: (() => void)[] = []
   /** Gives back this connection's place among its IP's connections waiting for HELLO. */
@@ -95,8 +54,8 @@ export class Peer {
   private readonly reserved = new Map<number, () => void>()
   /** Live subscriptions by client id; `sub` is unset while the subscription is being set up. */
   private readonly subs = new Map<number, { sub?: Subscription }>()
-  /** Run-once locks held on this connection, by handle (random, unique across connections). */
-  private readonly locks = new Map<number, EtcdHeldLock>()
+  /** Run-once locks held on this connection. */
+  private readonly locks: ConnectionLocks
   private readonly waits = new Map<number, AbortController>()
   /** This connection's presence key (after its first PRESENT). */
   private presence: ConnectionPresence | undefined
@@ -110,7 +69,7 @@ export class Peer {
     const { limits } = ctx
     this.frames = new Bucket(limits.ratePerSecond, limits.ratePerSecond * 2)
     this.subscribes = new Bucket(limits.subscribesPerSecond, limits.maxSubscriptions)
-    this.leaseCount = new Counter(limits.maxLocks, 'run-once locks held on one connection')
+    this.locks = new ConnectionLocks(ctx, this.lockOwner())
     this.giveBack.push(watchLiveness(ws, ctx.liveness, () => this.run !== undefined, (reason) => {
       this.ctx.metrics.refused.inc({ reason: 'timeout' })
       this.error(0, new RepJSError(ErrorCodes.TIMEOUT, `${reason}: closing; reconnect`, { retryable: true, retryAs: 'reconnecting' }))
@@ -133,6 +92,19 @@ export class Peer {
       this.giveBack.push(seat.closed)
     } catch (err) {
       this.refuse(CLOSE.OVERLOADED, err as RepJSError, 'overloaded')
+    }
+  }
+
+  /** This connection as its locks see it. */
+  private lockOwner(): LockOwner {
+    const peer = this
+    return {
+      get run() { return peer.run! },
+      get replica() { return peer.replica },
+      get guard() { return peer.guard },
+      get closed() { return peer.closed },
+      send: (msg) => this.send(msg),
+      timed: (op, fn) => this.timed(op, fn),
     }
   }
 
@@ -392,57 +364,29 @@ export class Peer {
         this.waits.get(msg.id)?.abort()
         return
       case 'acquire':
-        return this.request(msg.id, async () => {
-          const ref = this.ref(msg.stream, msg.slot)
-          const ttl = Math.min(Math.max(msg.ttlMs, 1000), 3_600_000)
-          const got = await this.leasing(() => this.timed('acquire', () => store.acquire(ref, this.replica, ttl, this.guard)))
-          if (got.state === 'decided') return { type: 'acquired', id: msg.id, state: LOCK_DECIDED, lock: 0, hasBytes: true, bytes: got.record }
-          if (got.state === 'busy') return { type: 'acquired', id: msg.id, state: LOCK_BUSY, lock: 0, hasBytes: false, bytes: new Uint8Array() }
-          if (this.closed) {
-            await got.lock.release()
-            return undefined
-          }
-          return this.hold(msg.id, got.lock)
-        })
+        return this.request(msg.id, () => this.locks.acquire(msg.id, this.ref(msg.stream, msg.slot), Math.min(Math.max(msg.ttlMs, 1000), 3_600_000)))
       case 'attach':
-        return this.request(msg.id, async () => {
-          const ref = this.ref(msg.stream, msg.slot)
-          const have = this.locks.get(msg.lock)
-          if (have) return this.held(msg.id, have)
-          const got = await this.leasing(() => this.timed('attach', () => store.attach(ref, this.replica, msg.lock, this.guard)))
-          if (got.state === 'decided') return { type: 'acquired', id: msg.id, state: LOCK_DECIDED, lock: 0, hasBytes: true, bytes: got.record }
-          if (got.state !== 'held') throw new RepJSError(ErrorCodes.LEASE_LOST, `lock ${msg.lock} is not held`)
-          if (this.closed) {
-            // Gone again: leave the lease to the next connection (or to expire).
-            got.lock.detach()
-            return undefined
-          }
-          return this.hold(msg.id, got.lock)
-        })
+        return this.request(msg.id, () => this.locks.attach(msg.id, this.ref(msg.stream, msg.slot), msg.lock))
       case 'markStarted':
         return this.request(msg.id, async () => {
-          const lock = this.lock(msg.lock)
+          const lock = this.locks.get(msg.lock)
           checkRecord('marker', lock.ref, this.replica, msg.marker, this.maxValueBytes)
           await lock.markStarted(msg.marker)
           return { type: 'ok', id: msg.id }
         })
       case 'decideLocked':
         return this.request(msg.id, async () => {
-          const lock = this.lock(msg.lock)
+          const lock = this.locks.get(msg.lock)
           checkRecord('record', lock.ref, this.replica, msg.record, this.maxValueBytes)
           const res = await this.timed('decide', () => lock.decide(msg.record))
           return { type: 'decided', id: msg.id, won: res.won, record: res.record }
         })
-      case 'release': {
-        const lock = this.locks.get(msg.lock)
-        if (!lock) {
-          // A stale handle (an old connection's, a lost lock's) names no lock here: nothing to revoke.
+      case 'release':
+        // A stale handle (an old connection's, a lost lock's) names no lock here: nothing to revoke.
+        if (!(await this.locks.release(msg.lock))) {
           return this.error(0, new RepJSError(ErrorCodes.LEASE_LOST, `RELEASE of lock ${msg.lock}, which this connection does not hold: nothing was released (ACQUIRE or ATTACH it first)`))
         }
-        this.unhold(msg.lock)
-        await lock.release()
         return
-      }
       case 'ping':
         return this.send({ type: 'pong', n: msg.n })
       case 'present':
@@ -451,7 +395,7 @@ export class Peer {
         } catch (err) {
           return this.refuse(CLOSE.PROTOCOL_ERROR, err as RepJSError, 'bad-presence')
         }
-        this.presence ??= new ConnectionPresence(store.client, this.run!, this.replica, this.ctx.log, () => this.ctx.metrics.presenceWrites.inc())
+        this.presence ??= new ConnectionPresence(store.presenceLease(), this.run!, this.replica, this.ctx.log, () => this.ctx.metrics.presenceWrites.inc())
         return this.presence.offer(msg.value)
       default:
         return this.refuse(CLOSE.PROTOCOL_ERROR, new RepJSError(ErrorCodes.PROTOCOL, `${msg.type} is not a client message`), 'wrong-direction')
@@ -459,56 +403,6 @@ export class Peer {
   }
 
 
-  /**
-   * ACQUIRE or ATTACH under the lease caps, counted before the await (concurrent requests cannot
-   * pass a cap together): a held lock keeps its count until it is released, detached or lost.
-   */
-  private async leasing(take: () => Promise<EtcdAcquireResult>): Promise<EtcdAcquireResult> {
-    const give = this.ctx.usage.takeLease(this.run!, this.leaseCount)
-    let got: EtcdAcquireResult
-    try {
-      got = await take()
-    } catch (err) {
-      give()
-      throw err
-    }
-    if (got.state === 'held') return { state: 'held', lock: leased(got.lock, give) }
-    give()
-    return got
-  }
-
-  /** Keep `lock` on this connection under its handle; LOCK_LOST when its lease ends. */
-  private hold(id: number, lock: EtcdHeldLock): Message {
-    const have = this.locks.get(lock.handle)
-    if (have) {
-      // Two ATTACHes of one lock crossed: keep the first keeper.
-      lock.detach()
-      return this.held(id, have)
-    }
-    this.locks.set(lock.handle, lock)
-    this.ctx.metrics.locks.inc()
-    lock.signal.addEventListener('abort', () => {
-      if (this.locks.get(lock.handle) !== lock) return
-      this.unhold(lock.handle)
-      this.send({ type: 'lockLost', lock: lock.handle })
-    }, { once: true })
-    return this.held(id, lock)
-  }
-
-  private unhold(handle: number): void {
-    if (this.locks.delete(handle)) this.ctx.metrics.locks.dec()
-  }
-
-  private held(id: number, lock: EtcdHeldLock): Message {
-    const marker = lock.marker
-    return { type: 'acquired', id, state: LOCK_HELD, lock: lock.handle, hasBytes: marker !== undefined, bytes: marker ?? new Uint8Array() }
-  }
-
-  private lock(id: number): EtcdHeldLock {
-    const lock = this.locks.get(id)
-    if (!lock) throw new RepJSError(ErrorCodes.LEASE_LOST, `lock ${id} is not held on this connection`)
-    return lock
-  }
 
   private async subscribe(msg: Messages['subscribe']): Promise<void> {
     if (this.subs.has(msg.sub)) return this.error(msg.sub, new RepJSError(ErrorCodes.BAD_ARGUMENT, `subscription ${msg.sub} exists`))
@@ -561,37 +455,9 @@ export class Peer {
     for (const s of this.subs.values()) s.sub?.close()
     this.subs.clear()
     for (const w of this.waits.values()) w.abort()
-    for (const [handle, l] of this.locks) {
-      this.unhold(handle)
-      if (locks === 'release') void l.release()
-      else l.detach()
-    }
-    this.locks.clear()
+    this.locks.closeAll(locks)
     this.presence?.close()
     for (const give of this.giveBack) give()
   }
 }
 
-/** Whether a request's answer says it wrote to etcd (a lost proposal or an already decided vote did not). */
-function wrote(reply: Message | undefined): boolean {
-  if (reply?.type === 'decided') return reply.won
-  if (reply?.type === 'voted') return !reply.decided
-  if (reply?.type === 'snapshot') return true
-  return reply?.type === 'ok'
-}
-
-/** The bytes a client message asks the gateway to write into its run, and the id to refuse it with. */
-function writtenBytes(msg: Message): { id: number; bytes: number } | undefined {
-  switch (msg.type) {
-    case 'propose': case 'decideLocked':
-      return { id: msg.id, bytes: msg.record.length }
-    case 'vote':
-      return { id: msg.id, bytes: msg.value.length }
-    case 'markStarted':
-      return { id: msg.id, bytes: msg.marker.length }
-    case 'writeSnapshot':
-      return { id: msg.id, bytes: msg.snapshot.length }
-    default:
-      return undefined
-  }
-}

@@ -4,12 +4,11 @@
  * (the latest value wins), and deleted (lease revoked) when the connection goes. A failed write is
  * logged and retried a second later; the client never hears of it.
  */
-import type { Etcd3 } from 'etcd3'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import { decodePresence, PRESENCE_MIN_INTERVAL_MS, type Presence } from '../../core/presence.js'
 import { createCborFormat } from '../../core/cbor-format.js'
 import { metaKey, presenceKey } from '../store/keys.js'
-import { PresenceLease } from '../store/presence-lease.js'
+import type { PresenceWriter } from './served-store.js'
 
 const format = createCborFormat()
 
@@ -23,7 +22,6 @@ export function checkPresence(value: Uint8Array, replica: string): Presence {
 }
 
 export class ConnectionPresence {
-  private readonly lease: PresenceLease
   private readonly key: string
   private readonly meta: string
   private pending: Uint8Array | undefined
@@ -33,13 +31,12 @@ export class ConnectionPresence {
   private timer: ReturnType<typeof setTimeout> | undefined
 
   constructor(
-    client: Etcd3,
+    private readonly lease: PresenceWriter,
     run: string,
     replica: string,
     private readonly log: { warn(o: object, m?: string): void },
     private readonly written: () => void,
   ) {
-    this.lease = new PresenceLease(client)
     this.key = presenceKey(run, replica)
     this.meta = metaKey(run)
   }

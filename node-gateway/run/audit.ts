@@ -13,9 +13,12 @@ import { dirname, relative, resolve } from 'node:path'
 import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { MessageChannel, Worker } from 'node:worker_threads'
-import { DEFAULT_ONCE, onceTarget, Patcher } from './patches.js'
-import { serveStdin } from './stdin.js'
 import { syncBuiltinESMExports } from 'node:module'
+import type { ScriptCall } from '../../core/script/calls.js'
+import { installAgreedGlobals } from '../../core/script/patches.js'
+import { Patcher } from '../../core/script/patcher.js'
+import { DEFAULT_ONCE, onceTarget } from './patches.js'
+import { serveStdin } from './stdin.js'
 
 const require = createRequire(import.meta.url)
 const workerFile = fileURLToPath(new URL('./worker.js', import.meta.url))
@@ -66,34 +69,22 @@ export function installAudit(record: Recorder, opts: AuditPatchOptions): () => v
     p.define(target, key, { enumerable: true, get: () => (record(name, mark, note), value) })
   }
 
-  // Agreed under repjs run
-  const RealDate = Date
-  function AuditDate(this: unknown, ...args: unknown[]) {
-    if (!new.target) {
-      record('Date()', 'agreed')
-      return RealDate()
+  // Agreed under repjs run: the same patches (core/script/patches.ts), with a call that records
+  // the call (as `name()`) and answers what the unpatched function would
+  const real = { now: Date.now, perf: performance.now.bind(performance), random: Math.random, uuid: globalThis.crypto.randomUUID.bind(globalThis.crypto) }
+  const getRandomValues = globalThis.crypto.getRandomValues.bind(globalThis.crypto)
+  const watch: ScriptCall = (op, name, args) => {
+    if (op === 'input') {
+      record(`${name}()`, 'agreed', 'agreed input line')
+      return null
     }
-    if (!args.length) record('new Date()', 'agreed')
-    return Reflect.construct(RealDate, args, new.target)
+    record(`${name}()`, 'agreed')
+    if (op === 'bytes') return getRandomValues(new Uint8Array(args[0] as number))
+    return op === 'now' ? real.now() : op === 'perf' ? real.perf() : op === 'random' ? real.random() : real.uuid()
   }
-  Object.setPrototypeOf(AuditDate, RealDate)
-  Object.defineProperty(AuditDate, 'name', { value: 'Date' })
-  Object.defineProperty(AuditDate, 'length', { value: 7 })
-  AuditDate.prototype = RealDate.prototype
-  ;(AuditDate as unknown as { now: Fn }).now = wrapped(RealDate.now, 'Date.now()', 'agreed')
-  p.set(globalThis, 'Date', AuditDate)
-  wrap(performance, 'now', 'performance.now()', 'agreed')
-  wrap(Math, 'random', 'Math.random()', 'agreed')
+  installAgreedGlobals(p, watch, { write: (text) => process.stdout.write(text) })
   const crypto = require('node:crypto') as Record<string, Fn>
   for (const f of ['randomUUID', 'randomBytes', 'randomInt', 'randomFillSync', 'randomFill']) wrap(crypto, f, `crypto.${f}()`, 'agreed')
-  const webProto = Object.getPrototypeOf(globalThis.crypto) as object
-  wrap(webProto, 'getRandomValues', 'crypto.getRandomValues()', 'agreed')
-  wrap(webProto, 'randomUUID', 'crypto.randomUUID()', 'agreed')
-  p.set(globalThis, 'prompt', (message?: string) => {
-    record('prompt()', 'agreed', 'agreed input line')
-    if (message) process.stdout.write(`${message} `)
-    return null
-  })
   let stdin: Readable | undefined
   p.define(process, 'stdin', {
     enumerable: true,
@@ -150,7 +141,10 @@ export function installAudit(record: Recorder, opts: AuditPatchOptions): () => v
   }))
 
   syncBuiltinESMExports()
-  return () => p.restore()
+  return () => {
+    p.restore()
+    syncBuiltinESMExports()
+  }
 }
 
 export interface AuditOptions {

@@ -13,19 +13,19 @@ import { fileURLToPath } from 'node:url'
 import { ErrorCodes, RepJSError, stopsReplica, type ErrorCode } from '../../core/errors.js'
 import type { Replica } from '../../core/replica.js'
 import type { RandomMode } from '../../core/random.js'
+import { answerRequest, serveRequests } from '../../core/script/answer.js'
+import { ScriptBridge } from '../../core/script/bridge.js'
+import { createPerform, EXIT_STOPPED } from '../../core/script/calls.js'
 import { attachTerminal } from '../input/terminal.js'
-import { BridgeBuffer, REQUEST } from './bridge.js'
 import { inputOrder } from './input-order.js'
-import { serveStdin } from './stdin.js'
-
-/** Atomics.waitAsync (Node 16+; typed in ES2024 libs, which this project does not use). */
-const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<string> | string } }).waitAsync
+import { agreedZone } from '../../core/script/zone.js'
 import { DEFAULT_ONCE, onceTarget } from './patches.js'
+import { serveStdin } from './stdin.js'
 
 const workerFile = fileURLToPath(new URL('./worker.js', import.meta.url))
 
 /** Exit code of a replica stopped by RepJS itself (divergence, a fatal store error). */
-export const EXIT_STOPPED = 70
+export { EXIT_STOPPED }
 
 export interface RunOptions {
   script: string
@@ -88,7 +88,7 @@ export async function runScript(opts: RunOptions): Promise<number> {
   const { rep, log } = opts
   const script = resolve(opts.script)
   const once = resolveOnce(opts.localFs, opts.once)
-  const bridge = BridgeBuffer.create()
+  const bridge = ScriptBridge.create()
   const stdinChannel = new MessageChannel()
   const outChannel = new MessageChannel()
   // The worker ends its output with null; wait for it (not for the port's close, which may overtake
@@ -108,7 +108,7 @@ export async function runScript(opts: RunOptions): Promise<number> {
   }
   const live = () => !opts.quietReplay || rep.status.state === 'live'
   const worker = new Worker(workerFile, {
-    workerData: { mode: 'run', sab: bridge.sab, script, argv: opts.args, once, siteBase: dirname(script) + '/', stdinPort: stdinChannel.port2, outPort: outChannel.port2, quiet, checkEvery: opts.checkEvery },
+    workerData: { mode: 'run', sab: bridge.sab, script, argv: opts.args, once, siteBase: dirname(script) + '/', stdinPort: stdinChannel.port2, outPort: outChannel.port2, quiet, checkEvery: opts.checkEvery, zone: agreedZone(rep) },
     transferList: [stdinChannel.port2, outChannel.port2],
     stdout: true,
     stderr: false,
@@ -131,61 +131,34 @@ export async function runScript(opts: RunOptions): Promise<number> {
   const stopReplica = (err: RepJSError) => {
     if (stopped) return
     stopped = true
+    stoppedWith = err
     let code = EXIT_STOPPED
     if (opts.onStop) code = opts.onStop(err)
     else process.stderr.write(`repjs: ${err.code}: ${err.message}\n`)
     void worker.terminate().then(() => finish(code))
   }
 
-  let perfBase: number | undefined
   const order = inputOrder()
-  const perform = async (op: string, name: string, args: unknown[]): Promise<unknown> => {
-    switch (op) {
-      case 'now':
-        return opts.medianQuorum ? rep.now({ mode: 'median', quorum: opts.medianQuorum, name }) : rep.now({ name })
-      case 'perf': {
-        // performance.now() is agreed time since the script's first performance.now() call.
-        const t = (await perform('now', name, args)) as number
-        perfBase ??= t
-        return t - perfBase
-      }
-      case 'random':
-        return rep.random({ mode: opts.random, name, args })
-      case 'uuid':
-        return rep.randomUUID({ name })
-      case 'bytes':
-        return rep.getRandomValues(new Uint8Array(args[0] as number), { name })
-      case 'once': {
+  const perform = createPerform({
+    rep,
+    random: opts.random,
+    medianQuorum: opts.medianQuorum,
+    input: (ticket) => {
+      attachInput()
+      return order.inTurn(ticket, () => rep.input())
+    },
+    more: {
+      once: (name, args) => {
         const [target, fn] = onceTarget(name)
         // The arguments are part of the call's identity: a replica renaming to another name diverges.
         const run = (...a: unknown[]) => (target[fn] as (...x: unknown[]) => unknown)(...a.slice(0, -1)) // drop the AbortSignal
         return rep.distributedLocked(run, { name })(...args)
-      }
-      case 'input':
-        attachInput()
-        return order.inTurn(args[0] as number, () => rep.input())
-      case 'check':
-        return rep.check(args[0] as string, { quorum: opts.checkQuorum, name })
-      default:
-        throw new Error(`unknown bridge op ${op}`)
-    }
-  }
-  const answer = async () => {
-    const [op, name, args, site] = bridge.request() as [string, string, unknown[], string]
-    let response: [boolean, unknown, boolean?]
-    try {
-      response = [true, await rep.withCallSite(site, () => perform(op, name, args)), live()]
-    } catch (err) {
-      if (stopsReplica(err)) return stopReplica(err)
-      response = [false, err]
-    }
-    try {
-      bridge.respond(response)
-    } catch (err) {
-      // e.g. crypto.randomBytes() larger than the bridge: the script gets the error, not a hang
-      bridge.respond([false, err instanceof Error ? new RangeError(err.message) : new Error(String(err)), response[2]])
-    }
-  }
+      },
+      check: (name, args) => rep.check(args[0] as string, { quorum: opts.checkQuorum, name }),
+    },
+  })
+  let stoppedWith: RepJSError | undefined
+  const answer = () => answerRequest({ bridge, rep, perform, live, stop: stopReplica, stoppedWith: () => stoppedWith })
 
   // Input: this replica's stdin races the other replicas' for each agreed line.
   let inputAttached = false
@@ -205,25 +178,9 @@ export async function runScript(opts: RunOptions): Promise<number> {
     }
   }, attachInput)
 
-  // Bridge requests: wait on the control word itself (no message per call). While it holds a
-  // response the worker has not taken yet, wait for it to change; a request is answered at once.
-  const serve = async () => {
-    for (;;) {
-      const state = bridge.state
-      if (state === REQUEST) {
-        await answer()
-        // A stopped replica leaves the request unanswered (its worker is being terminated): asking
-        // the stopped replica again would loop on microtasks alone and starve that termination.
-        if (stopped || exited) return
-        continue
-      }
-      const waited = waitAsync(bridge.ctl, 0, state)
-      if (waited.async) await waited.value
-      if (stopped || exited) return
-    }
-  }
+  // Bridge requests: answered until the script's thread exits or RepJS stops the replica.
   let exited = false
-  void serve()
+  void serveRequests(bridge, answer, () => stopped || exited)
   // The worker got a bridge response that was not its call's (it blocks until terminated).
   worker.on('message', (m: { stop?: { code: ErrorCode; message: string } }) => m.stop && stopReplica(new RepJSError(m.stop.code, m.stop.message)))
   worker.on('error', (err) => {

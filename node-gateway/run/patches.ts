@@ -3,26 +3,24 @@
  * patch is recorded with its original so `uninstall()` restores it, and builtin ESM exports are
  * re-synced after installing and after restoring, so `import { randomInt } from 'node:crypto'`
  * sees the same functions as `require('node:crypto').randomInt`.
- *   agreed:   Date (Date.now, new Date(), Date()), performance.now, Math.random,
- *             crypto.randomUUID / getRandomValues / randomBytes / randomInt / randomFillSync /
- *             randomFill (node:crypto and globalThis.crypto), global prompt(), process.stdin (the
- *             agreed input lines, which node:readline and readline/promises read)
+ *   agreed:   what both runtimes patch (core/script/patches.ts: Date, performance.now, Math.random,
+ *             crypto.randomUUID / getRandomValues, global prompt()), plus node:crypto's randomUUID /
+ *             randomBytes / randomInt / randomFillSync / randomFill and process.stdin (the agreed
+ *             input lines, which node:readline and readline/promises read)
  *   run-once: fs.renameSync / unlinkSync / rmSync / rmdirSync / copyFileSync and their callback and
  *             promise forms (unless --local-fs), plus any --once function
  */
 import { createRequire, syncBuiltinESMExports } from 'node:module'
 import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
+import { callAs, ONCE, type ScriptCall } from '../../core/script/calls.js'
+import { installAgreedGlobals } from '../../core/script/patches.js'
+import { Patcher } from '../../core/script/patcher.js'
 
 const require = createRequire(import.meta.url)
 
-export type SyncCall = (op: string, name: string, args: unknown[]) => unknown
-
-interface Saved {
-  target: object
-  key: string
-  desc: PropertyDescriptor | undefined
-}
+/** The bridge call the patches make (core/script/calls.ts). */
+export type SyncCall = ScriptCall
 
 export const DEFAULT_ONCE = ['renameSync', 'unlinkSync', 'rmSync', 'rmdirSync', 'copyFileSync'].map((f) => `fs.${f}`)
 
@@ -31,31 +29,6 @@ export interface PatchOptions {
   once: string[]
   /** The script's process.stdin, made on first use. */
   stdin: () => Readable
-}
-
-/** Records property replacements so they can be undone in reverse order. */
-export class Patcher {
-  private saved: Saved[] = []
-
-  /** Replace `target[key]` with a plain value (a function). */
-  set(target: object, key: string, value: unknown): void {
-    this.define(target, key, { value, writable: true, configurable: true, enumerable: false })
-  }
-
-  /** Replace `target[key]` with an accessor. */
-  define(target: object, key: string, desc: PropertyDescriptor): void {
-    this.saved.push({ target, key, desc: Object.getOwnPropertyDescriptor(target, key) })
-    Object.defineProperty(target, key, { configurable: true, ...desc })
-  }
-
-  restore(): void {
-    for (const s of this.saved.reverse()) {
-      if (s.desc) Object.defineProperty(s.target, s.key, s.desc)
-      else delete (s.target as Record<string, unknown>)[s.key]
-    }
-    this.saved = []
-    syncBuiltinESMExports()
-  }
 }
 
 /** Resolve `fs.renameSync`-style names ('fs' means node:fs) to the module object and function name. */
@@ -78,37 +51,23 @@ const plainArgs = (args: unknown[]) => args.map((a) => (a instanceof URL ? fileU
 export function installPatches(call: SyncCall, opts: PatchOptions): () => void {
   const p = new Patcher()
 
-  // Time
-  const RealDate = Date
-  const now = () => call('now', 'Date.now', []) as number
-  function AgreedDate(this: unknown, ...args: unknown[]) {
-    if (!new.target) return new RealDate(call('now', 'Date', []) as number).toString()
-    return Reflect.construct(RealDate, args.length ? args : [call('now', 'new Date', []) as number], new.target)
-  }
-  Object.setPrototypeOf(AgreedDate, RealDate)
-  Object.defineProperty(AgreedDate, 'name', { value: 'Date' })
-  Object.defineProperty(AgreedDate, 'length', { value: 7 })
-  AgreedDate.prototype = RealDate.prototype
-  ;(AgreedDate as unknown as { now: () => number }).now = now
-  p.set(globalThis, 'Date', AgreedDate)
-  p.set(performance, 'now', () => call('perf', 'performance.now', []) as number)
+  // What both runtimes patch: Date, performance.now, Math.random, Web Crypto, prompt()
+  const { randomUUID: uuid } = installAgreedGlobals(p, call, { write: (text) => process.stdout.write(text) })
 
-  // Randomness
-  p.set(Math, 'random', () => call('random', 'Math.random', []) as number)
+  // node:crypto
   const crypto = require('node:crypto') as typeof import('node:crypto')
   // One agreed block per 64 KiB (Web Crypto's getRandomValues limit, which the replica uses).
-  const bytes = (name: string, n: number) => {
+  const bytes = (name: 'crypto.randomBytes' | 'crypto.randomFillSync' | 'crypto.randomFill', n: number) => {
     if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`${name}: the size must be a whole number ≥ 0, got ${n}`)
-    if (n <= 65536) return call('bytes', name, [n]) as Uint8Array
+    if (n <= 65536) return callAs(call, name, [n]) as Uint8Array
     const out = new Uint8Array(n)
-    for (let at = 0; at < n; at += 65536) out.set(call('bytes', name, [Math.min(65536, n - at)]) as Uint8Array, at)
+    for (let at = 0; at < n; at += 65536) out.set(callAs(call, name, [Math.min(65536, n - at)]) as Uint8Array, at)
     return out
   }
-  const fill = <T extends ArrayBufferView>(name: string, view: T, offset = 0, size = view.byteLength - offset): T => {
+  const fill = <T extends ArrayBufferView>(name: 'crypto.randomFillSync' | 'crypto.randomFill', view: T, offset = 0, size = view.byteLength - offset): T => {
     new Uint8Array(view.buffer, view.byteOffset + offset, size).set(bytes(name, size))
     return view
   }
-  const uuid = () => call('uuid', 'crypto.randomUUID', []) as string
   p.set(crypto, 'randomUUID', uuid)
   p.set(crypto, 'randomFillSync', (view: ArrayBufferView, offset?: number, size?: number) => fill('crypto.randomFillSync', view, offset, size))
   p.set(crypto, 'randomFill', (view: ArrayBufferView, ...rest: unknown[]) => {
@@ -139,7 +98,7 @@ export function installPatches(call: SyncCall, opts: PatchOptions): () => void {
     if (!Number.isSafeInteger(min) || !Number.isSafeInteger(max) || max <= min) {
       throw new RangeError(`crypto.randomInt: need safe integers min < max, got ${min}, ${max}`)
     }
-    const pick = () => min + Math.floor((call('random', 'crypto.randomInt', [min, max]) as number) * (max - min))
+    const pick = () => min + Math.floor((callAs(call, 'crypto.randomInt', [min, max]) as number) * (max - min))
     if (!cb) return pick()
     setImmediate(() => {
       let n: number
@@ -151,30 +110,14 @@ export function installPatches(call: SyncCall, opts: PatchOptions): () => void {
       cb(null, n)
     })
   })
-  // Web Crypto: node:crypto's getRandomValues and webcrypto both use the Crypto prototype's method.
-  const webProto = Object.getPrototypeOf(globalThis.crypto) as object
-  p.set(webProto, 'randomUUID', uuid)
-  const realGetRandomValues = (webProto as { getRandomValues: (v: ArrayBufferView) => ArrayBufferView }).getRandomValues
-  p.set(webProto, 'getRandomValues', <T extends ArrayBufferView>(view: T) => {
-    // the platform's own checks first (integer typed array, at most 65,536 bytes), on an empty copy
-    const Ctor = (view as unknown as { constructor: new (n: number) => ArrayBufferView }).constructor
-    if (view.byteLength > 65536) throw new DOMException(`The ArrayBufferView's byte length (${view.byteLength}) exceeds the number of bytes of entropy available via this API (65536)`, 'QuotaExceededError')
-    realGetRandomValues.call(globalThis.crypto, ArrayBuffer.isView(view) && !(view instanceof DataView) ? new Ctor(0) : view)
-    return fill('crypto.getRandomValues', view)
-  })
-
-  // Input: a synchronous prompt() like the browser's, and process.stdin carrying the agreed lines
-  p.set(globalThis, 'prompt', (message?: string) => {
-    if (message) process.stdout.write(`${message} `)
-    return call('input', 'prompt', []) as string | null
-  })
+  // Input: process.stdin carrying the agreed lines
   let stdin: Readable | undefined
   p.define(process, 'stdin', { enumerable: true, get: () => (stdin ??= opts.stdin()) })
 
   // Run-once calls
   for (const name of opts.once) {
     const [target, fn] = onceTarget(name)
-    p.set(target, fn, (...args: unknown[]) => call('once', name, plainArgs(args)))
+    p.set(target, fn, (...args: unknown[]) => call(ONCE.op, name, plainArgs(args)))
     if (target === require('node:fs') && fn.endsWith('Sync')) {
       const base = fn.slice(0, -4)
       p.set(target, base, (...args: unknown[]) => {
@@ -182,7 +125,7 @@ export function installPatches(call: SyncCall, opts: PatchOptions): () => void {
         setImmediate(() => {
           let v: unknown
           try {
-            v = call('once', name, plainArgs(args))
+            v = call(ONCE.op, name, plainArgs(args))
           } catch (err) {
             return cb(err)
           }
@@ -190,10 +133,13 @@ export function installPatches(call: SyncCall, opts: PatchOptions): () => void {
         })
       })
       const promises = (target as { promises: Record<string, unknown> }).promises
-      p.set(promises, base, async (...args: unknown[]) => call('once', name, plainArgs(args)))
+      p.set(promises, base, async (...args: unknown[]) => call(ONCE.op, name, plainArgs(args)))
     }
   }
 
   syncBuiltinESMExports()
-  return () => p.restore()
+  return () => {
+    p.restore()
+    syncBuiltinESMExports()
+  }
 }

@@ -8,9 +8,10 @@
  * (state that is not agreed: an environment variable, a local file) stops with REPJS_DIVERGED.
  */
 import { createHash } from 'node:crypto'
-import { codec } from './bridge.js'
+import { codec } from '../../core/script/bridge.js'
+import { CHECK, type ScriptCall } from '../../core/script/calls.js'
 
-export type BridgeCall = (op: string, name: string, args: unknown[]) => unknown
+export type BridgeCall = ScriptCall
 
 export interface StateTracker {
   /** The bridge call to patch with: the same calls, hashed and checked every N. */
@@ -27,13 +28,13 @@ export function trackState(call: BridgeCall, every: number): StateTracker {
   let calls = 0
   const consumed = (outcome: unknown) => {
     hash.update(codec.encode(outcome))
-    if (++calls % every === 0) call('check', CHECK_NAME, [hash.copy().digest('hex').slice(0, 32)])
+    if (++calls % every === 0) call(CHECK.op, CHECK_NAME, [hash.copy().digest('hex').slice(0, 32)])
   }
   return {
-    call(op, name, args) {
+    call(op, name, args, patched) {
       let value: unknown
       try {
-        value = call(op, name, args)
+        value = call(op, name, args, patched)
       } catch (err) {
         const e = err as { name?: unknown; message?: unknown; code?: unknown } | null
         consumed([false, String(e?.name), String(e?.message), String(e?.code)])

@@ -5,13 +5,18 @@
  * block on the bridge while the main thread agrees them with the other replicas.
  */
 import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
 import { installAudit, type AuditRecord } from './audit.js'
 import type { RepJSError } from '../../core/errors.js'
-import { BridgeBuffer } from './bridge.js'
+import { ScriptBridge } from '../../core/script/bridge.js'
+import type { ScriptCall } from '../../core/script/calls.js'
+import { createScriptCall } from '../../core/script/script-call.js'
+import { createSiteReader, inScriptLayer } from '../../core/script/site.js'
 import { installPatches } from './patches.js'
 import { trackState } from './state-check.js'
 import { workerStdin } from './stdin.js'
+import { installZone, type AgreedZone } from '../../core/script/zone.js'
 
 export interface WorkerData {
   mode: 'run' | 'audit'
@@ -28,72 +33,26 @@ export interface WorkerData {
   quiet?: boolean
   /** --check-every N: agree a hash of what the script consumed and wrote every N agreed calls. */
   checkEvery?: number
+  /** The run's agreed time zone and locale (core/script/zone.ts), installed before the script starts. */
+  zone?: AgreedZone
 }
 
 const data = workerData as WorkerData
 const port = parentPort!
 const require = createRequire(import.meta.url)
 
+/** This folder (the worker's glue, the Node patches), as a URL and as a path. */
+const runUrl = new URL('./', import.meta.url).href
+const runPath = fileURLToPath(runUrl)
 /**
- * The first stack frame outside RepJS and Node's internals, relative to the script's folder.
- * `direct`: only a call made by the script (or a library) itself counts, not one Node's internals
- * make on its behalf (readline reading process.env.TERM): those give ''.
+ * Call sites: the first frame outside RepJS (this folder, core/script/) and Node's internals,
+ * relative to the script's folder. From V8's frame objects unless Node source-maps the stack's text.
  */
-function siteOf(stack: string | undefined, direct = false): string {
-  for (const line of (stack ?? '').split('\n').slice(1)) {
-    if (line.includes('/node-gateway/run/')) continue
-    if (line.includes('(node:') || line.includes('at node:')) {
-      if (direct) return ''
-      continue
-    }
-    // "at fn (/path with spaces/x.js:3:7)" or "at /path/x.js:3:7", paths possibly file:// URLs
-    const m = /\(((?:file:\/\/)?\/.*):(\d+):(\d+)\)$/.exec(line) ?? /at ((?:file:\/\/)?\/.*):(\d+):(\d+)$/.exec(line)
-    if (m) return siteAt(m[1]!, m[2]!)
-  }
-  return ''
-}
-
-/** A site of the script: its file (an absolute path or a file:// URL) relative to the script's folder, and the line. */
-function siteAt(fileOrUrl: string, line: string | number | null): string {
-  const path = fileOrUrl.startsWith('file://') ? decodeURIComponent(fileOrUrl.slice(7)) : fileOrUrl
-  return `${path.startsWith(data.siteBase) ? path.slice(data.siteBase.length) : path}:${line}`
-}
-
-/** A stack of `depth` frames (40 gets past readline and stream internals to the script's frame). */
-function stackNow(depth = 40): string | undefined {
-  const limit = Error.stackTraceLimit
-  Error.stackTraceLimit = depth
-  const stack = new Error().stack
-  Error.stackTraceLimit = limit
-  return stack
-}
-
-/**
- * The same site as `siteOf(stackNow(depth))`, read from V8's frame objects instead of the stack's
- * text: formatting every frame was most of the bridge's own cost per call. Only when Node applies
- * no source maps (`--enable-source-maps` maps the text, not the frames); otherwise undefined.
- */
-const framesAsIs = (_err: Error, frames: NodeJS.CallSite[]) => frames
-function siteFromFrames(depth: number): string | undefined {
-  if (process.sourceMapsEnabled) return undefined
-  const limit = Error.stackTraceLimit
-  const prepare = Error.prepareStackTrace
-  const holder: { stack?: NodeJS.CallSite[] } = {}
-  try {
-    Error.stackTraceLimit = depth
-    Error.prepareStackTrace = framesAsIs
-    Error.captureStackTrace(holder, siteFromFrames)
-    for (const f of holder.stack ?? []) {
-      const name = f.getFileName()
-      if (!name || name.includes('/node-gateway/run/') || !/^(file:\/\/)?\//.test(name)) continue
-      return siteAt(name, f.getLineNumber())
-    }
-    return ''
-  } finally {
-    Error.stackTraceLimit = limit
-    Error.prepareStackTrace = prepare
-  }
-}
+const sites = createSiteReader({
+  isOwn: (file) => file.startsWith(runUrl) || file.startsWith(runPath) || inScriptLayer(file),
+  base: () => data.siteBase,
+  frames: !process.sourceMapsEnabled,
+})
 
 /** One number for each input read of the script, prompt() or stdin, in the order it made them. */
 let inputReads = 0
@@ -103,7 +62,7 @@ const stdin = () => workerStdin(data.stdinPort, inputTicket)
 if (data.mode === 'audit') {
   const seen = new Map<string, AuditRecord>()
   installAudit((name, mark, note) => {
-    const site = siteOf(stackNow(), true)
+    const site = sites.ofStack(sites.stack(), true)
     if (!site) return // Node's own internals, not the script
     let r = seen.get(name)
     if (!r) seen.set(name, (r = { name, mark, note, count: 0, sites: {} }))
@@ -112,33 +71,22 @@ if (data.mode === 'audit') {
   }, { once: data.once, stdin })
   process.on('exit', () => port.postMessage({ audit: [...seen.values()] }))
 } else {
-  const bridge = new BridgeBuffer(data.sab!)
-  const call = (op: string, name: string, args: unknown[]): unknown => {
-    // Most calls come straight from the script: a short stack is cheaper to format; go deep only
-    // when the script's frame is further down (calls made from inside readline, streams, ...).
-    let site = siteFromFrames(8) || siteFromFrames(40)
-    if (site === undefined) site = siteOf(stackNow(8)) || siteOf(stackNow())
-    let reply: unknown[]
-    try {
-      reply = bridge.call([op, name, op === 'input' ? [inputTicket()] : args, site])
-    } catch (err) {
-      // A response that is not this call's: the script must not go on. The host stops the replica.
-      port.postMessage({ stop: { code: (err as RepJSError).code, message: (err as Error).message } })
+  const bridge = new ScriptBridge(data.sab!)
+  const viaBridge = createScriptCall({
+    bridge,
+    site: sites,
+    stopped(err) {
+      // RepJS stopped the replica, or the bridge answered another call: the script must not go on.
+      // The host stops the replica (if it has not already).
+      port.postMessage({ stop: { code: (err as RepJSError).code, message: err.message } })
       for (;;) Atomics.wait(bridge.ctl, 0, Atomics.load(bridge.ctl, 0)) // until the host terminates this thread
-    }
-    const [ok, value, live] = reply as [boolean, unknown, boolean?]
-    if (live && quiet) quiet = false
-    if (!ok) {
-      // An agreed error (e.g. ENOENT from a run-once rename): show where the script called, as
-      // Node would, not where the replica that ran it did.
-      if (value instanceof Error) {
-        const frames = (stackNow() ?? '').split('\n').slice(1).filter((l) => !l.includes('/node-gateway/run/'))
-        value.stack = [`${value.name}: ${value.message}`, ...frames.slice(0, 10)].join('\n')
-      }
-      throw value
-    }
-    return value
-  }
+    },
+    live: (live) => {
+      if (live && quiet) quiet = false
+    },
+  })
+  // Input reads (prompt() here, stdin reads through their port) are numbered in the script's order.
+  const call: ScriptCall = (op, name, args, patched) => viaBridge(op, name, op === 'input' ? [inputTicket()] : args, patched)
   let quiet = Boolean(data.quiet)
   const tracker = data.checkEvery ? trackState(call, data.checkEvery) : undefined
   const out = data.outPort
@@ -167,6 +115,7 @@ if (data.mode === 'audit') {
       return true
     } as typeof process.stderr.write
   }
+  if (data.zone) installZone(data.zone) // before the agreed Date, which wraps the zoned one
   installPatches(tracker?.call ?? call, { once: data.once, stdin })
 }
 

@@ -1,69 +1,8 @@
 /**
- * The etcd key layout. Everything of a run is under /repjs/v1/<run>/:
- *   meta                          run record: program id, incarnation, replicas (created once)
- *   s/<stream>/<slot:12 digits>   decided slot records (the log), ordered by key
- *   v/<stream>/<slot>/<voter>     votes of a pending vote slot (deleted when it is decided)
- *   l/<stream>/<slot>             run-once lock, attached to the holder's lease
- *   m/<stream>/<slot>             run-once "started" marker (deleted when the outcome is recorded)
- *   snap/<stream>                 latest snapshot of a stream: [1, run, stream, slot, state] (core/snapshot.ts)
- *   p/<replicaId>                 presence (core/presence.ts): lease-bound CBOR map
- *                                 {v:1, replica, name, runtime, status, slot, head, at}
- * Outside the run's prefix, so it outlives the run (run-entry.ts):
- *   /repjs/runs/v1/<run>          run index entry / tombstone: CBOR map {v:1, incarnation, program,
- *                                 created, ttlMs, lease, gone, active} (no lease of its own)
+ * The etcd key layout is core's (core/keys.ts, the one module that names keys); this adds what
+ * only the etcd store needs: the end of a prefix range as bytes.
  */
-export const ROOT = '/repjs/v1/'
-const SLOT_DIGITS = 12
-/** Slots are keys of 12 decimal digits: higher slot numbers cannot be stored in order. */
-export const MAX_SLOT = 10 ** SLOT_DIGITS - 1
-
-export function pad(slot: number): string {
-  return String(slot).padStart(SLOT_DIGITS, '0')
-}
-
-/** Where the run index entries (tombstones) live. */
-export const RUNS_ROOT = '/repjs/runs/v1/'
-export function runIndexKey(run: string): string {
-  return RUNS_ROOT + run
-}
-
-export function runPrefix(run: string): string {
-  return `${ROOT}${run}/`
-}
-export function metaKey(run: string): string {
-  return `${runPrefix(run)}meta`
-}
-export function slotPrefix(run: string, stream: string): string {
-  return `${runPrefix(run)}s/${stream}/`
-}
-export function slotKey(run: string, stream: string, slot: number): string {
-  return slotPrefix(run, stream) + pad(slot)
-}
-export function votePrefix(run: string, stream: string, slot: number): string {
-  return `${runPrefix(run)}v/${stream}/${pad(slot)}/`
-}
-export function lockKey(run: string, stream: string, slot: number): string {
-  return `${runPrefix(run)}l/${stream}/${pad(slot)}`
-}
-export function markerKey(run: string, stream: string, slot: number): string {
-  return `${runPrefix(run)}m/${stream}/${pad(slot)}`
-}
-
-export function snapKey(run: string, stream: string): string {
-  return `${runPrefix(run)}snap/${stream}`
-}
-export function presencePrefix(run: string): string {
-  return `${runPrefix(run)}p/`
-}
-export function presenceKey(run: string, replica: string): string {
-  return presencePrefix(run) + replica
-}
-
-/** The slot number of a slot key, or -1 if it is not one. */
-export function slotOf(key: string): number {
-  const tail = key.slice(key.lastIndexOf('/') + 1)
-  return tail.length === SLOT_DIGITS && /^\d+$/.test(tail) ? Number(tail) : -1
-}
+export * from '../../core/keys.js'
 
 /** The end of the range of keys starting with `prefix` (etcd's range_end). */
 export function prefixEnd(prefix: string): Buffer {

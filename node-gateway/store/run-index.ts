@@ -64,11 +64,7 @@ export async function scanPrefix(store: EtcdStore, prefix: string, each: (kv: Kv
   let revision: string | undefined
   for (;;) {
     const req: IRangeRequest = { key, range_end: end, limit: PAGE, revision }
-    const page = await etcdCall('listing keys', async () => {
-      if (store.kv) return store.kv.rangePage(req)
-      const r = await store.client.kv.range(req)
-      return { revision: r.header.revision, more: r.more, kvs: r.kvs }
-    })
+    const page = await etcdCall('listing keys', () => store.transport.rangePage(req))
     revision ??= page.revision
     for (const kv of page.kvs) each(kv)
     const last = page.kvs[page.kvs.length - 1]

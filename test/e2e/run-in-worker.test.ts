@@ -161,6 +161,36 @@ test('a script that branches on where it runs diverges: the tab stops with REPJS
   await tab.close()
 })
 
+test('the same script logs the same calls, under the same names, at the same sites, through runInWorker and `repjs run`', async () => {
+  const [nodeRun, tabRun] = [uniqueRun('calls-node'), uniqueRun('calls-tab')]
+  const node = repjsRun(nodeRun, fixture('calls.js'), ['--eof-ends-input']) // stdin is /dev/null: the end of input at once
+  expect(await node.exited, node.stderr).toBe(0)
+  const tab = await openTab()
+  const id = await tab.evaluate(([gw, r]) => window.rw.start('/raw/scripts/calls.js', { gateway: gw, run: r }), [gateway.url, tabRun] as const)
+  await tab.evaluate((i) => window.rw.type(i, null), id)
+  const fin = await tab.evaluate((i) => window.rw.finish(i), id)
+  expect(fin.exitCode, fin.stderr).toBe(0)
+  expect(fin.stdout).toBe('line? done number object string number number string 4 \n')
+  expect(node.stdout).toBe(fin.stdout)
+  /** The log's calls as `repjs inspect --json` shows them: what identifies each call, not its value. */
+  const calls = async (run: string) => {
+    const p = spawn(process.execPath, [cli, 'inspect', '--run', run, '--etcd', etcd.endpoint, '--json', '--stream', '*'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    p.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d))
+    expect((await settled(p)).code).toBe(0)
+    return out.split('\n').filter(Boolean).map((l) => {
+      const r = JSON.parse(l) as { stream: string; slot: number; kind: string; name: string; args: string; site: string }
+      return [r.stream, r.slot, r.kind, r.name, r.args, r.site] as const
+    })
+  }
+  const [viaNode, viaTab] = await Promise.all([calls(nodeRun), calls(tabRun)])
+  expect(viaNode.map((c) => `${c[2]} ${c[3]}`).filter((c) => !c.startsWith('input'))).toEqual([
+    'now Date.now', 'now new Date', 'now Date', 'now performance.now', 'random Math.random', 'random crypto.randomUUID', 'random crypto.getRandomValues',
+  ])
+  expect(viaTab).toEqual(viaNode)
+  await tab.close()
+})
+
 test('a page that is not crossOriginIsolated gets REPJS_SETUP naming the headers to send', async () => {
   const page = await openTab('plain.html')
   expect(await page.evaluate(() => window.rw.crossOriginIsolated)).toBe(false)
@@ -215,3 +245,22 @@ test('bridge cost in a browser worker: 2,000 Date.now() in the worker vs 2,000 a
   )
   await tab.close()
 }, 120_000) // nothing is asserted about time, but live calls on a loaded machine can be slow
+
+test("the run's agreed time zone and locale: a tab in another zone prints the local time of the run's creator, as a `repjs run` process", async () => {
+  const run = uniqueRun('worker-zone')
+  // The Node replica creates the run in Tokyo; Chromium runs in this machine's zone (and locale).
+  const env = { ...process.env, TZ: 'Asia/Tokyo', LANG: 'en_US.UTF-8', LC_ALL: 'en_US.UTF-8' }
+  const proc = spawn(process.execPath, [cli, 'run', '--run', run, '--gateway', gateway.url, legacy('local-time.js')], { stdio: ['ignore', 'pipe', 'pipe'], env })
+  let stdout = ''
+  proc.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
+  expect((await settled(proc)).code).toBe(0)
+  expect(stdout).toContain('GMT+0900 (Japan Standard Time)')
+  const tab = await openTab()
+  expect(await tab.evaluate(() => Intl.DateTimeFormat().resolvedOptions().timeZone)).not.toBe('Asia/Tokyo')
+  const r = await runIn(tab, '/raw/legacy/local-time.js', { gateway: gateway.url, run })
+  expect(r).toMatchObject({ exitCode: 0, stderr: '' })
+  expect(r.stdout).toBe(stdout)
+  const refused = await tab.evaluate(([u, o]) => window.rw.startError(u, o), ['/raw/legacy/local-time.js', { gateway: gateway.url, run, timeZone: 'Europe/Paris' }] as const)
+  expect(refused?.code).toBe('REPJS_ZONE_MISMATCH')
+  await tab.close()
+})

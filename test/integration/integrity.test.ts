@@ -76,7 +76,7 @@ test('a record copied in etcd from slot 0 to slot 1 is REPJS_CORRUPT on replay, 
     expect(await count()).toBe(1)
     const err = await rejection(count())
     expect(err.code).toBe(ErrorCodes.CORRUPT)
-    expect(err.message).toContain(`/repjs/v1/${run}/s/main/1`)
+    expect(err.message).toContain(`/repjs/v1/${run}/s/main/${pad(1)}`)
     expect(err.message).toMatch(/names run '.*' stream 'main' slot 0/)
     expect(err.details).toMatchObject({ expected: { run, stream: 'main', slot: 1 }, found: { run, stream: 'main', slot: 0 } })
     await b.close()

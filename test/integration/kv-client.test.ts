@@ -1,11 +1,13 @@
 // The lean node:http2 KV client against real etcd: Txn branches, Range paging and sorting, the
 // shapes the store reads (same as etcd3's), and failures classified by storeError like etcd3's.
-import { Etcd3, type ICompare, type IRequestOp } from 'etcd3'
+import { BrokenCircuitError } from 'cockatiel'
+import { ClientClosedError, Etcd3, EtcdLeaseInvalidError, GRPCDeadlineExceededError, GRPCUnavailableError, GRPCUnknownError, type ICompare, type IRequestOp } from 'etcd3'
 import { expect, test } from 'vitest'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import { storeError } from '../../node-gateway/store/etcd-errors.js'
 import { EtcdStore } from '../../node-gateway/store/etcd-store.js'
-import { KvClient, statusError } from '../../node-gateway/store/kv-client.js'
+import { KvClient } from '../../node-gateway/store/kv-client.js'
+import { codeOf, leaseNotFound, statusError } from '../../node-gateway/store/grpc/status.js'
 import { freePort, uniqueRun, type Cluster } from '../helpers/etcd.js'
 import { eventually, useKvCluster } from '../helpers/kv-cluster.js'
 
@@ -216,11 +218,13 @@ test('without quorum a call is retryable waiting-for-quorum; calls resume when m
   if (!res.succeeded) expect(res.responses[0]!.response_range.kvs[0]!.value.toString()).toBe('v')
 }, 60_000)
 
-test('grpc-status mapping: etcd messages and codes read as storeError expects', () => {
-  const cls = (code: number, message: string) => {
-    const e = storeError(statusError(code, message), 'x')
+test('one gRPC status table: statuses from either transport read as storeError expects', () => {
+  const read = (err: unknown) => {
+    const e = storeError(err, 'x')
     return e.details.tooLarge ? 'tooLarge' : e.details.noSpace ? 'noSpace' : e.retryable ? String(e.retryAs) : 'final'
   }
+  // The lean client's: a status a server sent.
+  const cls = (code: number, message: string) => read(statusError(code, message))
   expect(cls(14, 'etcdserver: no leader')).toBe('waiting-for-quorum')
   expect(cls(14, 'etcdserver: request timed out')).toBe('waiting-for-quorum')
   expect(cls(14, 'etcdserver: leader changed')).toBe('waiting-for-quorum')
@@ -231,6 +235,20 @@ test('grpc-status mapping: etcd messages and codes read as storeError expects', 
   expect(cls(8, 'Received message larger than max (5242880 vs 4194304)')).toBe('tooLarge')
   expect(cls(8, 'etcdserver: mvcc: database space exceeded')).toBe('noSpace') // NOSPACE: the same status
   expect(cls(3, 'etcdserver: request is too large')).toBe('final')
+  expect(cls(9, 'etcdserver: not leader')).toBe('waiting-for-quorum')
+  expect(cls(5, 'etcdserver: requested lease not found')).toBe('final')
+  expect(leaseNotFound(statusError(5, 'etcdserver: requested lease not found'))).toBe(true)
+  // etcd3's (grpc-js): the same classes, read by the same table.
+  expect(read(new GRPCUnavailableError('14 UNAVAILABLE: No connection established'))).toBe('reconnecting')
+  expect(read(new GRPCUnavailableError('14 UNAVAILABLE: etcdserver: no leader'))).toBe('waiting-for-quorum')
+  expect(read(new GRPCDeadlineExceededError('4 DEADLINE_EXCEEDED: Deadline exceeded'))).toBe('waiting-for-quorum')
+  expect(read(new GRPCUnknownError('2 UNKNOWN: context deadline exceeded'))).toBe('waiting-for-quorum')
+  expect(read(new GRPCUnknownError('2 UNKNOWN: something else'))).toBe('final')
+  expect(leaseNotFound(new EtcdLeaseInvalidError('etcdserver: requested lease not found'))).toBe(true)
+  expect(read(new BrokenCircuitError())).toBe('reconnecting')
+  expect(read(new ClientClosedError('KV'))).toBe('final')
+  // Every status has a row, and each row's class maps back to its code.
+  for (let code = 1; code <= 16; code++) expect(codeOf(statusError(code === 2 ? 2 : code, 'm'))).toBe(code)
 })
 
 test('close: later calls fail with CLOSED; the store picks its hot path from the endpoints', async () => {
@@ -241,11 +259,11 @@ test('close: later calls fail with CLOSED; the store picks its hot path from the
   expect(err.code).toBe(ErrorCodes.CLOSED)
 
   const fast = new EtcdStore({ endpoints: etcd.endpoints })
-  expect(fast.kv).toBeInstanceOf(KvClient)
+  expect(fast.transport.kind).toBe('http2')
   const slow = new EtcdStore({ endpoints: etcd.endpoints, hotPath: 'etcd3' })
-  expect(slow.kv).toBeUndefined()
+  expect(slow.transport.kind).toBe('etcd3')
   const tls = new EtcdStore({ endpoints: ['https://127.0.0.1:1'] })
-  expect(tls.kv).toBeUndefined()
+  expect(tls.transport.kind).toBe('etcd3')
   expect(() => new EtcdStore({ endpoints: ['https://127.0.0.1:1'], hotPath: 'http2' })).toThrow(/plaintext/)
   await Promise.all([fast.close(), slow.close(), tls.close()])
 })

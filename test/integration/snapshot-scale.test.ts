@@ -25,7 +25,7 @@ async function writeLog(run: string, n: number): Promise<void> {
   const codec = createCodec(createCborFormat())
   // A generous deadline: big Txns on a machine shared with other work.
   const store = createEtcdStore({ endpoints: etcd.endpoint, callTimeoutMs: 30_000 })
-  const kv = store.kv!
+  const kv = store.transport
   let next = 0
   let written = 0
   let shown = 0

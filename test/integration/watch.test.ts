@@ -242,7 +242,7 @@ test("follow() over the lean watch: a slot decided below one already seen, durin
   const m0 = new URL(etcd.members[0]!.client)
   const proxy = await startProxy({ host: m0.hostname, port: Number(m0.port) })
   const store = new EtcdStore({ endpoints: proxy.url, callTimeoutMs: 1000 })
-  expect(store.kv).toBeInstanceOf(KvClient)
+  expect(store.transport.kind).toBe('http2')
   try {
     const run = uniqueRun('follow')
     const got: number[] = []

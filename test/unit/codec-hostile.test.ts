@@ -12,7 +12,7 @@ import { decodeRecord, encodeRecord } from '../../core/record.js'
 import { createCborFormat, TAGGED_CBOR_TAG } from '../../core/cbor-format.js'
 
 const codec = createCodec(createCborFormat())
-const KEY = '/repjs/v1/hostile-run/s/main/17'
+const KEY = '/repjs/v1/hostile-run/s/main/000000000017'
 /** Where the records below are read from (KEY). */
 const AT = { run: 'hostile-run', stream: 'main', slot: 17 }
 

@@ -1,13 +1,13 @@
 /**
- * The synchronous bridges of `repjs run` (node-gateway/run/bridge.ts) and `runInWorker`
- * (browser/worker-protocol.ts), each with a real worker thread on the built modules: every call
- * gets its own answer, also when the host's wake-up for one answer arrives late, after the worker
- * has already taken that answer (it saw the state change before it waited) and is waiting for the
- * next one. Before the fix the late wake-up was taken for the next answer: the Node worker read its
- * own request as the answer, the browser worker the previous answer again. The host here reads a
- * request as soon as it sees the state REQUEST (not the page's request counter): the browser
- * bridge once took the request's id from that counter, bumped after the state, and a host that
- * read in between answered with the previous id (REPJS_CORRUPT, about 1 run in 8 under load).
+ * The synchronous bridge of a plain script's worker (core/script/bridge.ts, the one `repjs run` and
+ * `runInWorker` share), with a real worker thread on the built module: every call gets its own
+ * answer, also when the host's wake-up for one answer arrives late, after the worker has already
+ * taken that answer (it saw the state change before it waited) and is waiting for the next one.
+ * Before the fix the late wake-up was taken for the next answer: the Node worker read its own
+ * request as the answer, the browser worker the previous answer again. The host here reads a
+ * request as soon as it sees the state REQUEST: the browser bridge once took the request's id from
+ * a counter bumped after the state, and a host that read in between answered with the previous id
+ * (REPJS_CORRUPT, about 1 run in 8 under load). The Chromium twin is in test/e2e/run-in-worker.test.ts.
  */
 import { Worker } from 'node:worker_threads'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -27,25 +27,14 @@ interface Host {
   answerBlind(): void
 }
 
-async function hostNode(wake: (notify: () => void) => void): Promise<Host> {
-  const { BridgeBuffer } = await import(dist('node-gateway/run/bridge.js'))
-  const bridge = BridgeBuffer.create(1 << 16, { wake })
+async function hostOf(wake: (notify: () => void) => void): Promise<Host> {
+  const { ScriptBridge } = await import(dist('core/script/bridge.js'))
+  const bridge = ScriptBridge.create(1 << 16, { wake })
   return {
     sab: bridge.sab,
     state: () => bridge.state,
-    answer: () => bridge.respond([(bridge.request()[1] as number) * 2]),
-    answerBlind: () => bridge.respond([0]),
-  }
-}
-
-async function hostBrowser(wake: (notify: () => void) => void): Promise<Host> {
-  const { Bridge, TAG_NUMBER } = await import(dist('browser/worker-protocol.js'))
-  const bridge = Bridge.create(1 << 16, { wake })
-  return {
-    sab: bridge.sab,
-    state: () => Atomics.load(bridge.ctl as Int32Array, 0),
-    answer: () => bridge.writeResponse(TAG_NUMBER, bridge.readRequest().arg * 2),
-    answerBlind: () => bridge.writeResponse(TAG_NUMBER, 0),
+    answer: () => bridge.respond({ value: (bridge.request().args[0] as number) * 2 }),
+    answerBlind: () => bridge.respond({ value: 0 }),
   }
 }
 
@@ -61,11 +50,11 @@ async function until(cond: () => boolean, what: string, ms = 5000): Promise<void
  * `calls` calls; with `late`, the host holds back its wake-up for every even call's answer until
  * the worker has written its next request (and has had time to block on it).
  */
-async function exercise(kind: 'node' | 'browser', calls: number, late: boolean, blindAt = -1) {
+async function exercise(calls: number, late: boolean, blindAt = -1) {
   let pending: (() => void) | undefined
   const wake = (notify: () => void) => (pending = notify)
-  const host = await (kind === 'node' ? hostNode(wake) : hostBrowser(wake))
-  const worker = new Worker(fixture, { workerData: { module: dist(kind === 'node' ? 'node-gateway/run/bridge.js' : 'browser/worker-protocol.js'), kind, sab: host.sab, calls, deschedule: late } })
+  const host = await hostOf(wake)
+  const worker = new Worker(fixture, { workerData: { module: dist('core/script/bridge.js'), sab: host.sab, calls, deschedule: late } })
   const values: unknown[] = []
   let error: { code?: string; message: string } | undefined
   let finished = false
@@ -100,21 +89,21 @@ async function exercise(kind: 'node' | 'browser', calls: number, late: boolean, 
 
 const expected = (n: number) => Array.from({ length: n }, (_, i) => i * 2)
 
-describe.each(['node', 'browser'] as const)('the %s bridge', (kind) => {
+describe('the plain-script bridge', () => {
   it('answers each call with its own response', async () => {
-    const r = await exercise(kind, 200, false)
+    const r = await exercise(200, false)
     expect(r.values).toEqual(expected(200))
     expect(r.error).toBeUndefined()
   })
 
   it('a late wake-up of an answer already taken does not answer the next call', async () => {
-    const r = await exercise(kind, 40, true)
+    const r = await exercise(40, true)
     expect(r.values).toEqual(expected(40))
     expect(r.error).toBeUndefined()
   })
 
   it('an answer that names another request is REPJS_CORRUPT, never a value', async () => {
-    const r = await exercise(kind, 10, false, 3)
+    const r = await exercise(10, false, 3)
     expect(r.values).toEqual(expected(3))
     expect(r.error).toMatchObject({ code: 'REPJS_CORRUPT' })
   })

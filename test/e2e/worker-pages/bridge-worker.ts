@@ -1,11 +1,11 @@
-// A Web Worker making calls through runInWorker's bridge (browser/worker-protocol.ts, from
-// source), as the Node twin test/fixtures/bridge-worker.mjs does in a worker thread: every even
+// A Web Worker making calls through the plain-script bridge (core/script/bridge.ts, from source),
+// as test/fixtures/bridge-worker.mjs does in a Node worker thread: every even
 // call acts as if the worker were descheduled between its request and its Atomics.wait (it spins
 // until the answer is written, so the wait returns at once). Each answer is posted as it comes.
-import { Bridge } from '../../../browser/worker-protocol.js'
+import { ScriptBridge } from '../../../core/script/bridge.js'
 
 onmessage = (e: MessageEvent<{ sab: SharedArrayBuffer; calls: number }>) => {
-  const bridge = new Bridge(e.data.sab)
+  const bridge = new ScriptBridge(e.data.sab)
   let call = 0
   let firstWait = false
   const realWait = Atomics.wait.bind(Atomics)
@@ -17,8 +17,8 @@ onmessage = (e: MessageEvent<{ sab: SharedArrayBuffer; calls: number }>) => {
   try {
     for (call = 0; call < e.data.calls; call++) {
       firstWait = true
-      bridge.writeRequest(0, 0, call, 0)
-      postMessage({ value: bridge.awaitResponse().value })
+      const reply = bridge.call('now', 'echo', [call], 'bridge-worker.ts:1')
+      postMessage({ value: reply.ok ? reply.value : reply.error })
     }
     postMessage({ done: true })
   } catch (err) {

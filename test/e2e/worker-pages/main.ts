@@ -1,7 +1,7 @@
 // The runInWorker e2e page: exposes `window.rw` for the test to drive. Served with COOP/COEP
 // (index.html) or without (plain.html, not crossOriginIsolated).
 import { connect, runInWorker, type RunInWorkerOptions, type WorkerRun } from '../../../browser/index.js'
-import { Bridge, REQUEST, STATE, TAG_NUMBER } from '../../../browser/worker-protocol.js'
+import { REQUEST, ScriptBridge } from '../../../core/script/bridge.js'
 
 export interface Finished {
   exitCode: number
@@ -102,7 +102,7 @@ window.rw = {
   },
   async lateWake(calls) {
     let pending: (() => void) | undefined
-    const bridge = Bridge.create(1 << 16, { wake: (notify) => (pending = notify) })
+    const bridge = ScriptBridge.create(1 << 16, { wake: (notify) => (pending = notify) })
     const worker = new Worker(new URL('./bridge-worker.ts', import.meta.url), { type: 'module' })
     const values: unknown[] = []
     let error: { code?: string; message: string } | undefined
@@ -120,13 +120,13 @@ window.rw = {
         await tick()
       }
     }
-    const requested = () => Atomics.load(bridge.ctl, STATE) === REQUEST || finished
+    const requested = () => bridge.state === REQUEST || finished
     worker.postMessage({ sab: bridge.sab, calls })
     try {
       for (let i = 0; i < calls && !finished; i++) {
         await until(requested, `request ${i}`)
         if (finished) break
-        bridge.writeResponse(TAG_NUMBER, bridge.readRequest().arg * 2)
+        bridge.respond({ value: (bridge.request().args[0] as number) * 2 })
         const notify = pending!
         if (i % 2 === 0) {
           await until(requested, `request ${i + 1}`)

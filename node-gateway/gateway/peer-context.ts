@@ -1,0 +1,38 @@
+/** What a connection (peer.ts) is given by the gateway: its store, hubs, metrics, limits and shared caps. */
+import type { Hubs } from './hub.js'
+import type { Usage } from './limits.js'
+import type { LivenessOptions } from './liveness.js'
+import type { Metrics } from './metrics.js'
+import type { Peer } from './peer.js'
+import type { ServedStore } from './served-store.js'
+
+export interface PeerLimits {
+  /** Requests awaiting etcd at once, per connection. */
+  maxInFlight: number
+  /** Frames per second (token bucket, burst 2x). */
+  ratePerSecond: number
+  /** Bytes queued for a slow client before it is closed with SLOW_CONSUMER. */
+  maxBufferedBytes: number
+  /** Live subscriptions per connection (each one holds etcd reads and a share of a watch). */
+  maxSubscriptions: number
+  /** Run-once locks held per connection (each one is an etcd lease with keep-alives). */
+  maxLocks: number
+  /** Largest record, run record or vote stored (default DEFAULT_MAX_VALUE_BYTES, 1 MiB). */
+  maxValueBytes?: number
+  /** SUBSCRIBEs per second per connection (each starts a history read); burst: maxSubscriptions. */
+  subscribesPerSecond: number
+}
+
+export interface PeerContext {
+  store: ServedStore
+  hubs: Hubs
+  metrics: Metrics
+  limits: PeerLimits
+  usage: Usage
+  liveness: LivenessOptions
+  secret: string | undefined
+  gatewayId: string
+  /** The live connection of each (run, replica id) on this gateway: a later one takes over. */
+  live: Map<string, Peer>
+  log: { info(o: object, m?: string): void; warn(o: object, m?: string): void }
+}

@@ -1,0 +1,77 @@
+/**
+ * The transport over etcd3's grpc-js client: every call, watch and lease through it. It serves
+ * https endpoints (and `hotPath: 'etcd3'`); the lean transport uses its leases (`etcd3Leases`).
+ * etcd3 resumes a lost watch stream by itself, so an 'error' here is a cancel (compaction).
+ */
+import type { Etcd3, IRangeRequest } from 'etcd3'
+import { keepLease } from './lease-keeper.js'
+import { WatchCompactedError, type Transport, type Watcher, type WatchHandlers, type WatchRequest } from './transport.js'
+
+/** The lease calls of a Transport, through etcd3's LeaseClient. */
+export function etcd3Leases(client: Etcd3): Pick<Transport, 'leaseGrant' | 'leaseRevoke' | 'leaseTimeToLive' | 'keepLease'> {
+  return {
+    leaseGrant: async (ttlSec) => (await client.leaseClient.leaseGrant({ TTL: ttlSec })).ID,
+    leaseRevoke: async (id) => void (await client.leaseClient.leaseRevoke({ ID: id })),
+    leaseTimeToLive: async (id) => {
+      const res = await client.leaseClient.leaseTimeToLive({ ID: id })
+      return { ttlSec: Number(res.TTL), grantedSec: Number(res.grantedTTL) }
+    },
+    keepLease: (id, ttlSec) => keepLease(client, id, ttlSec),
+  }
+}
+
+/** etcd3's watcher behind the Transport's Watcher: created asynchronously, its events and its cancel passed on. */
+function watchThrough(client: Etcd3, req: WatchRequest, h: WatchHandlers): Watcher {
+  let closed = false
+  let w: Awaited<ReturnType<ReturnType<Etcd3['watch']>['create']>> | undefined
+  const fail = (err: Error) => {
+    if (closed) return
+    closed = true
+    void w?.cancel().catch(() => {})
+    h.error(err)
+  }
+  const builder = client.watch()
+  if (req.range_end !== undefined) builder.inRange({ start: req.key, end: req.range_end })
+  else builder.key(req.key)
+  if (req.start_revision !== undefined) builder.startRevision(String(req.start_revision))
+  if (req.prev_kv) builder.withPreviousKV()
+  builder.create().then(
+    (created) => {
+      w = created
+      if (closed) return void created.cancel().catch(() => {})
+      created.on('put', (kv, prev) => !closed && h.event?.({ type: 'Put', kv, ...(prev ? { prev_kv: prev } : {}) }))
+      created.on('delete', (kv, prev) => !closed && h.event?.({ type: 'Delete', kv, ...(prev ? { prev_kv: prev } : {}) }))
+      // A cancel response carries no gRPC status, only its reason: "mvcc: required revision has been compacted".
+      created.on('error', (err: Error) => fail(/compacted/.test(err.message) ? new WatchCompactedError('0', err.message) : err))
+    },
+    (err: Error) => fail(err),
+  )
+  const watcher: Watcher = {
+    get closed() {
+      return closed
+    },
+    cancel() {
+      if (closed) return
+      closed = true
+      void w?.cancel().catch(() => {})
+    },
+    unref: () => watcher,
+    ref: () => watcher,
+  }
+  return watcher
+}
+
+export function etcd3Transport(client: Etcd3): Transport {
+  return {
+    kind: 'etcd3',
+    txn: (req) => client.kv.txn(req),
+    range: (req) => client.kv.range(req),
+    rangePage: async (req: IRangeRequest) => {
+      const res = await client.kv.range(req)
+      return { revision: res.header.revision, more: res.more, kvs: res.kvs }
+    },
+    watch: (req, h) => watchThrough(client, req, h),
+    ...etcd3Leases(client),
+    close: () => {}, // the client is the store's; it closes it
+  }
+}
