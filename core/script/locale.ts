@@ -8,7 +8,7 @@
  *   Number.prototype / BigInt.prototype.toLocaleString · String.prototype.localeCompare /
  *   toLocaleUpperCase / toLocaleLowerCase (Array.prototype.toLocaleString calls these)
  */
-import type { Patches } from './zone-patches.js'
+import type { Patcher } from './patcher.js'
 
 export interface AgreedZone {
   /** An IANA time zone name, e.g. 'Europe/Paris'. */
@@ -31,14 +31,14 @@ function withZone(options: unknown, timeZone: string): unknown {
 }
 
 /** Replace a builtin method, keeping its name and length. */
-function wrap(proto: object, key: string, orig: (...a: any[]) => unknown, fn: (...a: any[]) => unknown, p: Patches): void {
+function wrap(proto: object, key: string, orig: (...a: any[]) => unknown, fn: (...a: any[]) => unknown, p: Patcher): void {
   Object.defineProperty(fn, 'name', { value: key })
   Object.defineProperty(fn, 'length', { value: orig.length })
   p.set(proto, key, fn)
 }
 
 /** Install the agreed locale (and DateTimeFormat's time zone) into `g`'s Intl and builtins. */
-export function installLocale(g: typeof globalThis, zone: AgreedZone, p: Patches): void {
+export function installLocale(g: typeof globalThis, zone: AgreedZone, p: Patcher): void {
   const { locale, timeZone } = zone
   const args = (a: unknown[], dates: boolean): unknown[] => {
     const out = [unset(a[0]) ? locale : a[0], ...a.slice(1)]

@@ -7,7 +7,7 @@
  * The global Date becomes a Proxy of the original (same prototype, statics, instanceof); install
  * the agreed-`Date` patch (new Date() / Date.now() from the run) after this one, on top of it.
  */
-import type { Patches } from './zone-patches.js'
+import type { Patcher } from './patcher.js'
 import type { ZoneOffsets } from './zone-offsets.js'
 
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat']
@@ -41,7 +41,7 @@ function toPrimitive(v: object): unknown {
   throw new TypeError('Cannot convert object to primitive value')
 }
 
-export function installZoneDate(g: typeof globalThis, zone: ZoneOffsets, p: Patches): void {
+export function installZoneDate(g: typeof globalThis, zone: ZoneOffsets, p: Patcher): void {
   const OrigDate = g.Date
   const proto = OrigDate.prototype as unknown as Record<string, DateFn>
   const getTime = proto.getTime!, setTime = proto.setTime!

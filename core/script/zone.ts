@@ -14,7 +14,7 @@ import { badArgument } from '../errors.js'
 import { installLocale, type AgreedZone } from './locale.js'
 import { installZoneDate } from './zone-date.js'
 import { zoneOffsets } from './zone-offsets.js'
-import { Patches } from './zone-patches.js'
+import { Patcher } from './patcher.js'
 
 export type { AgreedZone } from './locale.js'
 
@@ -55,7 +55,7 @@ export function resolveLocale(tag: unknown): string {
  * (which then wraps this realm's zoned Date). Returns a function that undoes it.
  */
 export function installZone(zone: AgreedZone, g: typeof globalThis = globalThis): () => void {
-  const p = new Patches()
+  const p = new Patcher()
   const offsets = zoneOffsets(zone.timeZone, zone.locale, g.Intl.DateTimeFormat)
   installZoneDate(g, offsets, p)
   installLocale(g, zone, p)
