@@ -13,7 +13,7 @@ import type { PeerContext } from './peer-context.js'
 
 /** What the locks need of their connection. */
 export interface LockOwner {
-  readonly run: string
+  readonly run: string | undefined
   readonly replica: string
   readonly guard: RunGuard | undefined
   readonly closed: boolean
@@ -89,7 +89,7 @@ export class ConnectionLocks {
    * pass a cap together): a held lock keeps its count until it is released, detached or lost.
    */
   private async leasing(take: () => Promise<EtcdAcquireResult>): Promise<EtcdAcquireResult> {
-    const give = this.ctx.usage.takeLease(this.owner.run, this.count)
+    const give = this.ctx.usage.takeLease(this.owner.run!, this.count)
     let got: EtcdAcquireResult
     try {
       got = await take()

@@ -36,3 +36,6 @@ export interface PeerContext {
   live: Map<string, Peer>
   log: { info(o: object, m?: string): void; warn(o: object, m?: string): void }
 }
+
+/** Run, replica and stream names: 1-128 of [A-Za-z0-9._-]. */
+export const NAME = /^[A-Za-z0-9._-]{1,128}$/

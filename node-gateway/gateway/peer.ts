@@ -1,10 +1,7 @@
 /**
  * One replica connection: hello (token, run), then requests answered with the same id. Every frame
  * is validated; a malformed one gets an ERROR and a close, never an exception that escapes.
- *
- * Over 400 lines: the hello, the dispatch of every client message and the cleanup all read and
- * change this connection's state (run, guard, subscriptions, requests in flight, reserved bytes);
- * what stands alone is out (connection-locks.ts, peer-frames.ts, peer-context.ts, presence.ts).
+ * Its subscriptions are connection-subscriptions.ts, its run-once locks connection-locks.ts.
  */
 import type { WebSocket } from 'ws'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
@@ -15,51 +12,41 @@ import { ConnectionLocks, type LockOwner } from './connection-locks.js'
 import type { RunGuard } from '../store/run-guards.js'
 import { storeError } from '../store/etcd-errors.js'
 import { MAX_SLOT } from '../store/keys.js'
-import type { Subscription } from './hub.js'
-import { Bucket, limitError } from './limits.js'
+import { ConnectionSubscriptions, type SubscriptionOwner } from './connection-subscriptions.js'
+import { Bucket } from './limits.js'
 import { at, watchLiveness } from './liveness.js'
-import type { PeerContext } from './peer-context.js'
-import { closeReason, encodeSlots, wrote, writtenBytes } from './peer-frames.js'
+import { NAME, type PeerContext } from './peer-context.js'
+import { closeReason, wrote, writtenBytes } from './peer-frames.js'
 import { checkTokenReplica, verifyToken, TokenError } from './token.js'
 import { checkMeta, checkRecord, checkSnapshotWrite, checkVote, DEFAULT_MAX_VALUE_BYTES } from './validate.js'
 import { checkPresence, ConnectionPresence } from './presence.js'
 import { PRESENCE_TTL_S } from '../../core/presence.js'
 
-export type { PeerContext, PeerLimits } from './peer-context.js'
-export { closeReason, encodeSlots } from './peer-frames.js'
-
-
 /** After the gateway closes a connection, how long the client gets to finish the close handshake. */
 export const CLOSE_GRACE_MS = 5000
 
-
-
-
-
-const NAME = /^[A-Za-z0-9._-]{1,128}$/
-
-export class Peer {
-  private run: string | undefined
-  private replica = ''
+/** One connection; what its subscriptions and locks read of it (SubscriptionOwner, LockOwner) is public. */
+export class Peer implements SubscriptionOwner, LockOwner {
+  run: string | undefined
+  replica = ''
   /** The run as this connection opened it: its writes are refused once the run is deleted or re-created. */
-  private guard: RunGuard | undefined
+  guard: RunGuard | undefined
   private inFlight = 0
   private readonly frames: Bucket
-  private readonly subscribes: Bucket
   /** Gives back what this connection holds of the gateway's shared caps, on close. */
   private readonly giveBack: (() => void)[] = []
   /** Gives back this connection's place among its IP's connections waiting for HELLO. */
   private helloed = () => {}
   /** Refunds of the bytes reserved for a write request, by request id, until `request` takes them. */
   private readonly reserved = new Map<number, () => void>()
-  /** Live subscriptions by client id; `sub` is unset while the subscription is being set up. */
-  private readonly subs = new Map<number, { sub?: Subscription }>()
+  /** This connection's live subscriptions. */
+  private readonly subs: ConnectionSubscriptions
   /** Run-once locks held on this connection. */
   private readonly locks: ConnectionLocks
   private readonly waits = new Map<number, AbortController>()
   /** This connection's presence key (after its first PRESENT). */
   private presence: ConnectionPresence | undefined
-  private closed = false
+  closed = false
 
   constructor(
     private readonly ws: WebSocket,
@@ -68,8 +55,8 @@ export class Peer {
   ) {
     const { limits } = ctx
     this.frames = new Bucket(limits.ratePerSecond, limits.ratePerSecond * 2)
-    this.subscribes = new Bucket(limits.subscribesPerSecond, limits.maxSubscriptions)
-    this.locks = new ConnectionLocks(ctx, this.lockOwner())
+    this.subs = new ConnectionSubscriptions(ctx, this)
+    this.locks = new ConnectionLocks(ctx, this)
     this.giveBack.push(watchLiveness(ws, ctx.liveness, () => this.run !== undefined, (reason) => {
       this.ctx.metrics.refused.inc({ reason: 'timeout' })
       this.error(0, new RepJSError(ErrorCodes.TIMEOUT, `${reason}: closing; reconnect`, { retryable: true, retryAs: 'reconnecting' }))
@@ -95,42 +82,34 @@ export class Peer {
     }
   }
 
-  /** This connection as its locks see it. */
-  private lockOwner(): LockOwner {
-    const peer = this
-    return {
-      get run() { return peer.run! },
-      get replica() { return peer.replica },
-      get guard() { return peer.guard },
-      get closed() { return peer.closed },
-      send: (msg) => this.send(msg),
-      timed: (op, fn) => this.timed(op, fn),
-    }
-  }
-
   /** A bug of ours, not the client's: log it and drop the connection rather than the process. */
   private internal(err: unknown): void {
     this.ctx.log.warn({ err, run: this.run, replica: this.replica }, 'gateway error on a connection')
     this.close(1011, 'internal gateway error')
   }
 
-  private send(msg: Message): void {
+  send(msg: Message): void {
     this.sendFrame(encodeMessage(msg))
   }
 
-  private sendFrame(frame: Uint8Array): void {
+  sendFrame(frame: Uint8Array): void {
     if (this.closed) return
     if (this.ws.bufferedAmount > this.ctx.limits.maxBufferedBytes) return this.slowConsumer()
     this.ws.send(frame)
   }
 
-  private slowConsumer(): void {
+  /** Bytes queued on the socket. */
+  buffered(): number {
+    return this.ws.bufferedAmount
+  }
+
+  slowConsumer(): void {
     if (this.closed) return
     this.ctx.metrics.refused.inc({ reason: 'slow-consumer' })
     this.close(CLOSE.SLOW_CONSUMER, 'too many bytes buffered: read faster or reconnect')
   }
 
-  private error(id: number, err: unknown): void {
+  error(id: number, err: unknown): void {
     const e = RepJSError.is(err) ? err : storeError(err, 'a gateway request')
     // Strings in frames are capped at 4096 bytes on decode: keep messages well under that.
     this.send({ type: 'error', id, code: e.code, message: e.message.slice(0, 1000), retryable: e.retryable, status: e.retryAs ?? '' })
@@ -214,7 +193,7 @@ export class Peer {
       // The run went (deleted, expired, created again): every subscription of this connection ends
       // with the error, so a replica waiting for others' slots stops too, not only one that writes.
       this.giveBack.push(opened.guard.onGone((err) => {
-        for (const id of this.subs.keys()) this.error(id, err)
+        this.subs.failAll(err)
       }))
       this.takeOver()
       this.send({ type: 'welcome', meta: opened.meta, created: opened.created, gateway: this.ctx.gatewayId })
@@ -253,7 +232,7 @@ export class Peer {
     this.close(CLOSE.TOKEN_EXPIRED, err.message)
   }
 
-  private async timed<T>(op: string, fn: () => Promise<T>): Promise<T> {
+  async timed<T>(op: string, fn: () => Promise<T>): Promise<T> {
     const end = this.ctx.metrics.etcdLatency.startTimer({ op })
     try {
       return await fn()
@@ -314,12 +293,9 @@ export class Peer {
           return { type: 'decided', id: msg.id, won: res.won, record: res.record }
         })
       case 'subscribe':
-        return this.subscribe(msg)
+        return this.subs.subscribe(msg)
       case 'unsubscribe': {
-        const entry = this.subs.get(msg.sub)
-        this.subs.delete(msg.sub)
-        entry?.sub?.close()
-        return
+        return this.subs.unsubscribe(msg.sub)
       }
       case 'vote':
         return this.request(msg.id, async () => {
@@ -402,47 +378,6 @@ export class Peer {
     }
   }
 
-
-
-  private async subscribe(msg: Messages['subscribe']): Promise<void> {
-    if (this.subs.has(msg.sub)) return this.error(msg.sub, new RepJSError(ErrorCodes.BAD_ARGUMENT, `subscription ${msg.sub} exists`))
-    if (!NAME.test(msg.stream)) return this.error(msg.sub, new RepJSError(ErrorCodes.BAD_ARGUMENT, 'bad stream name'))
-    if (msg.from > MAX_SLOT) return this.error(msg.sub, new RepJSError(ErrorCodes.BAD_ARGUMENT, `from ${msg.from} is beyond the last storable slot ${MAX_SLOT}`))
-    if (this.subs.size >= this.ctx.limits.maxSubscriptions) {
-      return this.error(msg.sub, new RepJSError(ErrorCodes.LIMIT, `more than ${this.ctx.limits.maxSubscriptions} subscriptions on one connection`))
-    }
-    // Each SUBSCRIBE starts a history read: churn is bounded, a refused one is retried by the client.
-    if (!this.subscribes.take()) return this.error(msg.sub, limitError(`more than ${this.ctx.limits.subscribesPerSecond} SUBSCRIBEs per second on one connection: subscribe again later`))
-    try {
-      this.ctx.hubs.admit(this.run!, msg.stream)
-    } catch (err) {
-      return this.error(msg.sub, err)
-    }
-    // Taken now, not after the await: a second SUBSCRIBE with this id, or an UNSUBSCRIBE, may come
-    // while the subscription is being set up.
-    const entry: { sub?: Subscription } = {}
-    this.subs.set(msg.sub, entry)
-    let sub: Subscription
-    try {
-      sub = await this.ctx.hubs.subscribe(this.run!, msg.stream, msg.from, {
-        push: (first, records) => {
-          this.ctx.metrics.pushed.inc(records.length)
-          this.sendFrame(encodeSlots(msg.sub, first, records))
-        },
-        caughtUp: () => this.send({ type: 'caughtUp', sub: msg.sub }),
-        failed: (err) => this.error(msg.sub, err),
-        buffered: () => this.ws.bufferedAmount,
-        maxBuffered: this.ctx.limits.maxBufferedBytes,
-        stalled: () => this.slowConsumer(),
-      })
-    } catch (err) {
-      if (this.subs.get(msg.sub) === entry) this.subs.delete(msg.sub)
-      return this.error(msg.sub, err)
-    }
-    if (this.closed || this.subs.get(msg.sub) !== entry) sub.close()
-    else entry.sub = sub
-  }
-
   /**
    * 'release' revokes the locks' leases (the client closed normally, or was refused for good);
    * 'detach' leaves each lease to live one more TTL, for the client to re-attach (to this gateway or another).
@@ -452,8 +387,7 @@ export class Peer {
     this.closed = true
     if (this.run && this.ctx.live.get(this.liveKey) === this) this.ctx.live.delete(this.liveKey)
     this.guard?.close()
-    for (const s of this.subs.values()) s.sub?.close()
-    this.subs.clear()
+    this.subs.closeAll()
     for (const w of this.waits.values()) w.abort()
     this.locks.closeAll(locks)
     this.presence?.close()

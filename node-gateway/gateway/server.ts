@@ -17,7 +17,8 @@ import { DEFAULT_LIVENESS, type LivenessOptions } from './liveness.js'
 import { createMetrics } from './metrics.js'
 import { createDashboard } from './dashboard.js'
 import { dashboardRuns } from './dashboard-runs.js'
-import { Peer, type PeerLimits } from './peer.js'
+import { Peer } from './peer.js'
+import type { PeerLimits } from './peer-context.js'
 
 export interface GatewayOptions {
   /** etcd endpoint(s). */

@@ -1,7 +1,7 @@
 /** The gateway encodes a SLOTS frame once for every subscriber it hands the same records to. */
 import { expect, test } from 'vitest'
 import { decodeMessage } from '../../core/protocol.js'
-import { encodeSlots } from '../../node-gateway/gateway/peer.js'
+import { encodeSlots } from '../../node-gateway/gateway/peer-frames.js'
 
 const recs = (...xs: number[]) => xs.map((x) => Uint8Array.of(x, x + 1))
 
