@@ -15,6 +15,7 @@ import { createCodec } from '../../core/codec.js'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import { decodeMeta, decodeRecord, decodeVote, placeKey, type RecordPlace } from '../../core/record.js'
 import { createCborFormat } from '../../core/cbor-format.js'
+import { metaKey } from '../../core/keys.js'
 import { decodeSnapshot, snapshotKey, snapshotPrefix } from '../../core/snapshot.js'
 
 /** Largest record, run record or vote the gateway stores (etcd refuses requests over 1.5 MiB by default). */
@@ -64,7 +65,7 @@ export function checkRecord(what: 'record' | 'marker', at: RecordPlace, replica:
 
 /** The run record a HELLO proposes. */
 export function checkMeta(run: string, bytes: Uint8Array, maxBytes: number): void {
-  const key = `/repjs/v1/${run}/meta`
+  const key = metaKey(run)
   checkSize('run record', key, bytes, maxBytes)
   try {
     decodeMeta(codec, bytes, run)
