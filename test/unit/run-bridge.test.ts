@@ -11,7 +11,7 @@
  */
 import { Worker } from 'node:worker_threads'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, test } from 'vitest'
 
 const dist = (f: string) => new URL(`../../dist/${f}`, import.meta.url).href
 const fixture = new URL('../fixtures/bridge-worker.mjs', import.meta.url)
@@ -107,4 +107,27 @@ describe('the plain-script bridge', () => {
     expect(r.values).toEqual(expected(3))
     expect(r.error).toMatchObject({ code: 'REPJS_CORRUPT' })
   })
+})
+
+test('values of every kind cross the bridge as data, with new names and sites; an error crosses with its name', async () => {
+  const { ScriptBridge } = await import(dist('core/script/bridge.js'))
+  const bridge = ScriptBridge.create(1 << 16)
+  const values = ['text ü', new Uint8Array([1, 2, 3]), null, undefined, { a: [1, 'b'], n: -0 }, 2.5, new Map([[1, 'one']]), 'the error']
+  const worker = new Worker(fixture, { workerData: { module: dist('core/script/bridge.js'), sab: bridge.sab, values } })
+  const got: unknown[] = []
+  const seen: unknown[] = []
+  const finished = new Promise<void>((resolve, reject) => {
+    worker.on('message', (m: { done?: true }) => (m.done ? resolve() : got.push(m)))
+    worker.once('error', reject)
+  })
+  for (let i = 0; i < values.length; i++) {
+    await until(() => bridge.state === REQUEST, `request ${i}`)
+    const r = bridge.request() as { op: string; name: string; args: unknown[]; site: string }
+    seen.push([r.op, r.name, r.site])
+    bridge.respond(r.name === 'throw' ? { error: new RangeError(String(r.args[0])) } : { value: r.args[0] })
+  }
+  await finished
+  await worker.terminate()
+  expect(seen).toEqual(values.map((_, i) => ['now', i === values.length - 1 ? 'throw' : `value-${i}`, `values.mjs:${i}`]))
+  expect(got).toEqual([...values.slice(0, -1).map((value) => ({ value })), { error: { name: 'RangeError', message: 'the error', stopped: false } }])
 })
