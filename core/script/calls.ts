@@ -37,6 +37,8 @@ export const CALLS = {
   'Date.now': { op: 'now', identity: 'none' },
   'new Date': { op: 'now', identity: 'none' },
   Date: { op: 'now', identity: 'none' },
+  /** format() / formatToParts() of an Intl.DateTimeFormat called without a date (the current time). */
+  'Intl.DateTimeFormat': { op: 'now', identity: 'none' },
   'performance.now': { op: 'perf', identity: 'none' },
   'Math.random': { op: 'random', identity: 'none' },
   'crypto.randomUUID': { op: 'uuid', identity: 'none' },

@@ -2,7 +2,8 @@
  * The installers for what both runtimes patch in a plain script's worker, parameterised by the
  * bridge call: Date (Date.now, new Date(), Date()), performance.now, Math.random, crypto.randomUUID
  * and crypto.getRandomValues (on the Crypto prototype, which node:crypto's getRandomValues uses
- * too), and a synchronous global prompt() returning the next agreed input line (null at the end).
+ * too), Intl.DateTimeFormat's format() / formatToParts() without a date (the platform reads its own
+ * clock there), and a synchronous global prompt() returning the next agreed input line (null at the end).
  * Each call goes out under its name in the call table (core/script/calls.ts), with the patched
  * function the script called, so the call site is read from the frame right below it.
  * `repjs run` adds its Node-only patches (node-gateway/run/patches.ts) and `--audit` installs these
@@ -37,6 +38,7 @@ export function installAgreedGlobals(p: Patcher, call: ScriptCall, o: GlobalsOpt
   const now = () => callAs(call, 'Date.now', [], now) as number
   Object.defineProperty(AgreedDate, 'now', { value: now, writable: true, configurable: true, enumerable: false })
   p.set(globalThis, 'Date', AgreedDate)
+  installFormatNow(p, call)
   const perfNow = () => callAs(call, 'performance.now', [], perfNow) as number
   p.set(performance, 'now', perfNow)
 
@@ -66,4 +68,36 @@ export function installAgreedGlobals(p: Patcher, call: ScriptCall, o: GlobalsOpt
   }
   p.set(globalThis, 'prompt', prompt)
   return { randomUUID }
+}
+
+type Format = (date?: Date | number) => string
+
+/**
+ * An Intl.DateTimeFormat's `format` (a getter returning the formatter's bound function, the same one
+ * each time) and `formatToParts`, given no date, format the current time read from the platform's
+ * own clock: they format the agreed time instead.
+ */
+function installFormatNow(p: Patcher, call: ScriptCall): void {
+  const proto = Intl.DateTimeFormat.prototype
+  const getFormat = Object.getOwnPropertyDescriptor(proto, 'format')?.get
+  if (getFormat) {
+    const bound = new WeakMap<object, Format>()
+    p.define(proto, 'format', {
+      get(this: Intl.DateTimeFormat) {
+        const real = getFormat.call(this) as Format
+        let format = bound.get(this)
+        if (!format) {
+          format = (date) => real(date === undefined ? (callAs(call, 'Intl.DateTimeFormat', [], format) as number) : date)
+          bound.set(this, format)
+        }
+        return format
+      },
+      enumerable: false,
+    })
+  }
+  const realParts = proto.formatToParts
+  const formatToParts = function (this: Intl.DateTimeFormat, date?: Date | number) {
+    return realParts.call(this, date === undefined ? (callAs(call, 'Intl.DateTimeFormat', [], formatToParts) as number) : date)
+  }
+  p.set(proto, 'formatToParts', formatToParts)
 }

@@ -25,7 +25,11 @@ const { parentPort } = require('node:worker_threads')
   const script = () => {
     Date.now(); new Date(); Date(); new Date(2020, 1, 2); performance.now(); Math.random()
     crypto.randomUUID(); crypto.getRandomValues(new Uint32Array(2)); prompt('name?')
+    const f = new Intl.DateTimeFormat('en-US', { timeZone: 'UTC', dateStyle: 'long' })
+    formatted.push(f.format(), f.formatToParts().map((part) => part.value).join(''), f.format(0))
+    if (f.format !== f.format) throw new Error('format is not one bound function')
   }
+  const formatted = []
   const node = []
   const undo = installPatches(recorder(node), { once: ['fs.renameSync'], stdin: () => null })
   script()
@@ -35,7 +39,7 @@ const { parentPort } = require('node:worker_threads')
   installAgreedGlobals(p, recorder(browser), { write: () => {} })
   script()
   p.restore()
-  parentPort.postMessage({ node, browser })
+  parentPort.postMessage({ node, browser, formatted })
 })().catch((err) => parentPort.postMessage({ error: String(err.stack) }))
 `
 
@@ -44,13 +48,17 @@ test('repjs run and runInWorker install the same calls for what a script does in
   const result = (await new Promise((resolve, reject) => {
     worker.once('message', resolve)
     worker.once('error', reject)
-  })) as { node: string[]; browser: string[]; error?: string }
+  })) as { node: string[]; browser: string[]; formatted: string[]; error?: string }
   await worker.terminate()
   expect(result.error).toBeUndefined()
   expect(result.browser).toEqual([
     'now Date.now', 'now new Date', 'now Date', 'perf performance.now', 'random Math.random',
     'uuid crypto.randomUUID', 'bytes crypto.getRandomValues', 'input prompt',
+    'now Intl.DateTimeFormat', 'now Intl.DateTimeFormat',
   ])
+  // Intl.DateTimeFormat's format() without a date formats the agreed time (1700000000000), not the clock's
+  // (the script runs twice: under repjs run's patches, then the browser's)
+  expect(result.formatted).toEqual([1, 2].flatMap(() => ['November 14, 2023', 'November 14, 2023', 'January 1, 1970']))
   expect(result.node).toEqual(result.browser)
   const table = CALLS as Record<string, { op: string; nodeOnly?: true }>
   const nameOf = (call: string) => call.slice(call.indexOf(' ') + 1)
