@@ -12,6 +12,7 @@ export const CONFIGS = {
     fanout: { clients: 1000, processes: 4, warmSlots: 50, slots: 200, everyMs: 20, slowSlots: 50, slowEveryMs: 100 },
     calls: { n: [0, 10, 100, 1000, 10_000], replicas: [1, 2, 4, 8] },
     replicas: { n: 200, warm: 20, counts: [1, 2, 4, 8, 12, 16] },
+    users: { n: 2000, reps: 5 },
     timeoutMs: 240_000,
   },
   quick: {
@@ -23,6 +24,7 @@ export const CONFIGS = {
     fanout: { clients: 200, processes: 2, warmSlots: 20, slots: 100, everyMs: 20, slowSlots: 20, slowEveryMs: 100 },
     calls: { n: [0, 10, 1000], replicas: [1, 2, 4, 8] },
     replicas: { n: 50, warm: 10, counts: [1, 4, 8, 12, 16] },
+    users: { n: 500, reps: 3 },
     timeoutMs: 90_000,
   },
   smoke: {
@@ -34,6 +36,7 @@ export const CONFIGS = {
     fanout: { clients: 10, processes: 2, warmSlots: 5, slots: 10, everyMs: 20, slowSlots: 5, slowEveryMs: 50 },
     calls: { n: [0, 10], replicas: [1, 2] },
     replicas: { n: 10, warm: 5, counts: [1, 2] },
+    users: { n: 20, reps: 1 },
     timeoutMs: 60_000,
   },
 }

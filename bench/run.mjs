@@ -6,7 +6,7 @@
  *   node bench/run.mjs --render [--only ...] [--out DIR]   (tables, plots and BENCHMARKS.md again from the JSON, nothing measured)
  *
  * Experiments, in this order (the first five share one single-member etcd this script starts;
- * the paper's two start their own clusters):
+ * the last three start their own clusters):
  *   floor      raw etcd3 Txn vs distributed() direct, through a gateway, under `repjs run` (floor.mjs)
  *   prototype  the Python prototype's configurations and its recorded figures (three.mjs)
  *   catch-up   replaying a decided log; a late replica chasing a leader (catchup.mjs)
@@ -14,6 +14,8 @@
  *   fan-out    many WebSocket clients on one gateway (fanout.mjs)
  *   calls      the paper's Figure 1: N calls + a fixed workload, 1-8 replicas (calls.mjs)
  *   replicas   the paper's Figure 2: 1-16 replicas in simulated zones (replicas.mjs, zones.mjs)
+ *   as-users-run-it  fresh processes as a user starts a script, 1 and 3 replicas, beside the Python
+ *              prototype measured in the same run when REPPY_DIR points at a checkout of it (users.mjs)
  *
  * Each writes DIR/<name>.json (with the date, machine, library commit, etcd version and fsync
  * setting), DIR/<name>.md (tables) and DIR/<name>.svg (plots); DIR/summary.{json,md} collect every
@@ -40,6 +42,7 @@ import * as replicas from './replicas.mjs'
 import { environment, finish, headerLines, splice, table, writeResult } from './report.mjs'
 import * as streams from './streams.mjs'
 import * as prototype from './three.mjs'
+import * as users from './users.mjs'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const ROOT = join(HERE, '..')
@@ -52,6 +55,7 @@ const EXPERIMENTS = [
   { name: 'fan-out', title: 'Gateway fan-out to many clients', shared: true, config: ['fanout'], ...fanOut },
   { name: 'calls', title: 'Calls sweep (the paper\'s Figure 1)', config: ['calls'], ...calls },
   { name: 'replicas', title: 'Replicas sweep in simulated zones (the paper\'s Figure 2)', config: ['replicas'], ...replicas },
+  { name: 'as-users-run-it', title: 'As users run it: fresh processes, RepJS beside the Python prototype', config: ['users'], ...users },
 ]
 
 function parseArgs(argv) {

@@ -11,7 +11,7 @@ import { afterAll, expect, test } from 'vitest'
 import { settled } from '../helpers/run-script.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
-const EXPERIMENTS = ['floor', 'prototype', 'catch-up', 'streams', 'fan-out', 'calls', 'replicas']
+const EXPERIMENTS = ['floor', 'prototype', 'catch-up', 'streams', 'fan-out', 'calls', 'replicas', 'as-users-run-it']
 const out = mkdtempSync(join(tmpdir(), 'repjs-bench-test-'))
 afterAll(() => rmSync(out, { recursive: true, force: true }))
 
@@ -86,6 +86,13 @@ test('npm run bench -- --smoke runs every experiment and writes JSON, markdown a
   expect(calls.rows).toHaveLength(3 * 2) // no RepJS, 1 and 2 replicas; N = 0 and 10
   const reps = json('replicas')
   expect(reps.rows.map((x: { ok: boolean }) => x.ok)).toEqual([true, true])
+  const users = json('as-users-run-it')
+  type UserRow = { key: string; system: string; measured: boolean; reps?: unknown[] }
+  const usersRepjs = users.rows.filter((x: UserRow) => x.system === 'repjs')
+  expect(usersRepjs.map((x: UserRow) => [x.key, x.reps?.length])).toEqual([['one', 1], ['three', 1]])
+  // The prototype is measured only when REPPY_DIR points at a checkout of it; otherwise its recorded figures.
+  expect(users.rows.filter((x: UserRow) => x.system === 'prototype').map((x: UserRow) => x.measured)).toEqual([users.prototypeMeasured, users.prototypeMeasured])
+  expect(read('as-users-run-it.md')).toMatch(users.prototypeMeasured ? /measured in the same run/ : /recorded in issue 14/)
   const summary = read('summary.md')
   for (const name of EXPERIMENTS) expect(summary).toContain(`[${name}](${name}.md)`)
   expect(summary).toMatch(/distributed\(\)` direct vs the raw etcd3 floor/)
