@@ -147,11 +147,15 @@ export class EtcdStore implements Store, LogSource {
     const votes: IRangeRequest = { key: b(prefix), range_end: prefixEnd(prefix), sort_target: 'Create', sort_order: 'Ascend', limit: n }
     for (;;) {
       signal.throwIfAborted()
-      const res = await this.range('reading votes', votes)
+      // The votes and (with a guard) the run record, read side by side: one round trip.
+      const [res, record] = await Promise.all([
+        this.range('reading votes', votes),
+        guard && this.range('reading the run record', { key: b(metaKey(guard.run)) }),
+      ])
       if (res.kvs.length >= n) return res.kvs.slice(0, n).map((kv) => bytes(kv.value))
       // A run deleted (or expired) while waiting wakes the wait (its votes go with it) and ends it here.
       if (guard) {
-        const err = await this.guards.wentBy(guard, (await this.range('reading the run record', { key: b(metaKey(guard.run)) })).kvs[0])
+        const err = await this.guards.wentBy(guard, record!.kvs[0])
         if (err) throw err
       }
       const from = String(BigInt(res.header.revision) + 1n)

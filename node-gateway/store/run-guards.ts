@@ -100,7 +100,12 @@ export class RunGuards {
         })
         return { meta: stored, created: false, guard: await this.guard(run, String(metaKv.create_revision), entry) }
       }
-      if (entry && !opts.newRun) throw runGoneError(run, entry)
+      if (entry && !opts.newRun) {
+        // The two reads are not one snapshot: a run created between them shows its index entry
+        // without its record. Read the record again, after the entry, before calling the run gone.
+        if ((await this.range('opening the run', { key: b(mk) })).kvs[0]) continue
+        throw runGoneError(run, entry)
+      }
       const created = await this.createRun(run, meta, opts.ttlMs ?? null, indexKv ? String(indexKv.mod_revision) : undefined)
       if (created) return { meta, created: true, guard: await this.guard(run, created.revision, created.entry) }
       // Someone else created (or deleted) it meanwhile: read again.
@@ -218,9 +223,9 @@ export class RunGuards {
               for (const l of [...entry.gone]) l(err)
               return
             }
-            // Any change of the record (its deletion) or a failed watch: read it again.
-            await this.watchKey(mk, String(BigInt(res.header.revision) + 1n), (c) => (cancel = c))
-            backoff.reset()
+            // Any change of the record (its deletion): read it again at once; a failed watch: after a pause.
+            if (await this.watchKey(mk, String(BigInt(res.header.revision) + 1n), (c) => (cancel = c))) await sleep(backoff.next()).catch(() => {})
+            else backoff.reset()
           } catch {
             await sleep(backoff.next()).catch(() => {})
           }
@@ -238,11 +243,11 @@ export class RunGuards {
     }
   }
 
-  /** Resolve at the first event on `key` from `startRevision`, a failed watch, or its cancel. */
-  private watchKey(key: string, startRevision: string, onCancel: (cancel: () => void) => void): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const w = this.t.watch({ key: b(key), start_revision: startRevision }, { event: () => (w.cancel(), resolve()), error: () => resolve() })
-      onCancel(() => (w.cancel(), resolve()))
+  /** Resolve at the first event on `key` from `startRevision` or at its cancel (false), or when the watch fails (true). */
+  private watchKey(key: string, startRevision: string, onCancel: (cancel: () => void) => void): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      const w = this.t.watch({ key: b(key), start_revision: startRevision }, { event: () => (w.cancel(), resolve(false)), error: () => resolve(true) })
+      onCancel(() => (w.cancel(), resolve(false)))
     })
   }
 
