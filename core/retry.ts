@@ -53,18 +53,17 @@ export class Backoff {
 }
 
 export async function withRetry<T>(ctx: RetryContext, op: () => Promise<T>): Promise<T> {
-  const backoff = new Backoff({ initialMs: 25, maxMs: 2000 })
-  let faulted = false
+  let backoff: Backoff | undefined // made at the first retryable failure: most calls succeed at once
   for (;;) {
     if (ctx.signal.aborted) throw closedError()
     try {
       const out = await op()
-      if (faulted) ctx.onFault(undefined)
+      if (backoff) ctx.onFault(undefined)
       return out
     } catch (err) {
       if (ctx.signal.aborted) throw closedError()
       if (!RepJSError.is(err) || !err.retryable) throw err
-      faulted = true
+      backoff ??= new Backoff({ initialMs: 25, maxMs: 2000 })
       ctx.onFault(err.retryAs ?? 'waiting-for-quorum', err.message)
       await sleep(backoff.next(), ctx.signal)
     }

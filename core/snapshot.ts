@@ -33,9 +33,6 @@ export interface DecodedSnapshot {
   state: unknown
 }
 
-/** The key of a stream's snapshot (core/keys.ts), as error messages show it. */
-export const snapshotKey = snapKey
-
 function encodeState(codec: Codec, state: unknown): Uint8Array {
   try {
     return codec.format.encode(toWire(state))
@@ -68,7 +65,7 @@ export function snapshotPrefix(codec: Codec, run: string, stream: string, slot: 
  * Throws REPJS_CORRUPT if it is not a snapshot or it names another run or stream.
  */
 export function checkSnapshot(codec: Codec, bytes: Uint8Array, run: string, stream: string): { slot: number; wire: unknown } {
-  const key = snapshotKey(run, stream)
+  const key = snapKey(run, stream)
   let tree: unknown
   try {
     tree = codec.format.decode(bytes)
@@ -94,7 +91,7 @@ export function decodeSnapshot(codec: Codec, bytes: Uint8Array, run: string, str
   try {
     return { slot, state: fromWire(wire) }
   } catch (cause) {
-    throw corruptError(snapshotKey(run, stream), cause)
+    throw corruptError(snapKey(run, stream), cause)
   }
 }
 
@@ -155,7 +152,7 @@ export async function restore(engine: Engine, stream: StreamState): Promise<unkn
   stream.log.restart(snap.slot)
   // Settle the snapshot slot itself: the record's hash must be the restored state's.
   const rec = await engine.slot(stream, identity(encodeState(engine.codec, snap.state)), () => {
-    throw new RepJSError(ErrorCodes.CORRUPT, `the snapshot at ${snapshotKey(engine.run, stream.name)} names slot ${snap.slot}, which holds no record: it was not written by RepJS`)
+    throw new RepJSError(ErrorCodes.CORRUPT, `the snapshot at ${snapKey(engine.run, stream.name)} names slot ${snap.slot}, which holds no record: it was not written by RepJS`)
   })
   adopt(stream, rec.value)
   return snap.state

@@ -6,7 +6,6 @@
  * make the same calls under the same names because both read this table: a difference between two
  * copies would be a divergence.
  */
-import { stopsReplica } from '../errors.js'
 import type { RandomMode } from '../random.js'
 import type { Replica } from '../replica.js'
 
@@ -72,9 +71,6 @@ export function identityArgs(name: string, args: unknown[]): unknown[] {
   const spec = (CALLS as Record<string, CallSpec>)[name]
   return !spec || spec.identity === 'args' ? args : []
 }
-
-/** Whether an error ends the script's replica (the runtime stops it) rather than being thrown into the script. */
-export { stopsReplica }
 
 export interface PerformOptions {
   rep: Replica

@@ -84,9 +84,9 @@ function installFormatNow(p: Patcher, call: ScriptCall): void {
     const bound = new WeakMap<object, Format>()
     p.define(proto, 'format', {
       get(this: Intl.DateTimeFormat) {
-        const real = getFormat.call(this) as Format
         let format = bound.get(this)
         if (!format) {
+          const real = getFormat.call(this) as Format
           format = (date) => real(date === undefined ? (callAs(call, 'Intl.DateTimeFormat', [], format) as number) : date)
           bound.set(this, format)
         }

@@ -150,10 +150,12 @@ const here = import.meta.url.split('?')[0]!
 const layerDir = here.slice(0, here.lastIndexOf('/') + 1)
 /** Bundled into one file with its caller (a worker bundle): that file is the layer. */
 const bundled = !layerDir.endsWith('/core/script/')
+/** The layer's folder as a file path too (frames may name files by path), decoded once. */
+const layerPath = layerDir.startsWith('file://') ? decodeURIComponent(layerDir.slice(7)) : undefined
 
 /** Whether a frame's file is this shared layer's (core/script/), as a URL or a path. */
 export function inScriptLayer(file: string): boolean {
   const f = file.split('?')[0]!
   if (bundled) return f === here
-  return f.startsWith(layerDir) || (layerDir.startsWith('file://') && f.startsWith(decodeURIComponent(layerDir.slice(7))))
+  return f.startsWith(layerDir) || (layerPath !== undefined && f.startsWith(layerPath))
 }

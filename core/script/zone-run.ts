@@ -29,20 +29,21 @@ export function proposedZone(req: ZoneRequest): AgreedZone {
  */
 export function adoptZone(run: string, req: ZoneRequest, meta: RunMeta): AgreedZone | undefined {
   const recorded = meta.timeZone !== undefined && meta.locale !== undefined ? { timeZone: meta.timeZone, locale: meta.locale } : undefined
-  const asked = proposedZone(req)
   for (const what of ['timeZone', 'locale'] as const) {
-    if (req[what] === undefined) continue
-    const same = recorded && (what === 'timeZone' ? sameZone(recorded.timeZone, asked.timeZone) : sameLocale(recorded.locale, asked.locale))
+    const wanted = req[what]
+    if (wanted === undefined) continue // adopts the run's: nothing to check (and no Intl work)
+    const asked = what === 'timeZone' ? resolveTimeZone(wanted) : resolveLocale(wanted)
+    const same = recorded && (what === 'timeZone' ? sameZone(recorded.timeZone, asked) : sameLocale(recorded.locale, asked))
     if (same) continue
     const flag = what === 'timeZone' ? '--tz / timeZone' : '--locale / locale'
     throw new RepJSError(
       ErrorCodes.ZONE_MISMATCH,
       recorded
-        ? `Run '${run}' was created with ${what} '${recorded[what]}', but this replica asked for '${asked[what]}' (${flag}). ` +
+        ? `Run '${run}' was created with ${what} '${recorded[what]}', but this replica asked for '${asked}' (${flag}). ` +
             `Every replica of a run formats local time alike: leave ${flag} out to adopt the run's, or start a new run id for another ${what}.`
-        : `Run '${run}' was created by a RepJS that recorded no time zone or locale, but this replica asked for ${what} '${asked[what]}' (${flag}): ` +
+        : `Run '${run}' was created by a RepJS that recorded no time zone or locale, but this replica asked for ${what} '${asked}' (${flag}): ` +
             `leave ${flag} out, or start a new run id.`,
-      { details: { run, what, recorded: recorded?.[what], asked: asked[what] } },
+      { details: { run, what, recorded: recorded?.[what], asked } },
     )
   }
   return recorded

@@ -4,7 +4,7 @@
  */
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import type { Message, Messages } from '../../core/protocol.js'
-import { MAX_SLOT } from '../store/keys.js'
+import { MAX_SLOT } from '../../core/keys.js'
 import type { Subscription } from './hub.js'
 import { Bucket, limitError } from './limits.js'
 import { NAME, type PeerContext } from './peer-context.js'

@@ -283,7 +283,7 @@ export class Hub {
   /**
    * Slots from the watch are gathered until the end of the current task (one watch response) and
    * handed to every subscriber as one array: one frame per subscriber, encoded once per frame
-   * content (see `encodeSlots` in peer.ts), however many subscribers share it.
+   * content (see `encodeSlots` in peer-frames.ts), however many subscribers share it.
    */
   private live(slot: number, rec: Uint8Array): void {
     const run = this.batch

@@ -15,8 +15,8 @@ import { createCodec } from '../../core/codec.js'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import { decodeMeta, decodeRecord, decodeVote, placeKey, type RecordPlace } from '../../core/record.js'
 import { createCborFormat } from '../../core/cbor-format.js'
-import { metaKey } from '../../core/keys.js'
-import { decodeSnapshot, snapshotKey, snapshotPrefix } from '../../core/snapshot.js'
+import { metaKey, snapKey } from '../../core/keys.js'
+import { decodeSnapshot, snapshotPrefix } from '../../core/snapshot.js'
 
 /** Largest record, run record or vote the gateway stores (etcd refuses requests over 1.5 MiB by default). */
 export const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
@@ -90,7 +90,7 @@ export function checkVote(at: RecordPlace, replica: string, bytes: Uint8Array, m
 
 /** A snapshot written for the slot `at` (its stream's latest snapshot if it is the latest). */
 export function checkSnapshotWrite(at: RecordPlace, bytes: Uint8Array, maxBytes: number): void {
-  const key = snapshotKey(at.run, at.stream)
+  const key = snapKey(at.run, at.stream)
   checkSize('snapshot', key, bytes, maxBytes)
   let slot: number
   try {

@@ -91,6 +91,7 @@ test('npm run bench -- --smoke runs every experiment and writes JSON, markdown a
   const usersRepjs = users.rows.filter((x: UserRow) => x.system === 'repjs')
   expect(usersRepjs.map((x: UserRow) => [x.key, x.reps?.length])).toEqual([['one', 1], ['three', 1]])
   // The prototype is measured only when REPPY_DIR points at a checkout of it; otherwise its recorded figures.
+  expect(users.prototypeMeasured).toBe(Boolean(process.env.REPPY_DIR))
   expect(users.rows.filter((x: UserRow) => x.system === 'prototype').map((x: UserRow) => x.measured)).toEqual([users.prototypeMeasured, users.prototypeMeasured])
   expect(read('as-users-run-it.md')).toMatch(users.prototypeMeasured ? /measured in the same run/ : /recorded in issue 14/)
   const summary = read('summary.md')

@@ -2,7 +2,6 @@ import { expect, test } from 'vitest'
 import * as keys from '../../core/keys.js'
 import * as storeKeys from '../../node-gateway/store/keys.js'
 import { placeKey } from '../../core/record.js'
-import { snapshotKey } from '../../core/snapshot.js'
 
 // The layout is stored data (ARCHITECTURE.md, "etcd key layout"): runs written before stay readable
 // only while every key below is spelled exactly so.
@@ -32,7 +31,6 @@ test('slot keys sort in slot order and read back to their slot; other keys are n
 
 test('error messages and the etcd store name the same keys as core/keys.ts', () => {
   expect(placeKey({ run: 'r', stream: 'main', slot: 1 })).toBe(keys.slotKey('r', 'main', 1))
-  expect(snapshotKey('r', 's')).toBe(keys.snapKey('r', 's'))
   expect(storeKeys.slotKey).toBe(keys.slotKey)
   expect(storeKeys.prefixEnd('/repjs/v1/r/').toString()).toBe('/repjs/v1/r0')
 })
