@@ -1,25 +1,23 @@
 /**
- * A lean gRPC client for etcd's two hot unary calls, `etcdserverpb.KV/Txn` and `KV/Range`, over
- * `node:http2` (grpc/session.ts) with protobufjs messages (grpc/schema.ts). etcd3's grpc-js client
- * costs ~300 µs of CPU per call; this one does the same round trip with a fraction of that.
+ * A lean gRPC client for etcd's two hot unary calls, `etcdserverpb.KV/Txn` and `KV/Range`, over a
+ * hand-written HTTP/2 connection per endpoint (grpc/h2-connection.ts, failover in grpc/session.ts)
+ * with protobufjs messages (grpc/schema.ts). etcd3's grpc-js client costs ~300 µs of CPU per call;
+ * this one does the same round trip with a fraction of that.
  *
  * Requests and responses keep etcd3's shapes (snake_case fields, string enums, int64 as strings,
  * bytes as Buffer) so the two transports answer alike. Failures are etcd3's error classes, from
  * one status table (grpc/status.ts). Plaintext (http://) endpoints only. After a call's deadline,
- * its session must answer a ping promptly or it is dropped (e.g. a half-open connection).
+ * its connection must answer a ping promptly or it is dropped (e.g. a half-open connection).
  */
-import http2 from 'node:http2'
-import { GRPCDeadlineExceededError, GRPCInternalError, GRPCUnavailableError, type IRangeRequest, type IRangeResponse, type ITxnRequest, type ITxnResponse } from 'etcd3'
-import { encodeFrame, FrameReader, MAX_MESSAGE_BYTES, requestHeaders, ResponseStatus } from './grpc/frames.js'
+import type { IRangeRequest, IRangeResponse, ITxnRequest, ITxnResponse } from 'etcd3'
+import { MAX_MESSAGE_BYTES } from './grpc/frames.js'
+import type { H2Connection } from './grpc/h2-connection.js'
 import { decodeRangePage, type RangePage } from './grpc/range-page.js'
 import { AS_ETCD3, RangeRequest, RangeResponse, TxnRequest, TxnResponse } from './grpc/schema.js'
-import { ConnectFailed, statusError } from './grpc/status.js'
-import { Sessions, ping, type SessionUse } from './grpc/session.js'
+import { Sessions } from './grpc/session.js'
 
 export { allPlaintext } from './grpc/session.js'
 export type { RangePage } from './grpc/range-page.js'
-
-const { NGHTTP2_CANCEL } = http2.constants
 
 export interface KvClientOptions {
   /** Plaintext endpoints, e.g. 'http://127.0.0.1:2379' (a bare host:port is taken as http://). */
@@ -68,77 +66,18 @@ export class KvClient {
     this.sessions.close()
   }
 
-  /** One unary call: the response message bytes, or an etcd3-class error. */
+  /** One unary call: the response message bytes, or an error made by grpc/status.ts. */
   private call(path: string, message: Uint8Array, timeoutMs = this.sessions.timeoutMs): Promise<Uint8Array> {
     if (!(timeoutMs > 0)) return Promise.reject(new RangeError(`call timeout must be a positive number of ms, not ${timeoutMs}`))
-    const deadline = Date.now() + timeoutMs
-    const frame = encodeFrame(message)
-    return this.sessions.run(deadline, (u) => this.exchange(u, path, frame, deadline))
+    // setTimeout's range.
+    const ms = Math.min(Math.ceil(timeoutMs), 0x7fffffff)
+    const deadline = Date.now() + ms
+    return this.sessions.unary(deadline, (conn) => this.exchange(conn, path, message, deadline))
   }
 
-  private exchange({ session, endpoint }: SessionUse, path: string, frame: Buffer, deadline: number): Promise<Uint8Array> {
-    return new Promise<Uint8Array>((resolve, reject) => {
-      // setTimeout's range; grpc-timeout takes at most 8 digits.
-      const left = Math.min(Math.max(1, Math.ceil(deadline - Date.now())), 0x7fffffff)
-      const headers = requestHeaders(path)
-      if (left < 1e8) headers['grpc-timeout'] = `${left}m`
-      let stream: http2.ClientHttp2Stream
-      try {
-        stream = session.request(headers)
-      } catch (err) {
-        // The session went away (GOAWAY, closed) between our check and the request: nothing was sent.
-        session.destroy()
-        return reject(new ConnectFailed(`${endpoint.authority}: ${(err as Error).message}`))
-      }
-      const where = `${endpoint.authority}${path}`
-      const status = new ResponseStatus()
-      let response: Uint8Array | undefined
-      let received = 0
-      const reader = new FrameReader(this.maxResponseBytes, (msg) => (response ??= msg))
-      let done = false
-      const finish = (err: Error | undefined, value?: Uint8Array) => {
-        if (done) return
-        done = true
-        clearTimeout(timer)
-        this.sessions.untrack(abort)
-        if (err) {
-          if (!stream.closed && !stream.destroyed) stream.close(NGHTTP2_CANCEL)
-          reject(err)
-        } else resolve(value!)
-      }
-      const abort = (err: Error) => finish(err)
-      this.sessions.track(abort)
-      const timer = setTimeout(() => {
-        finish(new GRPCDeadlineExceededError(`Deadline exceeded after ${Math.round(left)} ms (${where})`))
-        ping(session, 1000)
-      }, left)
-      stream.on('response', (h) => status.onHeaders(h))
-      stream.on('trailers', (h) => status.onTrailers(h))
-      stream.on('data', (chunk: Buffer) => {
-        if (done) return
-        received += chunk.length
-        try {
-          reader.push(chunk)
-        } catch (err) {
-          finish(err as Error)
-        }
-      })
-      const end = () => {
-        if (done) return
-        if (status.code === undefined) return finish(new GRPCUnavailableError(`${where}: stream ${status.noStatus(stream)}`))
-        if (status.code !== 0) return finish(statusError(status.code, status.message))
-        if (!response) return finish(new GRPCInternalError(`${where}: truncated response (${received} bytes)`))
-        finish(undefined, response)
-      }
-      stream.on('end', () => {
-        if (status.code !== undefined) end()
-      })
-      stream.on('close', end)
-      stream.on('error', (err: Error) => {
-        // Reset by the server, or the connection dropped mid-call.
-        if (!done && status.code === undefined) finish(new GRPCUnavailableError(`${where}: ${err.message}`))
-      })
-      stream.end(frame)
-    })
+  /** The call on one endpoint's connection, with what is left of its deadline. */
+  private exchange(conn: H2Connection, path: string, message: Uint8Array, deadline: number): Promise<Uint8Array> {
+    const left = Math.min(Math.max(1, Math.ceil(deadline - Date.now())), 0x7fffffff)
+    return conn.unary(path, message, deadline, left, this.maxResponseBytes)
   }
 }

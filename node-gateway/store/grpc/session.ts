@@ -1,15 +1,15 @@
 /**
- * HTTP/2 sessions to etcd's endpoints, shared by the lean unary calls and the lean watches: one
- * persistent session per endpoint, opened on first use and again after it closes; calls stick to
- * one endpoint and move to the next one on a retryable failure (a session that cannot be opened is
- * skipped within the same call, since nothing was sent). Sessions are unref'd: idle sessions do not
- * keep the process alive. A session that does not answer a ping in time is dropped (`ping`).
- * Plaintext (http://) endpoints only.
+ * Connections to etcd's endpoints: per endpoint, one lean HTTP/2 connection for the unary calls
+ * (h2-connection.ts) and one node:http2 session for the lean watches, each opened on first use and
+ * again after it closes. Calls and watches stick to one endpoint and move to the next one on a
+ * retryable failure (a connection that cannot be opened is skipped within the same call, since
+ * nothing was sent). Connections are unref'd: idle ones do not keep the process alive. One that
+ * does not answer a ping in time is dropped (`ping`). Plaintext (http://) endpoints only.
  */
 import http2 from 'node:http2'
-import { ClientClosedError } from 'etcd3'
 import { badArgument } from '../../../core/errors.js'
-import { ConnectFailed, retryAs } from './status.js'
+import { H2Connection } from './h2-connection.js'
+import { clientClosed, ConnectFailed, retryAs } from './status.js'
 
 /** HTTP/2 flow-control windows: large, so a multi-MiB range page needs no WINDOW_UPDATE round trips. */
 const WINDOW = 16 << 20
@@ -48,9 +48,30 @@ export class Endpoint {
   readonly authority: string
   private session: http2.ClientHttp2Session | undefined
   private ready: Promise<http2.ClientHttp2Session> | undefined
+  /** The unary calls' connection (h2-connection.ts). */
+  private lean: H2Connection | undefined
 
   constructor(url: string, private readonly dialTimeoutMs: number) {
     this.authority = url.includes('://') ? url : `http://${url}`
+  }
+
+  /** The connected lean connection, or undefined if it must be (re)opened with dial(). */
+  conn(): H2Connection | undefined {
+    const c = this.lean
+    return c !== undefined && c.usable ? c : undefined
+  }
+
+  /** The lean connection, once connected (ConnectFailed if it cannot be opened). */
+  dial(firstStreamId?: number): Promise<H2Connection> {
+    const c = this.lean
+    if (c && !c.draining) return c.ready
+    const { hostname, port } = new URL(this.authority)
+    const conn = new H2Connection(this.authority, hostname.replace(/^\[|\]$/g, ''), Number(port) || 80, { dialTimeoutMs: this.dialTimeoutMs, firstStreamId })
+    conn.onRetire = () => {
+      if (this.lean === conn) this.lean = undefined
+    }
+    this.lean = conn
+    return conn.ready
   }
 
   /** The connected session, or undefined if it must be (re)opened with connect(). */
@@ -113,6 +134,9 @@ export class Endpoint {
     this.session = undefined
     this.ready = undefined
     s?.destroy()
+    const c = this.lean
+    this.lean = undefined
+    c?.close(clientClosed)
   }
 }
 
@@ -146,8 +170,22 @@ export class Sessions {
    * failure that `moveOn` says is the endpoint's, later calls go to the next endpoint; a session
    * that could not be opened (nothing was sent) is retried on the next one within the deadline.
    */
-  async run<T>(deadline: number, use: (u: SessionUse) => Promise<T>, moveOn: (err: unknown) => boolean = (err) => retryAs(err) !== undefined): Promise<T> {
-    if (this.closed) throw new ClientClosedError('KV')
+  run<T>(deadline: number, use: (u: SessionUse) => Promise<T>, moveOn?: (err: unknown) => boolean): Promise<T> {
+    return this.attempt(deadline, (ep) => ep.current() ?? this.withDeadline(ep.connect(), deadline, ep), (session, endpoint, failover) => use({ session, endpoint, failover }), moveOn)
+  }
+
+  /** Run a unary call on the current endpoint's lean connection, as `run` does with sessions. */
+  unary<T>(deadline: number, use: (conn: H2Connection) => Promise<T>): Promise<T> {
+    return this.attempt(deadline, (ep) => ep.conn() ?? this.withDeadline(ep.dial(), deadline, ep), use)
+  }
+
+  private async attempt<C, T>(
+    deadline: number,
+    open: (ep: Endpoint) => C | Promise<C>,
+    use: (c: C, ep: Endpoint, failover: () => void) => Promise<T>,
+    moveOn: (err: unknown) => boolean = (err) => retryAs(err) !== undefined,
+  ): Promise<T> {
+    if (this.closed) throw clientClosed()
     const n = this.endpoints.length
     let lastConnectError: Error | undefined
     for (let attempt = 0; attempt < n; attempt++) {
@@ -157,11 +195,11 @@ export class Sessions {
         if (this.cur === idx) this.cur = (idx + 1) % n
       }
       try {
-        const session = endpoint.current() ?? (await this.withDeadline(endpoint.connect(), deadline, endpoint))
-        if (this.closed) throw new ClientClosedError('KV')
-        return await use({ session, endpoint, failover })
+        const c = await open(endpoint)
+        if (this.closed) throw clientClosed()
+        return await use(c, endpoint, failover)
       } catch (err) {
-        if (this.closed) throw new ClientClosedError('KV')
+        if (this.closed) throw clientClosed()
         if (moveOn(err)) failover()
         if (!(err instanceof ConnectFailed) || Date.now() >= deadline) throw err
         lastConnectError = err
@@ -183,7 +221,7 @@ export class Sessions {
   close(): void {
     if (this.closed) return
     this.closed = true
-    for (const reject of [...this.pending]) reject(new ClientClosedError('KV'))
+    for (const reject of [...this.pending]) reject(clientClosed())
     this.pending.clear()
     for (const ep of this.endpoints) ep.close()
   }

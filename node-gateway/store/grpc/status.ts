@@ -14,7 +14,7 @@
  * transports alike; that prefix tells.
  */
 import {
-  EtcdError, EtcdLeaseInvalidError, EtcdPermissionDeniedError, GRPCAbortedError, GRPCAlreadyExistsError, GRPCCancelledError,
+  ClientClosedError, EtcdError, EtcdLeaseInvalidError, EtcdPermissionDeniedError, GRPCAbortedError, GRPCAlreadyExistsError, GRPCCancelledError,
   GRPCDataLossError, GRPCDeadlineExceededError, GRPCFailedPreconditionError, GRPCGenericError, GRPCInternalError,
   GRPCInvalidArgumentError, GRPCNotFoundError, GRPCNotImplementedError, GRPCOutOfRangeError, GRPCResourceExhastedError,
   GRPCUnauthenticatedError, GRPCUnavailableError, GRPCUnknownError,
@@ -57,6 +57,11 @@ export const STATUS: Readonly<Record<number, StatusRow>> = {
 
 /** A session could not be opened: nothing was sent, so the call may go on to the next endpoint. */
 export class ConnectFailed extends GRPCUnavailableError {}
+
+/** The error of a call or stream the client's close() ended (etcd3's, so storeError reads it as CLOSED). */
+export function clientClosed(): Error {
+  return new ClientClosedError('KV')
+}
 
 /** grpc-go's context errors, reported as UNKNOWN: our deadline ran out on the server first, or the call was canceled. */
 const CONTEXT_DEADLINE = /context deadline exceeded/i
