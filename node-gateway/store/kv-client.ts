@@ -1,19 +1,20 @@
 /**
- * A lean gRPC client for etcd's two hot unary calls, `etcdserverpb.KV/Txn` and `KV/Range`, over
- * `node:http2` (grpc/session.ts) with protobufjs messages (grpc/schema.ts). etcd3's grpc-js client
- * costs ~300 µs of CPU per call; this one does the same round trip with a fraction of that.
+ * A lean gRPC client for etcd's two hot unary calls, `etcdserverpb.KV/Txn` and `KV/Range` (and
+ * the lease calls, lean-leases.ts), over `node:http2` (grpc/session.ts) with hand-written protobuf
+ * (grpc/txn-codec.ts). etcd3's grpc-js client costs ~300 µs of CPU per call; this one does the
+ * same round trip with a fraction of that.
  *
  * Requests and responses keep etcd3's shapes (snake_case fields, string enums, int64 as strings,
- * bytes as Buffer) so the two transports answer alike. Failures are etcd3's error classes, from
- * one status table (grpc/status.ts). Plaintext (http://) endpoints only. After a call's deadline,
+ * bytes as Buffer) so the two transports answer alike. Failures are grpc/status.ts's errors (by
+ * gRPC code, read by the same table as etcd3's). Plaintext (http://) endpoints only. After a call's deadline,
  * its session must answer a ping promptly or it is dropped (e.g. a half-open connection).
  */
 import http2 from 'node:http2'
-import { GRPCDeadlineExceededError, GRPCInternalError, GRPCUnavailableError, type IRangeRequest, type IRangeResponse, type ITxnRequest, type ITxnResponse } from 'etcd3'
+import type { IRangeRequest, IRangeResponse, ITxnRequest, ITxnResponse } from 'etcd3'
 import { encodeFrame, FrameReader, MAX_MESSAGE_BYTES, requestHeaders, ResponseStatus } from './grpc/frames.js'
 import { decodeRangePage, type RangePage } from './grpc/range-page.js'
-import { AS_ETCD3, RangeRequest, RangeResponse, TxnRequest, TxnResponse } from './grpc/schema.js'
-import { ConnectFailed, statusError } from './grpc/status.js'
+import { decodeRangeResponse, decodeTxnResponse, encodeRangeRequest, encodeTxnRequest } from './grpc/txn-codec.js'
+import { ConnectFailed, deadlineExceeded, internal, statusError, unavailable } from './grpc/status.js'
 import { Sessions, ping, type SessionUse } from './grpc/session.js'
 
 export { allPlaintext } from './grpc/session.js'
@@ -46,21 +47,16 @@ export class KvClient {
   }
 
   async txn(req: ITxnRequest, opts?: CallOptions): Promise<ITxnResponse> {
-    const body = TxnRequest.encode(TxnRequest.fromObject(req)).finish()
-    const res = await this.call('/etcdserverpb.KV/Txn', body, opts?.timeoutMs)
-    return TxnResponse.toObject(TxnResponse.decode(res), AS_ETCD3) as ITxnResponse
+    return decodeTxnResponse(await this.call('/etcdserverpb.KV/Txn', encodeTxnRequest(req), opts?.timeoutMs))
   }
 
   async range(req: IRangeRequest, opts?: CallOptions): Promise<IRangeResponse> {
-    const body = RangeRequest.encode(RangeRequest.fromObject(req)).finish()
-    const res = await this.call('/etcdserverpb.KV/Range', body, opts?.timeoutMs)
-    return RangeResponse.toObject(RangeResponse.decode(res), AS_ETCD3) as IRangeResponse
+    return decodeRangeResponse(await this.call('/etcdserverpb.KV/Range', encodeRangeRequest(req), opts?.timeoutMs))
   }
 
   /** Range, decoded to keys and values only (see `decodeRangePage`). */
   async rangePage(req: IRangeRequest, opts?: CallOptions): Promise<RangePage> {
-    const body = RangeRequest.encode(RangeRequest.fromObject(req)).finish()
-    return decodeRangePage(await this.call('/etcdserverpb.KV/Range', body, opts?.timeoutMs))
+    return decodeRangePage(await this.call('/etcdserverpb.KV/Range', encodeRangeRequest(req), opts?.timeoutMs))
   }
 
   /** Close every session; calls in flight fail with ClientClosedError. */
@@ -109,7 +105,7 @@ export class KvClient {
       const abort = (err: Error) => finish(err)
       this.sessions.track(abort)
       const timer = setTimeout(() => {
-        finish(new GRPCDeadlineExceededError(`Deadline exceeded after ${Math.round(left)} ms (${where})`))
+        finish(deadlineExceeded(`Deadline exceeded after ${Math.round(left)} ms (${where})`))
         ping(session, 1000)
       }, left)
       stream.on('response', (h) => status.onHeaders(h))
@@ -125,9 +121,9 @@ export class KvClient {
       })
       const end = () => {
         if (done) return
-        if (status.code === undefined) return finish(new GRPCUnavailableError(`${where}: stream ${status.noStatus(stream)}`))
+        if (status.code === undefined) return finish(unavailable(`${where}: stream ${status.noStatus(stream)}`))
         if (status.code !== 0) return finish(statusError(status.code, status.message))
-        if (!response) return finish(new GRPCInternalError(`${where}: truncated response (${received} bytes)`))
+        if (!response) return finish(internal(`${where}: truncated response (${received} bytes)`))
         finish(undefined, response)
       }
       stream.on('end', () => {
@@ -136,7 +132,7 @@ export class KvClient {
       stream.on('close', end)
       stream.on('error', (err: Error) => {
         // Reset by the server, or the connection dropped mid-call.
-        if (!done && status.code === undefined) finish(new GRPCUnavailableError(`${where}: ${err.message}`))
+        if (!done && status.code === undefined) finish(unavailable(`${where}: ${err.message}`))
       })
       stream.end(frame)
     })

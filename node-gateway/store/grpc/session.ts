@@ -7,9 +7,8 @@
  * Plaintext (http://) endpoints only.
  */
 import http2 from 'node:http2'
-import { ClientClosedError } from 'etcd3'
 import { badArgument } from '../../../core/errors.js'
-import { ConnectFailed, retryAs } from './status.js'
+import { clientClosed, ConnectFailed, retryAs } from './status.js'
 
 /** HTTP/2 flow-control windows: large, so a multi-MiB range page needs no WINDOW_UPDATE round trips. */
 const WINDOW = 16 << 20
@@ -147,7 +146,7 @@ export class Sessions {
    * that could not be opened (nothing was sent) is retried on the next one within the deadline.
    */
   async run<T>(deadline: number, use: (u: SessionUse) => Promise<T>, moveOn: (err: unknown) => boolean = (err) => retryAs(err) !== undefined): Promise<T> {
-    if (this.closed) throw new ClientClosedError('KV')
+    if (this.closed) throw clientClosed('KV')
     const n = this.endpoints.length
     let lastConnectError: Error | undefined
     for (let attempt = 0; attempt < n; attempt++) {
@@ -158,10 +157,10 @@ export class Sessions {
       }
       try {
         const session = endpoint.current() ?? (await this.withDeadline(endpoint.connect(), deadline, endpoint))
-        if (this.closed) throw new ClientClosedError('KV')
+        if (this.closed) throw clientClosed('KV')
         return await use({ session, endpoint, failover })
       } catch (err) {
-        if (this.closed) throw new ClientClosedError('KV')
+        if (this.closed) throw clientClosed('KV')
         if (moveOn(err)) failover()
         if (!(err instanceof ConnectFailed) || Date.now() >= deadline) throw err
         lastConnectError = err
@@ -183,7 +182,7 @@ export class Sessions {
   close(): void {
     if (this.closed) return
     this.closed = true
-    for (const reject of [...this.pending]) reject(new ClientClosedError('KV'))
+    for (const reject of [...this.pending]) reject(clientClosed('KV'))
     this.pending.clear()
     for (const ep of this.endpoints) ep.close()
   }
