@@ -5,9 +5,8 @@
  * (REPJS_STORE; etcd out of space has details.noSpace, a response over the client's size cap
  * details.tooLarge).
  */
-import { ClientClosedError } from 'etcd3'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
-import { exhausted, retryAs } from './grpc/status.js'
+import { exhausted, isClientClosed, retryAs } from './grpc/status.js'
 
 export function storeError(err: unknown, what: string): RepJSError {
   if (RepJSError.is(err)) return err
@@ -23,7 +22,7 @@ export function storeError(err: unknown, what: string): RepJSError {
       retryable: true, retryAs: retry, cause: err,
     })
   }
-  if (err instanceof ClientClosedError) return new RepJSError(ErrorCodes.CLOSED, `etcd client closed during ${what}`, { cause: err })
+  if (isClientClosed(err)) return new RepJSError(ErrorCodes.CLOSED, `etcd client closed during ${what}`, { cause: err })
   const why = exhausted(err)
   if (why === 'no-space') {
     // Final: etcd refuses every write until an operator frees space.

@@ -1,19 +1,19 @@
 /**
  * A lean gRPC client for etcd's two hot unary calls, `etcdserverpb.KV/Txn` and `KV/Range`, over a
  * hand-written HTTP/2 connection per endpoint (grpc/h2-connection.ts, failover in grpc/session.ts)
- * with protobufjs messages (grpc/schema.ts). etcd3's grpc-js client costs ~300 µs of CPU per call;
- * this one does the same round trip with a fraction of that.
+ * with hand-written protobuf (grpc/txn-codec.ts). etcd3's grpc-js client costs ~300 µs of CPU per
+ * call; this one does the same round trip with a fraction of that.
  *
  * Requests and responses keep etcd3's shapes (snake_case fields, string enums, int64 as strings,
- * bytes as Buffer) so the two transports answer alike. Failures are etcd3's error classes, from
- * one status table (grpc/status.ts). Plaintext (http://) endpoints only. After a call's deadline,
+ * bytes as Buffer) so the two transports answer alike. Failures are grpc/status.ts's errors (by
+ * gRPC code, read by the same table as etcd3's). Plaintext (http://) endpoints only. After a call's deadline,
  * its connection must answer a ping promptly or it is dropped (e.g. a half-open connection).
  */
 import type { IRangeRequest, IRangeResponse, ITxnRequest, ITxnResponse } from 'etcd3'
 import { MAX_MESSAGE_BYTES } from './grpc/frames.js'
 import type { H2Connection } from './grpc/h2-connection.js'
 import { decodeRangePage, type RangePage } from './grpc/range-page.js'
-import { AS_ETCD3, RangeRequest, RangeResponse, TxnRequest, TxnResponse } from './grpc/schema.js'
+import { decodeRangeResponse, decodeTxnResponse, encodeRangeRequest, encodeTxnRequest } from './grpc/txn-codec.js'
 import { Sessions } from './grpc/session.js'
 
 export { allPlaintext } from './grpc/session.js'
@@ -44,21 +44,16 @@ export class KvClient {
   }
 
   async txn(req: ITxnRequest, opts?: CallOptions): Promise<ITxnResponse> {
-    const body = TxnRequest.encode(TxnRequest.fromObject(req)).finish()
-    const res = await this.call('/etcdserverpb.KV/Txn', body, opts?.timeoutMs)
-    return TxnResponse.toObject(TxnResponse.decode(res), AS_ETCD3) as ITxnResponse
+    return decodeTxnResponse(await this.call('/etcdserverpb.KV/Txn', encodeTxnRequest(req), opts?.timeoutMs))
   }
 
   async range(req: IRangeRequest, opts?: CallOptions): Promise<IRangeResponse> {
-    const body = RangeRequest.encode(RangeRequest.fromObject(req)).finish()
-    const res = await this.call('/etcdserverpb.KV/Range', body, opts?.timeoutMs)
-    return RangeResponse.toObject(RangeResponse.decode(res), AS_ETCD3) as IRangeResponse
+    return decodeRangeResponse(await this.call('/etcdserverpb.KV/Range', encodeRangeRequest(req), opts?.timeoutMs))
   }
 
   /** Range, decoded to keys and values only (see `decodeRangePage`). */
   async rangePage(req: IRangeRequest, opts?: CallOptions): Promise<RangePage> {
-    const body = RangeRequest.encode(RangeRequest.fromObject(req)).finish()
-    return decodeRangePage(await this.call('/etcdserverpb.KV/Range', body, opts?.timeoutMs))
+    return decodeRangePage(await this.call('/etcdserverpb.KV/Range', encodeRangeRequest(req), opts?.timeoutMs))
   }
 
   /** Close every session; calls in flight fail with ClientClosedError. */

@@ -4,9 +4,9 @@
  * by `createTransport` (transport-choice.ts): the lean node:http2 client (`lean-transport.ts`, the
  * hot path, plaintext endpoints) and etcd3's grpc-js client (`etcd3-transport.ts`, which also
  * serves https endpoints). Both answer in etcd3's shapes (snake_case fields, int64 as strings,
- * bytes as Buffer) and fail with etcd3's error classes, read by one table (grpc/status.ts).
+ * bytes as Buffer); their errors (the lean one's own, etcd3's) are read by one table (grpc/status.ts).
  */
-import { EtcdError, type IKeyValue, type IRangeRequest, type IRangeResponse, type ITxnRequest, type ITxnResponse } from 'etcd3'
+import type { IKeyValue, IRangeRequest, IRangeResponse, ITxnRequest, ITxnResponse } from 'etcd3'
 import type { RangePage } from './grpc/range-page.js'
 import type { KeptLease } from './lease-keeper.js'
 
@@ -101,7 +101,7 @@ export interface Watcher {
 }
 
 /** The watch's start revision was compacted away: re-read the range, then watch from a newer revision. */
-export class WatchCompactedError extends EtcdError {
+export class WatchCompactedError extends Error {
   constructor(readonly compactRevision: string, message: string) {
     super(message)
     this.name = 'WatchCompactedError'

@@ -4,7 +4,7 @@
  * (`grpc-status` / `grpc-message`, in the trailers or, Trailers-Only, in the headers).
  */
 import http2 from 'node:http2'
-import { GRPCInternalError, GRPCResourceExhastedError } from 'etcd3'
+import { internal, resourceExhausted } from './status.js'
 
 const { HTTP2_HEADER_METHOD, HTTP2_HEADER_PATH, HTTP2_HEADER_CONTENT_TYPE, HTTP2_HEADER_TE, HTTP2_HEADER_STATUS } = http2.constants
 
@@ -46,7 +46,7 @@ export class FrameReader {
     private readonly onMessage: (msg: Buffer) => void,
   ) {}
 
-  /** Feed a chunk; throws (GRPCInternalError, GRPCResourceExhastedError) on a frame that cannot be read. */
+  /** Feed a chunk; throws (INTERNAL, RESOURCE_EXHAUSTED) on a frame that cannot be read. */
   push(chunk: Buffer): void {
     if (this.buffered > 0) {
       this.parts.push(chunk)
@@ -59,9 +59,9 @@ export class FrameReader {
     let off = 0
     const end = chunk.length
     while (end - off >= 5) {
-      if (chunk[off] !== 0) throw new GRPCInternalError('compressed response (not requested)')
+      if (chunk[off] !== 0) throw internal('compressed response (not requested)')
       const len = chunk.readUInt32BE(off + 1)
-      if (len > this.maxBytes) throw new GRPCResourceExhastedError(`Received message larger than max (${len} vs ${this.maxBytes})`)
+      if (len > this.maxBytes) throw resourceExhausted(`Received message larger than max (${len} vs ${this.maxBytes})`)
       if (end - off - 5 < len) break
       this.onMessage(chunk.subarray(off + 5, off + 5 + len))
       off += 5 + len

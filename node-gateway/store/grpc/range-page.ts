@@ -1,5 +1,5 @@
 /** A range read decoded to what the log's catch-up read needs: keys, values, the revision, `more`. */
-import protobuf from 'protobufjs'
+import { PbReader } from './pb-reader.js'
 
 /** One page of a range read with only keys, values, the revision and `more`. */
 export interface RangePage {
@@ -16,26 +16,24 @@ const EMPTY: Buffer = Buffer.alloc(0)
  * them to strings was the largest cost of replaying a long log).
  */
 export function decodeRangePage(buf: Uint8Array): RangePage {
-  const r = protobuf.Reader.create(buf)
+  const r = new PbReader(buf)
   const page: RangePage = { revision: '0', more: false, kvs: [] }
-  while (r.pos < r.len) {
-    const tag = r.uint32()
-    const field = tag >>> 3
-    if (field === 1 || field === 2) {
-      const end = r.uint32() + r.pos
+  while (r.more()) {
+    const tag = r.tag()
+    if (tag === 10 || tag === 18) {
+      const m = r.nested()
       let key = EMPTY
       let value = EMPTY
-      while (r.pos < end) {
-        const t = r.uint32()
-        const f = t >>> 3
-        if (field === 1 && f === 3) page.revision = r.int64().toString()
-        else if (field === 2 && f === 1) key = r.bytes() as Buffer
-        else if (field === 2 && f === 5) value = r.bytes() as Buffer
-        else r.skipType(t & 7)
+      while (m.more()) {
+        const t = m.tag()
+        if (tag === 10 && t === 24) page.revision = m.int64()
+        else if (tag === 18 && t === 10) key = m.bytes()
+        else if (tag === 18 && t === 42) value = m.bytes()
+        else m.skip(t)
       }
-      if (field === 2) page.kvs.push({ key, value })
-    } else if (field === 3) page.more = r.bool()
-    else r.skipType(tag & 7)
+      if (tag === 18) page.kvs.push({ key, value })
+    } else if (tag === 24) page.more = r.bool()
+    else r.skip(tag)
   }
   return page
 }

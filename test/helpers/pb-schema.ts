@@ -1,7 +1,7 @@
 /**
- * The protobuf schema of the etcd calls the lean transport makes (KV/Txn, KV/Range, Watch/Watch):
- * only the messages they need, field numbers as in etcd's rpc.proto and kv.proto. One schema for
- * the unary client (`kv-client.ts`) and the watch (`watch-client.ts`).
+ * The protobuf schema of the etcd calls the lean transport makes (KV/Txn, KV/Range, Watch/Watch,
+ * Lease), for protobufjs: the oracle the hand-written codec (store/grpc/*-codec.ts) is tested
+ * against (test/unit/pb-codec.test.ts). Field numbers as in etcd's rpc.proto and kv.proto.
  */
 import protobuf from 'protobufjs'
 
@@ -64,17 +64,3 @@ export const WatchResponse = root.lookupType('etcdserverpb.WatchResponse')
 
 /** etcd3 (grpc proto-loader) decodes with these: int64 as strings, enums as names, defaults filled in. */
 export const AS_ETCD3: protobuf.IConversionOptions = { longs: String, enums: String, defaults: true, oneofs: true }
-
-/** int64 / uint64 as decoded by protobufjs (a number, or a Long when `long` is installed). */
-export type Int64 = number | { low: number; high: number; unsigned: boolean }
-
-/** An int64 / uint64 as a decimal string (etcd3's shape). */
-export function i64(v: Int64 | null | undefined): string {
-  if (v == null) return '0'
-  if (typeof v === 'number') return String(v)
-  if (v.high === 0) return String(v.low >>> 0)
-  // Within 2^53: plain arithmetic; beyond (member ids, negatives), via BigInt.
-  if (v.high > 0 && v.high < 0x200000) return String(v.high * 4294967296 + (v.low >>> 0))
-  const u = (BigInt(v.high >>> 0) << 32n) | BigInt(v.low >>> 0)
-  return (v.unsigned ? u : BigInt.asIntN(64, u)).toString()
-}
