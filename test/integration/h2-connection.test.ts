@@ -177,6 +177,18 @@ test('a half-open connection: the deadline passes, the ping goes unanswered, the
   expect(sockets).toHaveLength(2)
 })
 
+test('deadlines: calls in flight on one connection each end at their own deadline, the others go on', async () => {
+  const { url } = await server({ '/hang': () => {}, '/echo': (s, body) => setTimeout(() => reply(s, body), 400) })
+  const call = client([url], 5000)
+  await call('/echo', 'connected')
+  const t0 = Date.now()
+  const ended: [string, number][] = []
+  const track = (name: string, p: Promise<unknown>) => p.then(() => ended.push([name, Date.now() - t0]), () => ended.push([`${name} failed`, Date.now() - t0]))
+  await Promise.all([track('300', call('/hang', 'x', 300)), track('100', call('/hang', 'x', 100)), track('echo', call('/echo', 'y', 2000)), track('200', call('/hang', 'x', 200))])
+  expect(ended.map(([n]) => n)).toEqual(['100 failed', '200 failed', '300 failed', 'echo'])
+  for (const [n, at] of ended.slice(0, 3)) expect(at, n).toBeGreaterThanOrEqual(Number(n.split(' ')[0]) - 1)
+})
+
 test('close() fails calls in flight with CLOSED; stream ids near 2^31 retire the connection', async () => {
   const { url } = await server({ '/hang': () => {}, '/echo': (s, body) => reply(s, body) })
   const kv = new KvClient({ endpoints: [url], callTimeoutMs: 5000 })

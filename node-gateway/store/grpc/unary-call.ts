@@ -26,7 +26,6 @@ export class UnaryCall {
   /** The server ended its side (END_STREAM or RST_STREAM). */
   remoteDone = false
   done = false
-  timer: NodeJS.Timeout | undefined
   private response: Buffer | undefined
   private received = 0
   private reader: FrameReader | undefined
@@ -89,7 +88,6 @@ export class UnaryCall {
   settle(err: Error | undefined, value?: Buffer): void {
     if (this.done) return
     this.done = true
-    if (this.timer) clearTimeout(this.timer)
     if (err) this.reject(err)
     else this.resolve(value!)
   }
