@@ -16,7 +16,7 @@
 import net from 'node:net'
 import * as f from './h2-frames.js'
 import { CallDeadlines } from './call-deadlines.js'
-import { HpackDecoder, requestBlock, TIMEOUT_FIELD_MAX, writeTimeout } from './hpack.js'
+import { HpackDecoder, requestBlock } from './hpack.js'
 import { ConnectFailed, statusError } from './status.js'
 import { UnaryCall } from './unary-call.js'
 
@@ -160,32 +160,15 @@ export class H2Connection {
     this.streams.set(id, call)
     let block = this.blocks.get(call.path)
     if (!block) this.blocks.set(call.path, (block = requestBlock(call.path, `${this.host}:${this.port}`)))
-    const msg = call.payload
-    const bodyLen = 5 + msg.length
-    const first = Math.min(bodyLen, this.sendWindow, call.sendWindow, this.peerMaxFrame)
-    const whole = first === bodyLen
-    const out = Buffer.allocUnsafe(9 + block.length + TIMEOUT_FIELD_MAX + (whole ? 9 + bodyLen : 0))
-    let off = 9 + block.copy(out, 9)
-    const left = Math.min(Math.max(1, Math.ceil(call.deadline - Date.now())), call.timeoutMs)
-    off = writeTimeout(out, off, left)
-    f.writeFrameHeader(out, 0, off - 9, f.HEADERS, f.END_HEADERS, id)
+    const bodyLen = 5 + call.payload.length
+    // The request fits the windows and one frame (as almost always): one write for the whole call.
+    const whole = bodyLen <= Math.min(this.sendWindow, call.sendWindow, this.peerMaxFrame)
+    this.socket.write(call.frames(block, whole))
     if (whole) {
-      // The request fits the windows and one frame (as almost always): one write for the whole call.
-      f.writeFrameHeader(out, off, bodyLen, f.DATA, f.END_STREAM, id)
-      out[off + 9] = 0
-      out.writeUInt32BE(msg.length, off + 10)
-      out.set(msg, off + 14)
-      off += 9 + bodyLen
       this.sendWindow -= bodyLen
       call.sendWindow -= bodyLen
-      this.socket.write(off === out.length ? out : out.subarray(0, off))
       return
     }
-    this.socket.write(out.subarray(0, off))
-    const body = (call.body = Buffer.allocUnsafe(bodyLen))
-    body[0] = 0
-    body.writeUInt32BE(msg.length, 1)
-    body.set(msg, 5)
     this.blocked.push(call)
     this.flush()
   }
