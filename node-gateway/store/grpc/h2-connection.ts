@@ -15,7 +15,8 @@
  */
 import net from 'node:net'
 import * as f from './h2-frames.js'
-import { HpackDecoder, requestBlock, TIMEOUT_FIELD_MAX, writeTimeout } from './hpack.js'
+import { CallDeadlines } from './call-deadlines.js'
+import { HpackDecoder, requestBlock } from './hpack.js'
 import { ConnectFailed, statusError } from './status.js'
 import { UnaryCall } from './unary-call.js'
 
@@ -58,6 +59,7 @@ export class H2Connection {
   private readonly queued: UnaryCall[] = []
   private readonly blocked: UnaryCall[] = []
   private readonly blocks = new Map<string, Buffer>()
+  private readonly deadlines = new CallDeadlines((call) => this.deadline(call))
   private nextId: number
   private sendWindow = f.DEFAULT_WINDOW
   private peerWindow = f.DEFAULT_WINDOW
@@ -118,14 +120,14 @@ export class H2Connection {
     return new Promise<Buffer>((resolve, reject) => {
       if (this.draining) return reject(new ConnectFailed(`${this.label}: connection no longer takes calls`))
       const call = new UnaryCall(this.label + path, path, payload, deadline, timeoutMs, maxBytes, resolve, reject)
-      call.timer = setTimeout(expire, timeoutMs, this, call)
+      this.deadlines.add(call)
       if (this.streams.size >= this.peerMaxStreams) this.queued.push(call)
       else this.start(call)
     })
   }
 
   /** The call ran out of time: cancel it, and make sure the connection still answers. */
-  deadline(call: UnaryCall): void {
+  private deadline(call: UnaryCall): void {
     this.end(call, statusError(4, `Deadline exceeded after ${call.timeoutMs} ms (${call.where})`))
     this.ping(1000)
   }
@@ -158,32 +160,15 @@ export class H2Connection {
     this.streams.set(id, call)
     let block = this.blocks.get(call.path)
     if (!block) this.blocks.set(call.path, (block = requestBlock(call.path, `${this.host}:${this.port}`)))
-    const msg = call.payload
-    const bodyLen = 5 + msg.length
-    const first = Math.min(bodyLen, this.sendWindow, call.sendWindow, this.peerMaxFrame)
-    const whole = first === bodyLen
-    const out = Buffer.allocUnsafe(9 + block.length + TIMEOUT_FIELD_MAX + (whole ? 9 + bodyLen : 0))
-    let off = 9 + block.copy(out, 9)
-    const left = Math.min(Math.max(1, Math.ceil(call.deadline - Date.now())), call.timeoutMs)
-    off = writeTimeout(out, off, left)
-    f.writeFrameHeader(out, 0, off - 9, f.HEADERS, f.END_HEADERS, id)
+    const bodyLen = 5 + call.payload.length
+    // The request fits the windows and one frame (as almost always): one write for the whole call.
+    const whole = bodyLen <= Math.min(this.sendWindow, call.sendWindow, this.peerMaxFrame)
+    this.socket.write(call.frames(block, whole))
     if (whole) {
-      // The request fits the windows and one frame (as almost always): one write for the whole call.
-      f.writeFrameHeader(out, off, bodyLen, f.DATA, f.END_STREAM, id)
-      out[off + 9] = 0
-      out.writeUInt32BE(msg.length, off + 10)
-      out.set(msg, off + 14)
-      off += 9 + bodyLen
       this.sendWindow -= bodyLen
       call.sendWindow -= bodyLen
-      this.socket.write(off === out.length ? out : out.subarray(0, off))
       return
     }
-    this.socket.write(out.subarray(0, off))
-    const body = (call.body = Buffer.allocUnsafe(bodyLen))
-    body[0] = 0
-    body.writeUInt32BE(msg.length, 1)
-    body.set(msg, 5)
     this.blocked.push(call)
     this.flush()
   }
@@ -214,6 +199,7 @@ export class H2Connection {
   private end(call: UnaryCall, err: Error | undefined, value?: Buffer): void {
     if (call.done) return
     call.settle(err, value)
+    this.deadlines.delete(call)
     if (call.id === 0) {
       const i = this.queued.indexOf(call)
       if (i >= 0) this.queued.splice(i, 1)
@@ -362,7 +348,10 @@ export class H2Connection {
     this.retire()
     const why = `${this.label}: GOAWAY (code ${code}) from the server`
     for (const call of [...this.streams.values()]) if (call.id > last) this.end(call, new ConnectFailed(`${why}, call not processed`))
-    for (const call of this.queued.splice(0)) call.settle(new ConnectFailed(`${why}, call not sent`))
+    for (const call of this.queued.splice(0)) {
+      this.deadlines.delete(call)
+      call.settle(new ConnectFailed(`${why}, call not sent`))
+    }
     if (this.streams.size === 0) this.destroy('drained')
   }
 
@@ -390,8 +379,7 @@ export class H2Connection {
     const calls = [...this.streams.values(), ...this.queued.splice(0)]
     this.streams.clear()
     this.blocked.length = 0
+    this.deadlines.clear()
     for (const call of calls) call.settle(err ? err() : statusError(14, `${call.where}: ${why}`))
   }
 }
-
-const expire = (conn: H2Connection, call: UnaryCall): void => void (call.done || conn.deadline(call))

@@ -62,11 +62,11 @@ export class Endpoint {
   }
 
   /** The lean connection, once connected (ConnectFailed if it cannot be opened). */
-  dial(firstStreamId?: number): Promise<H2Connection> {
+  dial(): Promise<H2Connection> {
     const c = this.lean
     if (c && !c.draining) return c.ready
     const { hostname, port } = new URL(this.authority)
-    const conn = new H2Connection(this.authority, hostname.replace(/^\[|\]$/g, ''), Number(port) || 80, { dialTimeoutMs: this.dialTimeoutMs, firstStreamId })
+    const conn = new H2Connection(this.authority, hostname.replace(/^\[|\]$/g, ''), Number(port) || 80, { dialTimeoutMs: this.dialTimeoutMs })
     conn.onRetire = () => {
       if (this.lean === conn) this.lean = undefined
     }
@@ -148,6 +148,9 @@ export interface SessionUse {
   failover(): void
 }
 
+/** Whether a failure moves later calls to the next endpoint: any retryable one. */
+const MOVE_ON = (err: unknown): boolean => retryAs(err) !== undefined
+
 /** The endpoints, which one calls go to, and what to fail when the whole thing closes. */
 export class Sessions {
   private readonly endpoints: Endpoint[]
@@ -176,36 +179,54 @@ export class Sessions {
 
   /** Run a unary call on the current endpoint's lean connection, as `run` does with sessions. */
   unary<T>(deadline: number, use: (conn: H2Connection) => Promise<T>): Promise<T> {
-    return this.attempt(deadline, (ep) => ep.conn() ?? this.withDeadline(ep.dial(), deadline, ep), use)
+    const open = (ep: Endpoint) => ep.conn() ?? this.withDeadline(ep.dial(), deadline, ep)
+    // The usual case, a connected endpoint: no async frame, no awaits before the call is sent.
+    const idx = this.cur
+    const conn = this.closed ? undefined : this.endpoints[idx]!.conn()
+    if (conn === undefined) return this.attempt(deadline, open, use)
+    return use(conn).catch((err: unknown) => {
+      const next = this.failed(err, idx, deadline, MOVE_ON)
+      return this.attempt(deadline, open, use, MOVE_ON, 1, next)
+    })
   }
 
   private async attempt<C, T>(
     deadline: number,
     open: (ep: Endpoint) => C | Promise<C>,
     use: (c: C, ep: Endpoint, failover: () => void) => Promise<T>,
-    moveOn: (err: unknown) => boolean = (err) => retryAs(err) !== undefined,
+    moveOn: (err: unknown) => boolean = MOVE_ON,
+    from = 0,
+    lastConnectError?: ConnectFailed,
   ): Promise<T> {
     if (this.closed) throw clientClosed()
-    const n = this.endpoints.length
-    let lastConnectError: Error | undefined
-    for (let attempt = 0; attempt < n; attempt++) {
+    for (let attempt = from; attempt < this.endpoints.length; attempt++) {
       const idx = this.cur
       const endpoint = this.endpoints[idx]!
-      const failover = () => {
-        if (this.cur === idx) this.cur = (idx + 1) % n
-      }
       try {
         const c = await open(endpoint)
         if (this.closed) throw clientClosed()
-        return await use(c, endpoint, failover)
+        return await use(c, endpoint, () => this.failover(idx))
       } catch (err) {
-        if (this.closed) throw clientClosed()
-        if (moveOn(err)) failover()
-        if (!(err instanceof ConnectFailed) || Date.now() >= deadline) throw err
-        lastConnectError = err
+        lastConnectError = this.failed(err, idx, deadline, moveOn)
       }
     }
     throw lastConnectError!
+  }
+
+  /**
+   * A call or stream on endpoint `idx` failed with `err`: rethrown (ClientClosedError once closed)
+   * unless nothing was sent (ConnectFailed) and the deadline allows the next endpoint.
+   */
+  private failed(err: unknown, idx: number, deadline: number, moveOn: (err: unknown) => boolean): ConnectFailed {
+    if (this.closed) throw clientClosed()
+    if (moveOn(err)) this.failover(idx)
+    if (!(err instanceof ConnectFailed) || Date.now() >= deadline) throw err
+    return err
+  }
+
+  /** Endpoint `idx` failed: later calls and streams go to the next one. */
+  private failover(idx: number): void {
+    if (this.cur === idx) this.cur = (idx + 1) % this.endpoints.length
   }
 
   /** Fail `onClosed` with ClientClosedError if the sessions close before `untrack`. */

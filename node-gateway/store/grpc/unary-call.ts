@@ -9,6 +9,8 @@
  * not a Duplex stream with listeners.
  */
 import { FrameReader } from './frames.js'
+import { DATA, END_HEADERS, END_STREAM, HEADERS, writeFrameHeader } from './h2-frames.js'
+import { TIMEOUT_FIELD_MAX, writeTimeout } from './hpack.js'
 import { statusError } from './status.js'
 
 export class UnaryCall {
@@ -26,7 +28,6 @@ export class UnaryCall {
   /** The server ended its side (END_STREAM or RST_STREAM). */
   remoteDone = false
   done = false
-  timer: NodeJS.Timeout | undefined
   private response: Buffer | undefined
   private received = 0
   private reader: FrameReader | undefined
@@ -42,6 +43,26 @@ export class UnaryCall {
     private readonly resolve: (msg: Buffer) => void,
     private readonly reject: (err: Error) => void,
   ) {}
+
+  /**
+   * The call's first bytes on stream `id`: its HEADERS frame (`block` and the grpc-timeout left)
+   * and, if `whole`, the DATA frame with the whole message; otherwise `body` holds the message
+   * frame for the connection to send as the windows allow.
+   */
+  frames(block: Buffer, whole: boolean): Buffer {
+    const { id, payload } = this
+    const bodyLen = 5 + payload.length
+    const out = Buffer.allocUnsafe(9 + block.length + TIMEOUT_FIELD_MAX + (whole ? 9 + bodyLen : 0))
+    let off = 9 + block.copy(out, 9)
+    off = writeTimeout(out, off, Math.min(Math.max(1, Math.ceil(this.deadline - Date.now())), this.timeoutMs))
+    writeFrameHeader(out, 0, off - 9, HEADERS, END_HEADERS, id)
+    if (whole) writeFrameHeader(out, off, bodyLen, DATA, END_STREAM, id)
+    const body = whole ? out.subarray(off + 9, off + 9 + bodyLen) : (this.body = Buffer.allocUnsafe(bodyLen))
+    body[0] = 0
+    body.writeUInt32BE(payload.length, 1)
+    body.set(payload, 5)
+    return out.subarray(0, whole ? off + 9 + bodyLen : off)
+  }
 
   /** A response header or trailer (HpackDecoder's sink). */
   field(name: string, value: string): void {
@@ -89,7 +110,6 @@ export class UnaryCall {
   settle(err: Error | undefined, value?: Buffer): void {
     if (this.done) return
     this.done = true
-    if (this.timer) clearTimeout(this.timer)
     if (err) this.reject(err)
     else this.resolve(value!)
   }
