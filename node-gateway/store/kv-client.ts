@@ -59,6 +59,11 @@ export class KvClient {
     return decodeRangePage(await this.call('/etcdserverpb.KV/Range', encodeRangeRequest(req), opts?.timeoutMs))
   }
 
+  /** Any other unary call (the lease calls, lean-leases.ts): one message's bytes in, the response's out. */
+  unary(path: string, message: Uint8Array, opts?: CallOptions): Promise<Uint8Array> {
+    return this.call(path, message, opts?.timeoutMs)
+  }
+
   /** Close every session; calls in flight fail with ClientClosedError. */
   close(): void {
     this.sessions.close()
