@@ -1,7 +1,7 @@
 // A replica on plaintext etcd never loads etcd3 or grpc-js (importing them costs ~250 ms in a fresh
 // process): a fresh `node` process connects (a run with a TTL: its lease), makes calls (a run-once
 // call too, whose lease is granted, kept alive and revoked; presence under a lease) and closes, and then lists every
-// CommonJS module it loaded. And the lean leases themselves: grant, keep-alive, time-to-live, revoke.
+// CommonJS module it loaded. And the leases of both transports: grant, keep-alive, time-to-live, revoke.
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { expect, test } from 'vitest'
@@ -31,11 +31,11 @@ test('a fresh process connecting to plaintext etcd loads neither etcd3 nor grpc-
   expect(res.heavy).toEqual([])
 })
 
-test('lean leases: grant, keep-alive, time to live, revoke; a revoked lease is reported lost', async () => {
-  const store = new EtcdStore({ endpoints: etcd.endpoints })
+test.each(['http2', 'etcd3'] as const)('%s leases: grant, keep-alive, time to live, revoke; a revoked lease is reported lost', async (hotPath) => {
+  const store = new EtcdStore({ endpoints: etcd.endpoints, hotPath })
   try {
     const t = store.transport
-    expect(t.kind).toBe('http2')
+    expect(t.kind).toBe(hotPath)
     const id = await t.leaseGrant(5)
     expect(BigInt(id)).toBeGreaterThan(0n)
     const kept = t.keepLease(id, 5)
