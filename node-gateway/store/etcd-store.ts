@@ -17,7 +17,7 @@ import { followLog, type LogSource } from './log-follow.js'
 import { PresenceLease } from './presence-lease.js'
 import { RunGuards, type OpenedRun, type RunGuard } from './run-guards.js'
 import { RunOnceLocks, type EtcdAcquireResult } from './run-once-lock.js'
-import { createClients, type HotPath } from './transport-choice.js'
+import { createClients, type Clients, type HotPath } from './transport-choice.js'
 import type { Transport } from './transport.js'
 import { absent, b, bytes, countOf, delPrefix, get, modifiedAt, put, valueBelow } from './txn-ops.js'
 import { sleep } from '../../core/retry.js'
@@ -47,8 +47,7 @@ const storedCodec = createCodec(createCborFormat())
 export const COLLECT_BATCH = 1000
 
 export class EtcdStore implements Store, LogSource {
-  /** etcd3's client: presence, maintenance and admin reads (the store's own calls go through `transport`). */
-  readonly client: Etcd3
+  private readonly clients: Clients
   /** What the store's calls, watches and leases go through. */
   readonly transport: Transport
   pageSize: number
@@ -67,11 +66,18 @@ export class EtcdStore implements Store, LogSource {
   constructor(opts: EtcdStoreOptions) {
     this.onWatchCompacted = opts.onWatchCompacted
     this.pageSize = opts.pageSize ?? 4000
-    const { client, transport } = createClients(opts.endpoints, opts.callTimeoutMs ?? 3000, opts.hotPath)
-    this.client = client
-    this.transport = transport
+    this.clients = createClients(opts.endpoints, opts.callTimeoutMs ?? 3000, opts.hotPath)
+    const transport = (this.transport = this.clients.transport)
     this.guards = new RunGuards(transport, storedCodec, this.health)
     this.locks = new RunOnceLocks(transport, this.guards, this.stops)
+  }
+
+  /**
+   * etcd3's client: maintenance, admin reads and listings (the store's own calls, watches and
+   * leases go through `transport`). Created, loading etcd3, on first use.
+   */
+  get client(): Etcd3 {
+    return this.clients.client()
   }
 
   /** A direct replica's store reports 'failed' (REPJS_RUN_GONE / REPJS_RUN_CHANGED) when the run it opened goes. */
@@ -227,12 +233,12 @@ export class EtcdStore implements Store, LogSource {
 
   /** Presence keys under a lease of their own (a gateway connection's), revoked when it closes. */
   presenceLease(): PresenceLease {
-    return new PresenceLease(this.client)
+    return new PresenceLease(this.transport)
   }
 
   /** This replica's presence key, under a lease of this store's (revoked on close). */
   present(run: string, replica: string, value: Uint8Array): Promise<void> {
-    this.presence ??= new PresenceLease(this.client)
+    this.presence ??= new PresenceLease(this.transport)
     return this.presence.put(presenceKey(run, replica), value, metaKey(run))
   }
 
@@ -243,7 +249,7 @@ export class EtcdStore implements Store, LogSource {
     for (const stop of [...this.stops]) stop()
     this.guards.close()
     this.transport.close()
-    this.client.close()
+    this.clients.closeClient()
   }
 }
 

@@ -1,14 +1,61 @@
 /**
  * The transport over etcd3's grpc-js client: every call, watch and lease through it. It serves
- * https endpoints (and `hotPath: 'etcd3'`); the lean transport uses its leases (`etcd3Leases`).
- * etcd3 resumes a lost watch stream by itself, so an 'error' here is a cancel (compaction).
+ * https endpoints (and `hotPath: 'etcd3'`). etcd3 resumes a lost watch stream by itself, so an
+ * 'error' here is a cancel (compaction).
  */
 import type { Etcd3, IRangeRequest } from 'etcd3'
-import { keepLease } from './lease-keeper.js'
+import { keepLease, type LeaseRenewer } from './lease-keeper.js'
 import { WatchCompactedError, type Transport, type Watcher, type WatchHandlers, type WatchRequest } from './transport.js'
 
+type KeepAliveStream = Awaited<ReturnType<Etcd3['leaseClient']['leaseKeepAlive']>>
+
+/**
+ * Keep-alives of lease `id` on one etcd3 LeaseKeepAlive stream, opened on first use and again after
+ * it breaks; each keep-alive is answered by the stream's next response.
+ */
+function etcd3Renewer(client: Etcd3, id: string): LeaseRenewer {
+  let stream: Promise<KeepAliveStream> | undefined
+  let closed = false
+  const waiting: Array<{ resolve(ttl: number): void; reject(err: Error): void }> = []
+  const broken = (s: Promise<KeepAliveStream>, err: Error) => {
+    if (stream !== s) return
+    stream = undefined
+    for (const w of waiting.splice(0)) w.reject(err)
+  }
+  const open = () => {
+    const s: Promise<KeepAliveStream> = client.leaseClient.leaseKeepAlive().then((ka) => {
+      ka.on('data', (res: { TTL: string }) => stream === s && waiting.shift()?.resolve(Number(res.TTL)))
+      ka.on('error', (err: Error) => broken(s, err))
+      ka.on('end', () => broken(s, new Error('the keep-alive stream ended')))
+      return ka
+    })
+    s.catch((err: Error) => broken(s, err))
+    return s
+  }
+  return {
+    async keepAlive() {
+      if (closed) throw new Error('lease keeper closed')
+      const s = (stream ??= open())
+      const ka = await s
+      if (stream !== s) throw new Error('the keep-alive stream broke')
+      return new Promise<number>((resolve, reject) => {
+        waiting.push({ resolve, reject })
+        ka.write({ ID: id })
+      })
+    },
+    revoke: async () => void (await client.leaseClient.leaseRevoke({ ID: id })),
+    close() {
+      closed = true
+      const s = stream
+      stream = undefined
+      void s?.then((ka) => ka.end(), () => {})
+      for (const w of waiting.splice(0)) w.reject(new Error('lease keeper closed'))
+    },
+  }
+}
+
 /** The lease calls of a Transport, through etcd3's LeaseClient. */
-export function etcd3Leases(client: Etcd3): Pick<Transport, 'leaseGrant' | 'leaseRevoke' | 'leaseTimeToLive' | 'keepLease'> {
+function etcd3Leases(client: Etcd3): Pick<Transport, 'leaseGrant' | 'leaseRevoke' | 'leaseTimeToLive' | 'keepLease'> {
   return {
     leaseGrant: async (ttlSec) => (await client.leaseClient.leaseGrant({ TTL: ttlSec })).ID,
     leaseRevoke: async (id) => void (await client.leaseClient.leaseRevoke({ ID: id })),
@@ -16,7 +63,7 @@ export function etcd3Leases(client: Etcd3): Pick<Transport, 'leaseGrant' | 'leas
       const res = await client.leaseClient.leaseTimeToLive({ ID: id })
       return { ttlSec: Number(res.TTL), grantedSec: Number(res.grantedTTL) }
     },
-    keepLease: (id, ttlSec) => keepLease(client, id, ttlSec),
+    keepLease: (id, ttlSec) => keepLease(etcd3Renewer(client, id), id, ttlSec),
   }
 }
 

@@ -1,6 +1,6 @@
 /**
- * A lean gRPC client for etcd's two hot unary calls, `etcdserverpb.KV/Txn` and `KV/Range`, over a
- * hand-written HTTP/2 connection per endpoint (grpc/h2-connection.ts, failover in grpc/session.ts)
+ * A lean gRPC client for etcd's two hot unary calls, `etcdserverpb.KV/Txn` and `KV/Range` (and the
+ * lease calls, lean-leases.ts), over a hand-written HTTP/2 connection per endpoint (grpc/h2-connection.ts, failover in grpc/session.ts)
  * with hand-written protobuf (grpc/txn-codec.ts). etcd3's grpc-js client costs ~300 µs of CPU per
  * call; this one does the same round trip with a fraction of that.
  *
@@ -54,6 +54,11 @@ export class KvClient {
   /** Range, decoded to keys and values only (see `decodeRangePage`). */
   async rangePage(req: IRangeRequest, opts?: CallOptions): Promise<RangePage> {
     return decodeRangePage(await this.call('/etcdserverpb.KV/Range', encodeRangeRequest(req), opts?.timeoutMs))
+  }
+
+  /** Any other unary call (the lease calls, lean-leases.ts): one message's bytes in, the response's out. */
+  unary(path: string, message: Uint8Array, opts?: CallOptions): Promise<Uint8Array> {
+    return this.call(path, message, opts?.timeoutMs)
   }
 
   /** Close every session; calls in flight fail with ClientClosedError. */

@@ -1,15 +1,14 @@
 /**
  * The hot-path transport: Txn and Range through the lean node:http2 client (`kv-client.ts`),
- * watches through the lean watch on its sessions (`watch-client.ts`), leases through etcd3's
- * LeaseClient (`etcd3Leases`: not on the hot path). Plaintext (http://) endpoints only.
+ * watches through the lean watch on its sessions (`watch-client.ts`), leases as unary calls on the
+ * same sessions (`lean-leases.ts`). Plaintext (http://) endpoints only; never loads etcd3.
  */
-import type { Etcd3 } from 'etcd3'
-import { etcd3Leases } from './etcd3-transport.js'
 import { KvClient } from './kv-client.js'
+import { leanLeases } from './lean-leases.js'
 import type { Transport } from './transport.js'
 import { watch } from './watch-client.js'
 
-export function leanTransport(endpoints: string | string[], callTimeoutMs: number, leases: Etcd3): Transport & { readonly kv: KvClient } {
+export function leanTransport(endpoints: string | string[], callTimeoutMs: number): Transport & { readonly kv: KvClient } {
   const kv = new KvClient({ endpoints, callTimeoutMs })
   return {
     kind: 'http2',
@@ -18,7 +17,7 @@ export function leanTransport(endpoints: string | string[], callTimeoutMs: numbe
     range: (req) => kv.range(req),
     rangePage: (req) => kv.rangePage(req),
     watch: (req, h) => watch(kv, req, h),
-    ...etcd3Leases(leases),
+    ...leanLeases(kv),
     close: () => kv.close(),
   }
 }

@@ -1,14 +1,14 @@
 /**
  * Keeps one etcd lease alive by its id, whoever granted it: the run-once lock's holder (a direct
  * replica, or a gateway for its client) and any gateway a client re-attaches through later, since a
- * gateway keeps nothing a lease needs (ids are cluster-wide). One keep-alive every TTL/3 on a
- * LeaseKeepAlive stream, re-opened after a fault. The lease is reported lost (`signal` aborts) when
+ * gateway keeps nothing a lease needs (ids are cluster-wide). One keep-alive every TTL/3 through
+ * the transport's `LeaseRenewer` (lean: one short LeaseKeepAlive stream per keep-alive; etcd3: one
+ * stream, re-opened after a fault), sooner again after a failure. The lease is reported lost (`signal` aborts) when
  * etcd says it expired, or when no keep-alive has succeeded for two TTLs (as etcd3's Lease does: a
  * leader change renews leases, so one TTL without an answer does not mean it expired).
  * `detach()` stops keeping it alive without revoking it: it then lives one more TTL (the grace a
  * holder gets to re-attach), and expires unless someone keeps it alive again.
  */
-import type { Etcd3 } from 'etcd3'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
 
 export interface KeptLease {
@@ -25,18 +25,24 @@ export interface KeptLease {
   revoke(): Promise<void>
 }
 
-type KeepAliveStream = Awaited<ReturnType<Etcd3['leaseClient']['leaseKeepAlive']>>
+/** What keeping one lease alive takes from a transport (lean-leases.ts, etcd3-transport.ts). */
+export interface LeaseRenewer {
+  /** One keep-alive: the TTL etcd answered (<= 0: the lease is gone). */
+  keepAlive(): Promise<number>
+  revoke(): Promise<void>
+  /** Done: release what keep-alives hold (etcd3's stream). */
+  close(): void
+}
 
 function leaseLost(id: string, why: string): RepJSError {
   return new RepJSError(ErrorCodes.LEASE_LOST, `run-once lease ${id} lost: ${why}`, { details: { lease: id } })
 }
 
-/** Keep lease `id` (granted for `ttlSec` seconds) alive until detach(), revoke() or its loss. */
-export function keepLease(client: Etcd3, id: string, ttlSec: number): KeptLease {
+/** Keep lease `id` (granted for `ttlSec` seconds) alive through `renewer` until detach(), revoke() or its loss. */
+export function keepLease(renewer: LeaseRenewer, id: string, ttlSec: number): KeptLease {
   const ac = new AbortController()
   const ttlMs = ttlSec * 1000
   let stopped = false
-  let stream: KeepAliveStream | undefined
   let lastOk = Date.now()
   let timer: ReturnType<typeof setTimeout> | undefined
   let settleReady: ((err?: RepJSError) => void) | undefined
@@ -52,8 +58,7 @@ export function keepLease(client: Etcd3, id: string, ttlSec: number): KeptLease 
   const stop = () => {
     stopped = true
     clearTimeout(timer)
-    stream?.end()
-    stream = undefined
+    renewer.close()
   }
   const lose = (why: string) => {
     if (stopped) return
@@ -66,37 +71,22 @@ export function keepLease(client: Etcd3, id: string, ttlSec: number): KeptLease 
     clearTimeout(timer)
     timer = setTimeout(tick, ms)
   }
-  const open = async (): Promise<KeepAliveStream> => {
-    const s = await client.leaseClient.leaseKeepAlive()
-    s.on('data', (res: { TTL: string }) => {
-      if (stream !== s) return
-      if (Number(res.TTL) <= 0) return lose('it expired (its holder was gone for longer than its TTL)')
-      lastOk = Date.now()
-      settleReady?.()
-    })
-    // A broken stream is re-opened by the next tick.
-    const broken = () => {
-      if (stream === s) stream = undefined
-    }
-    s.on('error', broken)
-    s.on('end', broken)
-    return s
-  }
   async function tick(): Promise<void> {
     if (stopped) return
     if (Date.now() - lastOk > 2 * ttlMs) return lose(`no keep-alive succeeded for ${2 * ttlSec} s`)
+    schedule(ttlMs / 3)
+    let ttl: number
     try {
-      if (!stream) {
-        const s = await open()
-        if (stopped) return void s.end()
-        stream = s
-      }
-      stream.write({ ID: id })
-      schedule(ttlMs / 3)
+      ttl = await renewer.keepAlive()
     } catch {
-      stream = undefined
-      schedule(Math.min(100, ttlMs / 3))
+      // Unreachable or a broken stream: try again soon (the lease is lost only after two TTLs).
+      if (!stopped) schedule(Math.min(100, ttlMs / 3))
+      return
     }
+    if (stopped) return
+    if (ttl <= 0) return lose('it expired (its holder was gone for longer than its TTL)')
+    lastOk = Date.now()
+    settleReady?.()
   }
   void tick()
 
@@ -107,20 +97,21 @@ export function keepLease(client: Etcd3, id: string, ttlSec: number): KeptLease 
     ready,
     detach() {
       if (stopped) return
-      const last = stream
       stopped = true
       clearTimeout(timer)
-      stream = undefined
-      if (!last) return
       // One last keep-alive: the lease lives a whole TTL from now, whatever the schedule was.
-      last.write({ ID: id })
-      last.on('data', () => last.end())
-      setTimeout(() => last.end(), 1000).unref?.()
+      const done = () => {
+        clearTimeout(giveUp)
+        renewer.close()
+      }
+      const giveUp = setTimeout(done, 1000)
+      giveUp.unref?.()
+      renewer.keepAlive().then(done, done)
     },
     async revoke() {
       stop()
       try {
-        await client.leaseClient.leaseRevoke({ ID: id })
+        await renewer.revoke()
       } catch {
         // Already expired or revoked, or etcd unreachable: then it expires within its TTL.
       }

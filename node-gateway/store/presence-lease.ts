@@ -7,10 +7,10 @@
  * under a new lease, once a second until it is, since an idle replica may have nothing new to say.
  * `close()` revokes it, deleting the keys; if that cannot reach etcd, they expire within the TTL.
  */
-import type { Etcd3 } from 'etcd3'
 import { PRESENCE_TTL_S } from '../../core/presence.js'
 import { etcdCall } from './etcd-errors.js'
-import { keepLease, type KeptLease } from './lease-keeper.js'
+import type { KeptLease } from './lease-keeper.js'
+import type { Transport } from './transport.js'
 
 export class PresenceLease {
   private lease: Promise<KeptLease> | undefined
@@ -19,14 +19,13 @@ export class PresenceLease {
   private rewriting: ReturnType<typeof setTimeout> | undefined
 
   constructor(
-    private readonly client: Etcd3,
+    private readonly t: Transport,
     private readonly ttlSec = PRESENCE_TTL_S,
   ) {}
 
   private current(): Promise<KeptLease> {
     if (!this.lease) {
-      const granting = etcdCall('granting the presence lease', () => this.client.leaseClient.leaseGrant({ TTL: this.ttlSec }))
-        .then((g) => keepLease(this.client, g.ID, this.ttlSec))
+      const granting = etcdCall('granting the presence lease', () => this.t.leaseGrant(this.ttlSec)).then((id) => this.t.keepLease(id, this.ttlSec))
       this.lease = granting
       const lost = () => {
         this.drop(granting)
@@ -63,7 +62,7 @@ export class PresenceLease {
     const leasing = this.current()
     const lease = await leasing
     try {
-      await etcdCall('writing presence', () => this.client.kv.txn({
+      await etcdCall('writing presence', () => this.t.txn({
         compare: [{ key: Buffer.from(meta), target: 'Create', result: 'Greater', create_revision: 0 }],
         success: [{ request_put: { key: Buffer.from(key), value: Buffer.from(value), lease: lease.id } }],
         failure: [],

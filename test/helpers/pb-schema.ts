@@ -52,6 +52,11 @@ message WatchResponse {
   ResponseHeader header = 1; int64 watch_id = 2; bool created = 3; bool canceled = 4; int64 compact_revision = 5;
   string cancel_reason = 6; bool fragment = 7; repeated Event events = 11;
 }
+message LeaseGrantRequest { int64 TTL = 1; int64 ID = 2; }
+message LeaseGrantResponse { ResponseHeader header = 1; int64 ID = 2; int64 TTL = 3; string error = 4; }
+message LeaseRevokeRequest { int64 ID = 1; }
+message LeaseKeepAliveResponse { ResponseHeader header = 1; int64 ID = 2; int64 TTL = 3; }
+message LeaseTimeToLiveResponse { ResponseHeader header = 1; int64 ID = 2; int64 TTL = 3; int64 grantedTTL = 4; repeated bytes keys = 5; }
 `
 
 const root = protobuf.parse(PROTO, { keepCase: true }).root
@@ -61,6 +66,11 @@ export const RangeRequest = root.lookupType('etcdserverpb.RangeRequest')
 export const RangeResponse = root.lookupType('etcdserverpb.RangeResponse')
 export const WatchRequest = root.lookupType('etcdserverpb.WatchRequest')
 export const WatchResponse = root.lookupType('etcdserverpb.WatchResponse')
+export const LeaseGrantRequest = root.lookupType('etcdserverpb.LeaseGrantRequest')
+export const LeaseRevokeRequest = root.lookupType('etcdserverpb.LeaseRevokeRequest')
+export const LeaseGrantResponse = root.lookupType('etcdserverpb.LeaseGrantResponse')
+export const LeaseKeepAliveResponse = root.lookupType('etcdserverpb.LeaseKeepAliveResponse')
+export const LeaseTimeToLiveResponse = root.lookupType('etcdserverpb.LeaseTimeToLiveResponse')
 
 /** etcd3 (grpc proto-loader) decodes with these: int64 as strings, enums as names, defaults filled in. */
 export const AS_ETCD3: protobuf.IConversionOptions = { longs: String, enums: String, defaults: true, oneofs: true }

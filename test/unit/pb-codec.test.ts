@@ -7,7 +7,11 @@
  */
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
-import { AS_ETCD3, RangeRequest, RangeResponse, TxnRequest, TxnResponse, WatchRequest, WatchResponse } from '../helpers/pb-schema.js'
+import {
+  AS_ETCD3, LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveResponse, LeaseRevokeRequest, LeaseTimeToLiveResponse, RangeRequest, RangeResponse,
+  TxnRequest, TxnResponse, WatchRequest, WatchResponse,
+} from '../helpers/pb-schema.js'
+import { decodeLeaseAnswer, encodeLeaseGrant, encodeLeaseId } from '../../node-gateway/store/grpc/lease-codec.js'
 import { decodeRangePage } from '../../node-gateway/store/grpc/range-page.js'
 import { decodeWatchResponse, encodeWatchCreate } from '../../node-gateway/store/grpc/watch-codec.js'
 import { decodeRangeResponse, decodeTxnResponse, encodeRangeRequest, encodeTxnRequest } from '../../node-gateway/store/grpc/txn-codec.js'
@@ -167,10 +171,33 @@ describe('responses: what protobufjs decodes with etcd3 options', () => {
       { numRuns: RUNS },
     )
   })
+  test('Lease responses: ID, TTL, grantedTTL', () => {
+    const lease = fc.record({ header, ID: i64big.map(String), TTL: int64In, grantedTTL: int64In, keys: fc.array(bytes, { maxLength: 2 }), error: fc.string() }, { requiredKeys: [] })
+    fc.assert(
+      fc.property(lease, unknown, (res, extra) => {
+        for (const T of [LeaseGrantResponse, LeaseKeepAliveResponse, LeaseTimeToLiveResponse]) {
+          const b = Buffer.concat([T.encode(T.fromObject(res)).finish(), extra])
+          const o = T.toObject(T.decode(b), AS_ETCD3)
+          expect(decodeLeaseAnswer(b)).toEqual({ ID: o.ID, TTL: o.TTL, grantedTTL: o.grantedTTL ?? '0' })
+        }
+      }),
+      { numRuns: 200 },
+    )
+  })
   test('a truncated message is an error, not a wrong answer', () => {
     const b = RangeResponse.encode(RangeResponse.fromObject({ kvs: [{ key: Buffer.from('abc'), value: Buffer.alloc(50) }] })).finish()
     expect(() => decodeRangeResponse(b.subarray(0, b.length - 3))).toThrow(RangeError)
   })
+})
+
+test('Lease requests', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 1e9 }), i64big.map(String), (ttl, id) => {
+      expect(hex(encodeLeaseGrant(ttl))).toBe(hex(LeaseGrantRequest.encode(LeaseGrantRequest.fromObject({ TTL: ttl })).finish()))
+      expect(hex(encodeLeaseId(id))).toBe(hex(LeaseRevokeRequest.encode(LeaseRevokeRequest.fromObject({ ID: id })).finish()))
+    }),
+    { numRuns: 200 },
+  )
 })
 
 test('varints and int64s at their boundaries', () => {

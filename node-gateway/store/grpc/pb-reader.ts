@@ -11,6 +11,31 @@
 
 const EMPTY: Buffer = Buffer.alloc(0)
 
+/**
+ * Values beyond 2^53 need BigInt to print: in etcd's responses these are the cluster and member
+ * ids (uint64, random), in every header, the same few over and over. The last few are remembered
+ * (profiled: BigInt printing was a third of decoding a Txn response).
+ */
+const SEEN = 8
+const seenLo = new Uint32Array(SEEN)
+const seenHi = new Uint32Array(SEEN)
+const seenSigned = new Uint8Array(SEEN)
+const seenText: string[] = new Array<string>(SEEN).fill('')
+let seenNext = 0
+
+function big(lo: number, hi: number, signed: boolean): string {
+  const s = signed ? 1 : 0
+  for (let i = 0; i < SEEN; i++) if (seenLo[i] === lo && seenHi[i] === hi && seenSigned[i] === s && seenText[i] !== '') return seenText[i]!
+  const u = (BigInt(hi) << 32n) | BigInt(lo)
+  const text = (signed ? BigInt.asIntN(64, u) : u).toString()
+  seenLo[seenNext] = lo
+  seenHi[seenNext] = hi
+  seenSigned[seenNext] = s
+  seenText[seenNext] = text
+  seenNext = (seenNext + 1) % SEEN
+  return text
+}
+
 export class PbReader {
   pos: number
   readonly end: number
@@ -71,8 +96,7 @@ export class PbReader {
     hi >>>= 0
     if (hi === 0) return String(lo)
     if (hi < 0x200000) return String(hi * 4294967296 + lo)
-    const u = (BigInt(hi) << 32n) | BigInt(lo)
-    return (signed ? BigInt.asIntN(64, u) : u).toString()
+    return big(lo, hi, signed)
   }
 
   /** A length-delimited field's bytes: a view into the response, not a copy (as protobufjs's). */
