@@ -235,9 +235,7 @@ export async function bridge(etcd, client, { n: N, warm: W, blocks: B }, timeout
     out.targetUs = BRIDGE_TARGET_US
     // On p50, like the other per-call targets (sections 2 and 5): one hiccup of a busy machine moves a mean by more than the target.
     out.meetsTarget = out.added.oneReplicaP50Us < BRIDGE_TARGET_US
-    out.replayRatio = out.runReplay.perCallUs / out.asyncReplay.perCallUs
-    out.replayTargetRatio = REPLAY_TARGET_RATIO
-    out.meetsReplay = out.replayRatio <= REPLAY_TARGET_RATIO
+    Object.assign(out, replayVerdict(out))
     const a = out.added
     log(`  bridge adds per call (repjs run - async API), mean: 1 replica ${a.oneReplicaUs.toFixed(1)} µs, 3 replicas ${a.threeReplicasUs.toFixed(1)} µs, replay ${a.replayUs.toFixed(1)} µs; p50: ${a.oneReplicaP50Us.toFixed(1)}, ${a.threeReplicasP50Us.toFixed(1)}, ${a.replayP50Us.toFixed(1)} µs; process CPU +${a.oneReplicaCpuUs.toFixed(1)} µs (1 replica), +${a.replayCpuUs.toFixed(1)} µs (replay)`)
     log(`  target < ${BRIDGE_TARGET_US} µs added per call in Node (1 replica, p50): ${yes(out.meetsTarget)}`)
@@ -250,8 +248,15 @@ export async function bridge(etcd, client, { n: N, warm: W, blocks: B }, timeout
   }
 }
 
+/** Replay under `repjs run` against the async API's replay (mean per call), from the stored figures (so --render works on older results too). */
+const replayVerdict = (b) => {
+  const replayRatio = b.runReplay.perCallUs / b.asyncReplay.perCallUs
+  return { replayRatio, replayTargetRatio: REPLAY_TARGET_RATIO, meetsReplay: replayRatio <= REPLAY_TARGET_RATIO }
+}
+
 /** The summary's rows of the bridge: Node (p50 added), replay (ratio), browser worker (added on replay; not gated without Chromium). */
-export function bridgeTargets(b, browser) {
+export function bridgeTargets(bridged, browser) {
+  const b = { ...bridged, ...replayVerdict(bridged) }
   const rows = [
     { what: '`repjs run` bridge: added per call over the async API (Node, p50, 1 replica)', result: `${b.added.oneReplicaP50Us.toFixed(0)} µs`, target: `< ${b.targetUs} µs`, met: b.meetsTarget, gated: true },
     { what: 'Replay under `repjs run` vs the async API\'s replay of the same kind of log (mean per call)', result: `${us(b.runReplay.perCallUs)} / ${us(b.asyncReplay.perCallUs)} = ${b.replayRatio.toFixed(2)}x`, target: `<= ${b.replayTargetRatio}x`, met: b.meetsReplay, gated: true },
@@ -265,7 +270,8 @@ export function bridgeTargets(b, browser) {
 }
 
 /** Table rows and detail lines for the `repjs run` part of the floor experiment (bench/floor.mjs), and the browser worker's. */
-export function bridgeMarkdown(b, browser) {
+export function bridgeMarkdown(bridged, browser) {
+  const b = { ...bridged, ...replayVerdict(bridged) }
   const a = b.added
   const add = (x) => `${x >= 0 ? '+' : ''}${x.toFixed(1)} µs`
   const call = (r) => `${us(r.perCallUs)}/call (p50 ${us(r.p50Us)})`

@@ -190,7 +190,7 @@ export function targets(o) {
     { what: `As users run it, 1 replica (fresh process, ${fmt(o.n)} calls): RepJS ms per call / the prototype's (${against(o)})`, result: `${one[0].msPerCall.toFixed(3)} / ${one[1].msPerCall.toFixed(3)} ms = ${o.oneRatio.toFixed(2)}x`, target: '<= 1x', met: o.meetsOne, gated: true },
     { what: `As users run it, 1 replica: RepJS ms per call (issue 14's aim, fsync ${o.etcd?.fsync === false ? 'OFF' : 'on'})`, result: `${one[0].msPerCall.toFixed(3)} ms`, target: `(aim) <= ${AIM_ONE_MS} ms`, met: one[0].msPerCall <= AIM_ONE_MS, gated: false },
     { what: `As users run it, 3 replicas on one etcd: RepJS calls/s / the prototype's, slowest replica (${against(o)})`, result: `${fmt(three[0].callsPerSec)} / ${fmt(three[1].callsPerSec)} calls/s = ${o.threeRatio.toFixed(2)}x`, target: '>= 2.5x', met: o.meetsThree, gated: true },
-    { what: 'As users run it: RepJS CPU per call of each replica, whole process / calls only (1 replica; 3 replicas)', result: `${one[0].replicaCpu.map(cpuText).join(', ')}; ${three[0].replicaCpu.map(cpuText).join(', ')}`, target: '(info)', met: null, gated: false },
+    { what: 'As users run it: RepJS CPU per call of each replica, whole process / calls only (1 replica; 3 replicas)', result: one[0].replicaCpu ? `${one[0].replicaCpu.map(cpuText).join(', ')}; ${three[0].replicaCpu.map(cpuText).join(', ')}` : 'not measured (an older result)', target: '(info)', met: null, gated: false },
   ]
 }
 
@@ -201,7 +201,7 @@ export function markdown(o) {
     r.label, name(r), `${r.msPerCall.toFixed(3)} ms`, `${fmt(r.callsPerSec)} calls/s`,
     r.measured ? `${ms(r.bootMs)} / ${ms(r.setupMs)} / ${ms(r.callsMs)} ms` : `recorded runs: ${r.recordedRuns.map((x) => x.toFixed(2)).join(' / ')} ms per call`,
     r.measured ? r.reps.map((x) => x.msPerCall.toFixed(3)).join(', ') : '-',
-    r.measured ? r.replicaCpu.map(cpuText).join(', ') : '-',
+    r.replicaCpu ? r.replicaCpu.map(cpuText).join(', ') : '-',
   ])
   const p = o.prototype
   return [
@@ -214,7 +214,7 @@ export function markdown(o) {
     '',
     ...table(['Configuration', 'System', 'ms per call (slowest replica)', 'calls/s (slowest replica)', 'start-up / setup / calls (slowest replica, medians)', 'ms per call of each repetition', 'CPU per call of each replica: whole process / calls only (medians)'], rows),
     '',
-    `Targets (ratios, against the prototype ${against(o)}): 1 replica, RepJS at most the prototype's ms per call: ${yes(o.meetsOne)} (${o.oneRatio.toFixed(2)}x; the aim, <= ${AIM_ONE_MS} ms per call: ${yes(o.meetsAimOne)}); 3 replicas, RepJS at least 2.5x the prototype's calls/s: ${yes(o.meetsThree)} (${o.threeRatio.toFixed(2)}x).` +
+    `Targets (ratios, against the prototype ${against(o)}): 1 replica, RepJS at most the prototype's ms per call: ${yes(o.meetsOne)} (${o.oneRatio.toFixed(2)}x; the aim, <= ${AIM_ONE_MS} ms per call: ${yes(o.rows.find((r) => r.key === 'one' && r.system === 'repjs').msPerCall <= AIM_ONE_MS)}); 3 replicas, RepJS at least 2.5x the prototype's calls/s: ${yes(o.meetsThree)} (${o.threeRatio.toFixed(2)}x).` +
       ' CPU per call: the process\'s user + system time (every thread: JIT and GC included) read by the script itself (Node: process.cpuUsage(), Python: time.process_time()) after its last call, divided by N; "whole process" counts from its start, "calls only" from its first call.',
     '',
   ].join('\n')
