@@ -70,6 +70,7 @@ export async function browserBridge(gw, { n, warm, rounds }, timeoutMs) {
     return { missing: `playwright-core is not installed (${err.message})` }
   }
   log(`\n[floor] runInWorker bridge in Chromium: a worker's ${n} Date.now() vs the page's ${n} awaited rep.now(), ${warm} warm-up each, ${rounds} alternating live round(s), then replay`)
+  const t0 = performance.now()
   const page = await servePage()
   const profile = mkdtempSync(join(os.tmpdir(), 'repjs-bench-chromium-'))
   let context
@@ -124,7 +125,7 @@ export async function browserBridge(gw, { n, warm, rounds }, timeoutMs) {
     out.meetsTarget = out.addedReplayUs < BROWSER_BRIDGE_TARGET_US
     log(`  live (median of ${rounds}): worker ${out.live.workerUs.toFixed(1)} µs/call, page ${out.live.pageUs.toFixed(1)} µs/call: the bridge adds ${out.addedLiveUs.toFixed(1)} µs`)
     log(`  replay: worker ${workerReplay.toFixed(1)} µs/call, page ${pageReplay.toFixed(1)} µs/call: the bridge adds ${out.addedReplayUs.toFixed(1)} µs  target < ${BROWSER_BRIDGE_TARGET_US} µs: ${out.meetsTarget ? 'yes' : 'NO'}`)
-    log(`  mechanism alone (Atomics.wait in the worker, Atomics.waitAsync on the page): ${bareUs.toFixed(1)} µs per round trip`)
+    log(`  mechanism alone (Atomics.wait in the worker, Atomics.waitAsync on the page): ${bareUs.toFixed(1)} µs per round trip; ${((performance.now() - t0) / 1000).toFixed(1)} s with Chromium's start and the page's load`)
     return out
   } finally {
     await context?.close().catch(() => {})
