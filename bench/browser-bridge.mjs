@@ -111,7 +111,10 @@ export async function browserBridge(gw, { n, warm, rounds }, timeoutMs) {
     if (wr.stdout !== first) throw new Error('the worker replaying its run printed something else than it did live')
     const workerReplay = perCall(wr.ms)
     const bareUs = await tab.evaluate((k) => window.rw.bareRoundTrip(k), n)
-    const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1]
+    const median = (a) => {
+      const x = [...a].sort((p, q) => p - q)
+      return a.length % 2 ? x[a.length >> 1] : (x[a.length / 2 - 1] + x[a.length / 2]) / 2
+    }
     const out = {
       n, warm, rounds,
       chromium: context.browser()?.version() ?? exe,

@@ -6,7 +6,7 @@ export const CONFIGS = {
   full: {
     floor: { warm: 2000, n: 5000, rounds: 25 },
     bridge: { n: 10_000, warm: 500, blocks: 10 },
-    browser: { n: 2000, warm: 200, rounds: 3 },
+    browser: { n: 2000, warm: 200, rounds: 2 },
     prototype: { n: 10_000, warm: 2000 },
     catchup: { slots: 100_000, chase: 20_000, warmChase: 2000 },
     streams: { counts: [1, 2, 4, 8, 16, 32], replicas: [1, 3], n: 6400, warm: 500 },
@@ -19,7 +19,7 @@ export const CONFIGS = {
   quick: {
     floor: { warm: 300, n: 600, rounds: 6 },
     bridge: { n: 600, warm: 200, blocks: 3 },
-    browser: { n: 1000, warm: 200, rounds: 2 },
+    browser: { n: 500, warm: 100, rounds: 1 },
     prototype: { n: 1000, warm: 300 },
     catchup: { slots: 20_000, chase: 3000, warmChase: 300 },
     streams: { counts: [1, 4, 16], replicas: [1, 3], n: 960, warm: 200 },
