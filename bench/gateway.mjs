@@ -23,6 +23,8 @@ const PROBE = pathToFileURL(join(HERE, 'gateway-probe.mjs')).href
 const CLIENT = join(HERE, 'fanout-client.mjs')
 /** Through the gateway may cost at most this much more than direct to etcd, per call. */
 export const GATEWAY_TARGET_RATIO = 1.25
+/** The gateway process's CPU per call it carries (issue 14). */
+export const GATEWAY_TARGET_CPU_US = 150
 export const FANOUT_TARGET_P99_MS = 50
 export const FANOUT_TARGET_KIB_PER_CONN = 50
 const KiB = 1024
@@ -82,11 +84,13 @@ export async function gatewayPerCall(etcd, client, gw, cfg) {
     out.gateway.vsDirect = ratio(out.gateway, out.direct)
     out.gateway.targetRatio = GATEWAY_TARGET_RATIO
     out.gateway.meetsTarget = out.gateway.vsDirect.p50 <= GATEWAY_TARGET_RATIO
+    out.gateway.targetCpuUs = GATEWAY_TARGET_CPU_US
+    out.gateway.meetsCpu = out.gateway.gatewayCpuUsPerCall <= GATEWAY_TARGET_CPU_US
     logKinds(out, ['etcd', 'gateway'])
     log(`  direct / floor:          ${xr(out.direct.vsFloor)}`)
     log(`  through gateway / floor: ${xr(out.gateway.vsFloor)}`)
     log(`  through gateway / direct: ${xr(out.gateway.vsDirect)}  target <= ${GATEWAY_TARGET_RATIO.toFixed(2)}x p50: ${yes(out.gateway.meetsTarget)}`)
-    log(`  CPU per call through the gateway: client ${us(out.gateway.nodeCpuUsPerCall)} + gateway ${us(out.gateway.gatewayCpuUsPerCall)} (direct: ${us(out.direct.nodeCpuUsPerCall)} in the replica)`)
+    log(`  CPU per call through the gateway: client ${us(out.gateway.nodeCpuUsPerCall)} + gateway ${us(out.gateway.gatewayCpuUsPerCall)} (direct: ${us(out.direct.nodeCpuUsPerCall)} in the replica)  target gateway <= ${GATEWAY_TARGET_CPU_US} µs: ${yes(out.gateway.meetsCpu)}`)
     return out
   } finally {
     await direct?.close().catch(() => {})
@@ -191,12 +195,12 @@ function deliveries(reports, per, at, from, to) {
   }
 }
 
-export async function fanOut(etcd, gw, cfg) {
+export async function fanOut(etcd, gw, cfg, runSuffix = '') {
   const { clients: N, processes: P, warmSlots: W, slots: S, everyMs, slowSlots: S2, slowEveryMs } = cfg.fanout
   const per = Math.ceil(N / P)
   const clients = per * P
   const total = W + S + S2
-  const run = `fanout-${ID}`
+  const run = `fanout-${ID}${runSuffix}`
   log(`\n[fan-out] ${clients} raw repjs.v1 clients (${P} processes x ${per}) subscribed to run ${run} on one gateway; a writer (direct to etcd) decides ${W} warm-up + ${S} timed slots one every ${everyMs} ms, then ${S2} one every ${slowEveryMs} ms`)
   const procs = []
   let writer

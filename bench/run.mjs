@@ -7,11 +7,13 @@
  *
  * Experiments, in this order (the first five share one single-member etcd this script starts;
  * the last three start their own clusters):
- *   floor      raw etcd3 Txn vs distributed() direct, through a gateway, under `repjs run` (floor.mjs)
+ *   floor      the Txn through etcd3 (floor A), the lean client (B) and a raw HTTP/2 exchange (C,
+ *              raw-h2-floor.mjs) vs distributed() direct, through a gateway, under `repjs run`, and
+ *              runInWorker's bridge in Chromium (floor.mjs, gateway.mjs, bridge.mjs, browser-bridge.mjs)
  *   prototype  the Python prototype's configurations and its recorded figures (three.mjs)
  *   catch-up   replaying a decided log; a late replica chasing a leader (catchup.mjs)
  *   streams    named streams in parallel against one stream (streams.mjs)
- *   fan-out    many WebSocket clients on one gateway (fanout.mjs)
+ *   fan-out    many WebSocket clients on one gateway, several runs, the worst gated (fanout.mjs)
  *   calls      the paper's Figure 1: N calls + a fixed workload, 1-8 replicas (calls.mjs)
  *   replicas   the paper's Figure 2: 1-16 replicas in simulated zones (replicas.mjs, zones.mjs)
  *   as-users-run-it  fresh processes as a user starts a script, 1 and 3 replicas, beside the Python
@@ -48,7 +50,7 @@ const HERE = dirname(fileURLToPath(import.meta.url))
 const ROOT = join(HERE, '..')
 
 const EXPERIMENTS = [
-  { name: 'floor', title: 'Floor: one agreed call against the bare etcd transaction', shared: true, config: ['floor', 'bridge'], ...floor },
+  { name: 'floor', title: 'Floor: one agreed call against the bare etcd transaction', shared: true, config: ['floor', 'bridge', 'browser'], ...floor },
   { name: 'prototype', title: 'RepJS in the Python prototype\'s configurations', shared: true, config: ['prototype'], ...prototype },
   { name: 'catch-up', title: 'Catch-up: replaying a decided log, and a late replica chasing a leader', shared: true, config: ['catchup'], ...catchUp },
   { name: 'streams', title: 'Throughput with named streams in parallel', shared: true, config: ['streams'], ...streams },
@@ -105,7 +107,7 @@ function summaryMarkdown(run, results) {
   const rows = []
   for (const r of results) {
     if (r.error) rows.push([`**${r.name}: FAILED**`, r.error, '-', 'NO'])
-    for (const t of r.targets ?? []) rows.push([t.what, t.result, t.target, t.gated ? (t.met ? 'yes' : '**NO**') : t.met ? 'yes (reported)' : 'no (reported)'])
+    for (const t of r.targets ?? []) rows.push([t.what, t.result, t.target, t.gated ? (t.met ? 'yes' : '**NO**') : t.met == null ? '(reported)' : t.met ? 'yes (reported)' : 'no (reported)'])
   }
   return [
     `# RepJS benchmark summary (${run.mode} run)`,

@@ -6,7 +6,9 @@
  *
  * Prints one JSON line: the CLOCK_MONOTONIC instants (µs, the clock bench/lib.mjs's monoUs and
  * Python's time.monotonic() read) of the script's first line, just before its first call and just
- * after its last call returned, and a digest of the values it was given (every replica of a run
+ * after its last call returned, the process's CPU time (user + system, µs, since it started: every
+ * thread, as Python's time.process_time()) at the two latter instants, and a digest of the values
+ * it was given (every replica of a run
  * must print the same). The library is imported after the first instant, so "script start" is
  * Node's own start-up only; close and exit come after the last instant and are not timed.
  */
@@ -23,11 +25,15 @@ const rep = await connect({ run, etcd: endpoint, program: programArg ?? 'repjs-b
 try {
   const values = new Array(N)
   const firstCallUs = monoUs()
+  const cpuFirst = process.cpuUsage()
   for (let i = 0; i < N; i++) values[i] = await rep.now()
   const lastCallUs = monoUs()
+  const cpuLast = process.cpuUsage()
   let digest = 0
   for (const v of values) digest = (Math.imul(digest, 31) + (v % 0x7fffffff)) | 0
-  console.log(JSON.stringify({ startUs, firstCallUs, lastCallUs, n: N, digest: (digest >>> 0).toString(16) }))
+  const cpuFirstUs = cpuFirst.user + cpuFirst.system
+  const cpuLastUs = cpuLast.user + cpuLast.system
+  console.log(JSON.stringify({ startUs, firstCallUs, lastCallUs, cpuFirstUs, cpuLastUs, n: N, digest: (digest >>> 0).toString(16) }))
 } finally {
   await rep.close()
 }

@@ -17,8 +17,8 @@ starts at REPPY_KEY_OFFSET (its keys are `time.time_<counter>` at etcd's root, s
 benchmark gets keys of its own on the same etcd).
 
 Prints one JSON line: the CLOCK_MONOTONIC instants (µs) of the script's first line, just before its
-first call and just after its last call returned, and a digest of the values (the same on every
-replica of a run).
+first call and just after its last call returned, the process's CPU time (user + system, µs, since
+it started) at the two latter instants, and a digest of the values (the same on every replica of a run).
 """
 import time
 
@@ -44,9 +44,11 @@ distributed.func_ctrs["time.time"] = int(os.environ.get("REPPY_KEY_OFFSET", "0")
 
 values = [0.0] * n
 first_call_us = time.monotonic() * 1e6
+cpu_first_us = time.process_time() * 1e6
 for i in range(n):
     values[i] = time.time()
 last_call_us = time.monotonic() * 1e6
+cpu_last_us = time.process_time() * 1e6
 
 digest = hashlib.sha1(repr(values).encode()).hexdigest()[:8]
-print(json.dumps({"startUs": start_us, "firstCallUs": first_call_us, "lastCallUs": last_call_us, "n": n, "digest": digest}), flush=True)
+print(json.dumps({"startUs": start_us, "firstCallUs": first_call_us, "lastCallUs": last_call_us, "cpuFirstUs": cpu_first_us, "cpuLastUs": cpu_last_us, "n": n, "digest": digest}), flush=True)

@@ -32,6 +32,10 @@ const PY_SCRIPT = join(HERE, 'users-reppy.py')
 
 /** Issue 14's two side-by-side runs (N = 2,000, fsync on, medians of five): the prototype's ms per call. */
 const RECORDED = { one: [0.79, 0.66], three: [2.01, 1.71] }
+/** Issue 14's aim for 1 replica as users run it (ms per call, fsync on): printed, not gated (the ratio is). */
+const AIM_ONE_MS = 0.6
+/** '312 / 280 µs' (CPU per call: whole process / calls only) */
+const cpuText = (c) => `${fmt(c.cpuUsPerCall)} / ${fmt(c.callsCpuUsPerCall)} µs`
 /** With recorded figures only, RepJS is held to the prototype's better run of the two. */
 const recordedBest = (key) => Math.min(...RECORDED[key])
 const SHAPES = [
@@ -87,7 +91,12 @@ function spawnOne(system, { endpoint, run, n, proto, keyOffset }) {
       if (code !== 0 || !line) return reject(new Error(`${system} process exited (code ${code}, signal ${signal}): ${err.trim().split('\n').slice(-5).join(' | ')}`))
       try {
         const r = JSON.parse(line)
-        resolve({ totalMs: (r.lastCallUs - spawnUs) / 1000, bootMs: (r.startUs - spawnUs) / 1000, setupMs: (r.firstCallUs - r.startUs) / 1000, callsMs: (r.lastCallUs - r.firstCallUs) / 1000, digest: r.digest })
+        resolve({
+          totalMs: (r.lastCallUs - spawnUs) / 1000, bootMs: (r.startUs - spawnUs) / 1000, setupMs: (r.firstCallUs - r.startUs) / 1000, callsMs: (r.lastCallUs - r.firstCallUs) / 1000,
+          // CPU per call of this process: from its start (start-up, imports, connect included) and over its calls only.
+          cpuUsPerCall: r.cpuLastUs / r.n, callsCpuUsPerCall: (r.cpuLastUs - r.cpuFirstUs) / r.n,
+          digest: r.digest,
+        })
       } catch (e) {
         reject(new Error(`${system} process printed no result: ${line.slice(0, 200)}`))
       }
@@ -127,7 +136,7 @@ export async function run(ctx) {
         const p = await point(system, shape, { endpoint: cluster.endpoint, run, n, proto, keyOffset: ++k * 10_000_000, timeoutMs: ctx.timeoutMs })
         if (!p.agreed) throw new Error(`${system} ${shape.label}: the replicas were given different values`)
         ;(samples[`${system}-${shape.key}`] ??= []).push(p)
-        log(`  rep ${rep + 1} ${system.padEnd(9)} ${shape.label.padEnd(22)} ${p.msPerCall.toFixed(3)} ms/call, ${fmt(p.callsPerSec)} calls/s (slowest: boot ${fmt(p.bootMs)} ms, setup ${fmt(p.setupMs)} ms, calls ${fmt(p.callsMs)} ms)`)
+        log(`  rep ${rep + 1} ${system.padEnd(9)} ${shape.label.padEnd(22)} ${p.msPerCall.toFixed(3)} ms/call, ${fmt(p.callsPerSec)} calls/s (slowest: boot ${fmt(p.bootMs)} ms, setup ${fmt(p.setupMs)} ms, calls ${fmt(p.callsMs)} ms); CPU per call, whole process / calls only: ${p.replicas.map(cpuText).join(', ')}`)
       }
     }
   } finally {
@@ -142,7 +151,9 @@ export async function run(ctx) {
         key: shape.key, label: shape.label, replicas: shape.replicas, system, measured: true,
         msPerCall: m((x) => x.msPerCall), callsPerSec: m((x) => x.callsPerSec),
         bootMs: m((x) => x.bootMs), setupMs: m((x) => x.setupMs), callsMs: m((x) => x.callsMs),
-        reps: s.map((x) => ({ msPerCall: x.msPerCall, bootMs: x.bootMs, setupMs: x.setupMs, callsMs: x.callsMs })),
+        // Each replica's CPU per call (replicas of a repetition in spawn order), medians over the repetitions.
+        replicaCpu: Array.from({ length: shape.replicas }, (_, j) => ({ cpuUsPerCall: m((x) => x.replicas[j].cpuUsPerCall), callsCpuUsPerCall: m((x) => x.replicas[j].callsCpuUsPerCall) })),
+        reps: s.map((x) => ({ msPerCall: x.msPerCall, bootMs: x.bootMs, setupMs: x.setupMs, callsMs: x.callsMs, cpu: x.replicas.map((r) => ({ cpuUsPerCall: r.cpuUsPerCall, callsCpuUsPerCall: r.callsCpuUsPerCall })) })),
       })
     }
     if (!proto) {
@@ -162,6 +173,8 @@ export async function run(ctx) {
     threeRatio: get('three', 'repjs').callsPerSec / get('three', 'prototype').callsPerSec,
   }
   out.meetsOne = out.oneRatio <= 1
+  out.aimOneMs = AIM_ONE_MS
+  out.meetsAimOne = get('one', 'repjs').msPerCall <= AIM_ONE_MS
   out.meetsThree = out.threeRatio >= 2.5
   log(`  1 replica: RepJS ${out.oneRatio.toFixed(2)}x the prototype's ms per call (<= 1: ${yes(out.meetsOne)}); 3 replicas: RepJS ${out.threeRatio.toFixed(2)}x its calls/s (>= 2.5: ${yes(out.meetsThree)})${proto ? '' : '; against recorded figures'}`)
   return out
@@ -175,7 +188,9 @@ export function targets(o) {
   const three = [get('three', 'repjs'), get('three', 'prototype')]
   return [
     { what: `As users run it, 1 replica (fresh process, ${fmt(o.n)} calls): RepJS ms per call / the prototype's (${against(o)})`, result: `${one[0].msPerCall.toFixed(3)} / ${one[1].msPerCall.toFixed(3)} ms = ${o.oneRatio.toFixed(2)}x`, target: '<= 1x', met: o.meetsOne, gated: true },
+    { what: `As users run it, 1 replica: RepJS ms per call (issue 14's aim, fsync ${o.etcd?.fsync === false ? 'OFF' : 'on'})`, result: `${one[0].msPerCall.toFixed(3)} ms`, target: `(aim) <= ${AIM_ONE_MS} ms`, met: one[0].msPerCall <= AIM_ONE_MS, gated: false },
     { what: `As users run it, 3 replicas on one etcd: RepJS calls/s / the prototype's, slowest replica (${against(o)})`, result: `${fmt(three[0].callsPerSec)} / ${fmt(three[1].callsPerSec)} calls/s = ${o.threeRatio.toFixed(2)}x`, target: '>= 2.5x', met: o.meetsThree, gated: true },
+    { what: 'As users run it: RepJS CPU per call of each replica, whole process / calls only (1 replica; 3 replicas)', result: one[0].replicaCpu ? `${one[0].replicaCpu.map(cpuText).join(', ')}; ${three[0].replicaCpu.map(cpuText).join(', ')}` : 'not measured (an older result)', target: '(info)', met: null, gated: false },
   ]
 }
 
@@ -186,6 +201,7 @@ export function markdown(o) {
     r.label, name(r), `${r.msPerCall.toFixed(3)} ms`, `${fmt(r.callsPerSec)} calls/s`,
     r.measured ? `${ms(r.bootMs)} / ${ms(r.setupMs)} / ${ms(r.callsMs)} ms` : `recorded runs: ${r.recordedRuns.map((x) => x.toFixed(2)).join(' / ')} ms per call`,
     r.measured ? r.reps.map((x) => x.msPerCall.toFixed(3)).join(', ') : '-',
+    r.replicaCpu ? r.replicaCpu.map(cpuText).join(', ') : '-',
   ])
   const p = o.prototype
   return [
@@ -196,9 +212,10 @@ export function markdown(o) {
       ? `The prototype was measured in this run from ${p.dir}${p.commit ? ` (commit ${p.commit})` : ''} with ${p.python}, on the same etcd (its controller's own etcd start suppressed, its call counter offset per run so every run writes keys of its own).`
       : `The prototype was not measured in this run (no REPPY_DIR): its rows are the figures recorded in issue 14 (two runs; the better one is shown and the targets are compared against it), not measured here.`,
     '',
-    ...table(['Configuration', 'System', 'ms per call (slowest replica)', 'calls/s (slowest replica)', 'start-up / setup / calls (slowest replica, medians)', 'ms per call of each repetition'], rows),
+    ...table(['Configuration', 'System', 'ms per call (slowest replica)', 'calls/s (slowest replica)', 'start-up / setup / calls (slowest replica, medians)', 'ms per call of each repetition', 'CPU per call of each replica: whole process / calls only (medians)'], rows),
     '',
-    `Targets (ratios, against the prototype ${against(o)}): 1 replica, RepJS at most the prototype's ms per call: ${yes(o.meetsOne)} (${o.oneRatio.toFixed(2)}x); 3 replicas, RepJS at least 2.5x the prototype's calls/s: ${yes(o.meetsThree)} (${o.threeRatio.toFixed(2)}x).`,
+    `Targets (ratios, against the prototype ${against(o)}): 1 replica, RepJS at most the prototype's ms per call: ${yes(o.meetsOne)} (${o.oneRatio.toFixed(2)}x; the aim, <= ${AIM_ONE_MS} ms per call: ${yes(o.rows.find((r) => r.key === 'one' && r.system === 'repjs').msPerCall <= AIM_ONE_MS)}); 3 replicas, RepJS at least 2.5x the prototype's calls/s: ${yes(o.meetsThree)} (${o.threeRatio.toFixed(2)}x).` +
+      ' CPU per call: the process\'s user + system time (every thread: JIT and GC included) read by the script itself (Node: process.cpuUsage(), Python: time.process_time()) after its last call, divided by N; "whole process" counts from its start, "calls only" from its first call.',
     '',
   ].join('\n')
 }
