@@ -77,7 +77,10 @@ export class PbWriter {
   /** Field `no` as an int64 varint, from etcd3's accepted shapes (see int64Bits). */
   int64Field(no: number, v: Int64Like): void {
     this.varint(no << 3)
-    if (typeof v === 'number' && v >= 0 && v <= 0xffffffff && Number.isInteger(v)) return this.varint(v)
+    // The common case without BigInt: a non-negative safe integer, or a decimal string of one.
+    let n = typeof v === 'number' ? v : typeof v === 'string' && v.length < 16 ? +v : NaN
+    if (typeof v === 'string' && String(n) !== v) n = NaN
+    if (n >= 0 && Number.isSafeInteger(n)) return n <= 0xffffffff ? this.varint(n) : this.varint64(n >>> 0, Math.floor(n / 4294967296))
     const [lo, hi] = int64Bits(v)
     this.varint64(lo, hi)
   }
