@@ -6,8 +6,9 @@
  * Chrome), the site is read from V8's frame objects instead of the text: formatting the whole
  * stack as text and parsing it back was about 40 µs of every proposal's CPU (measured, issue 14).
  * The frames give the same file, line and column the text would show (same frames, same filter).
- * Where a stack's text is source-mapped (Node's --enable-source-maps, a prepareStackTrace someone
- * installed, e.g. a test runner's), the text is read as before, so the mapping applies.
+ * Where a stack's text is source-mapped (Node's --enable-source-maps, as the runtime adapter tells:
+ * setTextMapped; a prepareStackTrace someone installed, e.g. a test runner's), the text is read as
+ * before, so the mapping applies.
  */
 import { locate } from './script/site.js'
 
@@ -33,16 +34,23 @@ const V8 = Error as V8ErrorConstructor
 const framesAsIs = (_: Error, frames: V8Frame[]) => frames
 /** Node's own prepareStackTrace (formats as V8 does unless source maps are enabled), as found at load. */
 const nodeDefault = V8.prepareStackTrace?.name === 'ErrorPrepareStackTrace' ? V8.prepareStackTrace : undefined
-const proc = (globalThis as { process?: { sourceMapsEnabled?: boolean; execArgv?: string[]; env?: Record<string, string | undefined> } }).process
-/** Node before process.sourceMapsEnabled (20.7): the flag on the command line or in NODE_OPTIONS. */
-const sourceMapsFlag = !!proc && ((proc.execArgv ?? []).includes('--enable-source-maps') || (proc.env?.NODE_OPTIONS ?? '').includes('--enable-source-maps'))
+/**
+ * Whether the runtime source-maps a stack's text, not its frames (Node's --enable-source-maps):
+ * core cannot tell, the runtime adapter says (node-gateway/connect.ts). Default: no.
+ */
+let textMapped: () => boolean = () => false
+
+/** Set how to tell whether the runtime source-maps stack text (the runtime adapter, once). */
+export function setTextMapped(check: () => boolean): void {
+  textMapped = check
+}
 
 /** Whether V8's frames name the same location as the stack's text (no source mapping applies). */
 function framesAsText(): boolean {
   if (typeof V8.captureStackTrace !== 'function') return false
   const prepare = V8.prepareStackTrace
   if (prepare !== undefined && prepare !== nodeDefault) return false
-  return !(proc?.sourceMapsEnabled ?? sourceMapsFlag)
+  return !textMapped()
 }
 
 /** How sites are read now: from V8's frames or from the stack's text (for tests and diagnostics). */
