@@ -200,9 +200,16 @@ export class Engine {
     try {
       const hit = log.peek(slot)
       if (hit) return this.check(stream, slot, ident, hit, true)
-      const known = await log.known(slot)
+      const knowing = log.known(slot)
+      const known = knowing instanceof Promise ? await knowing : knowing
       if (log.failure) throw log.failure
-      const bytes = known ?? (await this.follow(stream, slot)) ?? (await assertNotCollected(this, stream, slot), await decide(slot))
+      const following = known ?? this.follow(stream, slot)
+      let bytes = following instanceof Promise ? await following : following
+      if (!bytes) {
+        const collected = assertNotCollected(this, stream, slot)
+        if (collected) await collected
+        bytes = await decide(slot)
+      }
       this.assertOpen()
       return this.check(stream, slot, ident, bytes)
     } catch (err) {

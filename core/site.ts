@@ -123,18 +123,28 @@ export function siteOfFrames(frames: V8Frame[] | undefined, base?: string): stri
     const line = f.getLineNumber()
     const column = f.getColumnNumber()
     if (!file || line === null || column === null) continue
-    const site = siteAt(`${file}:${line}:${column}`, base)
+    const site = plainFile(file) ? siteOfFile(file, line, column, base) : siteAt(`${file}:${line}:${column}`, base)
     if (site !== undefined) return site
   }
   return ''
 }
 
+/**
+ * A frame's file whose location `locate` reads back exactly as it is (an absolute path, a file:
+ * or node: URL, no parentheses): its site is named without the stack-line parser.
+ */
+const plainFile = (f: string) => (f[0] === '/' || f.startsWith('file://') || f.startsWith('node:')) && !f.includes('(') && !f.includes(')')
+
 /** The site a stack line (or a frame's location) names, or undefined when it is RepJS's own, a runtime internal or no location. */
 function siteAt(raw: string, base: string | undefined): string | undefined {
   const at = locate(raw)
-  if (!at) return undefined
-  let file = strip(at.file)
+  return at && siteOfFile(at.file, at.line, at.column, base)
+}
+
+/** The site at a location, or undefined when it is RepJS's own or a runtime internal. */
+function siteOfFile(path: string, line: number, column: number, base: string | undefined): string | undefined {
+  let file = strip(path)
   if (file.startsWith('node:') || ownDirs.some((d) => file.startsWith(d))) return undefined
   if (base && file.startsWith(strip(base))) file = file.slice(strip(base).length)
-  return `${file}:${at.line}:${at.column}`
+  return `${file}:${line}:${column}`
 }
