@@ -59,6 +59,9 @@ export interface StreamState {
   followsOther: boolean
 }
 
+/** A value the codec gives back as the same value (no object: those come back as copies). */
+const decodesToItself = (v: unknown) => v === null || (typeof v !== 'object' && typeof v !== 'function' && typeof v !== 'symbol')
+
 export class Engine {
   readonly status = new StatusEmitter()
   /** The store itself (its log is followed through it). */
@@ -73,6 +76,12 @@ export class Engine {
   private fault: { state: StatusState; reason?: string } | undefined
   private halted: RepJSError | undefined
   private siteOverride: string | undefined
+  /**
+   * Records this replica encoded whose value decodes to the very same value (a primitive), by their
+   * bytes: when a proposal wins, the decided record is those bytes, and check() takes the record
+   * from here instead of decoding what it just encoded.
+   */
+  private readonly ownRecords = new WeakMap<Uint8Array, SlotRecord>()
   /** Moving average of one proposal's round trip, ms. */
   private proposeMs = 1
   readonly retry: RetryContext
@@ -142,7 +151,7 @@ export class Engine {
       return
     }
     if (this.opts.callSites === false || log.peek(slot)) return
-    Object.defineProperty(ident, 'site', { get: captureSite(this.opts.siteBase), enumerable: true, configurable: true })
+    Object.defineProperty(ident, 'site', { get: captureSite(this.opts.siteBase, Engine.prototype.slot), enumerable: true, configurable: true })
   }
 
   /** Run `call` (which must take its slot synchronously) with a call site known by the caller. */
@@ -191,9 +200,16 @@ export class Engine {
     try {
       const hit = log.peek(slot)
       if (hit) return this.check(stream, slot, ident, hit, true)
-      const known = await log.known(slot)
+      const knowing = log.known(slot)
+      const known = knowing instanceof Promise ? await knowing : knowing
       if (log.failure) throw log.failure
-      const bytes = known ?? (await this.follow(stream, slot)) ?? (await assertNotCollected(this, stream, slot), await decide(slot))
+      const following = known ?? this.follow(stream, slot)
+      let bytes = following instanceof Promise ? await following : following
+      if (!bytes) {
+        const collected = assertNotCollected(this, stream, slot)
+        if (collected) await collected
+        bytes = await decide(slot)
+      }
       this.assertOpen()
       return this.check(stream, slot, ident, bytes)
     } catch (err) {
@@ -226,7 +242,9 @@ export class Engine {
 
   /** Decode a decided record and compare its call identity with ours. */
   check(stream: StreamState, slot: number, ident: CallIdentity, bytes: Uint8Array, callerOnStack = false): SlotRecord {
-    const rec = decodeRecord(this.codec, bytes, this.place(stream.name, slot), { legacy: this.opts.legacyRecords })
+    const own = this.ownRecords.get(bytes)
+    if (own) this.ownRecords.delete(bytes)
+    const rec = own ?? decodeRecord(this.codec, bytes, this.place(stream.name, slot), { legacy: this.opts.legacyRecords })
     rec.slot = slot
     stream.followsOther = rec.by !== this.replicaId
     if (rec.kind !== ident.kind || rec.name !== ident.name || rec.argsHash !== ident.argsHash || this.sitesDiffer(ident, rec)) {
@@ -261,7 +279,9 @@ export class Engine {
   encode(at: RecordPlace, ident: CallIdentity, outcome: Outcome): Uint8Array {
     const rec: SlotRecord = { ...ident, by: this.replicaId, ok: outcome.ok, value: outcome.value }
     try {
-      return encodeRecord(this.codec, at, rec)
+      const bytes = encodeRecord(this.codec, at, rec)
+      if (rec.ok && decodesToItself(rec.value)) this.ownRecords.set(bytes, rec)
+      return bytes
     } catch (err) {
       if (!(err instanceof UnserializableError)) throw err
       return encodeRecord(this.codec, at, { ...rec, ok: false, value: err })

@@ -61,35 +61,36 @@ export interface DecodeRecordOptions {
  * record names another run, stream or slot.
  */
 export function decodeRecord(codec: Codec, bytes: Uint8Array, at: RecordPlace, opts: DecodeRecordOptions = {}): SlotRecord {
-  const key = placeKey(at)
+  // The key is named only in errors: not built for every record read.
+  const bad = (cause: unknown) => corrupt(placeKey(at), cause)
   let tree: unknown
   try {
     tree = codec.format.decode(bytes)
   } catch (cause) {
-    throw corrupt(key, cause)
+    throw bad(cause)
   }
-  if (!Array.isArray(tree)) throw corrupt(key, new Error('not a slot record'))
-  let fields: unknown[]
+  if (!Array.isArray(tree)) throw bad(new Error('not a slot record'))
+  let f: number // index of the fields after the place (kind, name, argsHash, site, by, ok, outcome)
   if (tree.length === 11 && tree[0] === RECORD_VERSION) {
-    const [, run, stream, slot] = tree
-    if (run !== at.run || stream !== at.stream || slot !== at.slot) throw misplaced(key, at, run, stream, slot)
-    fields = tree.slice(4)
+    const run: unknown = tree[1], stream: unknown = tree[2], slot: unknown = tree[3]
+    if (run !== at.run || stream !== at.stream || slot !== at.slot) throw misplaced(placeKey(at), at, run, stream, slot)
+    f = 4
   } else if (tree.length === 8 && tree[0] === 1 && opts.legacy) {
-    fields = tree.slice(1)
+    f = 1
   } else if (tree.length === 8 && tree[0] === 1) {
-    throw corrupt(key, new Error('a version-1 slot record (it does not name its slot) in a run created for version-2 records'))
+    throw bad(new Error('a version-1 slot record (it does not name its slot) in a run created for version-2 records'))
   } else {
-    throw corrupt(key, new Error('not a slot record'))
+    throw bad(new Error('not a slot record'))
   }
-  const [kind, name, argsHash, site, by, ok, outcome] = fields
+  const kind: unknown = tree[f], name: unknown = tree[f + 1], argsHash: unknown = tree[f + 2], site: unknown = tree[f + 3], by: unknown = tree[f + 4], ok: unknown = tree[f + 5]
   if (typeof kind !== 'string' || typeof name !== 'string' || typeof argsHash !== 'string' || typeof site !== 'string' || typeof by !== 'string' || typeof ok !== 'boolean') {
-    throw corrupt(key, new Error('bad slot record fields'))
+    throw bad(new Error('bad slot record fields'))
   }
   let value: unknown
   try {
-    value = fromWire(outcome)
+    value = fromWire(tree[f + 6])
   } catch (cause) {
-    throw corrupt(key, cause)
+    throw bad(cause)
   }
   return { kind, name, argsHash, site, by, ok, value }
 }

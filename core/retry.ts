@@ -52,20 +52,38 @@ export class Backoff {
   }
 }
 
-export async function withRetry<T>(ctx: RetryContext, op: () => Promise<T>): Promise<T> {
-  let backoff: Backoff | undefined // made at the first retryable failure: most calls succeed at once
+/**
+ * Run `op` until it succeeds or fails for good: a retryable RepJSError is retried after a backoff
+ * delay, with the fault shown through `ctx` meanwhile (and its end once `op` succeeds); REPJS_CLOSED
+ * once `ctx.signal` aborts. The first attempt adds no promise of its own (most calls succeed at once).
+ */
+export function withRetry<T>(ctx: RetryContext, op: () => Promise<T>): Promise<T> {
+  if (ctx.signal.aborted) return Promise.reject(closedError())
+  let first: Promise<T>
+  try {
+    first = Promise.resolve(op())
+  } catch (err) {
+    first = Promise.reject(err)
+  }
+  return first.then(undefined, (err: unknown) => retried(ctx, op, err))
+}
+
+/** withRetry after its first attempt failed with `err`. */
+async function retried<T>(ctx: RetryContext, op: () => Promise<T>, err: unknown): Promise<T> {
+  let backoff: Backoff | undefined // made at the first retryable failure
   for (;;) {
+    if (ctx.signal.aborted) throw closedError()
+    if (!RepJSError.is(err) || !err.retryable) throw err
+    backoff ??= new Backoff({ initialMs: 25, maxMs: 2000 })
+    ctx.onFault(err.retryAs ?? 'waiting-for-quorum', err.message)
+    await sleep(backoff.next(), ctx.signal)
     if (ctx.signal.aborted) throw closedError()
     try {
       const out = await op()
-      if (backoff) ctx.onFault(undefined)
+      ctx.onFault(undefined)
       return out
-    } catch (err) {
-      if (ctx.signal.aborted) throw closedError()
-      if (!RepJSError.is(err) || !err.retryable) throw err
-      backoff ??= new Backoff({ initialMs: 25, maxMs: 2000 })
-      ctx.onFault(err.retryAs ?? 'waiting-for-quorum', err.message)
-      await sleep(backoff.next(), ctx.signal)
+    } catch (e) {
+      err = e
     }
   }
 }

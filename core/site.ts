@@ -1,40 +1,150 @@
 /**
  * The caller's source position (file:line:col) for the library API's calls, read from a stack
  * trace with the one stack-line reader (core/script/site.ts). Informational only.
+ *
+ * Where the runtime formats stack text itself, unmapped (V8 with no source maps: plain Node,
+ * Chrome), the site is read from V8's frame objects instead of the text: formatting the whole
+ * stack as text and parsing it back was about 40 µs of every proposal's CPU (measured, issue 14).
+ * The frames give the same file, line and column the text would show (same frames, same filter).
+ * Where a stack's text is source-mapped (Node's --enable-source-maps, as the runtime adapter tells:
+ * setTextMapped; a prepareStackTrace someone installed, e.g. a test runner's), the text is read as
+ * before, so the mapping applies.
  */
 import { locate } from './script/site.js'
 
 const here = import.meta.url
 const strip = (f: string) => (f.startsWith('file://') ? f.slice(7) : f)
 const root = strip(here.slice(0, here.lastIndexOf('/core/') + 1))
-const ownDirs = ['core/', 'node-gateway/', 'browser/'].map((d) => root + d)
+/** RepJS's own folders: the built ones and, when they are dist/, the sources their maps name (--enable-source-maps). */
+const roots = root.endsWith('/dist/') ? [root, root.slice(0, -'dist/'.length)] : [root]
+const ownDirs = roots.flatMap((r) => ['core/', 'node-gateway/', 'browser/'].map((d) => r + d))
+
+interface V8Frame {
+  getScriptNameOrSourceURL?(): string | null | undefined
+  getFileName(): string | null | undefined
+  getLineNumber(): number | null
+  getColumnNumber(): number | null
+}
+type V8ErrorConstructor = ErrorConstructor & {
+  prepareStackTrace?: (err: Error, frames: V8Frame[]) => unknown
+  captureStackTrace?: (target: object, above?: Function) => void
+  stackTraceLimit?: number
+}
+const V8 = Error as V8ErrorConstructor
+const framesAsIs = (_: Error, frames: V8Frame[]) => frames
+/** Node's own prepareStackTrace (formats as V8 does unless source maps are enabled), as found at load. */
+const nodeDefault = V8.prepareStackTrace?.name === 'ErrorPrepareStackTrace' ? V8.prepareStackTrace : undefined
+/**
+ * Whether the runtime source-maps a stack's text, not its frames (Node's --enable-source-maps):
+ * core cannot tell, the runtime adapter says (node-gateway/connect.ts). Default: no.
+ */
+let textMapped: () => boolean = () => false
+
+/** Set how to tell whether the runtime source-maps stack text (the runtime adapter, once). */
+export function setTextMapped(check: () => boolean): void {
+  textMapped = check
+}
+
+/** Whether V8's frames name the same location as the stack's text (no source mapping applies). */
+function framesAsText(): boolean {
+  if (typeof V8.captureStackTrace !== 'function') return false
+  const prepare = V8.prepareStackTrace
+  if (prepare !== undefined && prepare !== nodeDefault) return false
+  return !textMapped()
+}
+
+/** How sites are read now: from V8's frames or from the stack's text (for tests and diagnostics). */
+export function siteReading(): 'frames' | 'text' {
+  return framesAsText() ? 'frames' : 'text'
+}
 
 /**
- * Capture the stack now (cheap: V8 formats `.stack` lazily) and return a function that formats the
- * site on first use, so replaying from the cache never pays for formatting. The stack is read as
- * text, through the runtime's own formatting, so source maps (`--enable-source-maps`, a test
- * runner's) apply to the site as they do to errors.
+ * The stack below `above` (default: from the caller of this function, as a `new Error()` there
+ * holds it) as V8 frames, at most `limit` (default: Error.stackTraceLimit).
  */
-export function captureSite(base?: string): () => string {
-  const holder = new Error()
+function frames(above?: Function, limit?: number): V8Frame[] | undefined {
+  const prepare = V8.prepareStackTrace
+  const saved = V8.stackTraceLimit
+  V8.prepareStackTrace = framesAsIs
+  if (limit !== undefined) V8.stackTraceLimit = limit
+  try {
+    const holder: { stack?: unknown } = {}
+    V8.captureStackTrace!(holder, above ?? frames)
+    return Array.isArray(holder.stack) ? (holder.stack as V8Frame[]) : undefined
+  } finally {
+    V8.prepareStackTrace = prepare
+    V8.stackTraceLimit = saved
+  }
+}
+
+/**
+ * Frames read first below the engine's frame that takes the slot (`above`): the API's own few
+ * frames and its caller's. Capturing costs per frame; a site found among them is the one the
+ * whole stack names (RepJS's frames come first), so the whole stack is read only when it is not.
+ */
+const FIRST_FRAMES = 6
+
+/**
+ * Capture the stack now and return a function that names the site on first use, so replaying from
+ * the cache never pays for it. The stack is read as the runtime shows it (see the top of the file).
+ * `above`: a RepJS function on the stack now (its frame and those above it are RepJS's own).
+ */
+export function captureSite(base?: string, above?: Function): () => string {
   let site: string | undefined
+  if (framesAsText()) {
+    const limit = V8.stackTraceLimit
+    const near = above && typeof limit === 'number' && limit > 0 ? siteOfFrames(frames(above, Math.min(FIRST_FRAMES, limit)), base) : ''
+    if (near) return () => near
+    const held = frames()
+    return () => (site ??= siteOfFrames(held, base))
+  }
+  const holder = new Error()
   return () => (site ??= siteOf(holder.stack, base))
 }
 
 export function callSite(base?: string): string {
-  return siteOf(new Error().stack, base)
+  return framesAsText() ? siteOfFrames(frames(), base) : siteOf(new Error().stack, base)
 }
 
 /** The first frame outside RepJS and the runtime's internals (`node:...`), as file:line:col (file relative to `base`). */
 export function siteOf(stack: string | undefined, base?: string): string {
   if (!stack) return ''
   for (const raw of stack.split('\n').slice(1)) {
-    const at = locate(raw)
-    if (!at) continue
-    let file = strip(at.file)
-    if (file.startsWith('node:') || ownDirs.some((d) => file.startsWith(d))) continue
-    if (base && file.startsWith(strip(base))) file = file.slice(strip(base).length)
-    return `${file}:${at.line}:${at.column}`
+    const site = siteAt(raw, base)
+    if (site !== undefined) return site
   }
   return ''
+}
+
+/** siteOf for V8's frames: each frame's location read as its stack line's would be. */
+export function siteOfFrames(frames: V8Frame[] | undefined, base?: string): string {
+  for (const f of frames ?? []) {
+    const file = f.getScriptNameOrSourceURL?.() || f.getFileName()
+    const line = f.getLineNumber()
+    const column = f.getColumnNumber()
+    if (!file || line === null || column === null) continue
+    const site = plainFile(file) ? siteOfFile(file, line, column, base) : siteAt(`${file}:${line}:${column}`, base)
+    if (site !== undefined) return site
+  }
+  return ''
+}
+
+/**
+ * A frame's file whose location `locate` reads back exactly as it is (an absolute path, a file:
+ * or node: URL, no parentheses): its site is named without the stack-line parser.
+ */
+const plainFile = (f: string) => (f[0] === '/' || f.startsWith('file://') || f.startsWith('node:')) && !f.includes('(') && !f.includes(')')
+
+/** The site a stack line (or a frame's location) names, or undefined when it is RepJS's own, a runtime internal or no location. */
+function siteAt(raw: string, base: string | undefined): string | undefined {
+  const at = locate(raw)
+  return at && siteOfFile(at.file, at.line, at.column, base)
+}
+
+/** The site at a location, or undefined when it is RepJS's own or a runtime internal. */
+function siteOfFile(path: string, line: number, column: number, base: string | undefined): string | undefined {
+  let file = strip(path)
+  if (file.startsWith('node:') || ownDirs.some((d) => file.startsWith(d))) return undefined
+  if (base && file.startsWith(strip(base))) file = file.slice(strip(base).length)
+  return `${file}:${line}:${column}`
 }

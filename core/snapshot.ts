@@ -177,8 +177,13 @@ const checked = new WeakSet<StreamState>()
  * ones) and whenever later slots are known to be decided (a replica that fell behind a snapshot
  * taken and collected meanwhile); otherwise a proposal costs no read.
  */
-export async function assertNotCollected(engine: Engine, stream: StreamState, slot: number): Promise<void> {
-  if (stream.log.head <= slot && checked.has(stream)) return
+export function assertNotCollected(engine: Engine, stream: StreamState, slot: number): Promise<void> | undefined {
+  // Nothing to read (the common case): no promise.
+  if (stream.log.head <= slot && checked.has(stream)) return undefined
+  return readLatest(engine, stream, slot)
+}
+
+async function readLatest(engine: Engine, stream: StreamState, slot: number): Promise<void> {
   checked.add(stream)
   const snap = await latest(engine, stream.name)
   if (!snap || snap.slot <= slot) return

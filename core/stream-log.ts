@@ -188,11 +188,22 @@ export class StreamLog {
     }
   }
 
-  /** The slot's record if known locally; waits until the log has been read up to it first. */
-  async known(slot: number): Promise<Uint8Array | undefined> {
+  /**
+   * The slot's record if known locally; waits until the log has been read up to it first. Answers
+   * at once, without a promise, when nothing needs to be waited for (the common case).
+   */
+  known(slot: number): Uint8Array | undefined | Promise<Uint8Array | undefined> {
+    return this.knownNow(slot) ? this.decided.get(slot) : this.waitKnown(slot)
+  }
+
+  /** Whether known(slot) can answer now: the record is here, or the log was read past the slot (or ended). */
+  private knownNow(slot: number): boolean {
+    return this.decided.has(slot) || this.closed || this.failure !== undefined || (this.caughtUp && !(this.unreadFrom !== undefined && slot >= this.unreadFrom))
+  }
+
+  private async waitKnown(slot: number): Promise<Uint8Array | undefined> {
     for (;;) {
-      const hit = this.decided.get(slot)
-      if (hit || this.closed || this.failure !== undefined || (this.caughtUp && !(this.unreadFrom !== undefined && slot >= this.unreadFrom))) return hit
+      if (this.knownNow(slot)) return this.decided.get(slot)
       let cancel = () => {}
       await new Promise<void>((resolve) => {
         this.caughtUpWaiters.push(resolve)

@@ -12,6 +12,12 @@ import type { Store } from '../core/store.js'
 import { createCborFormat } from '../core/cbor-format.js'
 import { defaultProgramId } from './program-id.js'
 import { createEtcdStore, type EtcdStoreOptions } from './store/etcd-store.js'
+import { setTextMapped } from '../core/site.js'
+
+/** Node before process.sourceMapsEnabled (20.7): --enable-source-maps on the command line or in NODE_OPTIONS. */
+const sourceMapsFlag = process.execArgv.includes('--enable-source-maps') || (process.env.NODE_OPTIONS ?? '').includes('--enable-source-maps')
+// Call sites (core/site.ts) are read from the stack's text where Node source-maps it, else from V8's frames.
+setTextMapped(() => (process as { sourceMapsEnabled?: boolean }).sourceMapsEnabled ?? sourceMapsFlag)
 
 export interface ConnectOptions extends Omit<ReplicaOptions, 'store' | 'format' | 'program'> {
   /** etcd endpoint(s), e.g. 'http://127.0.0.1:2379' or a list. Default: $REPJS_ETCD or http://127.0.0.1:2379. */

@@ -106,14 +106,16 @@ export class EtcdStore implements Store, LogSource {
    * see snapshotPrefix), whichever this store last saw, and learns from the failure branch.
    */
   async propose(ref: SlotRef, record: Uint8Array, clearVotes = false, guard = this.guardOf(ref.run)): Promise<ProposeResult> {
-    const key = slotKey(ref.run, ref.stream, ref.slot)
+    // Each key as bytes once, for the several ops of the Txn that name it.
+    const key = b(slotKey(ref.run, ref.stream, ref.slot))
     const snap = snapKey(ref.run, ref.stream)
+    const snapBytes = b(snap)
     const success = [put(key, record, guard?.lease)]
     if (clearVotes) success.push(delPrefix(votePrefix(ref.run, ref.stream, ref.slot)))
     for (;;) {
       const snapped = this.snapped.has(snap)
-      const below = snapped ? valueBelow(snap, snapshotPrefix(storedCodec, ref.run, ref.stream, ref.slot + 1)) : absent(snap)
-      const res = await this.guards.guarded('a proposal', guard, [absent(key), below], success, [get(key), countOf(snap)])
+      const below = snapped ? valueBelow(snapBytes, snapshotPrefix(storedCodec, ref.run, ref.stream, ref.slot + 1)) : absent(snapBytes)
+      const res = await this.guards.guarded('a proposal', guard, [absent(key), below], success, [get(key), countOf(snapBytes)])
       if (res.succeeded) return { won: true, record }
       const kv = res.responses[0]!.response_range.kvs[0]
       if (kv) return { won: false, record: bytes(kv.value) }

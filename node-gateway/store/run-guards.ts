@@ -51,6 +51,8 @@ export class RunGuards {
   private readonly runLeases = new Map<string, { kept: KeptLease; users: number }>()
   /** One watch of each opened run record (run + create revision), shared by its openers, who are told when it goes. */
   private readonly runWatches = new Map<string, { stop: () => void; gone: Set<(err: RepJSError) => void> }>()
+  /** Per guard: what guarded() adds to each Txn (see guardOps). */
+  private readonly metaOps = new WeakMap<RunGuard, { compare: ICompare; read: IRequestOp }>()
 
   constructor(
     private readonly t: Transport,
@@ -258,10 +260,10 @@ export class RunGuards {
    */
   async guarded(what: string, guard: RunGuard | undefined, compare: ICompare[], success: IRequestOp[], failure: IRequestOp[]) {
     if (!guard) return this.txn(what, compare, success, failure)
-    const mk = metaKey(guard.run)
+    const ops = this.guardOps(guard)
     let res
     try {
-      res = await this.txn(what, [...compare, createdAt(mk, guard.metaRevision)], success, [...failure, get(mk)])
+      res = await this.txn(what, [...compare, ops.compare], success, [...failure, ops.read])
     } catch (err) {
       // A write on the run's lease after etcd dropped it: the run expired.
       if (leaseNotFound((err as RepJSError).cause)) throw await this.goneOrChanged(guard, undefined)
@@ -273,6 +275,16 @@ export class RunGuards {
       if (err) throw err
     }
     return res
+  }
+
+  /** The compare and the read of the run record a guarded Txn adds, made once per guard (the same for each of its writes). */
+  private guardOps(guard: RunGuard): { compare: ICompare; read: IRequestOp } {
+    let ops = this.metaOps.get(guard)
+    if (!ops) {
+      const mk = b(metaKey(guard.run))
+      this.metaOps.set(guard, (ops = { compare: createdAt(mk, guard.metaRevision), read: get(mk) }))
+    }
+    return ops
   }
 
   /** Whether the run record read (`kv`, absent if undefined) says the guarded run went: its error, or undefined. */
