@@ -16,7 +16,7 @@
 import net from 'node:net'
 import * as f from './h2-frames.js'
 import { CallDeadlines } from './call-deadlines.js'
-import { HpackDecoder, requestBlock } from './hpack.js'
+import { HpackDecoder, HpackError, requestBlock } from './hpack.js'
 import { ConnectFailed, statusError } from './status.js'
 import { UnaryCall } from './unary-call.js'
 
@@ -220,7 +220,7 @@ export class H2Connection {
     try {
       this.parser.push(chunk)
     } catch (err) {
-      const code = err instanceof f.H2ProtocolError ? err.code : f.COMPRESSION_ERROR
+      const code = err instanceof f.H2ProtocolError ? err.code : err instanceof HpackError ? f.COMPRESSION_ERROR : f.PROTOCOL_ERROR
       if (!this.closed) this.socket.write(f.goawayFrame(0, code))
       this.destroy(`protocol error: ${(err as Error).message}`)
     }

@@ -110,6 +110,7 @@ export function goawayFrame(lastStream: number, code: number): Buffer {
 
 /** The payload of a DATA or HEADERS frame without its padding (and HEADERS' priority fields). */
 export function framePayload(type: number, flags: number, payload: Buffer): Buffer {
+  if ((flags & PADDED) === 0 && (type !== HEADERS || (flags & PRIORITY_FLAG) === 0)) return payload
   let start = 0
   let end = payload.length
   if (flags & PADDED) {
