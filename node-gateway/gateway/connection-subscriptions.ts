@@ -3,7 +3,7 @@
  * the hubs, and their slots pushed as SLOTS frames encoded once per batch (peer-frames.ts).
  */
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
-import type { Message, Messages } from '../../core/protocol.js'
+import { encodeMessage, type Message, type Messages } from '../../core/protocol.js'
 import { MAX_SLOT } from '../../core/keys.js'
 import type { Subscription } from './hub.js'
 import { Bucket, limitError } from './limits.js'
@@ -22,9 +22,19 @@ export interface SubscriptionOwner {
   slowConsumer(): void
 }
 
+interface Entry {
+  sub?: Subscription
+  readonly stream: string
+  next: number
+}
+
 export class ConnectionSubscriptions {
-  /** Live subscriptions by client id; `sub` is unset while the subscription is being set up. */
-  private readonly subs = new Map<number, { sub?: Subscription }>()
+  /**
+   * Live subscriptions by client id; `sub` is unset while the subscription is being set up. `next`
+   * is the slot the client expects next on it: one past the last slot sent, or delivered by a
+   * DECIDED (`delivered`); the hub's pushes below it are not sent again.
+   */
+  private readonly subs = new Map<number, Entry>()
   private readonly subscribes: Bucket
 
   constructor(private readonly ctx: PeerContext, private readonly owner: SubscriptionOwner) {
@@ -49,14 +59,17 @@ export class ConnectionSubscriptions {
     }
     // Taken now, not after the await: a second SUBSCRIBE with this id, or an UNSUBSCRIBE, may come
     // while the subscription is being set up.
-    const entry: { sub?: Subscription } = {}
+    const entry: Entry = { stream: msg.stream, next: msg.from }
     this.subs.set(msg.sub, entry)
     let sub: Subscription
     try {
       sub = await hubs.subscribe(o.run!, msg.stream, msg.from, {
         push: (first, records) => {
-          metrics.pushed.inc(records.length)
-          o.sendFrame(encodeSlots(msg.sub, first, records))
+          const skip = entry.next - first
+          if (skip >= records.length) return
+          entry.next = first + records.length
+          if (skip <= 0) this.sendSlots(msg.sub, first, records, true)
+          else this.sendSlots(msg.sub, first + skip, records.slice(skip), false)
         },
         caughtUp: () => o.send({ type: 'caughtUp', sub: msg.sub }),
         failed: (err) => o.error(msg.sub, err),
@@ -70,6 +83,20 @@ export class ConnectionSubscriptions {
     }
     if (o.closed || this.subs.get(msg.sub) !== entry) sub.close()
     else entry.sub = sub
+  }
+
+  private sendSlots(sub: number, first: number, records: Uint8Array[], shared: boolean): void {
+    this.ctx.metrics.pushed.inc(records.length)
+    this.owner.sendFrame(shared ? encodeSlots(sub, first, records) : encodeMessage({ type: 'slots', sub, first, records }))
+  }
+
+  /**
+   * A DECIDED for `slot` of `stream` was just sent on a repjs.v2 connection: it delivers that slot
+   * to the subscriptions of the stream that stand at it (the client does the same on receipt), so
+   * the hub's push of it is not sent again.
+   */
+  delivered(stream: string, slot: number): void {
+    for (const entry of this.subs.values()) if (entry.stream === stream && entry.next === slot) entry.next = slot + 1
   }
 
   unsubscribe(id: number): void {

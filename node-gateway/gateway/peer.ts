@@ -6,16 +6,15 @@
 import type { WebSocket } from 'ws'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import {
-  CLOSE, decodeMessage, encodeMessage, type Message, type Messages,
+  CLOSE, decodeMessage, encodeMessage, SUBPROTOCOL_V2, type Message, type Messages,
 } from '../../core/protocol.js'
 import { ConnectionLocks, type LockOwner } from './connection-locks.js'
 import type { RunGuard } from '../store/run-guards.js'
 import { storeError } from '../store/etcd-errors.js'
-import { MAX_SLOT } from '../store/keys.js'
 import { ConnectionSubscriptions, type SubscriptionOwner } from './connection-subscriptions.js'
 import { Bucket } from './limits.js'
 import { at, watchLiveness } from './liveness.js'
-import { NAME, type PeerContext } from './peer-context.js'
+import { NAME, slotRef, type PeerContext } from './peer-context.js'
 import { closeReason, wrote, writtenBytes } from './peer-frames.js'
 import { checkTokenReplica, verifyToken, TokenError } from './token.js'
 import { checkMeta, checkRecord, checkSnapshotWrite, checkVote, DEFAULT_MAX_VALUE_BYTES } from './validate.js'
@@ -47,6 +46,8 @@ export class Peer implements SubscriptionOwner, LockOwner {
   /** This connection's presence key (after its first PRESENT). */
   private presence: ConnectionPresence | undefined
   closed = false
+  /** repjs.v2: a DECIDED answering a PROPOSE delivers its slot to this connection's subscriptions. */
+  private readonly decidedDelivers: boolean
 
   constructor(
     private readonly ws: WebSocket,
@@ -54,6 +55,7 @@ export class Peer implements SubscriptionOwner, LockOwner {
     ip: string,
   ) {
     const { limits } = ctx
+    this.decidedDelivers = ws.protocol === SUBPROTOCOL_V2
     this.frames = new Bucket(limits.ratePerSecond, limits.ratePerSecond * 2)
     this.subs = new ConnectionSubscriptions(ctx, this)
     this.locks = new ConnectionLocks(ctx, this)
@@ -246,13 +248,11 @@ export class Peer implements SubscriptionOwner, LockOwner {
   }
 
   private ref(stream: string, slot: number) {
-    if (!NAME.test(stream)) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `bad stream name '${stream.slice(0, 64)}'`)
-    if (slot > MAX_SLOT) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `slot ${slot} is beyond the last storable slot ${MAX_SLOT}`)
-    return { run: this.run!, stream, slot }
+    return slotRef(this.run!, stream, slot)
   }
 
   /** Requests that wait on etcd count against maxInFlight; over it, the request gets REPJS_LIMIT. */
-  private async request(id: number, fn: () => Promise<Message | undefined>): Promise<void> {
+  private async request(id: number, fn: () => Promise<Message | undefined>, sent?: () => void): Promise<void> {
     // Bytes reserved for this request's write (see dispatch): kept only if it wrote.
     const refund = this.reserved.get(id)
     this.reserved.delete(id)
@@ -264,7 +264,10 @@ export class Peer implements SubscriptionOwner, LockOwner {
     this.inFlight++
     try {
       reply = await fn()
-      if (reply) this.send(reply)
+      if (reply) {
+        this.send(reply)
+        sent?.()
+      }
     } catch (err) {
       this.error(id, err)
     } finally {
@@ -291,7 +294,7 @@ export class Peer implements SubscriptionOwner, LockOwner {
           checkRecord('record', ref, this.replica, msg.record, this.maxValueBytes)
           const res = await this.timed('propose', () => store.propose(ref, msg.record, msg.clearVotes, this.guard))
           return { type: 'decided', id: msg.id, won: res.won, record: res.record }
-        })
+        }, this.decidedDelivers ? () => this.subs.delivered(msg.stream, msg.slot) : undefined)
       case 'subscribe':
         return this.subs.subscribe(msg)
       case 'unsubscribe': {
