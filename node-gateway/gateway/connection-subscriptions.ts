@@ -1,6 +1,9 @@
 /**
  * The live subscriptions of one connection (SUBSCRIBE / UNSUBSCRIBE): checked, paced, admitted by
  * the hubs, and their slots pushed as SLOTS frames encoded once per batch (peer-frames.ts).
+ * On repjs.v2 a PROPOSE's DECIDED delivers its slot (PROTOCOL.md, "DECIDED delivers"): a push that
+ * reaches a subscription's next slot while this connection's proposal for it is in flight is held
+ * until that proposal is answered, so the slot goes once, in the DECIDED, not in SLOTS as well.
  */
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import { encodeMessage, type Message, type Messages } from '../../core/protocol.js'
@@ -26,7 +29,11 @@ interface Entry {
   sub?: Subscription
   readonly stream: string
   next: number
+  /** Pushes held while a proposal of this connection for `next` is in flight, in order. */
+  held?: { first: number; records: Uint8Array[] }[]
 }
+
+const placeKey = (stream: string, slot: number) => `${slot}\u0000${stream}`
 
 export class ConnectionSubscriptions {
   /**
@@ -36,8 +43,10 @@ export class ConnectionSubscriptions {
    */
   private readonly subs = new Map<number, Entry>()
   private readonly subscribes: Bucket
+  /** repjs.v2 only: this connection's proposals in flight, by stream and slot, and how many. */
+  private readonly proposals = new Map<string, number>()
 
-  constructor(private readonly ctx: PeerContext, private readonly owner: SubscriptionOwner) {
+  constructor(private readonly ctx: PeerContext, private readonly owner: SubscriptionOwner, private readonly decidedDelivers: boolean) {
     this.subscribes = new Bucket(ctx.limits.subscribesPerSecond, ctx.limits.maxSubscriptions)
   }
 
@@ -64,13 +73,7 @@ export class ConnectionSubscriptions {
     let sub: Subscription
     try {
       sub = await hubs.subscribe(o.run!, msg.stream, msg.from, {
-        push: (first, records) => {
-          const skip = entry.next - first
-          if (skip >= records.length) return
-          entry.next = first + records.length
-          if (skip <= 0) this.sendSlots(msg.sub, first, records, true)
-          else this.sendSlots(msg.sub, first + skip, records.slice(skip), false)
-        },
+        push: (first, records) => this.push(msg.sub, entry, first, records),
         caughtUp: () => o.send({ type: 'caughtUp', sub: msg.sub }),
         failed: (err) => o.error(msg.sub, err),
         buffered: () => o.buffered(),
@@ -85,18 +88,44 @@ export class ConnectionSubscriptions {
     else entry.sub = sub
   }
 
+  /** Send what the client does not have yet of a hub push, or hold it (see the top of this file). */
+  private push(sub: number, entry: Entry, first: number, records: Uint8Array[]): void {
+    if (entry.held) return void entry.held.push({ first, records })
+    const skip = entry.next - first
+    if (skip >= records.length) return
+    if (skip >= 0 && this.proposals.has(placeKey(entry.stream, entry.next))) return void (entry.held = [{ first, records }])
+    entry.next = first + records.length
+    if (skip <= 0) this.sendSlots(sub, first, records, true)
+    else this.sendSlots(sub, first + skip, records.slice(skip), false)
+  }
+
   private sendSlots(sub: number, first: number, records: Uint8Array[], shared: boolean): void {
     this.ctx.metrics.pushed.inc(records.length)
     this.owner.sendFrame(shared ? encodeSlots(sub, first, records) : encodeMessage({ type: 'slots', sub, first, records }))
   }
 
   /**
-   * A DECIDED for `slot` of `stream` was just sent on a repjs.v2 connection: it delivers that slot
-   * to the subscriptions of the stream that stand at it (the client does the same on receipt), so
-   * the hub's push of it is not sent again.
+   * A PROPOSE for `slot` of `stream` is in flight; call what this returns once it is answered, right
+   * after its answer was sent: a DECIDED (`decided`) delivers that slot to the subscriptions of the
+   * stream that stand at it (the client does the same on receipt), so the hub's push of it is not
+   * sent again; then the pushes held for the proposal go on. Nothing on a repjs.v1 connection.
    */
-  delivered(stream: string, slot: number): void {
-    for (const entry of this.subs.values()) if (entry.stream === stream && entry.next === slot) entry.next = slot + 1
+  proposing(stream: string, slot: number): (decided: boolean) => void {
+    if (!this.decidedDelivers) return () => {}
+    const key = placeKey(stream, slot)
+    this.proposals.set(key, (this.proposals.get(key) ?? 0) + 1)
+    return (decided) => {
+      const left = this.proposals.get(key)! - 1
+      if (left > 0) this.proposals.set(key, left)
+      else this.proposals.delete(key)
+      for (const [id, entry] of this.subs) {
+        if (entry.stream !== stream) continue
+        if (decided && entry.next === slot) entry.next = slot + 1
+        const held = entry.held
+        entry.held = undefined
+        for (const h of held ?? []) this.push(id, entry, h.first, h.records)
+      }
+    }
   }
 
   unsubscribe(id: number): void {

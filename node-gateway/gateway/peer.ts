@@ -46,8 +46,6 @@ export class Peer implements SubscriptionOwner, LockOwner {
   /** This connection's presence key (after its first PRESENT). */
   private presence: ConnectionPresence | undefined
   closed = false
-  /** repjs.v2: a DECIDED answering a PROPOSE delivers its slot to this connection's subscriptions. */
-  private readonly decidedDelivers: boolean
 
   constructor(
     private readonly ws: WebSocket,
@@ -55,9 +53,9 @@ export class Peer implements SubscriptionOwner, LockOwner {
     ip: string,
   ) {
     const { limits } = ctx
-    this.decidedDelivers = ws.protocol === SUBPROTOCOL_V2
     this.frames = new Bucket(limits.ratePerSecond, limits.ratePerSecond * 2)
-    this.subs = new ConnectionSubscriptions(ctx, this)
+    // repjs.v2: a PROPOSE's DECIDED delivers its slot to this connection's subscriptions.
+    this.subs = new ConnectionSubscriptions(ctx, this, ws.protocol === SUBPROTOCOL_V2)
     this.locks = new ConnectionLocks(ctx, this)
     this.giveBack.push(watchLiveness(ws, ctx.liveness, () => this.run !== undefined, (reason) => {
       this.ctx.metrics.refused.inc({ reason: 'timeout' })
@@ -252,7 +250,7 @@ export class Peer implements SubscriptionOwner, LockOwner {
   }
 
   /** Requests that wait on etcd count against maxInFlight; over it, the request gets REPJS_LIMIT. */
-  private async request(id: number, fn: () => Promise<Message | undefined>, sent?: () => void): Promise<void> {
+  private async request(id: number, fn: () => Promise<Message | undefined>, answered?: (reply: Message | undefined) => void): Promise<void> {
     // Bytes reserved for this request's write (see dispatch): kept only if it wrote.
     const refund = this.reserved.get(id)
     this.reserved.delete(id)
@@ -264,15 +262,13 @@ export class Peer implements SubscriptionOwner, LockOwner {
     this.inFlight++
     try {
       reply = await fn()
-      if (reply) {
-        this.send(reply)
-        sent?.()
-      }
+      if (reply) this.send(reply)
     } catch (err) {
       this.error(id, err)
     } finally {
       this.inFlight--
       if (refund && !wrote(reply)) refund()
+      answered?.(reply)
     }
   }
 
@@ -287,14 +283,17 @@ export class Peer implements SubscriptionOwner, LockOwner {
       }
     }
     switch (msg.type) {
-      case 'propose':
+      case 'propose': {
+        let answered: ((decided: boolean) => void) | undefined
         return this.request(msg.id, async () => {
           this.ctx.metrics.proposals.inc()
           const ref = this.ref(msg.stream, msg.slot)
           checkRecord('record', ref, this.replica, msg.record, this.maxValueBytes)
+          answered = this.subs.proposing(msg.stream, msg.slot)
           const res = await this.timed('propose', () => store.propose(ref, msg.record, msg.clearVotes, this.guard))
           return { type: 'decided', id: msg.id, won: res.won, record: res.record }
-        }, this.decidedDelivers ? () => this.subs.delivered(msg.stream, msg.slot) : undefined)
+        }, (reply) => answered?.(reply !== undefined))
+      }
       case 'subscribe':
         return this.subs.subscribe(msg)
       case 'unsubscribe': {
