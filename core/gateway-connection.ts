@@ -400,10 +400,12 @@ export class GatewayConnection {
           clearTimeout(p.deadline)
           if (this.pending.get(id) === p) p.deadline = setTimeout(expire, this.requestMs)
         }
-        p.deadline = setTimeout(expire, this.requestMs)
       }
       this.pending.set(id, p)
+      // Sending arms the deadline (one timer per request, not two); a request that waits for a
+      // connection or its lock's ATTACH runs its deadline from now.
       if (this.ready && (p.lock === undefined || this.locks.attached(p.lock))) this.sendPending(p, id)
+      else if (p.rearm) p.deadline = setTimeout(expire, this.requestMs)
     })
   }
 
