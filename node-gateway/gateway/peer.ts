@@ -13,6 +13,7 @@ import type { RunGuard } from '../store/run-guards.js'
 import { storeError } from '../store/etcd-errors.js'
 import { ConnectionSubscriptions, type SubscriptionOwner } from './connection-subscriptions.js'
 import { Bucket } from './limits.js'
+import { observeSince } from './metrics.js'
 import { at, watchLiveness } from './liveness.js'
 import { NAME, slotRef, type PeerContext } from './peer-context.js'
 import { closeReason, wrote, writtenBytes } from './peer-frames.js'
@@ -233,11 +234,11 @@ export class Peer implements SubscriptionOwner, LockOwner {
   }
 
   async timed<T>(op: string, fn: () => Promise<T>): Promise<T> {
-    const end = this.ctx.metrics.etcdLatency.startTimer({ op })
+    const t0 = performance.now()
     try {
       return await fn()
     } finally {
-      end()
+      observeSince(this.ctx.metrics.etcdLatency, op, t0)
     }
   }
 
