@@ -32,18 +32,22 @@ async function hello(protocols: string[], run: string, replica: string): Promise
   return c
 }
 
+/** A connection subscribed (sub 1) to stream main of `run` from slot 0, its (empty) history delivered. */
+async function subscribed(protocols: string[], run: string, replica: string): Promise<RawClient> {
+  const c = await hello(protocols, run, replica)
+  c.send({ type: 'subscribe', sub: 1, stream: 'main', from: 0 })
+  await c.next((m) => m.type === 'caughtUp')
+  return c
+}
+
 /** The slots a client was pushed on subscription `sub`, in order. */
 const pushed = (c: RawClient, sub: number) =>
   c.frames.flatMap((m) => (m?.type === 'slots' && m.sub === sub ? m.records.map((_, i) => m.first + i) : []))
 
 test('repjs.v2: the proposer is not pushed the slot its DECIDED delivered; a repjs.v1 connection is', async () => {
   const run = uniqueRun('v2-push')
-  const v2 = await hello([SUBPROTOCOL_V2, SUBPROTOCOL], run, 'a')
-  const v1 = await hello([SUBPROTOCOL], run, 'b')
-  for (const c of [v2, v1]) {
-    c.send({ type: 'subscribe', sub: 1, stream: 'main', from: 0 })
-    await c.next((m) => m.type === 'caughtUp')
-  }
+  const v2 = await subscribed([SUBPROTOCOL_V2, SUBPROTOCOL], run, 'a')
+  const v1 = await subscribed([SUBPROTOCOL], run, 'b')
   const at = (slot: number) => ({ run, stream: 'main', slot })
   for (const slot of [0, 1]) {
     v2.send({ type: 'propose', id: 10 + slot, stream: 'main', slot, clearVotes: false, record: rawRecord(at(slot), slot, 'a') })
@@ -68,9 +72,7 @@ test('repjs.v2: the proposer is not pushed the slot its DECIDED delivered; a rep
 
 test('repjs.v2: a DECIDED for a slot the subscription does not stand at delivers nothing; that slot is pushed in order', async () => {
   const run = uniqueRun('v2-ahead')
-  const c = await hello(SUBPROTOCOLS, run, 'a')
-  c.send({ type: 'subscribe', sub: 1, stream: 'main', from: 0 })
-  await c.next((m) => m.type === 'caughtUp')
+  const c = await subscribed(SUBPROTOCOLS, run, 'a')
   const at = (slot: number) => ({ run, stream: 'main', slot })
   // Slot 1 before slot 0: its DECIDED delivers nothing (the subscription stands at 0) ...
   c.send({ type: 'propose', id: 11, stream: 'main', slot: 1, clearVotes: false, record: rawRecord(at(1), 1, 'a') })
@@ -89,9 +91,7 @@ test('repjs.v2: a DECIDED for a slot the subscription does not stand at delivers
 
 test('repjs.v2: a proposal answered by an ERROR delivers nothing: the slot, decided by another connection, is pushed', async () => {
   const run = uniqueRun('v2-error')
-  const c = await hello(SUBPROTOCOLS, run, 'a')
-  c.send({ type: 'subscribe', sub: 1, stream: 'main', from: 0 })
-  await c.next((m) => m.type === 'caughtUp')
+  const c = await subscribed(SUBPROTOCOLS, run, 'a')
   // A record for another slot is refused: no DECIDED, nothing written.
   c.send({ type: 'propose', id: 10, stream: 'main', slot: 0, clearVotes: false, record: rawRecord({ run, stream: 'main', slot: 5 }, 0, 'a') })
   expect((await c.next<Messages['error']>((m) => m.type === 'error' && m.id === 10)).code).toBe('REPJS_BAD_ARGUMENT')
