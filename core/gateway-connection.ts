@@ -6,7 +6,7 @@
  */
 import { ErrorCodes, RepJSError, closedError } from './errors.js'
 import {
-  CLOSE, decodeMessage, encodeMessage, SUBPROTOCOL, type Message, type Messages,
+  CLOSE, decodeMessage, encodeMessage, SUBPROTOCOLS, type Message, type Messages,
 } from './protocol.js'
 import type { FollowHandlers, OpenRunOptions, StoreHealth } from './store.js'
 import { defaultSocket, lostLock, positive, type GatewayStoreOptions, type SocketFactory, type SocketLike } from './gateway-options.js'
@@ -21,6 +21,8 @@ interface Pending {
   lock?: number
   /** ATTACH: about one connection only; dropped with it (the next connection attaches anew). */
   perConnection?: boolean
+  /** PROPOSE: the slot its DECIDED delivers (see `delivered`). */
+  place?: { stream: string; slot: number }
   /** The request deadline's timer, if it has one. */
   deadline?: ReturnType<typeof setTimeout>
   /** Restart the deadline: each time the request is (re-)sent, it runs from that send. */
@@ -54,13 +56,19 @@ export class GatewayConnection {
   protected nextId = 1
   protected readonly pending = new Map<number, Pending>()
   protected readonly subs = new Map<number, Sub>()
+  /**
+   * The PROPOSEs sent on this connection and not yet answered, by id, and the slot each decides:
+   * kept past a request's deadline (its late DECIDED still delivers, as the gateway counts on),
+   * forgotten with the connection (an answer never crosses connections).
+   */
+  protected readonly proposals = new Map<number, { stream: string; slot: number }>()
   /** Run-once locks held, by the handle the gateway gave them (unique across connections). */
   protected readonly locks = new GatewayLocks({
     socket: () => this.ws,
     ready: () => this.ready,
     request: this.request.bind(this),
     sendWaiting: (handle) => {
-      for (const p of this.pending.values()) if (p.lock === handle) this.sendPending(p)
+      for (const [id, p] of this.pending) if (p.lock === handle) this.sendPending(p, id)
     },
     failWaiting: (handle, err) => {
       for (const [id, p] of this.pending) {
@@ -129,7 +137,7 @@ export class GatewayConnection {
     if (this.closed) return
     let ws: SocketLike
     try {
-      ws = this.open(url, [SUBPROTOCOL])
+      ws = this.open(url, SUBPROTOCOLS)
     } catch (err) {
       return this.fail(new RepJSError(ErrorCodes.BAD_ARGUMENT, `cannot open gateway URL '${url}': ${(err as Error).message}`))
     }
@@ -226,12 +234,33 @@ export class GatewayConnection {
         }
         const sub = this.subs.get(msg.id)
         if (sub) return this.subscriptionFailed(msg.id, sub, err)
+        this.proposals.delete(msg.id)
         return this.settle(msg.id, undefined, err)
       }
-      case 'decided': case 'voted': case 'votes': case 'acquired': case 'ok': case 'pong': case 'snapshot': case 'collected':
+      case 'decided':
+        this.delivered(msg)
+        return this.settle(msg.id, msg)
+      case 'voted': case 'votes': case 'acquired': case 'ok': case 'pong': case 'snapshot': case 'collected':
         return this.settle('id' in msg ? msg.id : 0, msg)
       default:
         this.ws?.close(CLOSE.PROTOCOL_ERROR, `unexpected ${msg.type} from gateway`)
+    }
+  }
+
+  /**
+   * A DECIDED answering a PROPOSE delivers its slot to the subscriptions of that stream whose next
+   * slot it is, before anything after it on the connection: a repjs.v2 gateway then does not push
+   * that slot to them (PROTOCOL.md, "DECIDED delivers"); a repjs.v1 gateway still does, and that
+   * push is below `next`, so it is skipped as a duplicate.
+   */
+  protected delivered(msg: Messages['decided']): void {
+    const place = this.proposals.get(msg.id)
+    if (!place) return
+    this.proposals.delete(msg.id)
+    for (const sub of this.subs.values()) {
+      if (sub.stream !== place.stream || sub.next !== place.slot) continue
+      sub.next = place.slot + 1
+      sub.handlers.slot(place.slot, msg.record)
     }
   }
 
@@ -257,7 +286,7 @@ export class GatewayConnection {
     const hello = this.hello
     this.hello = undefined
     hello?.resolve(msg)
-    for (const p of this.pending.values()) if (p.lock === undefined) this.sendPending(p)
+    for (const [id, p] of this.pending) if (p.lock === undefined) this.sendPending(p, id)
     this.locks.attachAll()
     for (const [id, sub] of this.subs) this.ws!.send(encodeMessage({ type: 'subscribe', sub: id, stream: sub.stream, from: sub.next }))
     this.presenceOn = false
@@ -275,7 +304,8 @@ export class GatewayConnection {
   }
 
   /** Send a pending request on the current connection; its deadline runs from now. */
-  protected sendPending(p: Pending): void {
+  protected sendPending(p: Pending, id: number): void {
+    if (p.place) this.proposals.set(id, p.place)
     this.ws!.send(p.frame)
     p.rearm?.()
   }
@@ -293,6 +323,7 @@ export class GatewayConnection {
     if (ws !== this.ws) return
     this.ws = undefined
     this.ready = false
+    this.proposals.clear()
     clearInterval(this.liveness)
     // Locks stay held (their leases outlive the connection for a TTL); they are re-attached on the next one.
     this.locks.detachAll(this.lastHeard)
@@ -369,10 +400,12 @@ export class GatewayConnection {
           clearTimeout(p.deadline)
           if (this.pending.get(id) === p) p.deadline = setTimeout(expire, this.requestMs)
         }
-        p.deadline = setTimeout(expire, this.requestMs)
       }
       this.pending.set(id, p)
-      if (this.ready && (p.lock === undefined || this.locks.attached(p.lock))) this.sendPending(p)
+      // Sending arms the deadline (one timer per request, not two); a request that waits for a
+      // connection or its lock's ATTACH runs its deadline from now.
+      if (this.ready && (p.lock === undefined || this.locks.attached(p.lock))) this.sendPending(p, id)
+      else if (p.rearm) p.deadline = setTimeout(expire, this.requestMs)
     })
   }
 

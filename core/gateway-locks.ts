@@ -28,6 +28,8 @@ export interface RequestOptions {
   /** ATTACH: about one connection only; dropped with it (the next connection attaches anew). */
   perConnection?: boolean
   deadline?: 'reject' | 'reconnect' | 'none'
+  /** PROPOSE: the slot it decides, delivered from its DECIDED to the subscriptions standing at it. */
+  place?: { stream: string; slot: number }
 }
 
 /** What the lock table needs of the store's connection. */

@@ -43,7 +43,8 @@ export class GatewayStore extends GatewayConnection implements Store {
   }
 
   async propose(ref: SlotRef, record: Uint8Array, clearVotes = false): Promise<ProposeResult> {
-    const m = await this.request<'decided'>((id) => ({ type: 'propose', id, stream: ref.stream, slot: ref.slot, clearVotes, record }))
+    const place = { stream: ref.stream, slot: ref.slot }
+    const m = await this.request<'decided'>((id) => ({ type: 'propose', id, stream: ref.stream, slot: ref.slot, clearVotes, record }), { place })
     return { won: m.won, record: m.record }
   }
 

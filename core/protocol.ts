@@ -8,6 +8,14 @@ import { ErrorCodes, RepJSError } from './errors.js'
 import { Reader, WireError, Writer } from './wire.js'
 
 export const SUBPROTOCOL = 'repjs.v1'
+/**
+ * repjs.v1's frames with one more rule (PROTOCOL.md, "DECIDED delivers"): a DECIDED answering a
+ * PROPOSE also delivers its slot to the connection's subscriptions of that stream whose next slot it
+ * is, and the gateway does not push that slot to them again. The reference client offers it first.
+ */
+export const SUBPROTOCOL_V2 = 'repjs.v2'
+/** What the reference client offers, best first. */
+export const SUBPROTOCOLS = [SUBPROTOCOL_V2, SUBPROTOCOL]
 
 type FieldType = 'uint' | 'str' | 'bytes' | 'bool' | 'list'
 interface FieldTypes {

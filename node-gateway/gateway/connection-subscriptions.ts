@@ -1,9 +1,12 @@
 /**
  * The live subscriptions of one connection (SUBSCRIBE / UNSUBSCRIBE): checked, paced, admitted by
  * the hubs, and their slots pushed as SLOTS frames encoded once per batch (peer-frames.ts).
+ * On repjs.v2 a PROPOSE's DECIDED delivers its slot (PROTOCOL.md, "DECIDED delivers"): a push that
+ * reaches a subscription's next slot while this connection's proposal for it is in flight is held
+ * until that proposal is answered, so the slot goes once, in the DECIDED, not in SLOTS as well.
  */
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
-import type { Message, Messages } from '../../core/protocol.js'
+import { encodeMessage, type Message, type Messages } from '../../core/protocol.js'
 import { MAX_SLOT } from '../../core/keys.js'
 import type { Subscription } from './hub.js'
 import { Bucket, limitError } from './limits.js'
@@ -22,12 +25,28 @@ export interface SubscriptionOwner {
   slowConsumer(): void
 }
 
-export class ConnectionSubscriptions {
-  /** Live subscriptions by client id; `sub` is unset while the subscription is being set up. */
-  private readonly subs = new Map<number, { sub?: Subscription }>()
-  private readonly subscribes: Bucket
+interface Entry {
+  sub?: Subscription
+  readonly stream: string
+  next: number
+  /** Pushes held while a proposal of this connection for `next` is in flight, in order. */
+  held?: { first: number; records: Uint8Array[] }[]
+}
 
-  constructor(private readonly ctx: PeerContext, private readonly owner: SubscriptionOwner) {
+const placeKey = (stream: string, slot: number) => `${slot}\u0000${stream}`
+
+export class ConnectionSubscriptions {
+  /**
+   * Live subscriptions by client id; `sub` is unset while the subscription is being set up. `next`
+   * is the slot the client expects next on it: one past the last slot sent, or delivered by a
+   * DECIDED (`delivered`); the hub's pushes below it are not sent again.
+   */
+  private readonly subs = new Map<number, Entry>()
+  private readonly subscribes: Bucket
+  /** repjs.v2 only: this connection's proposals in flight, by stream and slot, and how many. */
+  private readonly proposals = new Map<string, number>()
+
+  constructor(private readonly ctx: PeerContext, private readonly owner: SubscriptionOwner, private readonly decidedDelivers: boolean) {
     this.subscribes = new Bucket(ctx.limits.subscribesPerSecond, ctx.limits.maxSubscriptions)
   }
 
@@ -49,15 +68,12 @@ export class ConnectionSubscriptions {
     }
     // Taken now, not after the await: a second SUBSCRIBE with this id, or an UNSUBSCRIBE, may come
     // while the subscription is being set up.
-    const entry: { sub?: Subscription } = {}
+    const entry: Entry = { stream: msg.stream, next: msg.from }
     this.subs.set(msg.sub, entry)
     let sub: Subscription
     try {
       sub = await hubs.subscribe(o.run!, msg.stream, msg.from, {
-        push: (first, records) => {
-          metrics.pushed.inc(records.length)
-          o.sendFrame(encodeSlots(msg.sub, first, records))
-        },
+        push: (first, records) => this.push(msg.sub, entry, first, records),
         caughtUp: () => o.send({ type: 'caughtUp', sub: msg.sub }),
         failed: (err) => o.error(msg.sub, err),
         buffered: () => o.buffered(),
@@ -70,6 +86,46 @@ export class ConnectionSubscriptions {
     }
     if (o.closed || this.subs.get(msg.sub) !== entry) sub.close()
     else entry.sub = sub
+  }
+
+  /** Send what the client does not have yet of a hub push, or hold it (see the top of this file). */
+  private push(sub: number, entry: Entry, first: number, records: Uint8Array[]): void {
+    if (entry.held) return void entry.held.push({ first, records })
+    const skip = entry.next - first
+    if (skip >= records.length) return
+    if (skip >= 0 && this.proposals.has(placeKey(entry.stream, entry.next))) return void (entry.held = [{ first, records }])
+    entry.next = first + records.length
+    if (skip <= 0) this.sendSlots(sub, first, records, true)
+    else this.sendSlots(sub, first + skip, records.slice(skip), false)
+  }
+
+  private sendSlots(sub: number, first: number, records: Uint8Array[], shared: boolean): void {
+    this.ctx.metrics.pushed.inc(records.length)
+    this.owner.sendFrame(shared ? encodeSlots(sub, first, records) : encodeMessage({ type: 'slots', sub, first, records }))
+  }
+
+  /**
+   * A PROPOSE for `slot` of `stream` is in flight; call what this returns once it is answered, right
+   * after its answer was sent: a DECIDED (`decided`) delivers that slot to the subscriptions of the
+   * stream that stand at it (the client does the same on receipt), so the hub's push of it is not
+   * sent again; then the pushes held for the proposal go on. Nothing on a repjs.v1 connection.
+   */
+  proposing(stream: string, slot: number): (decided: boolean) => void {
+    if (!this.decidedDelivers) return () => {}
+    const key = placeKey(stream, slot)
+    this.proposals.set(key, (this.proposals.get(key) ?? 0) + 1)
+    return (decided) => {
+      const left = this.proposals.get(key)! - 1
+      if (left > 0) this.proposals.set(key, left)
+      else this.proposals.delete(key)
+      for (const [id, entry] of this.subs) {
+        if (entry.stream !== stream) continue
+        if (decided && entry.next === slot) entry.next = slot + 1
+        const held = entry.held
+        entry.held = undefined
+        for (const h of held ?? []) this.push(id, entry, h.first, h.records)
+      }
+    }
   }
 
   unsubscribe(id: number): void {

@@ -21,3 +21,14 @@ export function createMetrics() {
   return m
 }
 export type Metrics = ReturnType<typeof createMetrics>
+
+const opLabels = new Map<string, { op: string }>()
+/**
+ * Observe the seconds since `t0` (a performance.now()) in a histogram labelled by `op`, with one
+ * label object per op (prom-client's startTimer makes closures and label copies per call).
+ */
+export function observeSince(h: Histogram<'op'>, op: string, t0: number): void {
+  let labels = opLabels.get(op)
+  if (!labels) opLabels.set(op, (labels = { op }))
+  h.observe(labels, (performance.now() - t0) / 1000)
+}

@@ -1,4 +1,6 @@
 /** What a connection (peer.ts) is given by the gateway: its store, hubs, metrics, limits and shared caps. */
+import { ErrorCodes, RepJSError } from '../../core/errors.js'
+import { MAX_SLOT } from '../../core/keys.js'
 import type { Hubs } from './hub.js'
 import type { Usage } from './limits.js'
 import type { LivenessOptions } from './liveness.js'
@@ -39,3 +41,10 @@ export interface PeerContext {
 
 /** Run, replica and stream names: 1-128 of [A-Za-z0-9._-]. */
 export const NAME = /^[A-Za-z0-9._-]{1,128}$/
+
+/** The slot a request names, checked: a stream name and a storable slot (else REPJS_BAD_ARGUMENT). */
+export function slotRef(run: string, stream: string, slot: number): { run: string; stream: string; slot: number } {
+  if (!NAME.test(stream)) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `bad stream name '${stream.slice(0, 64)}'`)
+  if (slot > MAX_SLOT) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `slot ${slot} is beyond the last storable slot ${MAX_SLOT}`)
+  return { run, stream, slot }
+}

@@ -6,16 +6,16 @@
 import type { WebSocket } from 'ws'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import {
-  CLOSE, decodeMessage, encodeMessage, type Message, type Messages,
+  CLOSE, decodeMessage, encodeMessage, SUBPROTOCOL_V2, type Message, type Messages,
 } from '../../core/protocol.js'
 import { ConnectionLocks, type LockOwner } from './connection-locks.js'
 import type { RunGuard } from '../store/run-guards.js'
 import { storeError } from '../store/etcd-errors.js'
-import { MAX_SLOT } from '../store/keys.js'
 import { ConnectionSubscriptions, type SubscriptionOwner } from './connection-subscriptions.js'
 import { Bucket } from './limits.js'
+import { observeSince } from './metrics.js'
 import { at, watchLiveness } from './liveness.js'
-import { NAME, type PeerContext } from './peer-context.js'
+import { NAME, slotRef, type PeerContext } from './peer-context.js'
 import { closeReason, wrote, writtenBytes } from './peer-frames.js'
 import { checkTokenReplica, verifyToken, TokenError } from './token.js'
 import { checkMeta, checkRecord, checkSnapshotWrite, checkVote, DEFAULT_MAX_VALUE_BYTES } from './validate.js'
@@ -55,7 +55,8 @@ export class Peer implements SubscriptionOwner, LockOwner {
   ) {
     const { limits } = ctx
     this.frames = new Bucket(limits.ratePerSecond, limits.ratePerSecond * 2)
-    this.subs = new ConnectionSubscriptions(ctx, this)
+    // repjs.v2: a PROPOSE's DECIDED delivers its slot to this connection's subscriptions.
+    this.subs = new ConnectionSubscriptions(ctx, this, ws.protocol === SUBPROTOCOL_V2)
     this.locks = new ConnectionLocks(ctx, this)
     this.giveBack.push(watchLiveness(ws, ctx.liveness, () => this.run !== undefined, (reason) => {
       this.ctx.metrics.refused.inc({ reason: 'timeout' })
@@ -233,11 +234,11 @@ export class Peer implements SubscriptionOwner, LockOwner {
   }
 
   async timed<T>(op: string, fn: () => Promise<T>): Promise<T> {
-    const end = this.ctx.metrics.etcdLatency.startTimer({ op })
+    const t0 = performance.now()
     try {
       return await fn()
     } finally {
-      end()
+      observeSince(this.ctx.metrics.etcdLatency, op, t0)
     }
   }
 
@@ -246,13 +247,11 @@ export class Peer implements SubscriptionOwner, LockOwner {
   }
 
   private ref(stream: string, slot: number) {
-    if (!NAME.test(stream)) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `bad stream name '${stream.slice(0, 64)}'`)
-    if (slot > MAX_SLOT) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, `slot ${slot} is beyond the last storable slot ${MAX_SLOT}`)
-    return { run: this.run!, stream, slot }
+    return slotRef(this.run!, stream, slot)
   }
 
   /** Requests that wait on etcd count against maxInFlight; over it, the request gets REPJS_LIMIT. */
-  private async request(id: number, fn: () => Promise<Message | undefined>): Promise<void> {
+  private async request(id: number, fn: () => Promise<Message | undefined>, answered?: (reply: Message | undefined) => void): Promise<void> {
     // Bytes reserved for this request's write (see dispatch): kept only if it wrote.
     const refund = this.reserved.get(id)
     this.reserved.delete(id)
@@ -270,6 +269,7 @@ export class Peer implements SubscriptionOwner, LockOwner {
     } finally {
       this.inFlight--
       if (refund && !wrote(reply)) refund()
+      answered?.(reply)
     }
   }
 
@@ -284,14 +284,17 @@ export class Peer implements SubscriptionOwner, LockOwner {
       }
     }
     switch (msg.type) {
-      case 'propose':
+      case 'propose': {
+        let answered: ((decided: boolean) => void) | undefined
         return this.request(msg.id, async () => {
           this.ctx.metrics.proposals.inc()
           const ref = this.ref(msg.stream, msg.slot)
           checkRecord('record', ref, this.replica, msg.record, this.maxValueBytes)
+          answered = this.subs.proposing(msg.stream, msg.slot)
           const res = await this.timed('propose', () => store.propose(ref, msg.record, msg.clearVotes, this.guard))
           return { type: 'decided', id: msg.id, won: res.won, record: res.record }
-        })
+        }, (reply) => answered?.(reply !== undefined))
+      }
       case 'subscribe':
         return this.subs.subscribe(msg)
       case 'unsubscribe': {

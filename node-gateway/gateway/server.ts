@@ -9,7 +9,7 @@ import { createServer as createHttps } from 'node:https'
 import type { Duplex } from 'node:stream'
 import { pino, type Logger } from 'pino'
 import { WebSocketServer } from 'ws'
-import { CLOSE, SUBPROTOCOL } from '../../core/protocol.js'
+import { CLOSE, SUBPROTOCOL, SUBPROTOCOL_V2 } from '../../core/protocol.js'
 import { createEtcdStore, type EtcdStore } from '../store/etcd-store.js'
 import { Hubs } from './hub.js'
 import { DEFAULT_SHARED_LIMITS, Usage, type SharedLimits } from './limits.js'
@@ -96,7 +96,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const hubs = new Hubs(store, (n) => metrics.runs.set(n), limits)
   const gatewayId = randomBytes(4).toString('hex')
   const allowOrigin = originPolicy(opts.origins, secret)
-  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxFrameBytes ?? 1024 * 1024, handleProtocols: () => SUBPROTOCOL })
+  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxFrameBytes ?? 1024 * 1024, handleProtocols: (offered) => (offered.has(SUBPROTOCOL_V2) ? SUBPROTOCOL_V2 : SUBPROTOCOL) })
   const ctx = { store, hubs, metrics, limits, usage, liveness: { ...DEFAULT_LIVENESS, ...opts.liveness }, secret, gatewayId, live: new Map<string, Peer>(), log }
   const dashboard = createDashboard({ store, secret, gatewayId, runs: dashboardRuns(store, ctx.live) })
   dashboard.registerMetrics(metrics.registry)
@@ -115,7 +115,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     }
     if (await dashboard.handle(req, res)) return
     res.writeHead(404, { 'content-type': 'text/plain' })
-    res.end('RepJS gateway: connect with a WebSocket using subprotocol repjs.v1; GET /health, GET /metrics, GET /dashboard\n')
+    res.end('RepJS gateway: connect with a WebSocket using subprotocol repjs.v2 or repjs.v1; GET /health, GET /metrics, GET /dashboard\n')
   }
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     respond(req, res).catch((err: unknown) => {
@@ -128,9 +128,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
 
   server.on('upgrade', (req, socket, head) => {
     const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim())
-    if (!offered.includes(SUBPROTOCOL)) {
+    if (!offered.includes(SUBPROTOCOL) && !offered.includes(SUBPROTOCOL_V2)) {
       metrics.refused.inc({ reason: 'version' })
-      return refuseUpgrade(socket, 400, `unsupported protocol version (offered: ${offered.join(', ') || 'none'}); this gateway speaks ${SUBPROTOCOL}`)
+      return refuseUpgrade(socket, 400, `unsupported protocol version (offered: ${offered.join(', ') || 'none'}); this gateway speaks ${SUBPROTOCOL_V2} and ${SUBPROTOCOL}`)
     }
     const origin = req.headers.origin
     if (origin !== undefined && !allowOrigin(origin)) {

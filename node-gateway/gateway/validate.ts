@@ -52,15 +52,15 @@ function reasonOf(err: unknown, what = 'a slot record'): string {
 
 /** A slot record or run-once marker written at `at` by the connection of `replica`. */
 export function checkRecord(what: 'record' | 'marker', at: RecordPlace, replica: string, bytes: Uint8Array, maxBytes: number): void {
-  const key = placeKey(at)
-  checkSize(what, key, bytes, maxBytes)
+  // The key names the place in a refusal only: not built for every record that passes (one per agreed call).
+  if (bytes.length > maxBytes) checkSize(what, placeKey(at), bytes, maxBytes)
   let by: string
   try {
     by = decodeRecord(codec, bytes, at).by
   } catch (err) {
-    throw refused(what, key, reasonOf(err), err)
+    throw refused(what, placeKey(at), reasonOf(err), err)
   }
-  if (by !== replica) throw refused(what, key, `it is written as replica '${by}' on the connection of replica '${replica}'`)
+  if (by !== replica) throw refused(what, placeKey(at), `it is written as replica '${by}' on the connection of replica '${replica}'`)
 }
 
 /** The run record a HELLO proposes. */

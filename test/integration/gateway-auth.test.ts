@@ -127,16 +127,19 @@ describe('run tokens', () => {
 })
 
 describe('upgrade checks', () => {
-  test('a client not offering repjs.v1 is refused with 400 naming repjs.v1', async () => {
-    for (const protocols of [[], ['repjs.v2'], ['repjs.v0', 'chat']]) {
+  test('a client offering neither repjs.v1 nor repjs.v2 is refused with 400 naming both', async () => {
+    for (const protocols of [[], ['repjs.v3'], ['repjs.v0', 'chat']]) {
       const r = await refusedUpgrade(gw.url, protocols)
       expect(r.status, JSON.stringify(protocols)).toBe(400)
       expect(r.body).toContain('repjs.v1')
+      expect(r.body).toContain('repjs.v2')
     }
-    // Offering v2 and v1 gets v1.
-    const c = await openRaw(gw.url, { protocols: ['repjs.v2', 'repjs.v1'] })
-    expect(c.ws.protocol).toBe('repjs.v1')
-    c.close()
+    // The best one offered is selected: v2 over v1, whatever the order; v1 alone stays v1.
+    for (const [protocols, selected] of [[['repjs.v2', 'repjs.v1'], 'repjs.v2'], [['repjs.v1', 'repjs.v2'], 'repjs.v2'], [['repjs.v2'], 'repjs.v2'], [['repjs.v3', 'repjs.v1'], 'repjs.v1']] as const) {
+      const c = await openRaw(gw.url, { protocols: [...protocols] })
+      expect(c.ws.protocol, JSON.stringify(protocols)).toBe(selected)
+      c.close()
+    }
   })
 
   test('with origins set, another Origin is refused with 403 and the allowed one accepted', async () => {

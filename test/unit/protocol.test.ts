@@ -11,7 +11,7 @@ import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import {
-  decodeMessage, encodeMessage, ProtocolError, SCHEMA, SUBPROTOCOL, type Message, type MessageName,
+  decodeMessage, encodeMessage, ProtocolError, SCHEMA, SUBPROTOCOL, SUBPROTOCOL_V2, SUBPROTOCOLS, type Message, type MessageName,
 } from '../../core/protocol.js'
 import { Reader, WireError, Writer } from '../../core/wire.js'
 
@@ -170,6 +170,10 @@ describe('PROTOCOL.md golden frames', () => {
   test('the subprotocol is repjs.v1 and type numbers are 1..24 dense, then increasing (append-only)', () => {
     expect(SUBPROTOCOL).toBe('repjs.v1')
     expect(DOC).toContain('`repjs.v1`')
+    // repjs.v2: the same frames, one more rule (documented); the reference client offers it first.
+    expect(SUBPROTOCOLS).toEqual([SUBPROTOCOL_V2, SUBPROTOCOL])
+    expect(SUBPROTOCOL_V2).toBe('repjs.v2')
+    expect(DOC).toContain('### DECIDED delivers (repjs.v2)')
     const codes = NAMES.map((n) => SCHEMA[n].code)
     expect(codes.slice(0, 24)).toEqual(codes.slice(0, 24).map((_, i) => i + 1))
     expect(codes.every((c, i) => i === 0 || c > codes[i - 1]!)).toBe(true)
