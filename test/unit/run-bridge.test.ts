@@ -131,3 +131,48 @@ test('values of every kind cross the bridge as data, with new names and sites; a
   expect(seen).toEqual(values.map((_, i) => ['now', i === values.length - 1 ? 'throw' : `value-${i}`, `values.mjs:${i}`]))
   expect(got).toEqual([...values.slice(0, -1).map((value) => ({ value })), { error: { name: 'RangeError', message: 'the error', stopped: false } }])
 })
+
+test('a side spins for the other while its spins succeed, and skips 1, 2, 4, ... chances after each that did not', async () => {
+  const { SpinPolicy } = await import(dist('core/script/spin.js'))
+  const ctl = new Int32Array(new SharedArrayBuffer(4))
+  const p = new SpinPolicy()
+  // Nothing comes: spin, fail, skip 1, spin, fail, skip 2, spin, fail (now skipping 4).
+  for (let i = 0; i < 6; i++) expect(p.spin(ctl, 0, 1)).toBe(false)
+  Atomics.store(ctl, 0, 1) // from here a spin would succeed at once: skipped chances still say "block"
+  expect([1, 2, 3, 4, 5, 6].map(() => p.spin(ctl, 0, 1))).toEqual([false, false, false, false, true, true])
+  Atomics.store(ctl, 0, 0) // one failure after successes skips one chance again
+  expect([1, 2].map(() => p.spin(ctl, 0, 1))).toEqual([false, false])
+  Atomics.store(ctl, 0, 1)
+  expect(p.spin(ctl, 0, 1)).toBe(true)
+})
+
+test("a host answering a worker's tight loop of calls still lets its event loop run (timers, I/O)", async () => {
+  const { ScriptBridge } = await import(dist('core/script/bridge.js'))
+  const { serveRequests } = await import(dist('core/script/answer.js'))
+  const bridge = ScriptBridge.create(1 << 16)
+  const calls = 3000
+  const worker = new Worker(fixture, { workerData: { module: dist('core/script/bridge.js'), sab: bridge.sab, calls } })
+  let answered = 0
+  let finished = false
+  const values: unknown[] = []
+  const ended = new Promise<void>((resolve, reject) => {
+    worker.on('message', (m: { value?: unknown; done?: true }) => ('value' in m ? values.push(m.value) : m.done && resolve()))
+    worker.once('error', reject)
+  })
+  let answeredWhenTimerRan = -1
+  setTimeout(() => (answeredWhenTimerRan = answered), 0)
+  const answer = async () => {
+    const r = bridge.request()
+    answered++
+    bridge.respond({ value: (r.args[0] as number) * 2 })
+  }
+  const serving = serveRequests(bridge, answer, () => finished, { macrotask: () => new Promise((r) => setImmediate(r)) })
+  await ended
+  finished = true
+  bridge.interrupt()
+  await serving
+  await worker.terminate()
+  expect(values).toEqual(expected(calls))
+  expect(answeredWhenTimerRan).toBeGreaterThanOrEqual(0)
+  expect(answeredWhenTimerRan).toBeLessThan(calls)
+})
