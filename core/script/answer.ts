@@ -8,7 +8,6 @@ import { stopsReplica, type RepJSError } from '../errors.js'
 import type { Replica } from '../replica.js'
 import { REQUEST, STATE, type Answer, type ScriptBridge } from './bridge.js'
 import type { Perform } from './calls.js'
-import { clock, SpinPolicy } from './spin.js'
 
 export interface AnswerOptions {
   bridge: ScriptBridge
@@ -49,46 +48,18 @@ export async function answerRequest(o: AnswerOptions): Promise<void> {
 type WaitAsync = (a: Int32Array, i: number, v: number) => { async: boolean; value: Promise<string> | string }
 export const waitAsync = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync?.bind(Atomics)
 
-export interface ServeOptions {
-  /**
-   * A macrotask (Node: setImmediate). Given, the host spins a moment for the worker's next request
-   * after an answer while such spins succeed (core/script/spin.ts), and lets the event loop run at
-   * least every YIELD_MS meanwhile (I/O, timers: lease keep-alives, the script's output).
-   */
-  macrotask?: () => Promise<void>
-}
-
-/** The longest the host answers fast requests without letting its event loop run, ms. */
-const YIELD_MS = 2
-
 /**
  * Answer requests as the worker makes them until `done()`: wait on the state word itself (no message
  * per call). While it holds a response the worker has not taken yet, wait for it to change.
  */
-export async function serveRequests(bridge: ScriptBridge, answer: () => Promise<void>, done: () => boolean, o: ServeOptions = {}): Promise<void> {
-  const spinner = o.macrotask && new SpinPolicy()
-  let answered = false
-  let ran = clock()
+export async function serveRequests(bridge: ScriptBridge, answer: () => Promise<void>, done: () => boolean): Promise<void> {
   while (!done()) {
-    let state = bridge.state
-    if (state !== REQUEST && answered && spinner) {
-      answered = false
-      if (clock() - ran > YIELD_MS) {
-        await o.macrotask!()
-        ran = clock()
-        continue
-      }
-      if (spinner.spin(bridge.ctl, STATE, REQUEST)) state = REQUEST
-    }
+    const state = bridge.state
     if (state === REQUEST) {
       await answer()
-      answered = true
       continue
     }
     const waited = waitAsync!(bridge.ctl, STATE, state)
-    if (waited.async) {
-      await waited.value
-      ran = clock()
-    }
+    if (waited.async) await waited.value
   }
 }

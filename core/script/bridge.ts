@@ -22,7 +22,7 @@
  *
  * The worker writes a request, wakes the host (Atomics.notify on STATE; the host waits with
  * Atomics.waitAsync, or, in a browser without it, on a message) and blocks in Atomics.wait until
- * the state is RESPONSE (after a short spin while spins succeed: core/script/spin.ts). A wake-up is only a hint: the host's notify for one answer can arrive
+ * the state is RESPONSE. A wake-up is only a hint: the host's notify for one answer can arrive
  * after the worker has taken that answer (it saw the state change before it waited) and is waiting
  * for the next, so the worker waits in a loop on the state itself. A response that names another
  * request is REPJS_CORRUPT, never a value. Values cross as data, never code.
@@ -31,7 +31,6 @@ import { createCodec } from '../codec.js'
 import { createCborFormat } from '../cbor-format.js'
 import { ErrorCodes, RepJSError } from '../errors.js'
 import { OPS, type Op } from './calls.js'
-import { SpinPolicy } from './spin.js'
 
 export const BRIDGE_BYTES = 4 * 1024 * 1024
 
@@ -101,8 +100,6 @@ export class ScriptBridge {
   private readonly requested: (() => void) | undefined
   // worker side
   private asks = 0
-  /** Whether to spin for the response before blocking (core/script/spin.ts). */
-  private readonly spinner = new SpinPolicy()
   private readonly nameIds = new Map<string, number>()
   private readonly siteIds = new Map<string, number>()
   // host side
@@ -165,9 +162,7 @@ export class ScriptBridge {
     Atomics.store(ctl, STATE, REQUEST) // a sequentially consistent store publishes the writes above
     Atomics.notify(ctl, STATE)
     this.requested?.()
-    if (!this.spinner.spin(ctl, STATE, RESPONSE)) {
-      for (let state; (state = Atomics.load(ctl, STATE)) !== RESPONSE; ) Atomics.wait(ctl, STATE, state)
-    }
+    for (let state; (state = Atomics.load(ctl, STATE)) !== RESPONSE; ) Atomics.wait(ctl, STATE, state)
     const answers = ctl[ANSWERS]
     const reply = answers === id ? this.reply() : undefined
     Atomics.store(ctl, STATE, IDLE)

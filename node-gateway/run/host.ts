@@ -180,7 +180,7 @@ export async function runScript(opts: RunOptions): Promise<number> {
 
   // Bridge requests: answered until the script's thread exits or RepJS stops the replica.
   let exited = false
-  void serveRequests(bridge, answer, () => stopped || exited, { macrotask: () => new Promise((r) => setImmediate(r)) })
+  void serveRequests(bridge, answer, () => stopped || exited)
   // The worker got a bridge response that was not its call's (it blocks until terminated).
   worker.on('message', (m: { stop?: { code: ErrorCode; message: string } }) => m.stop && stopReplica(new RepJSError(m.stop.code, m.stop.message)))
   worker.on('error', (err) => {
