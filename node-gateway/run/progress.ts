@@ -7,7 +7,12 @@
  */
 import type { Status } from '../../core/status.js'
 
-const count = (n: number) => n.toLocaleString('en-US')
+/**
+ * 12345 → '12,345' (as toLocaleString('en-US') writes a slot number), without Intl: the line is
+ * built on every catching-up event, --verbose or not, and a first Intl number format costs ~30 ms
+ * of CPU (measured), paid inside a replay.
+ */
+const count = (n: number) => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',')
 
 /** A status listener that writes progress lines; returns true for the events it described. */
 export function catchUpProgress(write: (line: string) => void, clock: () => number = () => performance.now()): (s: Status) => boolean {

@@ -38,3 +38,18 @@ test('the site of a call, read from V8 frames (below the patched function) and f
     expect(patched()).toMatch(/^site-reader\.test\.ts:\d+$/)
   }
 })
+
+test('sites read from V8 frames are named relative to the folder of the moment (the names are cached per file and line)', () => {
+  const here = fileURLToPath(new URL('./', import.meta.url))
+  let base = here
+  const reader = createSiteReader({ isOwn: inScriptLayer, base: () => base, frames: true })
+  const patched = () => reader.now(patched)
+  const lineA = () => patched()
+  const lineB = () => patched()
+  const [a, b] = [lineA(), lineB()]
+  expect(a).toMatch(/^site-reader\.test\.ts:\d+$/)
+  expect(b).not.toBe(a) // another line of the same file
+  expect(lineA()).toBe(a)
+  base = fileURLToPath(new URL('../', import.meta.url))
+  expect(lineA()).toBe(`unit/${a}`)
+})

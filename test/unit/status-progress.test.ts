@@ -49,3 +49,12 @@ test('the --verbose progress lines: slot of head with a percentage, then a final
     'caught up: live at slot 50,000 after 50,000 slots in 3.2 s',
   ])
 })
+
+test('progress lines write slot numbers as en-US does, without Intl', () => {
+  const lines: string[] = []
+  const progress = catchUpProgress((l) => lines.push(l), () => 0)
+  for (const [slot, head] of [[0, 9], [12345, 999], [1234567, 9999999], [Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER - 1]] as const) {
+    progress({ state: 'catching-up', slot, head })
+    expect(lines.at(-1)).toBe(`catching up: slot ${slot.toLocaleString('en-US')} of ${(head + 1).toLocaleString('en-US')} (${Math.floor((100 * Math.min(slot, head + 1)) / (head + 1))}%)`)
+  }
+})
