@@ -43,7 +43,8 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 /** The connection to the gateway(s); GatewayStore (gateway-store.ts) maps the Store contract onto its requests. */
 export class GatewayConnection {
   protected readonly urls: string[]
-  protected readonly open: SocketFactory
+  /** Opens a socket; the default (isomorphic-ws) is loaded on the first connection. */
+  protected open: SocketFactory | undefined
   protected ws: SocketLike | undefined
   protected ready = false
   protected closed = false
@@ -99,7 +100,7 @@ export class GatewayConnection {
   constructor(private readonly opts: GatewayStoreOptions) {
     this.urls = Array.isArray(opts.urls) ? opts.urls : [opts.urls]
     if (this.urls.length === 0) throw new RepJSError(ErrorCodes.BAD_ARGUMENT, 'gateway store needs at least one URL')
-    this.open = opts.socket ?? defaultSocket
+    this.open = opts.socket
     this.pingMs = positive(opts.pingIntervalMs, 15_000, 'pingIntervalMs')
     this.requestMs = positive(opts.requestTimeoutMs, 30_000, 'requestTimeoutMs')
     const { initial, max } = opts.backoffMs ?? { initial: 100, max: 5000 }
@@ -124,7 +125,16 @@ export class GatewayConnection {
     if (this.closed) return
     const url = this.urls[this.urlIndex++ % this.urls.length]!
     this.token().then(
-      (token) => this.openSocket(url, token),
+      async (token) => {
+        if (!this.open) {
+          try {
+            this.open = await defaultSocket()
+          } catch (err) {
+            return this.fail(new RepJSError(ErrorCodes.BAD_ARGUMENT, `cannot load the WebSocket library (isomorphic-ws; is it installed?): ${(err as Error).message}`))
+          }
+        }
+        this.openSocket(url, token)
+      },
       (err: unknown) => {
         if (this.closed) return
         this.report('reconnecting', `the token function failed (${err instanceof Error ? err.message : String(err)}); trying again`)
@@ -137,7 +147,7 @@ export class GatewayConnection {
     if (this.closed) return
     let ws: SocketLike
     try {
-      ws = this.open(url, SUBPROTOCOLS)
+      ws = this.open!(url, SUBPROTOCOLS)
     } catch (err) {
       return this.fail(new RepJSError(ErrorCodes.BAD_ARGUMENT, `cannot open gateway URL '${url}': ${(err as Error).message}`))
     }
