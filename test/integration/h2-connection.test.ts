@@ -177,6 +177,27 @@ test('a half-open connection: the deadline passes, the ping goes unanswered, the
   expect(sockets).toHaveLength(2)
 })
 
+test('the server\'s PINGs are answered: idle, and while a call is in flight (the ack rides on the next write)', async () => {
+  const pinged: Promise<number>[] = []
+  const ping = (session: http2.Http2Session) =>
+    new Promise<number>((resolve, reject) => session.ping((err, ms) => (err ? reject(err) : resolve(ms))))
+  const { url, server: srv } = await server({
+    '/echo': (s, body) => {
+      pinged.push(ping(s.session!))
+      setTimeout(() => reply(s, body), 30)
+    },
+  })
+  const sessions: http2.ServerHttp2Session[] = []
+  srv.on('session', (s) => sessions.push(s))
+  const call = client([url])
+  expect((await call('/echo', 'a')).toString()).toBe('a')
+  expect((await call('/echo', 'b')).toString()).toBe('b')
+  pinged.push(ping(sessions[0]!)) // idle: no write to ride on
+  const rtts = await Promise.all(pinged)
+  expect(rtts).toHaveLength(3)
+  for (const ms of rtts) expect(ms).toBeLessThan(1000)
+})
+
 test('deadlines: calls in flight on one connection each end at their own deadline, the others go on', async () => {
   const { url } = await server({ '/hang': () => {}, '/echo': (s, body) => setTimeout(() => reply(s, body), 400) })
   const call = client([url], 5000)

@@ -17,6 +17,7 @@ import net from 'node:net'
 import * as f from './h2-frames.js'
 import { CallDeadlines } from './call-deadlines.js'
 import { HpackDecoder, HpackError, requestBlock } from './hpack.js'
+import { PingAcks } from './ping-acks.js'
 import { ConnectFailed, statusError } from './status.js'
 import { UnaryCall } from './unary-call.js'
 
@@ -60,6 +61,7 @@ export class H2Connection {
   private readonly blocked: UnaryCall[] = []
   private readonly blocks = new Map<string, Buffer>()
   private readonly deadlines = new CallDeadlines((call) => this.deadline(call))
+  private readonly acks = new PingAcks((bytes) => this.closed || this.socket.write(bytes))
   private nextId: number
   private sendWindow = f.DEFAULT_WINDOW
   private peerWindow = f.DEFAULT_WINDOW
@@ -163,7 +165,7 @@ export class H2Connection {
     const bodyLen = 5 + call.payload.length
     // The request fits the windows and one frame (as almost always): one write for the whole call.
     const whole = bodyLen <= Math.min(this.sendWindow, call.sendWindow, this.peerMaxFrame)
-    this.socket.write(call.frames(block, whole))
+    this.socket.write(this.acks.with(call.frames(block, whole)))
     if (whole) {
       this.sendWindow -= bodyLen
       call.sendWindow -= bodyLen
@@ -254,7 +256,7 @@ export class H2Connection {
       case f.SETTINGS:
         return this.onSettings(flags, stream, payload)
       case f.PING:
-        if (!(flags & f.ACK)) return void this.socket.write(f.pingFrame(payload, true))
+        if (!(flags & f.ACK)) return this.acks.hold(payload)
         return this.pong()
       case f.GOAWAY:
         return this.onGoaway(payload.readUInt32BE(0) & 0x7fffffff, payload.readUInt32BE(4))
@@ -380,6 +382,7 @@ export class H2Connection {
     this.streams.clear()
     this.blocked.length = 0
     this.deadlines.clear()
+    this.acks.clear()
     for (const call of calls) call.settle(err ? err() : statusError(14, `${call.where}: ${why}`))
   }
 }
