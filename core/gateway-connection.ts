@@ -130,6 +130,7 @@ export class GatewayConnection {
           try {
             this.open = await defaultSocket()
           } catch (err) {
+            if (this.closed) return
             return this.fail(new RepJSError(ErrorCodes.BAD_ARGUMENT, `cannot load the WebSocket library (isomorphic-ws; is it installed?): ${(err as Error).message}`))
           }
         }

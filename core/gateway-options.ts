@@ -49,7 +49,14 @@ let loading: Promise<SocketFactory> | undefined
  * it (`ws` is ~80 ms of a fresh Node process's start-up).
  */
 export function defaultSocket(): Promise<SocketFactory> {
-  return (loading ??= import('isomorphic-ws').then(({ default: WebSocket }) => (url: string, protocols: string[]) => new WebSocket(url, protocols) as SocketLike))
+  loading ??= import('isomorphic-ws').then(
+    ({ default: WebSocket }) => (url: string, protocols: string[]) => new WebSocket(url, protocols) as SocketLike,
+    (err: unknown) => {
+      loading = undefined // a later connection tries again
+      throw err
+    },
+  )
+  return loading
 }
 
 export function positive(v: number | undefined, dflt: number, name: string): number {

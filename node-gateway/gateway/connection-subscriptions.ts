@@ -25,12 +25,22 @@ export interface SubscriptionOwner {
   slowConsumer(): void
 }
 
+/** What a subscription is sent, in order: slots, the end of its history, or its error. */
+type Item = { first: number; records: Uint8Array[] } | { caughtUp: true } | { failed: unknown }
+
 interface Entry {
   sub?: Subscription
   readonly stream: string
   next: number
-  /** Pushes held while a proposal of this connection for `next` is in flight, in order. */
-  held?: { first: number; records: Uint8Array[] }[]
+  /**
+   * Items held while a proposal of this connection for `next` is in flight, in order (a CAUGHT_UP or
+   * an error behind held slots waits with them), and their bytes, which count as queued for the
+   * hub's pacing.
+   */
+  held?: Item[]
+  heldBytes: number
+  /** The hold was given up (too many bytes): nothing is held until the stream's next answer. */
+  holdOff: boolean
 }
 
 const placeKey = (stream: string, slot: number) => `${slot}\u0000${stream}`
@@ -68,15 +78,15 @@ export class ConnectionSubscriptions {
     }
     // Taken now, not after the await: a second SUBSCRIBE with this id, or an UNSUBSCRIBE, may come
     // while the subscription is being set up.
-    const entry: Entry = { stream: msg.stream, next: msg.from }
+    const entry: Entry = { stream: msg.stream, next: msg.from, heldBytes: 0, holdOff: false }
     this.subs.set(msg.sub, entry)
     let sub: Subscription
     try {
       sub = await hubs.subscribe(o.run!, msg.stream, msg.from, {
-        push: (first, records) => this.push(msg.sub, entry, first, records),
-        caughtUp: () => o.send({ type: 'caughtUp', sub: msg.sub }),
-        failed: (err) => o.error(msg.sub, err),
-        buffered: () => o.buffered(),
+        push: (first, records) => this.emit(msg.sub, entry, { first, records }),
+        caughtUp: () => this.emit(msg.sub, entry, { caughtUp: true }),
+        failed: (err) => this.emit(msg.sub, entry, { failed: err }),
+        buffered: () => o.buffered() + entry.heldBytes,
         maxBuffered: limits.maxBufferedBytes,
         stalled: () => o.slowConsumer(),
       })
@@ -88,12 +98,41 @@ export class ConnectionSubscriptions {
     else entry.sub = sub
   }
 
-  /** Send what the client does not have yet of a hub push, or hold it (see the top of this file). */
+  /** Send an item of the hub to the client, or hold it behind held slots (see the top of this file). */
+  private emit(sub: number, entry: Entry, item: Item): void {
+    if (entry.held) {
+      entry.held.push(item)
+      if ('records' in item) for (const r of item.records) entry.heldBytes += r.byteLength
+      // Holding is only an economy (a slot sent before its DECIDED is simply not delivered again by
+      // it): past a quarter of the socket's budget, send what is held rather than let it grow.
+      if (entry.heldBytes > this.ctx.limits.maxBufferedBytes / 4) {
+        entry.holdOff = true
+        this.release(sub, entry)
+      }
+      return
+    }
+    if ('records' in item) this.push(sub, entry, item.first, item.records)
+    else if ('caughtUp' in item) this.owner.send({ type: 'caughtUp', sub })
+    else this.owner.error(sub, item.failed)
+  }
+
+  /** Send what is held, in order (an item may be held again behind another proposal). */
+  private release(sub: number, entry: Entry): void {
+    const held = entry.held
+    entry.held = undefined
+    entry.heldBytes = 0
+    for (const item of held ?? []) this.emit(sub, entry, item)
+  }
+
+  /** Send what the client does not have yet of a hub push, or start holding it. */
   private push(sub: number, entry: Entry, first: number, records: Uint8Array[]): void {
-    if (entry.held) return void entry.held.push({ first, records })
     const skip = entry.next - first
     if (skip >= records.length) return
-    if (skip >= 0 && this.proposals.has(placeKey(entry.stream, entry.next))) return void (entry.held = [{ first, records }])
+    if (skip >= 0 && !entry.holdOff && this.proposals.has(placeKey(entry.stream, entry.next))) {
+      entry.held = [{ first, records }]
+      for (const r of records) entry.heldBytes += r.byteLength
+      return
+    }
     entry.next = first + records.length
     if (skip <= 0) this.sendSlots(sub, first, records, true)
     else this.sendSlots(sub, first + skip, records.slice(skip), false)
@@ -121,9 +160,8 @@ export class ConnectionSubscriptions {
       for (const [id, entry] of this.subs) {
         if (entry.stream !== stream) continue
         if (decided && entry.next === slot) entry.next = slot + 1
-        const held = entry.held
-        entry.held = undefined
-        for (const h of held ?? []) this.push(id, entry, h.first, h.records)
+        entry.holdOff = false
+        this.release(id, entry)
       }
     }
   }

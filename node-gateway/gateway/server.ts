@@ -91,6 +91,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   if (!secret) log.warn('no secret set: accepting connections without tokens, on 127.0.0.1 only')
   const metrics = createMetrics()
   const store: EtcdStore = createEtcdStore({ endpoints: opts.etcd, onWatchCompacted: () => metrics.watchesCompacted.inc() })
+  // The etcd3 client (health, dashboard, listings) is created on first use, loading etcd3 with a
+  // synchronous require (~250 ms): a gateway pays that at start, not on its first /health probe
+  // while it serves clients.
+  void store.client
   const limits = { ...DEFAULT_LIMITS, ...DEFAULT_SHARED_LIMITS, ...opts.limits }
   const usage = new Usage(limits)
   const hubs = new Hubs(store, (n) => metrics.runs.set(n), limits)

@@ -134,24 +134,31 @@ test('max concurrent streams: calls beyond the server\'s limit wait their turn',
   expect(most).toBe(2)
 })
 
-test('RST_STREAM before a status is UNAVAILABLE; GOAWAY fails unprocessed calls over to the next endpoint', async () => {
+test('RST_STREAM before a status is UNAVAILABLE (REFUSED_STREAM: retried on the next endpoint); GOAWAY fails unprocessed calls over to the next endpoint', async () => {
   const a = await server({
-    '/reset': (s) => s.close(http2.constants.NGHTTP2_REFUSED_STREAM),
+    '/reset': (s) => s.close(http2.constants.NGHTTP2_CANCEL),
+    '/refused': (s) => s.close(http2.constants.NGHTTP2_REFUSED_STREAM),
     '/echo': (s, body) => reply(s, Buffer.from(`a:${body}`)),
     // The server will not process this stream (last stream id below it) and closes the connection.
     '/goaway': (s) => s.session!.goaway(http2.constants.NGHTTP2_NO_ERROR, s.id! - 2),
   })
-  const b = await server({ '/goaway': (s, body) => reply(s, Buffer.from(`b:${body}`)), '/echo': (s, body) => reply(s, Buffer.from(`b:${body}`)) })
+  const b = await server({
+    '/goaway': (s, body) => reply(s, Buffer.from(`b:${body}`)),
+    '/echo': (s, body) => reply(s, Buffer.from(`b:${body}`)),
+    '/refused': (s, body) => reply(s, Buffer.from(`b:${body}`)),
+  })
   const call = client([a.url, b.url])
   const reset = await failure(call('/reset', 'x'))
-  expect(reset.message).toMatch(/REFUSED_STREAM/)
+  expect(reset.message).toMatch(/CANCEL/)
   expect(storeError(reset, 'x').retryAs).toBe('reconnecting')
+  // A refused stream was not processed (RFC 9113 8.7): the call goes on to b within its deadline.
+  expect((await client([a.url, b.url])('/refused', 'r')).toString()).toBe('b:r')
   // The reset moved calls to b; back to a through b's GOAWAY would need another failure, so use a fresh client.
   const call2 = client([a.url, b.url])
   expect((await call2('/echo', '1')).toString()).toBe('a:1')
   expect((await call2('/goaway', '2')).toString()).toBe('b:2') // not processed by a: retried on b within the call
   expect((await call2('/echo', '3')).toString()).toBe('b:3') // later calls stay on b
-  expect(b.seen).toEqual(['/goaway', '/echo'])
+  expect(b.seen).toEqual(['/refused', '/goaway', '/echo'])
 })
 
 test('a half-open connection: the deadline passes, the ping goes unanswered, the connection is dropped', async () => {

@@ -256,6 +256,7 @@ export class H2Connection {
       case f.SETTINGS:
         return this.onSettings(flags, stream, payload)
       case f.PING:
+        if (payload.length !== 8) throw new f.H2ProtocolError(f.FRAME_SIZE_ERROR, `PING of ${payload.length} bytes`)
         if (!(flags & f.ACK)) return this.acks.hold(payload)
         return this.pong()
       case f.GOAWAY:
@@ -349,11 +350,13 @@ export class H2Connection {
   private onGoaway(last: number, code: number): void {
     this.retire()
     const why = `${this.label}: GOAWAY (code ${code}) from the server`
-    for (const call of [...this.streams.values()]) if (call.id > last) this.end(call, new ConnectFailed(`${why}, call not processed`))
+    // The queued calls first: ending the last stream above `last` drains the connection, which would
+    // fail them as sent.
     for (const call of this.queued.splice(0)) {
       this.deadlines.delete(call)
       call.settle(new ConnectFailed(`${why}, call not sent`))
     }
+    for (const call of [...this.streams.values()]) if (call.id > last) this.end(call, new ConnectFailed(`${why}, call not processed`))
     if (this.streams.size === 0) this.destroy('drained')
   }
 

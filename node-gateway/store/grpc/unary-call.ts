@@ -11,7 +11,7 @@
 import { FrameReader } from './frames.js'
 import { DATA, END_HEADERS, END_STREAM, HEADERS, writeFrameHeader } from './h2-frames.js'
 import { TIMEOUT_FIELD_MAX, writeTimeout } from './hpack.js'
-import { statusError } from './status.js'
+import { ConnectFailed, statusError } from './status.js'
 
 export class UnaryCall {
   /** HTTP/2 stream id, 0 until the HEADERS frame is sent. */
@@ -102,6 +102,8 @@ export class UnaryCall {
 
   /** Reset by the server with `code`: before any status that is UNAVAILABLE. */
   resetOutcome(code: number): { err?: Error; value?: Buffer } {
+    // REFUSED_STREAM: the server did not process it (RFC 9113 8.7), so it may go to another endpoint.
+    if (this.code === undefined && code === REFUSED_STREAM) return { err: new ConnectFailed(`${this.where}: stream refused by the server`) }
     if (this.code === undefined) return { err: statusError(14, `${this.where}: Stream closed with error code ${rstName(code)}`) }
     return this.outcome()
   }
@@ -118,6 +120,9 @@ export class UnaryCall {
     return this.http !== undefined && this.http !== 200 ? `HTTP status ${this.http}` : 'closed without a status'
   }
 }
+
+/** RST_STREAM's REFUSED_STREAM code: the stream was not processed. */
+const REFUSED_STREAM = 7
 
 const RST_NAMES = ['NGHTTP2_NO_ERROR', 'NGHTTP2_PROTOCOL_ERROR', 'NGHTTP2_INTERNAL_ERROR', 'NGHTTP2_FLOW_CONTROL_ERROR', 'NGHTTP2_SETTINGS_TIMEOUT', 'NGHTTP2_STREAM_CLOSED', 'NGHTTP2_FRAME_SIZE_ERROR', 'NGHTTP2_REFUSED_STREAM', 'NGHTTP2_CANCEL', 'NGHTTP2_COMPRESSION_ERROR', 'NGHTTP2_CONNECT_ERROR', 'NGHTTP2_ENHANCE_YOUR_CALM', 'NGHTTP2_INADEQUATE_SECURITY', 'NGHTTP2_HTTP_1_1_REQUIRED']
 
