@@ -2,30 +2,20 @@
 // connection's subscriptions standing at it, and the gateway does not push that slot to them again;
 // other connections, and repjs.v1 connections, get every slot pushed as before. The reference
 // client offers repjs.v2 and works against a gateway that speaks only repjs.v1.
-import { pino } from 'pino'
 import WebSocket from 'ws'
-import { afterAll, beforeAll, expect, test } from 'vitest'
+import { expect, test } from 'vitest'
 import { GatewayStore, type SocketLike } from '../../core/gateway-store.js'
 import { createCborFormat } from '../../core/cbor-format.js'
 import { decodeMessage, SUBPROTOCOL, SUBPROTOCOL_V2, SUBPROTOCOLS, type Message, type Messages } from '../../core/protocol.js'
 import { createReplica } from '../../core/replica.js'
-import { startGateway, type Gateway } from '../../node-gateway/gateway/index.js'
-import { startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
+import { uniqueRun } from '../helpers/etcd.js'
+import { useEtcdAndGateway } from '../helpers/etcd-gateway.js'
 import { helloFrame, openRaw, rawRecord, until, type RawClient } from '../helpers/raw-gateway.js'
 
-let etcd: Cluster
-let gw: Gateway
-beforeAll(async () => {
-  etcd = await startCluster(1)
-  gw = await startGateway({ etcd: etcd.endpoint, logger: pino({ level: 'silent' }) })
-})
-afterAll(async () => {
-  await gw?.close()
-  await etcd?.stop()
-})
+const env = useEtcdAndGateway()
 
 async function hello(protocols: string[], run: string, replica: string): Promise<RawClient> {
-  const c = await openRaw(gw.url, { protocols })
+  const c = await openRaw(env.gw.url, { protocols })
   expect(c.ws.protocol).toBe(protocols[0])
   c.sendRaw(helloFrame(run, '', replica))
   await c.next((m) => m.type === 'welcome')
@@ -122,7 +112,7 @@ test('the reference client agrees through repjs.v2 without SLOTS for its own slo
   const results: unknown[][] = []
   for (const only of [undefined, [SUBPROTOCOL]]) {
     const { socket, got } = counting(only)
-    const store = new GatewayStore({ urls: gw.url, replicaId: only ? 'v1' : 'v2', socket })
+    const store = new GatewayStore({ urls: env.gw.url, replicaId: only ? 'v1' : 'v2', socket })
     const rep = await createReplica({ store, format: createCborFormat(), run, program: 'v2', replicaId: only ? 'v1' : 'v2' })
     const x = rep.distributed(() => Math.random(), { name: 'x' })
     const values: unknown[] = []

@@ -5,6 +5,7 @@
  */
 import http2 from 'node:http2'
 import { internal, resourceExhausted } from './status.js'
+import { PrefixedReader } from './prefixed-reader.js'
 
 const { HTTP2_HEADER_METHOD, HTTP2_HEADER_PATH, HTTP2_HEADER_CONTENT_TYPE, HTTP2_HEADER_TE, HTTP2_HEADER_STATUS } = http2.constants
 
@@ -35,27 +36,20 @@ export function encodeFrame(message: Uint8Array): Buffer {
  * Splits a byte stream into gRPC messages. A message may span DATA chunks, and a chunk may hold
  * several messages.
  */
-export class FrameReader {
-  private parts: Buffer[] = []
-  private buffered = 0
-  /** Bytes needed before the next message can be cut: its header, then header + body. */
-  private need = 5
-
+export class FrameReader extends PrefixedReader {
   constructor(
     private readonly maxBytes: number,
     private readonly onMessage: (msg: Buffer) => void,
-  ) {}
+  ) {
+    super(5)
+  }
 
-  /** Feed a chunk; throws (INTERNAL, RESOURCE_EXHAUSTED) on a frame that cannot be read. */
-  push(chunk: Buffer): void {
-    if (this.buffered > 0) {
-      this.parts.push(chunk)
-      this.buffered += chunk.length
-      if (this.buffered < this.need) return
-      chunk = Buffer.concat(this.parts, this.buffered)
-      this.parts = []
-      this.buffered = 0
-    }
+  protected bodyLength(chunk: Buffer, off: number): number {
+    return chunk.readUInt32BE(off + 1)
+  }
+
+  /** Throws (INTERNAL, RESOURCE_EXHAUSTED) on a message that cannot be read. */
+  protected cut(chunk: Buffer): number {
     let off = 0
     const end = chunk.length
     while (end - off >= 5) {
@@ -66,17 +60,7 @@ export class FrameReader {
       this.onMessage(chunk.subarray(off + 5, off + 5 + len))
       off += 5 + len
     }
-    if (off < end) {
-      const rest = chunk.subarray(off)
-      this.parts.push(rest)
-      this.buffered = rest.length
-      this.need = rest.length >= 5 ? 5 + rest.readUInt32BE(1) : 5
-    } else this.need = 5
-  }
-
-  /** Bytes of an unfinished message held. */
-  get pending(): number {
-    return this.buffered
+    return off
   }
 }
 
