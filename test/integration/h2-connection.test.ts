@@ -225,6 +225,16 @@ test('close() fails calls in flight with CLOSED; stream ids near 2^31 retire the
   kv.close()
   expect(storeError(await failure(pending), 'x').code).toBe(ErrorCodes.CLOSED)
 
+  // A connection retired by a GOAWAY that lets its call finish is still reached by close().
+  const { url: draining } = await server({ '/drain': (s) => void s.session!.goaway(http2.constants.NGHTTP2_NO_ERROR, s.id!) })
+  const kv2 = new KvClient({ endpoints: [draining], callTimeoutMs: 5000 })
+  const held = (kv2 as unknown as { call(p: string, m: Uint8Array): Promise<Uint8Array> }).call('/drain', Buffer.from('x'))
+  await new Promise((r) => setTimeout(r, 100)) // the GOAWAY is in: the connection is draining
+  const t0 = Date.now()
+  kv2.close()
+  expect(storeError(await failure(held), 'x').code).toBe(ErrorCodes.CLOSED)
+  expect(Date.now() - t0).toBeLessThan(1000)
+
   const { hostname, port } = new URL(url)
   const conn = new H2Connection(url, hostname, Number(port), { dialTimeoutMs: 1000, firstStreamId: 0x7ffffffd })
   closers.push(() => conn.close(() => new Error('test over')))

@@ -47,6 +47,7 @@ export class CallDeadlines {
       if (call.deadline <= now + 1) this.expired(call)
       else if (this.calls.has(call)) next = Math.min(next, call.deadline)
     }
-    if (next < Infinity) this.arm(next)
+    // An expiry may have destroyed the connection (clear()): then nothing is left to arm for.
+    if (next < Infinity && this.calls.size > 0) this.arm(next)
   }
 }

@@ -50,6 +50,8 @@ export class Endpoint {
   private ready: Promise<http2.ClientHttp2Session> | undefined
   /** The unary calls' connection (h2-connection.ts). */
   private lean: H2Connection | undefined
+  /** Connections retired (GOAWAY, stream ids used up) while calls on them finish. */
+  private readonly retired = new Set<H2Connection>()
 
   constructor(url: string, private readonly dialTimeoutMs: number) {
     this.authority = url.includes('://') ? url : `http://${url}`
@@ -69,6 +71,9 @@ export class Endpoint {
     const conn = new H2Connection(this.authority, hostname.replace(/^\[|\]$/g, ''), Number(port) || 80, { dialTimeoutMs: this.dialTimeoutMs })
     conn.onRetire = () => {
       if (this.lean === conn) this.lean = undefined
+      // Still draining its calls: close() must reach it too.
+      for (const r of this.retired) if (r.closed) this.retired.delete(r)
+      if (!conn.closed) this.retired.add(conn)
     }
     this.lean = conn
     return conn.ready
@@ -137,6 +142,8 @@ export class Endpoint {
     const c = this.lean
     this.lean = undefined
     c?.close(clientClosed)
+    for (const r of this.retired) r.close(clientClosed)
+    this.retired.clear()
   }
 }
 
