@@ -11,6 +11,7 @@
  * before, so the mapping applies.
  */
 import { locate } from './script/site.js'
+import { captureFrames, V8Error, type V8Frame } from './v8-frames.js'
 
 const here = import.meta.url
 const strip = (f: string) => (f.startsWith('file://') ? f.slice(7) : f)
@@ -19,19 +20,7 @@ const root = strip(here.slice(0, here.lastIndexOf('/core/') + 1))
 const roots = root.endsWith('/dist/') ? [root, root.slice(0, -'dist/'.length)] : [root]
 const ownDirs = roots.flatMap((r) => ['core/', 'node-gateway/', 'browser/'].map((d) => r + d))
 
-interface V8Frame {
-  getScriptNameOrSourceURL?(): string | null | undefined
-  getFileName(): string | null | undefined
-  getLineNumber(): number | null
-  getColumnNumber(): number | null
-}
-type V8ErrorConstructor = ErrorConstructor & {
-  prepareStackTrace?: (err: Error, frames: V8Frame[]) => unknown
-  captureStackTrace?: (target: object, above?: Function) => void
-  stackTraceLimit?: number
-}
-const V8 = Error as V8ErrorConstructor
-const framesAsIs = (_: Error, frames: V8Frame[]) => frames
+const V8 = V8Error
 /** Node's own prepareStackTrace (formats as V8 does unless source maps are enabled), as found at load. */
 const nodeDefault = V8.prepareStackTrace?.name === 'ErrorPrepareStackTrace' ? V8.prepareStackTrace : undefined
 /**
@@ -63,18 +52,8 @@ export function siteReading(): 'frames' | 'text' {
  * holds it) as V8 frames, at most `limit` (default: Error.stackTraceLimit).
  */
 function frames(above?: Function, limit?: number): V8Frame[] | undefined {
-  const prepare = V8.prepareStackTrace
-  const saved = V8.stackTraceLimit
-  V8.prepareStackTrace = framesAsIs
-  if (limit !== undefined) V8.stackTraceLimit = limit
-  try {
-    const holder: { stack?: unknown } = {}
-    V8.captureStackTrace!(holder, above ?? frames)
-    return Array.isArray(holder.stack) ? (holder.stack as V8Frame[]) : undefined
-  } finally {
-    V8.prepareStackTrace = prepare
-    V8.stackTraceLimit = saved
-  }
+  const got = captureFrames(above ?? frames, limit)
+  return Array.isArray(got) ? got : undefined
 }
 
 /**

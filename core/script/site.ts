@@ -11,6 +11,7 @@
  * up to 8, then 40 frames (calls made from inside readline, streams, ...). Formatting a whole stack
  * as text was most of the bridge's own cost per call. Elsewhere the stack's text is parsed.
  */
+import { captureFrames, V8Error, type V8Frame } from '../v8-frames.js'
 
 export interface SiteReaderOptions {
   /** Whether a frame's file (a path or a URL) is RepJS's own: skipped. */
@@ -68,38 +69,11 @@ export function siteName(file: string, line: number | null, base: string): strin
   return `${f}:${line ?? 0}`
 }
 
-interface V8Frame {
-  getScriptNameOrSourceURL?(): string | null | undefined
-  getFileName(): string | null | undefined
-  getLineNumber(): number | null
-}
-type V8ErrorConstructor = ErrorConstructor & {
-  prepareStackTrace?: (err: Error, frames: V8Frame[]) => unknown
-  captureStackTrace?: (target: object, above?: Function) => void
-  stackTraceLimit?: number
-}
-const V8Error = Error as V8ErrorConstructor
-const framesAsIs = (_: Error, frames: V8Frame[]) => frames
 
 export function createSiteReader(o: SiteReaderOptions): SiteReader {
   const useFrames = o.frames && typeof V8Error.captureStackTrace === 'function'
 
   /** `depth` frame objects below `above` (or, where the runtime formats them anyway, the text). */
-  const capture = (above: Function, depth: number): V8Frame[] | string | undefined => {
-    const prepare = V8Error.prepareStackTrace
-    const limit = V8Error.stackTraceLimit
-    V8Error.prepareStackTrace = framesAsIs
-    V8Error.stackTraceLimit = depth
-    try {
-      const holder: { stack?: unknown } = {}
-      V8Error.captureStackTrace!(holder, above)
-      return holder.stack as V8Frame[] | string | undefined
-    } finally {
-      V8Error.prepareStackTrace = prepare
-      V8Error.stackTraceLimit = limit
-    }
-  }
-
   /**
    * Per frame file: the site names of its lines, or null for a file that is never a site (RepJS's
    * own, the runtime's). A script calls from few places, so a call reads its site from two frame
@@ -133,7 +107,7 @@ export function createSiteReader(o: SiteReaderOptions): SiteReader {
   const reader: SiteReader = {
     now(patched) {
       if (!useFrames) return reader.ofStack(reader.stack(8)) || reader.ofStack(reader.stack(40))
-      return (patched && first(capture(patched, 1))) || first(capture(reader.now, 8)) || first(capture(reader.now, 40))
+      return (patched && first(captureFrames(patched, 1))) || first(captureFrames(reader.now, 8)) || first(captureFrames(reader.now, 40))
     },
     ofStack(stack, direct = false) {
       for (const raw of (stack ?? '').split('\n').slice(1)) {
