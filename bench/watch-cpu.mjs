@@ -1,7 +1,8 @@
 /**
  * Node CPU per agreed call of one replica, and per slot of a follower reading what it decides live
- * (its store's follow: range read, then the watch), for two builds side by side, interleaved (A B A
- * B ...), each in fresh processes on the same etcd (fsync on: start it yourself).
+ * (its store's follow: range read, then the watch), for two builds side by side: each round runs
+ * both builds at once (so other load on the machine weighs on both alike), in fresh processes on
+ * the same etcd (fsync on: start it yourself), each build on its own run.
  *
  *   node bench/watch-cpu.mjs <etcd-endpoint> <distA> <distB> [--rounds R] [--warmup W] [--calls N]
  *
@@ -63,29 +64,37 @@ if (role === 'replica') {
   const N = flag('calls', 5000)
   const self = fileURLToPath(import.meta.url)
   const results = { A: [], B: [] }
+  /** One build's follower, then its replica; resolves with both results. */
+  const pair = async (name, dist, i) => {
+    const run = `watchcpu-${name}-${Date.now()}-${i}`
+    let ready
+    const readyP = new Promise((r) => (ready = r))
+    const follower = new Promise((resolve, reject) => {
+      const p = fork(self, ['follower', dist, endpoint, run, String(W), String(N)])
+      let out
+      p.on('message', (m) => (m.ready ? ready() : (out = m)))
+      p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`follower exited ${code}`))))
+    })
+    await readyP
+    return { run, follower, ready: readyP }
+  }
+  const replica = (dist, run) =>
+    new Promise((resolve, reject) => {
+      const p = fork(self, ['replica', dist, endpoint, run, String(W), String(N)])
+      let out
+      p.on('message', (m) => (out = m))
+      p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`replica exited ${code}`))))
+    })
   for (let i = 0; i < rounds; i++) {
-    for (const [name, dist] of [
-      ['A', distA],
-      ['B', distB],
+    // Both builds at once, so the machine's other load weighs on them alike.
+    const [a, b] = await Promise.all([pair('A', distA, i), pair('B', distB, i)])
+    const [ra, rb] = await Promise.all([replica(distA, a.run), replica(distB, b.run)])
+    const [fa, fb] = await Promise.all([a.follower, b.follower])
+    for (const [name, r, f] of [
+      ['A', ra, fa],
+      ['B', rb, fb],
     ]) {
-      const run = `watchcpu-${name}-${Date.now()}-${i}`
-      let ready
-      const readyP = new Promise((r) => (ready = r))
-      const follower = new Promise((resolve, reject) => {
-        const p = fork(self, ['follower', dist, endpoint, run, String(W), String(N)])
-        let out
-        p.on('message', (m) => (m.ready ? ready() : (out = m)))
-        p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`follower exited ${code}`))))
-      })
-      await readyP
-      const replica = await new Promise((resolve, reject) => {
-        const p = fork(self, ['replica', dist, endpoint, run, String(W), String(N)])
-        let out
-        p.on('message', (m) => (out = m))
-        p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`replica exited ${code}`))))
-      })
-      const f = await follower
-      const row = { build: name, round: i, replicaUsPerCall: +replica.us.toFixed(1), msPerCall: +replica.ms.toFixed(3), followerUsPerSlot: +f.us.toFixed(1) }
+      const row = { build: name, round: i, replicaUsPerCall: +r.us.toFixed(1), msPerCall: +r.ms.toFixed(3), followerUsPerSlot: +f.us.toFixed(1) }
       console.log(JSON.stringify(row))
       results[name].push(row)
     }

@@ -5,22 +5,14 @@
 // GOAWAY while a stream is open (it goes on; the connection takes no new calls), and cancel.
 import http2 from 'node:http2'
 import type { AddressInfo } from 'node:net'
-import { afterEach, expect, test } from 'vitest'
+import { expect, test } from 'vitest'
 import { storeError } from '../../node-gateway/store/etcd-errors.js'
 import { H2Connection } from '../../node-gateway/store/grpc/h2-connection.js'
 import { ConnectFailed } from '../../node-gateway/store/grpc/status.js'
+import { grpcFrame, useClosers } from '../helpers/h2-test.js'
 
-const closers: (() => void)[] = []
-afterEach(() => {
-  for (const c of closers.splice(0)) c()
-})
-
-const frame = (msg: Buffer) => {
-  const b = Buffer.alloc(5 + msg.length)
-  b.writeUInt32BE(msg.length, 1)
-  msg.copy(b, 5)
-  return b
-}
+const closers = useClosers()
+const frame = grpcFrame
 
 /** Cut a byte stream of gRPC frames into messages (the server's side). */
 function messages(onMessage: (m: Buffer) => void): (chunk: Buffer) => void {

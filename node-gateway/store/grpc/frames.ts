@@ -34,6 +34,16 @@ export class FrameReader extends PrefixedReader {
     return chunk.readUInt32BE(off + 1)
   }
 
+  /** `push`, answering the error it throws (a call ends with it) instead. */
+  tryPush(chunk: Buffer): Error | undefined {
+    try {
+      this.push(chunk)
+    } catch (err) {
+      return err as Error
+    }
+    return undefined
+  }
+
   /** Throws (INTERNAL, RESOURCE_EXHAUSTED) on a message that cannot be read. */
   protected cut(chunk: Buffer): number {
     let off = 0

@@ -81,12 +81,7 @@ export class StreamCall extends H2Stream {
   }
 
   data(chunk: Buffer): Error | undefined {
-    try {
-      this.reader.push(chunk)
-    } catch (err) {
-      return err as Error
-    }
-    return undefined
+    return this.reader.tryPush(chunk)
   }
 
   /** Ended by the server: its status's error, or nothing for OK. */

@@ -72,12 +72,7 @@ export class UnaryCall extends H2Stream {
       }
     }
     this.reader ??= new FrameReader(this.maxBytes, (msg) => (this.response ??= msg))
-    try {
-      this.reader.push(chunk)
-    } catch (err) {
-      return err as Error
-    }
-    return undefined
+    return this.reader.tryPush(chunk)
   }
 
   /** The server ended the stream (or reset it after its status): the call's outcome. */
