@@ -14,6 +14,7 @@ import { callSite, captureSite } from './site.js'
 import { StatusEmitter, type StatusState } from './status.js'
 import type { Store } from './store.js'
 import { StreamLog, type StreamCache } from './stream-log.js'
+import { FollowWaits } from './follow-waits.js'
 import { assertNotCollected } from './snapshot.js'
 
 export const MAIN_STREAM = 'main'
@@ -82,6 +83,8 @@ export class Engine {
    * from here instead of decoding what it just encoded.
    */
   private readonly ownRecords = new WeakMap<Uint8Array, SlotRecord>()
+  /** Waits for slots another replica decides (follow). */
+  private readonly follows = new FollowWaits()
   /** Moving average of one proposal's round trip, ms. */
   private proposeMs = 1
   readonly retry: RetryContext
@@ -151,7 +154,7 @@ export class Engine {
       return
     }
     if (this.opts.callSites === false || log.peek(slot)) return
-    Object.defineProperty(ident, 'site', { get: captureSite(this.opts.siteBase, Engine.prototype.slot), enumerable: true, configurable: true })
+    Object.defineProperty(ident, 'site', { get: captureSite(this.opts.siteBase), enumerable: true, configurable: true })
   }
 
   /** Run `call` (which must take its slot synchronously) with a call site known by the caller. */
@@ -182,7 +185,10 @@ export class Engine {
    */
   agree(stream: StreamState, ident: CallIdentity, produce: () => Outcome | Promise<Outcome>): Promise<unknown> {
     // The slot is taken now, synchronously, in call order (and one frame above the caller, for its site).
-    return this.slot(stream, ident, async (slot) => this.propose(stream, slot, ident, await produce())).then((rec) => this.unwrap(rec))
+    return this.slot(stream, ident, async (slot) => {
+      const ours = produce()
+      return this.propose(stream, slot, ident, ours instanceof Promise ? await ours : ours)
+    }).then((rec) => this.unwrap(rec))
   }
 
   /** Like agree(), for a call that settles its slot its own way (`decide`: a vote, a run-once lock). */
@@ -227,17 +233,7 @@ export class Engine {
     if (!stream.followsOther) return undefined
     const ms = this.opts.followWaitMs ?? Math.min(50, Math.max(2, 3 * this.proposeMs))
     if (ms <= 0) return undefined
-    return new Promise((resolve) => {
-      let cancel = () => {}
-      const t = setTimeout(() => {
-        cancel()
-        resolve(undefined)
-      }, ms)
-      cancel = stream.log.onDecided(slot, () => {
-        clearTimeout(t)
-        resolve(stream.log.peek(slot))
-      })
-    })
+    return this.follows.wait(stream.log, slot, ms)
   }
 
   /** Decode a decided record and compare its call identity with ours. */
@@ -277,7 +273,8 @@ export class Engine {
 
   /** Encode our record for a slot; an unencodable value becomes the REPJS_UNSERIALIZABLE error outcome. */
   encode(at: RecordPlace, ident: CallIdentity, outcome: Outcome): Uint8Array {
-    const rec: SlotRecord = { ...ident, by: this.replicaId, ok: outcome.ok, value: outcome.value }
+    // Field by field: a spread of an identity whose site is a getter (attachSite) takes V8's slow path.
+    const rec: SlotRecord = { kind: ident.kind, name: ident.name, argsHash: ident.argsHash, site: ident.site, by: this.replicaId, ok: outcome.ok, value: outcome.value }
     try {
       const bytes = encodeRecord(this.codec, at, rec)
       if (rec.ok && decodesToItself(rec.value)) this.ownRecords.set(bytes, rec)
@@ -338,6 +335,7 @@ export class Engine {
     if (this.closing.signal.aborted) return
     this.closing.abort(closedError())
     for (const s of this.streams.values()) s.log.close()
+    this.follows.close()
     this.status.set('closed', this.streams.get(MAIN_STREAM)?.log.next ?? 0, this.streams.get(MAIN_STREAM)?.log.head ?? -1, reason)
     await this.store.close()
   }

@@ -11,7 +11,7 @@
  * before, so the mapping applies.
  */
 import { locate } from './script/site.js'
-import { captureFrames, V8Error, type V8Frame } from './v8-frames.js'
+import { captureFrames, holdFrames, V8Error, type V8Frame } from './v8-frames.js'
 
 const here = import.meta.url
 const strip = (f: string) => (f.startsWith('file://') ? f.slice(7) : f)
@@ -48,38 +48,31 @@ export function siteReading(): 'frames' | 'text' {
 }
 
 /**
- * The stack below `above` (default: from the caller of this function, as a `new Error()` there
- * holds it) as V8 frames, at most `limit` (default: Error.stackTraceLimit).
+ * The stack from the caller of this function (as a `new Error()` there holds it) as V8 frames.
  */
-function frames(above?: Function, limit?: number): V8Frame[] | undefined {
-  const got = captureFrames(above ?? frames, limit)
+function frames(): V8Frame[] | undefined {
+  const got = captureFrames(frames)
   return Array.isArray(got) ? got : undefined
 }
 
 /**
- * Frames read first below the engine's frame that takes the slot (`above`): the API's own few
- * frames and its caller's. Capturing costs per frame; a site found among them is the one the
- * whole stack names (RepJS's frames come first), so the whole stack is read only when it is not.
+ * Capture the stack now and return a function that names the site on first use, so a call whose
+ * site is never named (settled from the cache, or by another replica's record) pays only for the
+ * capture: on V8 the frames are built when first read (holdFrames). The stack is read as the
+ * runtime shows it (see the top of the file): the frames a `new Error()` here would hold.
  */
-const FIRST_FRAMES = 6
-
-/**
- * Capture the stack now and return a function that names the site on first use, so replaying from
- * the cache never pays for it. The stack is read as the runtime shows it (see the top of the file).
- * `above`: a RepJS function on the stack now (its frame and those above it are RepJS's own).
- */
-export function captureSite(base?: string, above?: Function): () => string {
+export function captureSite(base?: string): () => string {
   let site: string | undefined
   if (framesAsText()) {
-    const limit = V8.stackTraceLimit
-    const near = above && typeof limit === 'number' && limit > 0 ? siteOfFrames(frames(above, Math.min(FIRST_FRAMES, limit)), base) : ''
-    if (near) return () => near
-    const held = frames()
-    return () => (site ??= siteOfFrames(held, base))
+    const held = holdFrames(captureSite)
+    return () => (site ??= siteOfHeld(held(), base))
   }
   const holder = new Error()
   return () => (site ??= siteOf(holder.stack, base))
 }
+
+/** The site in what holdFrames gave: V8's frames, or the text of a runtime that formats at capture. */
+const siteOfHeld = (got: V8Frame[] | string | undefined, base: string | undefined) => (Array.isArray(got) ? siteOfFrames(got, base) : siteOf(got, base))
 
 export function callSite(base?: string): string {
   return framesAsText() ? siteOfFrames(frames(), base) : siteOf(new Error().stack, base)
