@@ -153,7 +153,14 @@ export class GatewayConnection {
       return this.fail(new RepJSError(ErrorCodes.BAD_ARGUMENT, `cannot open gateway URL '${url}': ${(err as Error).message}`))
     }
     this.ws = ws
-    ws.binaryType = 'arraybuffer'
+    // `ws` in Node hands over its own Buffer ('nodebuffer'), not a copy into a new ArrayBuffer; a
+    // browser's WebSocket ignores that value (not one of its types) and takes 'arraybuffer'.
+    try {
+      ws.binaryType = 'nodebuffer'
+    } catch {
+      // An old browser throws on a value it does not know.
+    }
+    if (ws.binaryType !== 'nodebuffer') ws.binaryType = 'arraybuffer'
     ws.onopen = () => {
       const hello = { run: this.run!, replica: this.opts.replicaId, token, meta: this.meta! }
       // Lifecycle options count only until the run is opened: a reconnect must never create a run

@@ -101,8 +101,8 @@ export class ProtocolError extends RepJSError {
 
 export function encodeMessage(msg: Message): Uint8Array {
   const spec = SCHEMA[msg.type] as Spec
-  const w = new Writer().varUint(spec.code)
   const fields = msg as unknown as Record<string, unknown>
+  const w = new Writer(frameSize(spec, fields)).varUint(spec.code)
   for (const [name, type] of spec.fields) {
     const v = fields[name]
     switch (type) {
@@ -119,6 +119,19 @@ export function encodeMessage(msg: Message): Uint8Array {
     }
   }
   return w.finish()
+}
+
+/** At least the bytes a frame takes (strings counted at 3 bytes a character), so its writer never grows. */
+function frameSize(spec: Spec, fields: Record<string, unknown>): number {
+  let n = 2
+  for (const [name, type] of spec.fields) {
+    const v = fields[name]
+    if (type === 'bytes') n += (v as Uint8Array).length + 8
+    else if (type === 'str') n += (v as string).length * 3 + 8
+    else if (type === 'list') for (const b of v as Uint8Array[]) n += b.length + 8
+    n += 8
+  }
+  return n
 }
 
 export interface DecodeLimits {
