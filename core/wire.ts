@@ -82,7 +82,7 @@ export class Writer {
     return this
   }
 
-  /** The frame: a view of the writer's buffer (the writer is not used after this). */
+  /** The bytes written so far, as a view (no copy): later writes only append, so it never changes. */
   finish(): Uint8Array {
     return this.pos === this.buf.length ? this.buf : this.buf.subarray(0, this.pos)
   }
