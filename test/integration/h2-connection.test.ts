@@ -19,7 +19,7 @@ const closers = useClosers()
 const frame = grpcFrame
 
 /** A gRPC-like h2c server: each path's handler gets the request message (unframed). */
-async function server(routes: Record<string, Handler>, settings: http2.Settings = {}): Promise<{ url: string; server: http2.Http2Server; seen: string[] }> {
+async function server(routes: Record<string, Handler>, settings: http2.Settings = {}, host = '127.0.0.1'): Promise<{ url: string; server: http2.Http2Server; seen: string[] }> {
   const seen: string[] = []
   const srv = http2.createServer({ settings })
   srv.on('stream', (stream, headers) => {
@@ -31,14 +31,14 @@ async function server(routes: Record<string, Handler>, settings: http2.Settings 
     stream.on('error', () => {})
   })
   srv.on('sessionError', () => {})
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r))
+  await new Promise<void>((r) => srv.listen(0, host, r))
   const sessions = new Set<http2.ServerHttp2Session>()
   srv.on('session', (s) => (sessions.add(s), s.on('error', () => {})))
   closers.push(() => {
     for (const s of sessions) s.destroy()
     srv.close()
   })
-  return { url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`, server: srv, seen }
+  return { url: `http://${host.includes(':') ? `[${host}]` : host}:${(srv.address() as AddressInfo).port}`, server: srv, seen }
 }
 
 /** Answer `msg` with grpc-status 0 in the trailers (the usual unary response). */
@@ -55,6 +55,12 @@ function client(endpoints: string[], callTimeoutMs = 2000, maxResponseBytes?: nu
   // The seam between the transport and the codecs: one message in, one out.
   return (path: string, msg: Buffer | string, timeoutMs?: number) => (kv as unknown as { call(p: string, m: Uint8Array, t?: number): Promise<Uint8Array> }).call(path, Buffer.from(msg), timeoutMs).then(Buffer.from)
 }
+
+test('an IPv6 literal endpoint: connected to, and named in brackets in :authority', async () => {
+  const { url } = await server({ '/authority': (s, _body, headers) => reply(s, Buffer.from(String(headers[':authority']))) }, {}, '::1')
+  expect(url).toMatch(/^http:\/\/\[::1\]:\d+$/)
+  expect((await client([url])('/authority', '')).toString()).toBe(url.slice('http://'.length))
+})
 
 async function failure(p: Promise<unknown>): Promise<Error> {
   try {

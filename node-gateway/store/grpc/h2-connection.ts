@@ -20,7 +20,7 @@ import * as f from './h2-frames.js'
 import { CallDeadlines } from './call-deadlines.js'
 import { encodeFrame } from './frames.js'
 import type { H2Stream } from './h2-stream.js'
-import { HpackDecoder, HpackError, requestBlock } from './hpack.js'
+import { authorityOf, HpackDecoder, HpackError, requestBlock } from './hpack.js'
 import { LivenessPing } from './liveness-ping.js'
 import { PingAcks } from './ping-acks.js'
 import { ConnectFailed, statusError } from './status.js'
@@ -185,7 +185,7 @@ export class H2Connection {
     const extra = call.extra
     const key = extra === undefined ? call.path : `${call.path} ${JSON.stringify(extra)}`
     let block = this.blocks.get(key)
-    if (!block) this.blocks.set(key, (block = requestBlock(call.path, `${this.host}:${this.port}`, extra)))
+    if (!block) this.blocks.set(key, (block = requestBlock(call.path, authorityOf(this.host, this.port), extra)))
     const bodyLen = 5 + call.payload.length
     // The request fits the windows and one frame (as almost always): one write for the whole call.
     const whole = bodyLen <= Math.min(this.sendWindow, call.sendWindow, this.peerMaxFrame)
