@@ -23,6 +23,7 @@ import type { H2Stream } from './h2-stream.js'
 import { authorityOf, HpackDecoder, HpackError, requestBlock } from './hpack.js'
 import { LivenessPing } from './liveness-ping.js'
 import { PingAcks } from './ping-acks.js'
+import { slabReads } from './read-slab.js'
 import { ConnectFailed, statusError } from './status.js'
 import { StreamCall, type StreamHandlers } from './stream-call.js'
 import { UnaryCall } from './unary-call.js'
@@ -87,7 +88,7 @@ export class H2Connection {
     opts: H2ConnectionOptions,
   ) {
     this.nextId = opts.firstStreamId ?? 1
-    const socket = (this.socket = net.connect({ host, port, noDelay: true }))
+    const socket = (this.socket = net.connect({ host, port, noDelay: true, onread: slabReads((chunk) => this.read(chunk)) }))
     socket.unref()
     socket.write(Buffer.concat([f.PREFACE, OUR_SETTINGS, f.windowUpdateFrame(0, WINDOW - f.DEFAULT_WINDOW)]))
     this.ready = new Promise<H2Connection>((resolve, reject) => {
@@ -114,7 +115,6 @@ export class H2Connection {
     })
     // A rejected connect nobody awaits any more (its caller timed out) must not be unhandled.
     this.ready.catch(() => {})
-    socket.on('data', (chunk: Buffer) => this.read(chunk))
   }
 
   /** Whether a new call may start here now. */
