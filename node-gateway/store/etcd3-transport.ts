@@ -70,7 +70,7 @@ function etcd3Leases(client: Etcd3, timeoutMs: number): Pick<Transport, 'leaseGr
       const res = await client.leaseClient.leaseTimeToLive({ ID: id })
       return { ttlSec: Number(res.TTL), grantedSec: Number(res.grantedTTL) }
     },
-    keepLease: (id, ttlSec) => keepLease(etcd3Renewer(client, id, timeoutMs), id, ttlSec),
+    keepLease: (id, ttlSec, granted) => keepLease(etcd3Renewer(client, id, timeoutMs), id, ttlSec, granted),
   }
 }
 
