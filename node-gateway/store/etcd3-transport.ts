@@ -11,9 +11,11 @@ type KeepAliveStream = Awaited<ReturnType<Etcd3['leaseClient']['leaseKeepAlive']
 
 /**
  * Keep-alives of lease `id` on one etcd3 LeaseKeepAlive stream, opened on first use and again after
- * it breaks; each keep-alive is answered by the stream's next response.
+ * it breaks; each keep-alive is answered by the stream's next response, within `timeoutMs` (the
+ * store's call deadline): else it fails and the stream is cancelled (etcd3 then drops that host's
+ * connection), so the next keep-alive opens a new one instead of waiting on a stuck stream for ever.
  */
-function etcd3Renewer(client: Etcd3, id: string): LeaseRenewer {
+export function etcd3Renewer(client: Etcd3, id: string, timeoutMs: number): LeaseRenewer {
   let stream: Promise<KeepAliveStream> | undefined
   let closed = false
   const waiting: Array<{ resolve(ttl: number): void; reject(err: Error): void }> = []
@@ -39,7 +41,12 @@ function etcd3Renewer(client: Etcd3, id: string): LeaseRenewer {
       const ka = await s
       if (stream !== s) throw new Error('the keep-alive stream broke')
       return new Promise<number>((resolve, reject) => {
-        waiting.push({ resolve, reject })
+        const timer = setTimeout(() => {
+          broken(s, new Error(`no keep-alive answer within ${timeoutMs} ms`))
+          ka.cancel()
+        }, timeoutMs)
+        const settle = <T>(f: (v: T) => void) => (v: T) => (clearTimeout(timer), f(v))
+        waiting.push({ resolve: settle(resolve), reject: settle(reject) })
         ka.write({ ID: id })
       })
     },
@@ -55,7 +62,7 @@ function etcd3Renewer(client: Etcd3, id: string): LeaseRenewer {
 }
 
 /** The lease calls of a Transport, through etcd3's LeaseClient. */
-function etcd3Leases(client: Etcd3): Pick<Transport, 'leaseGrant' | 'leaseRevoke' | 'leaseTimeToLive' | 'keepLease'> {
+function etcd3Leases(client: Etcd3, timeoutMs: number): Pick<Transport, 'leaseGrant' | 'leaseRevoke' | 'leaseTimeToLive' | 'keepLease'> {
   return {
     leaseGrant: async (ttlSec) => (await client.leaseClient.leaseGrant({ TTL: ttlSec })).ID,
     leaseRevoke: async (id) => void (await client.leaseClient.leaseRevoke({ ID: id })),
@@ -63,7 +70,7 @@ function etcd3Leases(client: Etcd3): Pick<Transport, 'leaseGrant' | 'leaseRevoke
       const res = await client.leaseClient.leaseTimeToLive({ ID: id })
       return { ttlSec: Number(res.TTL), grantedSec: Number(res.grantedTTL) }
     },
-    keepLease: (id, ttlSec) => keepLease(etcd3Renewer(client, id), id, ttlSec),
+    keepLease: (id, ttlSec, granted) => keepLease(etcd3Renewer(client, id, timeoutMs), id, ttlSec, granted),
   }
 }
 
@@ -108,7 +115,8 @@ function watchThrough(client: Etcd3, req: WatchRequest, h: WatchHandlers): Watch
   return watcher
 }
 
-export function etcd3Transport(client: Etcd3): Transport {
+/** `timeoutMs`: the deadline of each lease keep-alive (etcd3's unary calls have the client's own). */
+export function etcd3Transport(client: Etcd3, timeoutMs: number): Transport {
   return {
     kind: 'etcd3',
     txn: (req) => client.kv.txn(req),
@@ -118,7 +126,7 @@ export function etcd3Transport(client: Etcd3): Transport {
       return { revision: res.header.revision, more: res.more, kvs: res.kvs }
     },
     watch: (req, h) => watchThrough(client, req, h),
-    ...etcd3Leases(client),
+    ...etcd3Leases(client, timeoutMs),
     close: () => {}, // the client is the store's; it closes it
   }
 }

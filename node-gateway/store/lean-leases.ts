@@ -18,14 +18,14 @@ export function leanLeases(kv: KvClient): Pick<Transport, 'leaseGrant' | 'leaseR
       const res = decodeLeaseAnswer(await kv.unary(LEASE_TTL, encodeLeaseId(id)))
       return { ttlSec: Number(res.TTL), grantedSec: Number(res.grantedTTL) }
     },
-    keepLease: (id, ttlSec) => {
+    keepLease: (id, ttlSec, granted) => {
       const message = encodeLeaseId(id)
       const renewer = {
         keepAlive: async () => Number(decodeLeaseAnswer(await kv.unary(LEASE_KEEPALIVE, message)).TTL),
         revoke: () => revoke(id),
         close: () => {},
       }
-      return keepLease(renewer, id, ttlSec)
+      return keepLease(renewer, id, ttlSec, granted)
     },
   }
 }

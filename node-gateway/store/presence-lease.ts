@@ -25,7 +25,7 @@ export class PresenceLease {
 
   private current(): Promise<KeptLease> {
     if (!this.lease) {
-      const granting = etcdCall('granting the presence lease', () => this.t.leaseGrant(this.ttlSec)).then((id) => this.t.keepLease(id, this.ttlSec))
+      const granting = etcdCall('granting the presence lease', () => this.t.leaseGrant(this.ttlSec)).then((id) => this.t.keepLease(id, this.ttlSec, true))
       this.lease = granting
       const lost = () => {
         this.drop(granting)

@@ -55,6 +55,6 @@ export function createClients(endpoints: string | string[], timeoutMs: number, h
   }
   let made: Etcd3 | undefined
   const client = () => (made ??= newEtcd3(endpoints, timeoutMs))
-  const transport = (hotPath ?? (plaintext ? 'http2' : 'etcd3')) === 'http2' ? leanTransport(endpoints, timeoutMs) : etcd3Transport(client())
+  const transport = (hotPath ?? (plaintext ? 'http2' : 'etcd3')) === 'http2' ? leanTransport(endpoints, timeoutMs) : etcd3Transport(client(), timeoutMs)
   return { transport, client, closeClient: () => made?.close() }
 }

@@ -32,8 +32,8 @@ export interface Transport {
   leaseRevoke(id: string): Promise<void>
   /** Whole seconds left of a lease (-1: gone) and the TTL it was granted with. */
   leaseTimeToLive(id: string): Promise<{ ttlSec: number; grantedSec: number }>
-  /** Keep a lease alive by its id, whoever granted it (lease-keeper.ts). */
-  keepLease(id: string, ttlSec: number): KeptLease
+  /** Keep a lease alive by its id, whoever granted it (lease-keeper.ts; `granted`: just granted by the caller, ready without a keep-alive). */
+  keepLease(id: string, ttlSec: number, granted?: boolean): KeptLease
   /** Close the connections; calls in flight fail (ClientClosedError). */
   close(): void
 }

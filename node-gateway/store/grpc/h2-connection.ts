@@ -20,9 +20,10 @@ import * as f from './h2-frames.js'
 import { CallDeadlines } from './call-deadlines.js'
 import { encodeFrame } from './frames.js'
 import type { H2Stream } from './h2-stream.js'
-import { HpackDecoder, HpackError, requestBlock } from './hpack.js'
+import { authorityOf, HpackDecoder, HpackError, requestBlock } from './hpack.js'
 import { LivenessPing } from './liveness-ping.js'
 import { PingAcks } from './ping-acks.js'
+import { slabReads } from './read-slab.js'
 import { ConnectFailed, statusError } from './status.js'
 import { StreamCall, type StreamHandlers } from './stream-call.js'
 import { UnaryCall } from './unary-call.js'
@@ -87,7 +88,7 @@ export class H2Connection {
     opts: H2ConnectionOptions,
   ) {
     this.nextId = opts.firstStreamId ?? 1
-    const socket = (this.socket = net.connect({ host, port, noDelay: true }))
+    const socket = (this.socket = net.connect({ host, port, noDelay: true, onread: slabReads((chunk) => this.read(chunk)) }))
     socket.unref()
     socket.write(Buffer.concat([f.PREFACE, OUR_SETTINGS, f.windowUpdateFrame(0, WINDOW - f.DEFAULT_WINDOW)]))
     this.ready = new Promise<H2Connection>((resolve, reject) => {
@@ -114,7 +115,6 @@ export class H2Connection {
     })
     // A rejected connect nobody awaits any more (its caller timed out) must not be unhandled.
     this.ready.catch(() => {})
-    socket.on('data', (chunk: Buffer) => this.read(chunk))
   }
 
   /** Whether a new call may start here now. */
@@ -185,7 +185,7 @@ export class H2Connection {
     const extra = call.extra
     const key = extra === undefined ? call.path : `${call.path} ${JSON.stringify(extra)}`
     let block = this.blocks.get(key)
-    if (!block) this.blocks.set(key, (block = requestBlock(call.path, `${this.host}:${this.port}`, extra)))
+    if (!block) this.blocks.set(key, (block = requestBlock(call.path, authorityOf(this.host, this.port), extra)))
     const bodyLen = 5 + call.payload.length
     // The request fits the windows and one frame (as almost always): one write for the whole call.
     const whole = bodyLen <= Math.min(this.sendWindow, call.sendWindow, this.peerMaxFrame)

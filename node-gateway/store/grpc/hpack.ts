@@ -193,6 +193,11 @@ function literal(out: number[], nameIndex: number, name: string, value: string):
   for (let i = 0; i < value.length; i++) out.push(value.charCodeAt(i) & 0xff)
 }
 
+/** The :authority of `host` (an IPv6 literal in brackets, RFC 3986 section 3.2.2) and `port`. */
+export function authorityOf(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
+}
+
 /**
  * The header block of a gRPC call to `path` on `authority`, without its grpc-timeout: :method POST
  * and :scheme http by static index, the rest literals without indexing, plus `extra` headers.
