@@ -108,6 +108,11 @@ export class Engine {
     })
   }
 
+  /** Sites given with withSite are compared too (EngineOptions.compareSites). */
+  get comparesSites(): boolean {
+    return this.opts.compareSites === true
+  }
+
   get signal(): AbortSignal {
     return this.closing.signal
   }

@@ -34,7 +34,7 @@ export interface CallOptions {
 }
 
 export class KvClient {
-  /** The sessions, shared with the lean watches (watch-client.ts). */
+  /** The connections per endpoint, shared with the lean watches (watch-client.ts). */
   readonly sessions: Sessions
   private readonly maxResponseBytes: number
 

@@ -1,7 +1,8 @@
 /**
- * The hot-path transport: Txn and Range through the lean node:http2 client (`kv-client.ts`),
- * watches through the lean watch on its sessions (`watch-client.ts`), leases as unary calls on the
- * same sessions (`lean-leases.ts`). Plaintext (http://) endpoints only; never loads etcd3.
+ * The hot-path transport: Txn and Range through the lean client (`kv-client.ts`: hand-written
+ * HTTP/2), watches through the lean watch on its connections (`watch-client.ts`), leases as unary
+ * calls on the same connections (`lean-leases.ts`). Plaintext (http://) endpoints only; never loads
+ * etcd3 nor node:http2.
  */
 import { KvClient } from './kv-client.js'
 import { leanLeases } from './lean-leases.js'

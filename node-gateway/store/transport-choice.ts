@@ -1,5 +1,5 @@
 /**
- * Which transport a store uses, chosen once from its options: the lean node:http2 one when every
+ * Which transport a store uses, chosen once from its options: the lean one (hand-written HTTP/2) when every
  * endpoint is plaintext (http://), else etcd3's; `hotPath` forces one. Also the etcd3 client a
  * store may need for what the transport does not do (maintenance, admin reads, listings): created,
  * and etcd3 + grpc-js + cockatiel loaded (~300 ms in a fresh process), on first use only, so a

@@ -1,7 +1,7 @@
 /**
  * The one internal transport EtcdStore talks to etcd through: the unary calls (Txn, Range, a
  * range decoded to keys and values only), watches, and leases. Two implementations, chosen once
- * by `createTransport` (transport-choice.ts): the lean node:http2 client (`lean-transport.ts`, the
+ * by `createTransport` (transport-choice.ts): the lean client (`lean-transport.ts`, the
  * hot path, plaintext endpoints) and etcd3's grpc-js client (`etcd3-transport.ts`, which also
  * serves https endpoints). Both answer in etcd3's shapes (snake_case fields, int64 as strings,
  * bytes as Buffer); their errors (the lean one's own, etcd3's) are read by one table (grpc/status.ts).

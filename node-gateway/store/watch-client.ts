@@ -1,45 +1,50 @@
 /**
- * A lean etcd watch over `node:http2`: one bidirectional-streaming gRPC call
- * `/etcdserverpb.Watch/Watch` per watcher, on the `KvClient`'s sessions (grpc/session.ts), with
- * hand-written protobuf (grpc/watch-codec.ts). etcd3's grpc-js watch costs a leader ~10% of its CPU
- * decoding its own writes coming back; this decodes a response with a fraction of that.
+ * A lean etcd watch: one bidirectional-streaming gRPC call `/etcdserverpb.Watch/Watch` per watcher
+ * (grpc/stream-call.ts) on the same hand-written HTTP/2 connection per endpoint as the `KvClient`'s
+ * unary calls (grpc/session.ts), with hand-written protobuf (grpc/watch-codec.ts). etcd3's grpc-js
+ * watch costs a leader ~10% of its CPU decoding its own writes coming back, and node:http2's
+ * per-stream objects and header handling were among the largest costs per agreed call left; on one
+ * shared connection a Txn's response and the echo of the same write often come in one socket read.
  *
- * Unlike etcd3's watcher, this one never resumes by itself: when the stream ends, the session dies,
- * the server cancels the watch (compaction: `WatchCompactedError`) or the member loses its leader
- * (the stream is opened with `hasleader`, so etcd ends it with "no leader"), `error` is called once
- * and nothing more is delivered. The caller re-reads what it missed and watches again (see
- * `EtcdStore.follow`). Events keep etcd3's shapes (IKeyValue: bytes as Buffer, int64 as strings).
+ * Unlike etcd3's watcher, this one never resumes by itself: when the stream ends, the connection
+ * dies, the server cancels the watch (compaction: `WatchCompactedError`) or the member loses its
+ * leader (the stream is opened with `hasleader`, so etcd ends it with "no leader"), `error` is
+ * called once and nothing more is delivered. The caller re-reads what it missed and watches again
+ * (see `EtcdStore.follow`). Events keep etcd3's shapes (IKeyValue: bytes as Buffer, int64 as
+ * strings). A GOAWAY lets the stream go on until the connection closes.
  *
- * While a watch is quiet, its session is pinged every `keepaliveMs`: a member that stopped
- * answering (frozen, half-open connection) is dropped, which ends the watch with an error.
+ * While a watch is quiet and its connection read nothing for `keepaliveMs`, the connection is
+ * pinged: a member that stopped answering (frozen, half-open connection) is dropped, which ends
+ * the watch with an error.
  *
- * Sessions never keep the process alive. An open watch does, like etcd3's watch stream and like
+ * Connections never keep the process alive. An open watch does, like etcd3's watch stream and like
  * Node's own handles, until it ends or `unref()`: a replica waiting on its log for another
  * replica's decision must not exit under its caller.
  */
-import http2 from 'node:http2'
-import { encodeFrame, FrameReader, MAX_MESSAGE_BYTES, requestHeaders, ResponseStatus } from './grpc/frames.js'
-import { keepalive, type SessionUse } from './grpc/session.js'
-import { ConnectFailed, grpcError, statusError, unavailable } from './grpc/status.js'
+import { FrameReader, MAX_MESSAGE_BYTES } from './grpc/frames.js'
+import type { SessionUse } from './grpc/session.js'
+import type { StreamCall } from './grpc/stream-call.js'
+import { grpcError, unavailable } from './grpc/status.js'
 import { decodeWatchResponse, encodeWatchCreate } from './grpc/watch-codec.js'
 import type { KvClient } from './kv-client.js'
-import { WatchCompactedError, type Watcher, type WatchEvent, type WatchHandlers, type WatchOptions, type WatchRequest, type WatchResponse } from './transport.js'
+import { WatchCompactedError, type Watcher, type WatchHandlers, type WatchOptions, type WatchRequest } from './transport.js'
 
-export { FrameReader } from './grpc/frames.js'
+export { FrameReader }
 export { WatchCompactedError } from './transport.js'
 export type { Watcher as LeanWatcher, WatchEvent, WatchHandlers, WatchOptions, WatchRequest, WatchResponse } from './transport.js'
 
-const { NGHTTP2_CANCEL } = http2.constants
 const PATH = '/etcdserverpb.Watch/Watch'
+/** etcd ends a watch stream opened with `hasleader` when its member has no leader (no quorum). */
+const HAS_LEADER = { hasleader: 'true' }
 
-/** Watch a key or range through `kv`'s sessions; see the module comment. */
+/** Watch a key or range through `kv`'s connections; see the module comment. */
 export function watch(kv: KvClient, req: WatchRequest, h: WatchHandlers, opts: WatchOptions = {}): Watcher {
   return new Watch(kv, req, h, opts)
 }
 
-/** A watch's stream, once open, on one endpoint's session. */
+/** A watch's stream, once open, on one endpoint's connection. */
 interface Opened extends SessionUse {
-  stream: http2.ClientHttp2Stream
+  call: StreamCall
 }
 
 class Watch implements Watcher {
@@ -47,7 +52,8 @@ class Watch implements Watcher {
   private opened: Opened | undefined
   /** The keepalive tick; also what keeps the process alive while the watch is open and ref'd. */
   private readonly timer: NodeJS.Timeout
-  private lastData = Date.now()
+  /** The connection's reads at the last keepalive tick. */
+  private reads = -1
   private readonly onClosed = (err: Error) => this.fail(err)
 
   constructor(
@@ -56,18 +62,14 @@ class Watch implements Watcher {
     private readonly h: WatchHandlers,
     private readonly opts: WatchOptions,
   ) {
-    const frame = encodeFrame(encodeWatchCreate(req))
+    const create = encodeWatchCreate(req)
     const every = opts.keepaliveMs ?? 10_000
-    this.timer = every > 0 ? setInterval(() => this.keepalive(every), every) : setInterval(() => {}, 0x7fffffff)
-    this.open().then(
+    this.timer = every > 0 ? setInterval(() => this.keepalive(), every) : setInterval(() => {}, 0x7fffffff)
+    this.open(create).then(
       (opened) => {
-        if (this.closed) {
-          this.kv.sessions.untrack(this.onClosed)
-          opened.stream.close(NGHTTP2_CANCEL)
-          return
-        }
-        this.opened = opened
-        this.attach(opened, frame)
+        if (!this.closed) return void (this.opened = opened)
+        this.kv.sessions.untrack(this.onClosed)
+        opened.conn.cancel(opened.call)
       },
       (err: Error) => this.fail(err),
     )
@@ -88,73 +90,36 @@ class Watch implements Watcher {
   }
 
   /**
-   * Open the stream on the sessions the calls use, with no deadline on the stream itself. A session
-   * that cannot be opened moves on to the next endpoint, within the call timeout. While the stream
-   * is open, closing the client fails the watch with ClientClosedError.
+   * Open the stream on the connections the calls use, with no deadline on the stream itself. A
+   * connection that cannot be opened moves on to the next endpoint, within the call timeout. While
+   * the stream is open, closing the client fails the watch with ClientClosedError.
    */
-  private open(): Promise<Opened> {
+  private open(create: Uint8Array): Promise<Opened> {
     const sessions = this.kv.sessions
+    const maxBytes = this.opts.maxResponseBytes ?? MAX_MESSAGE_BYTES
     return sessions.run(
       Date.now() + sessions.timeoutMs,
-      async (u) => {
-        let stream: http2.ClientHttp2Stream
-        try {
-          // etcd ends a watch stream opened with `hasleader` when its member has no leader (no quorum).
-          stream = u.session.request(requestHeaders(PATH, { hasleader: 'true' }))
-        } catch (err) {
-          u.session.destroy()
-          throw new ConnectFailed(`${u.endpoint.authority}: ${(err as Error).message}`)
-        }
+      (u) => {
+        const where = `${u.endpoint.authority}${PATH}`
+        const call = u.conn.stream(PATH, HAS_LEADER, create, maxBytes, {
+          message: (msg) => this.message(msg),
+          // Any end is a failure, also an OK status: we never asked for the end.
+          end: (err) => this.fail(err ?? unavailable(`${where}: watch stream ended by the server`), true),
+        })
         sessions.track(this.onClosed)
-        return { ...u, stream }
+        return { ...u, call }
       },
       () => true,
     )
   }
 
-  private attach(o: Opened, frame: Buffer): void {
-    const { stream } = o
-    const where = `${o.endpoint.authority}${PATH}`
-    const reader = new FrameReader(this.opts.maxResponseBytes ?? MAX_MESSAGE_BYTES, (msg) => this.message(msg))
-    const status = new ResponseStatus()
-    // Any status ends the watch: it is a failure even when OK, as we never asked for the end.
-    const ended = () => {
-      if (this.closed) return
-      if (status.code !== undefined && status.code !== 0) return this.fail(statusError(status.code, status.message), true)
-      const why = status.code === 0 ? 'ended by the server' : status.noStatus(stream)
-      this.fail(unavailable(`${where}: watch stream ${why}`), true)
-    }
-    stream.on('response', (headers) => {
-      status.onHeaders(headers)
-      if (status.code !== undefined) ended() // Trailers-Only
-    })
-    stream.on('trailers', (headers) => {
-      status.onTrailers(headers)
-      ended()
-    })
-    stream.on('data', (chunk: Buffer) => {
-      if (this.closed) return
-      this.lastData = Date.now()
-      try {
-        reader.push(chunk)
-      } catch (err) {
-        this.fail(err as Error)
-      }
-    })
-    // Trailers come before the end; a stream that ends or is reset without them is seen at 'close'.
-    stream.on('close', ended)
-    stream.on('error', (err: Error) => {
-      if (!this.closed) this.fail(unavailable(`${where}: ${err.message}`), true)
-    })
-    stream.write(frame)
-  }
-
-  /** No data for a while: the session must answer a ping (one for all its watches), or it is dropped, ending them. */
-  private keepalive(every: number): void {
+  /** Each tick: if the connection read nothing since the last one, it must answer a ping (or it is dropped, ending the watch). */
+  private keepalive(): void {
     const o = this.opened
-    if (!o || this.closed || Date.now() - this.lastData < every) return
-    const ok = keepalive(o.session, every, this.opts.pingTimeoutMs ?? 5000)
-    if (ok !== undefined) this.lastData = ok
+    if (!o || this.closed) return
+    const reads = o.conn.reads
+    if (reads !== this.reads) this.reads = reads
+    else o.conn.ping(this.opts.pingTimeoutMs ?? 5000)
   }
 
   private message(buf: Buffer): void {
@@ -198,6 +163,6 @@ class Watch implements Watcher {
     this.opened = undefined
     if (!o) return
     this.kv.sessions.untrack(this.onClosed)
-    if (!o.stream.closed && !o.stream.destroyed) o.stream.close(NGHTTP2_CANCEL)
+    o.conn.cancel(o.call)
   }
 }

@@ -6,25 +6,17 @@
 import http2 from 'node:http2'
 import net from 'node:net'
 import type { AddressInfo } from 'node:net'
-import { afterEach, expect, test } from 'vitest'
+import { expect, test } from 'vitest'
 import { ErrorCodes } from '../../core/errors.js'
 import { storeError } from '../../node-gateway/store/etcd-errors.js'
 import { H2Connection } from '../../node-gateway/store/grpc/h2-connection.js'
 import { ConnectFailed } from '../../node-gateway/store/grpc/status.js'
 import { KvClient } from '../../node-gateway/store/kv-client.js'
+import { grpcFrame, useClosers } from '../helpers/h2-test.js'
 
 type Handler = (stream: http2.ServerHttp2Stream, body: Buffer, headers: http2.IncomingHttpHeaders) => void
-const closers: (() => void)[] = []
-afterEach(() => {
-  for (const c of closers.splice(0)) c()
-})
-
-const frame = (msg: Buffer) => {
-  const b = Buffer.alloc(5 + msg.length)
-  b.writeUInt32BE(msg.length, 1)
-  msg.copy(b, 5)
-  return b
-}
+const closers = useClosers()
+const frame = grpcFrame
 
 /** A gRPC-like h2c server: each path's handler gets the request message (unframed). */
 async function server(routes: Record<string, Handler>, settings: http2.Settings = {}): Promise<{ url: string; server: http2.Http2Server; seen: string[] }> {

@@ -1,4 +1,4 @@
-// The lean node:http2 watch against real etcd: events in order with their values, large responses
+// The lean watch (a streaming call on the hand-written HTTP/2 connection) against real etcd: events in order with their values, large responses
 // split over DATA frames (and frames split anyhow), compaction and every way the stream can end
 // surfacing as one error, cancel, and follow() recovering through range reads.
 import { execFile } from 'node:child_process'

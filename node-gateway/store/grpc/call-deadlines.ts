@@ -4,23 +4,21 @@
  * path's per-call CPU, see h2-connection.ts). The timer is ref'd while calls are in flight, so a
  * pending call keeps the process alive as node:http2's per-call timers did.
  */
-import type { UnaryCall } from './unary-call.js'
-
-export class CallDeadlines {
-  private readonly calls = new Set<UnaryCall>()
+export class CallDeadlines<Call extends { readonly deadline: number }> {
+  private readonly calls = new Set<Call>()
   private timer: NodeJS.Timeout | undefined
   /** When the timer fires (epoch ms); Infinity when it is not armed. */
   private at = Infinity
 
-  constructor(private readonly expired: (call: UnaryCall) => void) {}
+  constructor(private readonly expired: (call: Call) => void) {}
 
-  add(call: UnaryCall): void {
+  add(call: Call): void {
     this.calls.add(call)
     if (call.deadline < this.at) this.arm(call.deadline)
     else if (this.calls.size === 1) this.timer?.ref()
   }
 
-  delete(call: UnaryCall): void {
+  delete(call: Call): void {
     if (this.calls.delete(call) && this.calls.size === 0) this.timer?.unref()
   }
 

@@ -1,24 +1,30 @@
 /**
- * One HTTP/2 connection (RFC 9113) for etcd's unary gRPC calls, over a plain net.Socket: the
- * client preface and SETTINGS (no push, large windows), flow control both ways (section 5.2 and
- * 6.9: WINDOW_UPDATE as we consume, the peer's windows for what we send), the peer's SETTINGS
- * (max frame size, initial window, max concurrent streams: calls beyond it wait), HEADERS +
- * CONTINUATION decoded by hpack.ts, RST_STREAM, GOAWAY (calls above its last stream id failed with
- * ConnectFailed: nothing was processed, the call moves on to the next endpoint), PING both ways
- * (after a call's deadline the connection must answer one or it is dropped: half-open connections)
- * and odd, increasing stream ids (near 2^31 the connection stops taking calls and a new one opens).
+ * One HTTP/2 connection (RFC 9113) for etcd's gRPC calls, unary (unary-call.ts) and streaming
+ * (stream-call.ts: the watches), over a plain net.Socket: the client preface and SETTINGS (no push,
+ * large windows), flow control both ways (section 5.2 and 6.9: WINDOW_UPDATE as we consume, the
+ * peer's windows for what we send), the peer's SETTINGS (max frame size, initial window, max
+ * concurrent streams: calls beyond it wait), HEADERS + CONTINUATION decoded by hpack.ts,
+ * RST_STREAM, GOAWAY (calls above its last stream id fail with ConnectFailed: nothing was processed,
+ * the call moves on to the next endpoint; the rest, watches too, go on until the connection
+ * closes), PING both ways (liveness-ping.ts: after a call's deadline, or asked by a quiet watch,
+ * the connection must answer one or it is dropped) and odd, increasing stream ids (near 2^31 the
+ * connection stops taking calls and a new one opens).
  *
  * Why hand-written: measured on the dev machine, one create-if-absent Txn p50 warm with fsync was
  * 0.94 ms through etcd3, 0.59 ms through node:http2 with hand-written protobuf and 0.45 ms through a
- * hand-rolled HTTP/2 exchange; in a fresh process node:http2's request path (request(), header
- * objects, Http2Stream) cost ~150-200 µs of CPU per call. Here a call is one object and one write.
+ * hand-rolled HTTP/2 exchange; node:http2's request path (request(), header objects, Http2Stream)
+ * cost ~150-200 µs of CPU per call cold. Here a call is one object and one write.
  */
 import net from 'node:net'
 import * as f from './h2-frames.js'
 import { CallDeadlines } from './call-deadlines.js'
+import { encodeFrame } from './frames.js'
+import type { H2Stream } from './h2-stream.js'
 import { HpackDecoder, HpackError, requestBlock } from './hpack.js'
+import { LivenessPing } from './liveness-ping.js'
 import { PingAcks } from './ping-acks.js'
 import { ConnectFailed, statusError } from './status.js'
+import { StreamCall, type StreamHandlers } from './stream-call.js'
 import { UnaryCall } from './unary-call.js'
 
 /** Our receive windows: large, so a multi-MiB range page needs no WINDOW_UPDATE round trips. */
@@ -55,12 +61,12 @@ export class H2Connection {
   private readonly socket: net.Socket
   private readonly parser = new f.FrameParser(MAX_FRAME_IN, (t, fl, s, p) => this.frame(t, fl, s, p))
   private readonly decoder = new HpackDecoder()
-  private readonly streams = new Map<number, UnaryCall>()
+  private readonly streams = new Map<number, H2Stream>()
   /** Calls waiting for the peer's max concurrent streams, then calls waiting for send window. */
-  private readonly queued: UnaryCall[] = []
-  private readonly blocked: UnaryCall[] = []
+  private readonly queued: H2Stream[] = []
+  private readonly blocked: H2Stream[] = []
   private readonly blocks = new Map<string, Buffer>()
-  private readonly deadlines = new CallDeadlines((call) => this.deadline(call))
+  private readonly deadlines = new CallDeadlines<UnaryCall>((call) => this.deadline(call))
   private readonly acks = new PingAcks((bytes) => this.closed || this.socket.write(bytes))
   private nextId: number
   private sendWindow = f.DEFAULT_WINDOW
@@ -68,11 +74,10 @@ export class H2Connection {
   private peerMaxFrame = f.DEFAULT_MAX_FRAME
   private peerMaxStreams = Infinity
   private recvUnacked = 0
-  /** A header block split over CONTINUATION frames: its stream, END_STREAM, the parts so far. */
-  private contStream = 0
-  private contEnd = false
-  private contParts: Buffer[] = []
-  private pinging: { timer: NodeJS.Timeout; waiters: ((ok: boolean) => void)[] } | undefined
+  private readonly cont = new f.HeaderBlockJoiner()
+  private readonly pings = new LivenessPing((bytes) => this.socket.write(bytes), (why) => this.destroy(why))
+  /** Socket reads so far: a watch on a quiet stream pings only if the connection read nothing. */
+  reads = 0
 
   constructor(
     /** The endpoint as configured (http://host:port), for messages. */
@@ -123,9 +128,29 @@ export class H2Connection {
       if (this.draining) return reject(new ConnectFailed(`${this.label}: connection no longer takes calls`))
       const call = new UnaryCall(this.label + path, path, payload, deadline, timeoutMs, maxBytes, resolve, reject)
       this.deadlines.add(call)
-      if (this.streams.size >= this.peerMaxStreams) this.queued.push(call)
-      else this.start(call)
+      this.open(call)
     })
+  }
+
+  /** A streaming call: headers (`extra` besides gRPC's) and `first` message go out (ConnectFailed if draining). */
+  stream(path: string, extra: Record<string, string> | undefined, first: Uint8Array, maxBytes: number, h: StreamHandlers): StreamCall {
+    if (this.draining) throw new ConnectFailed(`${this.label}: connection no longer takes calls`)
+    const call = new StreamCall(this.label + path, path, first, extra, maxBytes, h)
+    this.open(call)
+    return call
+  }
+
+  /** Another message on streaming call `call` (its side of the stream stays open). */
+  send(call: StreamCall, message: Uint8Array): void {
+    if (call.done || this.closed || !call.queue(encodeFrame(message))) return
+    if (!this.blocked.includes(call)) this.blocked.push(call)
+    this.flush()
+  }
+
+  /** Cancel streaming call `call`: RST_STREAM (CANCEL) unless the server ended it; no handler is called after. */
+  cancel(call: StreamCall): void {
+    call.cancel()
+    this.end(call, undefined)
   }
 
   /** The call ran out of time: cancel it, and make sure the connection still answers. */
@@ -134,18 +159,10 @@ export class H2Connection {
     this.ping(1000)
   }
 
-  /**
-   * Ping; if no answer comes within `timeoutMs`, drop the connection (a frozen member, a half-open
-   * connection), failing its calls. After a long event-loop stall the timer can run before the answer
-   * is read: it looks once more after the next poll phase. One ping at a time; `answered(ok)`.
-   */
+  /** Ping; no answer within `timeoutMs` drops the connection, failing its calls (liveness-ping.ts). */
   ping(timeoutMs: number, answered?: (ok: boolean) => void): void {
     if (this.closed) return answered?.(false)
-    if (this.pinging) return void (answered && this.pinging.waiters.push(answered))
-    const timer = setTimeout(() => setImmediate(() => this.pinging?.timer === timer && this.destroy(`no answer to a ping within ${timeoutMs} ms`)), timeoutMs)
-    timer.unref()
-    this.pinging = { timer, waiters: answered ? [answered] : [] }
-    this.socket.write(f.pingFrame(Buffer.alloc(8), false))
+    this.pings.ping(timeoutMs, answered)
   }
 
   /** Close the connection; calls in flight fail with `err()` (e.g. ClientClosedError). */
@@ -153,15 +170,22 @@ export class H2Connection {
     this.destroy('closed', err)
   }
 
-  private start(call: UnaryCall): void {
+  private open(call: H2Stream): void {
+    if (this.streams.size >= this.peerMaxStreams) this.queued.push(call)
+    else this.start(call)
+  }
+
+  private start(call: H2Stream): void {
     const id = this.nextId
     this.nextId += 2
     if (this.nextId > LAST_STREAM_ID) this.retire()
     call.id = id
     call.sendWindow = this.peerWindow
     this.streams.set(id, call)
-    let block = this.blocks.get(call.path)
-    if (!block) this.blocks.set(call.path, (block = requestBlock(call.path, `${this.host}:${this.port}`)))
+    const extra = call.extra
+    const key = extra === undefined ? call.path : `${call.path} ${JSON.stringify(extra)}`
+    let block = this.blocks.get(key)
+    if (!block) this.blocks.set(key, (block = requestBlock(call.path, `${this.host}:${this.port}`, extra)))
     const bodyLen = 5 + call.payload.length
     // The request fits the windows and one frame (as almost always): one write for the whole call.
     const whole = bodyLen <= Math.min(this.sendWindow, call.sendWindow, this.peerMaxFrame)
@@ -169,8 +193,8 @@ export class H2Connection {
     if (whole) {
       this.sendWindow -= bodyLen
       call.sendWindow -= bodyLen
-      return
     }
+    if (call.body === undefined) return
     this.blocked.push(call)
     this.flush()
   }
@@ -184,7 +208,7 @@ export class H2Connection {
         const n = Math.min(body.length - call.sent, this.sendWindow, call.sendWindow, this.peerMaxFrame)
         const last = call.sent + n === body.length
         const frame = Buffer.allocUnsafe(9 + n)
-        f.writeFrameHeader(frame, 0, n, f.DATA, last ? f.END_STREAM : 0, call.id)
+        f.writeFrameHeader(frame, 0, n, f.DATA, last && call.endsStream ? f.END_STREAM : 0, call.id)
         body.copy(frame, 9, call.sent, call.sent + n)
         this.socket.write(frame)
         call.sent += n
@@ -194,14 +218,15 @@ export class H2Connection {
       if (call.sent < body.length) return // this stream's window is shut; later calls wait behind it
       this.blocked.shift()
       call.body = undefined
+      call.sent = 0
     }
   }
 
   /** The call is over: settle it, cancel its stream if the server has not ended it, start a queued call. */
-  private end(call: UnaryCall, err: Error | undefined, value?: Buffer): void {
+  private end(call: H2Stream, err: Error | undefined, value?: Buffer): void {
     if (call.done) return
     call.settle(err, value)
-    this.deadlines.delete(call)
+    this.deadlines.delete(call as UnaryCall)
     if (call.id === 0) {
       const i = this.queued.indexOf(call)
       if (i >= 0) this.queued.splice(i, 1)
@@ -219,6 +244,7 @@ export class H2Connection {
   }
 
   private read(chunk: Buffer): void {
+    this.reads++
     try {
       this.parser.push(chunk)
     } catch (err) {
@@ -230,22 +256,16 @@ export class H2Connection {
 
   private frame(type: number, flags: number, stream: number, payload: Buffer): void {
     if (this.closed) return
-    if (this.contStream !== 0 && type !== f.CONTINUATION) throw new f.H2ProtocolError(f.PROTOCOL_ERROR, 'expected CONTINUATION')
+    if (this.cont.stream !== 0 && type !== f.CONTINUATION) throw new f.H2ProtocolError(f.PROTOCOL_ERROR, 'expected CONTINUATION')
     switch (type) {
       case f.DATA:
         return this.onData(flags, stream, payload)
       case f.HEADERS:
         return this.onHeaders(stream, flags & f.END_STREAM, flags, f.framePayload(type, flags, payload))
-      case f.CONTINUATION:
-        if (stream !== this.contStream) throw new f.H2ProtocolError(f.PROTOCOL_ERROR, 'CONTINUATION of another stream')
-        this.contParts.push(payload)
-        if (flags & f.END_HEADERS) {
-          const block = Buffer.concat(this.contParts)
-          this.contStream = 0
-          this.contParts = []
-          this.onHeaders(stream, this.contEnd ? f.END_STREAM : 0, f.END_HEADERS, block)
-        }
-        return
+      case f.CONTINUATION: {
+        const whole = this.cont.add(stream, flags, payload)
+        return whole && this.onHeaders(stream, whole.endStream, f.END_HEADERS, whole.block)
+      }
       case f.RST_STREAM: {
         const call = this.streams.get(stream)
         if (!call) return
@@ -258,7 +278,7 @@ export class H2Connection {
       case f.PING:
         if (payload.length !== 8) throw new f.H2ProtocolError(f.FRAME_SIZE_ERROR, `PING of ${payload.length} bytes`)
         if (!(flags & f.ACK)) return this.acks.hold(payload)
-        return this.pong()
+        return this.pings.pong()
       case f.GOAWAY:
         return this.onGoaway(payload.readUInt32BE(0) & 0x7fffffff, payload.readUInt32BE(4))
       case f.WINDOW_UPDATE:
@@ -282,6 +302,7 @@ export class H2Connection {
     if (!call) return
     const err = call.data(f.framePayload(f.DATA, flags, payload))
     if (err) return this.end(call, err)
+    if (call.done) return // canceled by what it delivered
     if (flags & f.END_STREAM) {
       call.remoteDone = true
       const { err, value } = call.outcome()
@@ -295,12 +316,7 @@ export class H2Connection {
   }
 
   private onHeaders(stream: number, endStream: number, flags: number, block: Buffer): void {
-    if (!(flags & f.END_HEADERS)) {
-      this.contStream = stream
-      this.contEnd = endStream !== 0
-      this.contParts = [block]
-      return
-    }
+    if (!(flags & f.END_HEADERS)) return this.cont.begin(stream, endStream, block)
     const call = this.streams.get(stream)
     this.decoder.decode(block, call ?? IGNORE)
     if (call && endStream) {
@@ -353,19 +369,11 @@ export class H2Connection {
     // The queued calls first: ending the last stream above `last` drains the connection, which would
     // fail them as sent.
     for (const call of this.queued.splice(0)) {
-      this.deadlines.delete(call)
+      this.deadlines.delete(call as UnaryCall)
       call.settle(new ConnectFailed(`${why}, call not sent`))
     }
     for (const call of [...this.streams.values()]) if (call.id > last) this.end(call, new ConnectFailed(`${why}, call not processed`))
     if (this.streams.size === 0) this.destroy('drained')
-  }
-
-  /** Our ping answered (`ok`), or never will be. */
-  private pong(ok = true): void {
-    const p = this.pinging
-    this.pinging = undefined
-    if (p) clearTimeout(p.timer)
-    for (const w of p?.waiters ?? []) w(ok)
   }
 
   private retire(): void {
@@ -380,7 +388,7 @@ export class H2Connection {
     this.closed = true
     this.retire()
     this.socket.destroy()
-    this.pong(false)
+    this.pings.pong(false)
     const calls = [...this.streams.values(), ...this.queued.splice(0)]
     this.streams.clear()
     this.blocked.length = 0

@@ -158,3 +158,29 @@ export class FrameParser extends PrefixedReader {
     return off
   }
 }
+
+/** A header block split over HEADERS and CONTINUATION frames (section 6.10), joined. */
+export class HeaderBlockJoiner {
+  /** The stream whose block is unfinished (0: none): nothing but its CONTINUATION may come next. */
+  stream = 0
+  private endStream = 0
+  private parts: Buffer[] = []
+
+  /** HEADERS without END_HEADERS: the block's first part. */
+  begin(stream: number, endStream: number, part: Buffer): void {
+    this.stream = stream
+    this.endStream = endStream
+    this.parts = [part]
+  }
+
+  /** A CONTINUATION frame: the whole block (and the HEADERS' END_STREAM) once END_HEADERS ends it. */
+  add(stream: number, flags: number, part: Buffer): { block: Buffer; endStream: number } | undefined {
+    if (stream !== this.stream) throw new H2ProtocolError(PROTOCOL_ERROR, 'CONTINUATION of another stream')
+    this.parts.push(part)
+    if (!(flags & END_HEADERS)) return undefined
+    const block = Buffer.concat(this.parts)
+    this.stream = 0
+    this.parts = []
+    return { block, endStream: this.endStream }
+  }
+}

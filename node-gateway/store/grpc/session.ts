@@ -1,18 +1,14 @@
 /**
- * Connections to etcd's endpoints: per endpoint, one lean HTTP/2 connection for the unary calls
- * (h2-connection.ts) and one node:http2 session for the lean watches, each opened on first use and
- * again after it closes. Calls and watches stick to one endpoint and move to the next one on a
- * retryable failure (a connection that cannot be opened is skipped within the same call, since
+ * Connections to etcd's endpoints: per endpoint, one lean HTTP/2 connection (h2-connection.ts)
+ * for the unary calls and the watches alike, opened on first use and again after it closes or
+ * stops taking calls (GOAWAY). Calls and watches stick to one endpoint and move to the next one on
+ * a retryable failure (a connection that cannot be opened is skipped within the same call, since
  * nothing was sent). Connections are unref'd: idle ones do not keep the process alive. One that
- * does not answer a ping in time is dropped (`ping`). Plaintext (http://) endpoints only.
+ * does not answer a ping in time is dropped. Plaintext (http://) endpoints only.
  */
-import http2 from 'node:http2'
 import { badArgument } from '../../../core/errors.js'
 import { H2Connection } from './h2-connection.js'
 import { clientClosed, ConnectFailed, retryAs } from './status.js'
-
-/** HTTP/2 flow-control windows: large, so a multi-MiB range page needs no WINDOW_UPDATE round trips. */
-const WINDOW = 16 << 20
 
 /** True if every endpoint is plaintext (http:// or no scheme), i.e. usable by the lean transport. */
 export function allPlaintext(endpoints: string | string[]): boolean {
@@ -20,35 +16,9 @@ export function allPlaintext(endpoints: string | string[]): boolean {
   return list.length > 0 && list.every((e) => /^http:\/\//i.test(e) || !e.includes('://'))
 }
 
-/**
- * Ping `session`; if no answer comes within `timeoutMs`, destroy it (a frozen member, a half-open
- * connection). After a long event-loop stall the timer can run before the answer is read: it looks
- * once more after the next poll phase before giving up. `answered(true)` when it answers.
- */
-export function ping(session: http2.ClientHttp2Session, timeoutMs: number, answered?: (ok: boolean) => void): void {
-  if (session.closed || session.destroyed) return answered?.(false)
-  let done = false
-  const timer = setTimeout(() => setImmediate(() => done || session.destroy()), timeoutMs)
-  timer.unref()
-  try {
-    session.ping((err) => {
-      done = true
-      clearTimeout(timer)
-      if (err) session.destroy()
-      answered?.(!err)
-    })
-  } catch {
-    clearTimeout(timer)
-    session.destroy()
-    answered?.(false)
-  }
-}
-
 export class Endpoint {
   readonly authority: string
-  private session: http2.ClientHttp2Session | undefined
-  private ready: Promise<http2.ClientHttp2Session> | undefined
-  /** The unary calls' connection (h2-connection.ts). */
+  /** The connection (h2-connection.ts). */
   private lean: H2Connection | undefined
   /** Connections retired (GOAWAY, stream ids used up) while calls on them finish. */
   private readonly retired = new Set<H2Connection>()
@@ -79,66 +49,7 @@ export class Endpoint {
     return conn.ready
   }
 
-  /** The connected session, or undefined if it must be (re)opened with connect(). */
-  current(): http2.ClientHttp2Session | undefined {
-    const s = this.session
-    return s && !s.connecting && !s.closed && !s.destroyed ? s : undefined
-  }
-
-  connect(): Promise<http2.ClientHttp2Session> {
-    const s = this.current()
-    if (s) return Promise.resolve(s)
-    if (this.ready) return this.ready
-    const session = http2.connect(this.authority, { settings: { enablePush: false, initialWindowSize: WINDOW } })
-    session.unref()
-    this.session = session
-    const forget = () => {
-      if (this.session === session) {
-        this.session = undefined
-        this.ready = undefined
-      }
-    }
-    // Later errors surface on the streams; keep the session from throwing an unhandled 'error'.
-    session.on('error', forget)
-    session.on('close', forget)
-    session.on('goaway', forget)
-    const ready = new Promise<http2.ClientHttp2Session>((resolve, reject) => {
-      const fail = (why: string) => {
-        clearTimeout(timer)
-        forget()
-        session.destroy()
-        reject(new ConnectFailed(`connect to ${this.authority} failed: ${why}`))
-      }
-      const timer = setTimeout(() => fail(`no connection within ${this.dialTimeoutMs} ms`), this.dialTimeoutMs)
-      timer.unref()
-      session.once('connect', () => {
-        clearTimeout(timer)
-        session.removeListener('error', onError)
-        session.removeListener('close', onClose)
-        try {
-          session.setLocalWindowSize(WINDOW)
-        } catch {
-          /* only a throughput hint */
-        }
-        if (this.ready === ready) this.ready = undefined
-        resolve(session)
-      })
-      const onError = (err: Error) => fail(err.message)
-      const onClose = () => fail('closed while connecting')
-      session.once('error', onError)
-      session.once('close', onClose)
-    })
-    this.ready = ready
-    // A rejected connect nobody awaits any more (its caller timed out) must not be unhandled.
-    ready.catch(() => {})
-    return ready
-  }
-
   close(): void {
-    const s = this.session
-    this.session = undefined
-    this.ready = undefined
-    s?.destroy()
     const c = this.lean
     this.lean = undefined
     c?.close(clientClosed)
@@ -147,9 +58,9 @@ export class Endpoint {
   }
 }
 
-/** What a call or stream is given to work on: a connected session of one endpoint. */
+/** What a stream is given to work on: a connected connection of one endpoint. */
 export interface SessionUse {
-  session: http2.ClientHttp2Session
+  conn: H2Connection
   endpoint: Endpoint
   /** This endpoint failed: later calls and streams go to the next one. */
   failover(): void
@@ -176,17 +87,17 @@ export class Sessions {
   }
 
   /**
-   * Run `use` on the current endpoint's session, opening it if needed, before `deadline`. On a
-   * failure that `moveOn` says is the endpoint's, later calls go to the next endpoint; a session
+   * Run `use` on the current endpoint's connection, opening it if needed, before `deadline`. On a
+   * failure that `moveOn` says is the endpoint's, later calls go to the next endpoint; a connection
    * that could not be opened (nothing was sent) is retried on the next one within the deadline.
    */
-  run<T>(deadline: number, use: (u: SessionUse) => Promise<T>, moveOn?: (err: unknown) => boolean): Promise<T> {
-    return this.attempt(deadline, (ep) => ep.current() ?? this.withDeadline(ep.connect(), deadline, ep), (session, endpoint, failover) => use({ session, endpoint, failover }), moveOn)
+  run<T>(deadline: number, use: (u: SessionUse) => T | Promise<T>, moveOn?: (err: unknown) => boolean): Promise<T> {
+    return this.attempt(deadline, (ep) => this.open(ep, deadline), async (conn, endpoint, failover) => use({ conn, endpoint, failover }), moveOn)
   }
 
-  /** Run a unary call on the current endpoint's lean connection, as `run` does with sessions. */
+  /** Run a unary call on the current endpoint's connection, as `run` does, without its awaits when connected. */
   unary<T>(deadline: number, use: (conn: H2Connection) => Promise<T>): Promise<T> {
-    const open = (ep: Endpoint) => ep.conn() ?? this.withDeadline(ep.dial(), deadline, ep)
+    const open = (ep: Endpoint) => this.open(ep, deadline)
     // The usual case, a connected endpoint: no async frame, no awaits before the call is sent.
     const idx = this.cur
     const conn = this.closed ? undefined : this.endpoints[idx]!.conn()
@@ -195,6 +106,11 @@ export class Sessions {
       const next = this.failed(err, idx, deadline, MOVE_ON)
       return this.attempt(deadline, open, use, MOVE_ON, 1, next)
     })
+  }
+
+  /** `ep`'s connection, connected (ConnectFailed if it cannot be opened before `deadline`). */
+  private open(ep: Endpoint, deadline: number): H2Connection | Promise<H2Connection> {
+    return ep.conn() ?? this.withDeadline(ep.dial(), deadline, ep)
   }
 
   private async attempt<C, T>(
@@ -236,7 +152,7 @@ export class Sessions {
     if (this.cur === idx) this.cur = (idx + 1) % this.endpoints.length
   }
 
-  /** Fail `onClosed` with ClientClosedError if the sessions close before `untrack`. */
+  /** Fail `onClosed` with ClientClosedError if the connections close before `untrack`. */
   track(onClosed: (err: Error) => void): void {
     this.pending.add(onClosed)
   }
@@ -245,7 +161,7 @@ export class Sessions {
     this.pending.delete(onClosed)
   }
 
-  /** Close every session; calls and streams in flight fail with ClientClosedError. */
+  /** Close every connection; calls and streams in flight fail with ClientClosedError. */
   close(): void {
     if (this.closed) return
     this.closed = true
@@ -265,27 +181,4 @@ export class Sessions {
       )
     })
   }
-}
-
-/** Keepalive pings per session, shared by the watches on it: one in flight at a time, and when the last answer came. */
-const pings = new WeakMap<http2.ClientHttp2Session, { busy: boolean; ok: number }>()
-
-/**
- * A watch on `session` saw no data for `every` ms: ping the session (once for all its watches), and
- * drop it if the ping is not answered within `timeoutMs`. Answers the time of the session's last
- * answered ping if it is recent (then nothing is sent).
- */
-export function keepalive(session: http2.ClientHttp2Session, every: number, timeoutMs: number): number | undefined {
-  if (session.closed || session.destroyed) return undefined
-  let st = pings.get(session)
-  if (!st) pings.set(session, (st = { busy: false, ok: 0 }))
-  if (Date.now() - st.ok < every) return st.ok
-  if (st.busy) return undefined
-  st.busy = true
-  const state = st
-  ping(session, timeoutMs, (ok) => {
-    state.busy = false
-    if (ok) state.ok = Date.now()
-  })
-  return undefined
 }

@@ -1,9 +1,9 @@
 /**
- * One unary gRPC call on the lean HTTP/2 connection (h2-connection.ts): what the response said so
- * far (`:status`, `grpc-status`, `grpc-message` from the headers, the trailers or a Trailers-Only
- * response), the response message, and how the call ends, with the same errors node:http2's
- * streams gave (kv-client.ts before the lean connection): a status other than OK is `statusError`,
- * an end without a status UNAVAILABLE, an OK without a message INTERNAL.
+ * One unary gRPC call on the lean HTTP/2 connection (h2-connection.ts; what every stream keeps is
+ * in h2-stream.ts): its request frames with the grpc-timeout left, the response message, and how
+ * the call ends, with the same errors node:http2's streams gave (kv-client.ts before the lean
+ * connection): a status other than OK is `statusError`, an end without a status UNAVAILABLE, an OK
+ * without a message INTERNAL.
  *
  * Hand-written with the connection (see there for the measurement): a call is one plain object,
  * not a Duplex stream with listeners.
@@ -11,38 +11,34 @@
 import { FrameReader } from './frames.js'
 import { DATA, END_HEADERS, END_STREAM, HEADERS, writeFrameHeader } from './h2-frames.js'
 import { TIMEOUT_FIELD_MAX, writeTimeout } from './hpack.js'
-import { ConnectFailed, statusError } from './status.js'
+import { H2Stream, type Outcome } from './h2-stream.js'
+import { statusError } from './status.js'
 
-export class UnaryCall {
-  /** HTTP/2 stream id, 0 until the HEADERS frame is sent. */
-  id = 0
-  /** The request's DATA payload (one gRPC message frame) and how much of it is sent. */
-  body: Buffer | undefined
-  sent = 0
-  /** Bytes we may still send on this stream, and received bytes not yet given back by WINDOW_UPDATE. */
-  sendWindow = 0
-  recvUnacked = 0
-  http: number | undefined
-  code: number | undefined
-  message = ''
-  /** The server ended its side (END_STREAM or RST_STREAM). */
-  remoteDone = false
-  done = false
-  private response: Buffer | undefined
+export class UnaryCall extends H2Stream {
+  private response: Buffer | undefined = undefined
   private received = 0
-  private reader: FrameReader | undefined
+  private reader: FrameReader | undefined = undefined
 
   constructor(
-    /** Endpoint and path, for error messages. */
-    readonly where: string,
-    readonly path: string,
-    readonly payload: Uint8Array,
+    where: string,
+    path: string,
+    payload: Uint8Array,
     readonly deadline: number,
     readonly timeoutMs: number,
     private readonly maxBytes: number,
     private readonly resolve: (msg: Buffer) => void,
     private readonly reject: (err: Error) => void,
-  ) {}
+  ) {
+    super(where, path, payload)
+  }
+
+  get endsStream(): boolean {
+    return true
+  }
+
+  get extra(): undefined {
+    return undefined
+  }
 
   /**
    * The call's first bytes on stream `id`: its HEADERS frame (`block` and the grpc-timeout left)
@@ -64,13 +60,6 @@ export class UnaryCall {
     return out.subarray(0, whole ? off + 9 + bodyLen : off)
   }
 
-  /** A response header or trailer (HpackDecoder's sink). */
-  field(name: string, value: string): void {
-    if (name === 'grpc-status') this.code = Number(value)
-    else if (name === 'grpc-message') this.message = percentDecoded(value)
-    else if (name === ':status') this.http = Number(value)
-  }
-
   /** A DATA frame's payload; answers an error if the response cannot be read (too large, compressed). */
   data(chunk: Buffer): Error | undefined {
     this.received += chunk.length
@@ -83,29 +72,15 @@ export class UnaryCall {
       }
     }
     this.reader ??= new FrameReader(this.maxBytes, (msg) => (this.response ??= msg))
-    try {
-      this.reader.push(chunk)
-    } catch (err) {
-      return err as Error
-    }
-    return undefined
+    return this.reader.tryPush(chunk)
   }
 
   /** The server ended the stream (or reset it after its status): the call's outcome. */
-  outcome(): { err?: Error; value?: Buffer } {
-    const { where } = this
-    if (this.code === undefined) return { err: statusError(14, `${where}: stream ${this.noStatus()}`) }
-    if (this.code !== 0) return { err: statusError(this.code, this.message) }
-    if (!this.response) return { err: statusError(13, `${where}: truncated response (${this.received} bytes)`) }
+  outcome(): Outcome {
+    const bad = this.statusOutcome()
+    if (bad) return bad
+    if (!this.response) return { err: statusError(13, `${this.where}: truncated response (${this.received} bytes)`) }
     return { value: this.response }
-  }
-
-  /** Reset by the server with `code`: before any status that is UNAVAILABLE. */
-  resetOutcome(code: number): { err?: Error; value?: Buffer } {
-    // REFUSED_STREAM: the server did not process it (RFC 9113 8.7), so it may go to another endpoint.
-    if (this.code === undefined && code === REFUSED_STREAM) return { err: new ConnectFailed(`${this.where}: stream refused by the server`) }
-    if (this.code === undefined) return { err: statusError(14, `${this.where}: Stream closed with error code ${rstName(code)}`) }
-    return this.outcome()
   }
 
   /** Settle the promise (once). */
@@ -114,29 +89,5 @@ export class UnaryCall {
     this.done = true
     if (err) this.reject(err)
     else this.resolve(value!)
-  }
-
-  private noStatus(): string {
-    return this.http !== undefined && this.http !== 200 ? `HTTP status ${this.http}` : 'closed without a status'
-  }
-}
-
-/** RST_STREAM's REFUSED_STREAM code: the stream was not processed. */
-const REFUSED_STREAM = 7
-
-const RST_NAMES = ['NGHTTP2_NO_ERROR', 'NGHTTP2_PROTOCOL_ERROR', 'NGHTTP2_INTERNAL_ERROR', 'NGHTTP2_FLOW_CONTROL_ERROR', 'NGHTTP2_SETTINGS_TIMEOUT', 'NGHTTP2_STREAM_CLOSED', 'NGHTTP2_FRAME_SIZE_ERROR', 'NGHTTP2_REFUSED_STREAM', 'NGHTTP2_CANCEL', 'NGHTTP2_COMPRESSION_ERROR', 'NGHTTP2_CONNECT_ERROR', 'NGHTTP2_ENHANCE_YOUR_CALM', 'NGHTTP2_INADEQUATE_SECURITY', 'NGHTTP2_HTTP_1_1_REQUIRED']
-
-/** An RST_STREAM code as node:http2 named it in its errors. */
-function rstName(code: number): string {
-  return RST_NAMES[code] ?? String(code)
-}
-
-/** grpc-message is percent-encoded; a malformed one is shown as sent. */
-function percentDecoded(raw: string): string {
-  if (!raw.includes('%')) return raw
-  try {
-    return decodeURIComponent(raw)
-  } catch {
-    return raw
   }
 }
