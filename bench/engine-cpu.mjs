@@ -4,6 +4,9 @@
  * would), N sequential `now()` per replica. With 1 replica: the proposer's path; with 2: the
  * proposer's and a follower's (who learns each slot from the store's follow), reported together
  * per slot. CPU of the whole process (process.cpuUsage), so compare builds A/B, interleaved.
+ * With REPLAY=1, each round then replays the N slots in a new replica (its log read in pages of
+ * 1,000 slots, one page a macrotask, as a catch-up read delivers them): replayed slots/s and CPU.
+ * SITES=0 turns call-site capture off.
  *
  *   node bench/engine-cpu.mjs [replicas=1] [N=20000] [checkout=.] [rounds=3]
  */
@@ -39,11 +42,14 @@ function memoryBackend() {
     },
     follow(run, stream, from, h) {
       const f = { prefix: `${run}/${stream}`, from, h }
-      later(() => {
-        for (let s = from; kv.has(`${f.prefix}/${s}`); s++) h.slot(s, kv.get(`${f.prefix}/${s}`))
+      const page = (s) => later(() => {
+        const end = s + 1000
+        for (; s < end && kv.has(`${f.prefix}/${s}`); s++) h.slot(s, kv.get(`${f.prefix}/${s}`))
+        if (s === end) return page(s)
         h.caughtUp()
         followers.add(f)
       })
+      page(from)
       return () => followers.delete(f)
     },
     async readSnapshot() { return undefined },
@@ -62,5 +68,13 @@ for (let round = 0; round < ROUNDS; round++) {
   await Promise.all(reps.map(async (rep, i) => { for (let k = 0; k < N; k++) await rep.now() }))
   const c1 = cpu(), t1 = performance.now()
   console.log(JSON.stringify({ replicas: R, round, cpuUsPerSlot: +((c1 - c0) / N).toFixed(2), wallUsPerSlot: +((t1 - t0) * 1e3 / N).toFixed(2) }))
+  if (process.env.REPLAY === '1') {
+    const rep = await createReplica({ store: back.store(), format: createCborFormat(), run, program: 'p', replicaId: 'late', presence: false, callSites: process.env.SITES !== '0' })
+    const c2 = cpu(), t2 = performance.now()
+    for (let k = 0; k < N; k++) await rep.now()
+    const c3 = cpu(), t3 = performance.now()
+    console.log(JSON.stringify({ replay: true, round, slotsPerS: Math.round(N / ((t3 - t2) / 1e3)), cpuUsPerSlot: +((c3 - c2) / N).toFixed(2) }))
+    await rep.close()
+  }
   for (const rep of reps) await rep.close()
 }

@@ -10,7 +10,7 @@ import { fingerprint } from './hash.js'
 import { decodeRecord, encodeRecord, type RecordPlace, type SlotRecord } from './record.js'
 import type { RetryContext } from './retry.js'
 import { RetryingStore } from './retrying-store.js'
-import { callSite, captureSite } from './site.js'
+import { callSite, captureSite, holdSite } from './site.js'
 import { StatusEmitter, type StatusState } from './status.js'
 import type { Store } from './store.js'
 import { StreamLog, type StreamCache } from './stream-log.js'
@@ -149,17 +149,19 @@ export class Engine {
 
   /**
    * Attach the caller's site to a call about to propose (captured now, while the caller's frame is
-   * on the stack; formatted only when used). A slot already decided locally skips the capture,
+   * on the stack; formatted only when used). A follower's call (another replica decided this
+   * stream's last slot) most likely never names it: its stack is only held (holdSite). A slot already decided locally skips the capture,
    * which would dominate replay time: `check` runs synchronously for it and captures the site only
    * if the call diverges.
    */
-  private attachSite(ident: CallIdentity, log: StreamLog, slot: number): void {
+  private attachSite(ident: CallIdentity, stream: StreamState, slot: number): void {
+    const log = stream.log
     if (this.siteOverride !== undefined) {
       ident.site = this.siteOverride
       return
     }
     if (this.opts.callSites === false || log.peek(slot)) return
-    Object.defineProperty(ident, 'site', { get: captureSite(this.opts.siteBase), enumerable: true, configurable: true })
+    Object.defineProperty(ident, 'site', { get: stream.followsOther ? holdSite(this.opts.siteBase) : captureSite(this.opts.siteBase, Engine.prototype.slot), enumerable: true, configurable: true })
   }
 
   /** Run `call` (which must take its slot synchronously) with a call site known by the caller. */
@@ -207,7 +209,7 @@ export class Engine {
     const log = stream.log
     if (log.failure) throw log.failure
     const slot = log.take()
-    this.attachSite(ident, log, slot)
+    this.attachSite(ident, stream, slot)
     try {
       const hit = log.peek(slot)
       if (hit) return this.check(stream, slot, ident, hit, true)

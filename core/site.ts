@@ -48,27 +48,50 @@ export function siteReading(): 'frames' | 'text' {
 }
 
 /**
- * The stack from the caller of this function (as a `new Error()` there holds it) as V8 frames.
+ * The stack below `above` (default: from the caller of this function, as a `new Error()` there
+ * holds it) as V8 frames, at most `limit` (default: Error.stackTraceLimit).
  */
-function frames(): V8Frame[] | undefined {
-  const got = captureFrames(frames)
+function frames(above?: Function, limit?: number): V8Frame[] | undefined {
+  const got = captureFrames(above ?? frames, limit)
   return Array.isArray(got) ? got : undefined
 }
 
 /**
- * Capture the stack now and return a function that names the site on first use, so a call whose
- * site is never named (settled from the cache, or by another replica's record) pays only for the
- * capture: on V8 the frames are built when first read (holdFrames). The stack is read as the
- * runtime shows it (see the top of the file): the frames a `new Error()` here would hold.
+ * Frames read first below the engine's frame that takes the slot (`above`): the API's own few
+ * frames and its caller's. Capturing costs per frame; a site found among them is the one the
+ * whole stack names (RepJS's frames come first), so the whole stack is read only when it is not.
  */
-export function captureSite(base?: string): () => string {
+const FIRST_FRAMES = 6
+
+/**
+ * Capture the stack now and return a function that names the site on first use, so replaying from
+ * the cache never pays for it. The stack is read as the runtime shows it (see the top of the file).
+ * `above`: a RepJS function on the stack now (its frame and those above it are RepJS's own).
+ */
+export function captureSite(base?: string, above?: Function): () => string {
   let site: string | undefined
   if (framesAsText()) {
-    const held = holdFrames(captureSite)
-    return () => (site ??= siteOfHeld(held(), base))
+    const limit = V8.stackTraceLimit
+    const near = above && typeof limit === 'number' && limit > 0 ? siteOfFrames(frames(above, Math.min(FIRST_FRAMES, limit)), base) : ''
+    if (near) return () => near
+    const held = frames()
+    return () => (site ??= siteOfFrames(held, base))
   }
   const holder = new Error()
   return () => (site ??= siteOf(holder.stack, base))
+}
+
+/**
+ * Like captureSite, for a call that most likely never names its site (a follower's: another
+ * replica's record settles it): the stack is captured raw and its frames built only if the site is
+ * named (holdFrames). Cheaper than captureSite's reading of the first frames when the site goes
+ * unused, dearer when it is named (the whole captured stack is built then).
+ */
+export function holdSite(base?: string): () => string {
+  if (!framesAsText()) return captureSite(base)
+  let site: string | undefined
+  const held = holdFrames(holdSite)
+  return () => (site ??= siteOfHeld(held(), base))
 }
 
 /** The site in what holdFrames gave: V8's frames, or the text of a runtime that formats at capture. */
