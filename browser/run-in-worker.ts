@@ -156,7 +156,7 @@ export async function runInWorker(url: string | URL, opts: RunInWorkerOptions): 
   // so a tab and a `repjs run` process running the same script make identical calls.
   const perform = createPerform({ rep, random: opts.random ?? 'call' })
   // The main stream's decided records, shared with the worker: replayed calls need no round trip.
-  const replay = new ReplayHost({ window: bridge.window, rep, perform, random: opts.random ?? 'call', stop: stopReplica })
+  const replay = new ReplayHost({ decided: bridge.replay, rep, perform, random: opts.random ?? 'call', stop: stopReplica })
   const answer = async (): Promise<void> => {
     busy = true
     try {

@@ -235,6 +235,24 @@ export class Engine {
     }
   }
 
+  /**
+   * Take the stream's next slot if its decided record is here already, at once (no promise), with
+   * the identity check of slot(); undefined (nothing taken) if it is not. For slots a plain script's
+   * worker answered from the replay window (core/script/replay-host.ts).
+   */
+  takeKnown(stream: StreamState, ident: CallIdentity): SlotRecord | undefined {
+    this.assertOpen()
+    const log = stream.log
+    const bytes = log.peek(log.next)
+    if (!bytes) return undefined
+    const slot = log.take()
+    try {
+      return this.check(stream, slot, ident, bytes)
+    } finally {
+      log.release(slot)
+    }
+  }
+
   /** If another replica leads this stream, give it a moment to decide the slot before proposing. */
   private follow(stream: StreamState, slot: number): Promise<Uint8Array | undefined> | undefined {
     if (!stream.followsOther) return undefined

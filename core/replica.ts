@@ -60,11 +60,11 @@ export class Replica extends Stream {
   }
 
   /**
-   * @internal What a plain script's replay window needs (core/script/replay-host.ts): the main
-   * stream's state (its log, agreed time), the run, and whether call sites are compared.
+   * @internal What a plain script's replay window needs (core/script/replay-host.ts): the engine,
+   * the main stream's state (its log, agreed time), the run, and whether call sites are compared.
    */
-  get scriptView(): { state: StreamState; run: string; compareSites: boolean } {
-    return { state: this.state, run: this.engine.run, compareSites: this.engine.comparesSites }
+  get scriptView(): { engine: Engine; state: StreamState; run: string; compareSites: boolean } {
+    return { engine: this.engine, state: this.state, run: this.engine.run, compareSites: this.engine.comparesSites }
   }
 
   /** An independent named stream: its own slot order, for flows whose order differs between replicas. */

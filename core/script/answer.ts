@@ -58,8 +58,9 @@ type WaitAsync = (a: Int32Array, i: number, v: number, timeout?: number) => { as
 export const waitAsync = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync?.bind(Atomics)
 
 /**
- * While the worker answers calls from the replay window, the host takes its slots as it goes: at
- * once again after a look that found some, else after this many ms.
+ * While the worker answers calls from the replay window, the host takes its slots as it goes: again
+ * after 1 ms (a timer, so messages and I/O are served between batches) after a look that found
+ * some, else after this many ms.
  */
 export const REPLAY_TAKE_MS = 20
 
@@ -78,7 +79,7 @@ export async function serveRequests(bridge: ScriptBridge, answer: () => Promise<
       continue
     }
     const granting = replay?.host.granting
-    const waited = granting ? waitAsync!(bridge.ctl, STATE, state, took > 0 ? 0 : REPLAY_TAKE_MS) : waitAsync!(bridge.ctl, STATE, state)
+    const waited = granting ? waitAsync!(bridge.ctl, STATE, state, took > 0 ? 1 : REPLAY_TAKE_MS) : waitAsync!(bridge.ctl, STATE, state)
     const woke = waited.async ? await waited.value : waited.value
     took = woke === 'timed-out' && !done() ? await replay!.host.idle() : 0
   }

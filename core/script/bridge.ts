@@ -101,7 +101,7 @@ export class ScriptBridge {
   readonly num: Float64Array
   readonly data: Uint8Array
   /** The decided records the worker may answer from itself (core/script/replay-window.ts), after the message. */
-  readonly window: ReplayWindow
+  readonly replay: ReplayWindow
   private readonly wake: (notify: () => void) => void
   private readonly requested: (() => void) | undefined
   // worker side
@@ -118,7 +118,7 @@ export class ScriptBridge {
     this.num = new Float64Array(sab, CTL_BYTES, 1)
     const dataBytes = sab.byteLength - CTL_BYTES - NUM_BYTES - WINDOW_BYTES
     this.data = new Uint8Array(sab, CTL_BYTES + NUM_BYTES, dataBytes)
-    this.window = new ReplayWindow(sab, CTL_BYTES + NUM_BYTES + dataBytes)
+    this.replay = new ReplayWindow(sab, CTL_BYTES + NUM_BYTES + dataBytes)
     this.wake = options.wake ?? ((notify) => notify())
     this.requested = options.requested
   }
@@ -174,7 +174,7 @@ export class ScriptBridge {
     for (let state; (state = Atomics.load(ctl, STATE)) !== RESPONSE; ) Atomics.wait(ctl, STATE, state)
     const answers = ctl[ANSWERS]
     const reply = answers === id ? this.reply() : undefined
-    this.window.reset()
+    this.replay.reset()
     Atomics.store(ctl, STATE, IDLE)
     if (!reply) {
       throw new RepJSError(ErrorCodes.CORRUPT, `the bridge answered request ${id} with the response to request ${answers}: the replica stops rather than hand the script a value of another call (please report this as a RepJS bug)`)

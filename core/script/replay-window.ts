@@ -39,8 +39,10 @@ export const REPLAYABLE: readonly CallName[] = ['Date.now', 'new Date', 'Date', 
 const INDEX = new Map<string, number>(REPLAYABLE.map((n, i) => [n, i]))
 export const COMPARE_SITES = 1 << 30
 
-export const ENTRIES = 1024
-export const ENTRY_BYTES = 512
+/** As many as the stream log prefetches ahead of the host's next slot (core/stream-log.ts PREFETCH_WINDOW). */
+export const ENTRIES = 4096
+/** A record larger than this (less its head) is not in the window: its call goes to the host. */
+export const ENTRY_BYTES = 384
 const ENTRY_HEAD = 8
 const AVAIL = 0
 const FLAGS = 1

@@ -31,7 +31,7 @@ export function scriptError(error: unknown, frames: string[]): unknown {
 }
 
 export function createScriptCall(o: ScriptCallOptions): ScriptCall {
-  const window = o.bridge.window
+  const decided = o.bridge.replay
   // performance.now() is agreed time since the script's first performance.now() call.
   let perfBase: number | undefined
   const value = (op: string, v: unknown) => (op === 'perf' ? (v as number) - (perfBase ??= v as number) : v)
@@ -40,7 +40,7 @@ export function createScriptCall(o: ScriptCallOptions): ScriptCall {
     const siteNow = () => (site ??= o.site.now(patched))
     // A slot already decided, in the replay window: answered here, no round trip (read the site
     // only if sites are compared; a call that does not match goes to the host, which reports it).
-    const hit = args.length === 0 ? window.take(op, name, siteNow) : undefined
+    const hit = args.length === 0 ? decided.take(op, name, siteNow) : undefined
     if (hit) {
       o.live?.(hit.live)
       return value(op, hit.value)

@@ -160,7 +160,7 @@ export async function runScript(opts: RunOptions): Promise<number> {
   })
   let stoppedWith: RepJSError | undefined
   // The main stream's decided records, shared with the worker: replayed calls need no round trip.
-  const replay = new ReplayHost({ window: bridge.window, rep, perform, random: opts.random, medianQuorum: opts.medianQuorum, stop: stopReplica })
+  const replay = new ReplayHost({ decided: bridge.replay, rep, perform, random: opts.random, medianQuorum: opts.medianQuorum, stop: stopReplica })
   const answer = () => answerRequest({ bridge, rep, perform, live, stop: stopReplica, stoppedWith: () => stoppedWith, replay })
 
   // Input: this replica's stdin races the other replicas' for each agreed line.

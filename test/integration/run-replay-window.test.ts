@@ -31,7 +31,7 @@ async function script(rep: Replica, names: string[]) {
   const perform = createPerform({ rep, random: 'call' })
   let stoppedWith: RepJSError | undefined
   const stop = (err: RepJSError) => void (stoppedWith ??= err)
-  const replay = new ReplayHost({ window: bridge.window, rep, perform, random: 'call', stop })
+  const replay = new ReplayHost({ decided: bridge.replay, rep, perform, random: 'call', stop })
   let requests = 0
   let ended = false
   const worker = new Worker(fixture, { workerData: { dist, sab: bridge.sab, calls: names } })
