@@ -93,7 +93,7 @@ export class GatewayConnection {
   protected readonly requestMs: number
   protected readonly deadlines: RequestDeadlines
   protected liveness: ReturnType<typeof setInterval> | undefined
-  /** When a frame last came from the current connection's gateway. */
+  /** When a frame last came from the current connection's gateway (performance.now(): monotonic, so a wall-clock step neither hides a silent gateway nor drops a live one, nor stretches a detached lock). */
   protected lastHeard = 0
   protected pings = 0
 
@@ -170,21 +170,21 @@ export class GatewayConnection {
       ws.send(encodeMessage(newRun || ttlMs ? { type: 'helloRun', ...hello, newRun, ttlMs } : { type: 'hello', ...hello }))
     }
     ws.onmessage = (ev) => {
-      this.lastHeard = Date.now()
+      this.lastHeard = performance.now()
       this.receive(ev.data)
     }
     ws.onerror = () => {}
     ws.onclose = (ev) => this.dropped(ws, ev.code, ev.reason)
     // Heard nothing (no WELCOME, no PONG, no frame) for two intervals: the gateway or the path to it
     // is gone without a close (half-open); drop the socket without waiting for its close.
-    this.lastHeard = Date.now()
+    this.lastHeard = performance.now()
     let lastTick = this.lastHeard
     this.liveness = setInterval(() => {
-      const now = Date.now()
+      const now = performance.now()
       // A tick far behind schedule means this thread was blocked: frames may be waiting unread.
       if (now - lastTick > 1.5 * this.pingMs) this.lastHeard = now
       lastTick = now
-      if (now - this.lastHeard >= 2 * this.pingMs) return this.abandon(ws, `no answer from the gateway for ${now - this.lastHeard} ms`)
+      if (now - this.lastHeard >= 2 * this.pingMs) return this.abandon(ws, `no answer from the gateway for ${Math.round(now - this.lastHeard)} ms`)
       if (this.ready) ws.send(encodeMessage({ type: 'ping', n: ++this.pings }))
     }, this.pingMs)
   }

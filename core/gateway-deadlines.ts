@@ -3,7 +3,8 @@
  * (`requestTimeoutMs`) and restarting one moves it to the end, so in the order they were (re)started
  * they also fall due: the timer waits for the first one only. An answered request costs a Map
  * delete, not a clearTimeout and a setTimeout (per agreed call, in the client's --cpu-prof). No
- * timer is left armed while no request has a deadline (it would keep a process alive).
+ * timer is left armed while no request has a deadline (it would keep a process alive). Monotonic
+ * time (performance.now): a wall-clock step neither holds the deadlines off nor fires them early.
  */
 export class RequestDeadlines {
   private readonly due = new Map<number, { at: number; expire: () => void }>()
@@ -14,7 +15,7 @@ export class RequestDeadlines {
   /** (Re)start request `id`'s deadline: `expire` runs `ms` from now unless `clear`ed first. */
   start(id: number, expire: () => void): void {
     this.due.delete(id)
-    this.due.set(id, { at: Date.now() + this.ms, expire })
+    this.due.set(id, { at: performance.now() + this.ms, expire })
     this.timer ??= setTimeout(this.fire, this.ms)
   }
 
@@ -35,7 +36,7 @@ export class RequestDeadlines {
   /** Expire what is due, in order; wait for the next one. An `expire` may start or clear others. */
   private readonly fire = (): void => {
     this.timer = undefined
-    const now = Date.now()
+    const now = performance.now()
     for (const [id, d] of this.due) {
       if (d.at > now) {
         clearTimeout(this.timer)

@@ -148,7 +148,7 @@ export class GatewayLocks {
       // that drops again before the re-attach does not extend it.
       if (!held.attached) continue
       held.attached = false
-      const left = Math.max(0, lastHeard + (held.ttlMs * 2) / 3 - Date.now())
+      const left = Math.max(0, lastHeard + (held.ttlMs * 2) / 3 - performance.now())
       held.expiry = setTimeout(() => !held.attached && this.lose(handle, held), left)
     }
   }

@@ -55,4 +55,26 @@ describe('RequestDeadlines (a gateway connection\'s request deadlines on one tim
     expect(fired).toEqual([1, 2, 1, 1])
     expect(vi.getTimerCount()).toBe(0)
   })
+
+  // Deadlines are durations: a wall-clock step (NTP, an operator) neither holds them off nor fires them.
+  it('a wall-clock step back does not hold the deadlines off', () => {
+    const d = new RequestDeadlines(1000)
+    const fired: number[] = []
+    d.start(1, () => fired.push(1))
+    vi.setSystemTime(Date.now() - 3_600_000)
+    d.start(2, () => fired.push(2))
+    vi.advanceTimersByTime(1500)
+    expect(fired).toEqual([1, 2])
+  })
+
+  it('a wall-clock step forward does not fire a deadline early', () => {
+    const d = new RequestDeadlines(1000)
+    const fired: number[] = []
+    d.start(1, () => fired.push(1))
+    vi.advanceTimersByTime(999)
+    d.start(2, () => fired.push(2))
+    vi.setSystemTime(Date.now() + 60_000)
+    vi.advanceTimersByTime(1)
+    expect(fired).toEqual([1])
+  })
 })
