@@ -20,6 +20,7 @@ import type { Replica } from '../core/replica.js'
 import { answerRequest, serveRequests, waitAsync } from '../core/script/answer.js'
 import { ScriptBridge } from '../core/script/bridge.js'
 import { createPerform, EXIT_STOPPED, EXIT_TERMINATED } from '../core/script/calls.js'
+import { ReplayHost } from '../core/script/replay-host.js'
 import { connect } from './connect.js'
 import type { ErrorData, FromWorker, InitMessage } from './worker-protocol.js'
 import { agreedZone } from '../core/script/zone.js'
@@ -154,10 +155,12 @@ export async function runInWorker(url: string | URL, opts: RunInWorkerOptions): 
   // Each call is logged under the name of the function the script called (core/script/calls.ts),
   // so a tab and a `repjs run` process running the same script make identical calls.
   const perform = createPerform({ rep, random: opts.random ?? 'call' })
+  // The main stream's decided records, shared with the worker: replayed calls need no round trip.
+  const replay = new ReplayHost({ decided: bridge.replay, rep, perform, random: opts.random ?? 'call', stop: stopReplica })
   const answer = async (): Promise<void> => {
     busy = true
     try {
-      await answerRequest({ bridge, rep, perform, stop: (err) => void (stopError ??= err), stoppedWith: () => stopError })
+      await answerRequest({ bridge, rep, perform, stop: (err) => void (stopError ??= err), stoppedWith: () => stopError, replay })
     } finally {
       busy = false
     }
@@ -195,7 +198,8 @@ export async function runInWorker(url: string | URL, opts: RunInWorkerOptions): 
   worker.postMessage(init)
   // Requests: wait on the bridge's state word with Atomics.waitAsync (no message round trip), or, in
   // a browser without it, on the worker's { t: 'call' } messages.
-  if (waitAsync) void serveRequests(bridge, answer, () => ended)
+  // The replica closes with the worker's end: the slots it answered from the window are not taken then.
+  if (waitAsync) void serveRequests(bridge, answer, () => ended, { host: replay, stopped: () => true })
 
   return {
     done,

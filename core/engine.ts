@@ -10,10 +10,11 @@ import { fingerprint } from './hash.js'
 import { decodeRecord, encodeRecord, type RecordPlace, type SlotRecord } from './record.js'
 import type { RetryContext } from './retry.js'
 import { RetryingStore } from './retrying-store.js'
-import { callSite, captureSite } from './site.js'
+import { callSite, captureSite, holdSite } from './site.js'
 import { StatusEmitter, type StatusState } from './status.js'
 import type { Store } from './store.js'
 import { StreamLog, type StreamCache } from './stream-log.js'
+import { FollowWaits } from './follow-waits.js'
 import { assertNotCollected } from './snapshot.js'
 
 export const MAIN_STREAM = 'main'
@@ -82,6 +83,8 @@ export class Engine {
    * from here instead of decoding what it just encoded.
    */
   private readonly ownRecords = new WeakMap<Uint8Array, SlotRecord>()
+  /** Waits for slots another replica decides (follow). */
+  private readonly follows = new FollowWaits()
   /** Moving average of one proposal's round trip, ms. */
   private proposeMs = 1
   readonly retry: RetryContext
@@ -103,6 +106,11 @@ export class Engine {
       if (health === 'failed') this.halt(RepJSError.is(error) ? error : new RepJSError(ErrorCodes.STORE, reason ?? 'the store failed for good'))
       else this.retry.onFault(health === 'ok' ? undefined : health, reason)
     })
+  }
+
+  /** Sites given with withSite are compared too (EngineOptions.compareSites). */
+  get comparesSites(): boolean {
+    return this.opts.compareSites === true
   }
 
   get signal(): AbortSignal {
@@ -141,17 +149,19 @@ export class Engine {
 
   /**
    * Attach the caller's site to a call about to propose (captured now, while the caller's frame is
-   * on the stack; formatted only when used). A slot already decided locally skips the capture,
+   * on the stack; formatted only when used). A follower's call (another replica decided this
+   * stream's last slot) most likely never names it: its stack is only held (holdSite). A slot already decided locally skips the capture,
    * which would dominate replay time: `check` runs synchronously for it and captures the site only
    * if the call diverges.
    */
-  private attachSite(ident: CallIdentity, log: StreamLog, slot: number): void {
+  private attachSite(ident: CallIdentity, stream: StreamState, slot: number): void {
+    const log = stream.log
     if (this.siteOverride !== undefined) {
       ident.site = this.siteOverride
       return
     }
     if (this.opts.callSites === false || log.peek(slot)) return
-    Object.defineProperty(ident, 'site', { get: captureSite(this.opts.siteBase, Engine.prototype.slot), enumerable: true, configurable: true })
+    Object.defineProperty(ident, 'site', { get: stream.followsOther ? holdSite(this.opts.siteBase) : captureSite(this.opts.siteBase, Engine.prototype.slot), enumerable: true, configurable: true })
   }
 
   /** Run `call` (which must take its slot synchronously) with a call site known by the caller. */
@@ -182,7 +192,10 @@ export class Engine {
    */
   agree(stream: StreamState, ident: CallIdentity, produce: () => Outcome | Promise<Outcome>): Promise<unknown> {
     // The slot is taken now, synchronously, in call order (and one frame above the caller, for its site).
-    return this.slot(stream, ident, async (slot) => this.propose(stream, slot, ident, await produce())).then((rec) => this.unwrap(rec))
+    return this.slot(stream, ident, async (slot) => {
+      const ours = produce()
+      return this.propose(stream, slot, ident, ours instanceof Promise ? await ours : ours)
+    }).then((rec) => this.unwrap(rec))
   }
 
   /** Like agree(), for a call that settles its slot its own way (`decide`: a vote, a run-once lock). */
@@ -196,7 +209,7 @@ export class Engine {
     const log = stream.log
     if (log.failure) throw log.failure
     const slot = log.take()
-    this.attachSite(ident, log, slot)
+    this.attachSite(ident, stream, slot)
     try {
       const hit = log.peek(slot)
       if (hit) return this.check(stream, slot, ident, hit, true)
@@ -222,22 +235,30 @@ export class Engine {
     }
   }
 
+  /**
+   * Take the stream's next slot if its decided record is here already, at once (no promise), with
+   * the identity check of slot(); undefined (nothing taken) if it is not. For slots a plain script's
+   * worker answered from the replay window (core/script/replay-host.ts).
+   */
+  takeKnown(stream: StreamState, ident: CallIdentity): SlotRecord | undefined {
+    this.assertOpen()
+    const log = stream.log
+    const bytes = log.peek(log.next)
+    if (!bytes) return undefined
+    const slot = log.take()
+    try {
+      return this.check(stream, slot, ident, bytes)
+    } finally {
+      log.release(slot)
+    }
+  }
+
   /** If another replica leads this stream, give it a moment to decide the slot before proposing. */
   private follow(stream: StreamState, slot: number): Promise<Uint8Array | undefined> | undefined {
     if (!stream.followsOther) return undefined
     const ms = this.opts.followWaitMs ?? Math.min(50, Math.max(2, 3 * this.proposeMs))
     if (ms <= 0) return undefined
-    return new Promise((resolve) => {
-      let cancel = () => {}
-      const t = setTimeout(() => {
-        cancel()
-        resolve(undefined)
-      }, ms)
-      cancel = stream.log.onDecided(slot, () => {
-        clearTimeout(t)
-        resolve(stream.log.peek(slot))
-      })
-    })
+    return this.follows.wait(stream.log, slot, ms)
   }
 
   /** Decode a decided record and compare its call identity with ours. */
@@ -277,7 +298,8 @@ export class Engine {
 
   /** Encode our record for a slot; an unencodable value becomes the REPJS_UNSERIALIZABLE error outcome. */
   encode(at: RecordPlace, ident: CallIdentity, outcome: Outcome): Uint8Array {
-    const rec: SlotRecord = { ...ident, by: this.replicaId, ok: outcome.ok, value: outcome.value }
+    // Field by field: a spread of an identity whose site is a getter (attachSite) takes V8's slow path.
+    const rec: SlotRecord = { kind: ident.kind, name: ident.name, argsHash: ident.argsHash, site: ident.site, by: this.replicaId, ok: outcome.ok, value: outcome.value }
     try {
       const bytes = encodeRecord(this.codec, at, rec)
       if (rec.ok && decodesToItself(rec.value)) this.ownRecords.set(bytes, rec)
@@ -338,6 +360,7 @@ export class Engine {
     if (this.closing.signal.aborted) return
     this.closing.abort(closedError())
     for (const s of this.streams.values()) s.log.close()
+    this.follows.close()
     this.status.set('closed', this.streams.get(MAIN_STREAM)?.log.next ?? 0, this.streams.get(MAIN_STREAM)?.log.head ?? -1, reason)
     await this.store.close()
   }

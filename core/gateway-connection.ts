@@ -12,6 +12,7 @@ import type { FollowHandlers, OpenRunOptions, StoreHealth } from './store.js'
 import { defaultSocket, lostLock, positive, type GatewayStoreOptions, type SocketFactory, type SocketLike } from './gateway-options.js'
 import { GatewayLocks, type RequestOptions } from './gateway-locks.js'
 import { Backoff } from './retry.js'
+import { RequestDeadlines } from './gateway-deadlines.js'
 
 interface Pending {
   frame: Uint8Array
@@ -23,10 +24,8 @@ interface Pending {
   perConnection?: boolean
   /** PROPOSE: the slot its DECIDED delivers (see `delivered`). */
   place?: { stream: string; slot: number }
-  /** The request deadline's timer, if it has one. */
-  deadline?: ReturnType<typeof setTimeout>
-  /** Restart the deadline: each time the request is (re-)sent, it runs from that send. */
-  rearm?: () => void
+  /** What its deadline does (unset: it has none); started again each time the request is (re-)sent. */
+  expire?: () => void
 }
 
 interface Sub {
@@ -75,7 +74,7 @@ export class GatewayConnection {
       for (const [id, p] of this.pending) {
         if (p.lock !== handle) continue
         this.pending.delete(id)
-        clearTimeout(p.deadline)
+        this.deadlines.clear(id)
         p.reject(err)
       }
     },
@@ -92,6 +91,7 @@ export class GatewayConnection {
   protected welcomedMeta: Uint8Array | undefined
   protected readonly pingMs: number
   protected readonly requestMs: number
+  protected readonly deadlines: RequestDeadlines
   protected liveness: ReturnType<typeof setInterval> | undefined
   /** When a frame last came from the current connection's gateway. */
   protected lastHeard = 0
@@ -103,6 +103,7 @@ export class GatewayConnection {
     this.open = opts.socket
     this.pingMs = positive(opts.pingIntervalMs, 15_000, 'pingIntervalMs')
     this.requestMs = positive(opts.requestTimeoutMs, 30_000, 'requestTimeoutMs')
+    this.deadlines = new RequestDeadlines(this.requestMs)
     const { initial, max } = opts.backoffMs ?? { initial: 100, max: 5000 }
     this.backoff = new Backoff({ initialMs: initial, maxMs: max })
     const t = opts.token
@@ -153,7 +154,14 @@ export class GatewayConnection {
       return this.fail(new RepJSError(ErrorCodes.BAD_ARGUMENT, `cannot open gateway URL '${url}': ${(err as Error).message}`))
     }
     this.ws = ws
-    ws.binaryType = 'arraybuffer'
+    // `ws` in Node hands over its own Buffer ('nodebuffer'), not a copy into a new ArrayBuffer; a
+    // browser's WebSocket ignores that value (not one of its types) and takes 'arraybuffer'.
+    try {
+      ws.binaryType = 'nodebuffer'
+    } catch {
+      // An old browser throws on a value it does not know.
+    }
+    if (ws.binaryType !== 'nodebuffer') ws.binaryType = 'arraybuffer'
     ws.onopen = () => {
       const hello = { run: this.run!, replica: this.opts.replicaId, token, meta: this.meta! }
       // Lifecycle options count only until the run is opened: a reconnect must never create a run
@@ -318,14 +326,14 @@ export class GatewayConnection {
   protected sendPending(p: Pending, id: number): void {
     if (p.place) this.proposals.set(id, p.place)
     this.ws!.send(p.frame)
-    p.rearm?.()
+    if (p.expire) this.deadlines.start(id, p.expire)
   }
 
   protected settle(id: number, msg: Message | undefined, err?: unknown): void {
     const p = this.pending.get(id)
     if (!p) return
     this.pending.delete(id)
-    clearTimeout(p.deadline)
+    this.deadlines.clear(id)
     if (err) p.reject(err)
     else p.resolve(msg!)
   }
@@ -341,7 +349,7 @@ export class GatewayConnection {
     for (const [id, p] of this.pending) {
       if (!p.perConnection) continue
       this.pending.delete(id)
-      clearTimeout(p.deadline)
+      this.deadlines.clear(id)
       p.reject(lostLock())
     }
     if (this.closed) return
@@ -369,7 +377,7 @@ export class GatewayConnection {
     this.closed = true
     this.fatal ??= err // later requests fail with the cause, not REPJS_CLOSED
     clearInterval(this.liveness)
-    for (const p of this.pending.values()) clearTimeout(p.deadline)
+    this.deadlines.clearAll()
     this.hello?.reject(err)
     this.hello = undefined
     for (const p of this.pending.values()) p.reject(err)
@@ -401,22 +409,17 @@ export class GatewayConnection {
           const status = this.ready ? 'waiting-for-quorum' : 'reconnecting'
           return this.settle(id, undefined, new RepJSError(ErrorCodes.UNAVAILABLE, `${reason}; retrying`, { retryable: true, retryAs: status }))
         }
-        // Re-armed from each send: when it fires while ready, this connection has had the request
+        // Restarted from each send: when it fires while ready, this connection has had the request
         // for requestMs without answering it.
         if (this.ws && this.ready) this.abandon(this.ws, reason)
-        if (this.pending.get(id) === p) p.deadline = setTimeout(expire, this.requestMs)
+        if (this.pending.get(id) === p) this.deadlines.start(id, expire)
       }
-      if (deadline !== 'none') {
-        p.rearm = () => {
-          clearTimeout(p.deadline)
-          if (this.pending.get(id) === p) p.deadline = setTimeout(expire, this.requestMs)
-        }
-      }
+      if (deadline !== 'none') p.expire = expire
       this.pending.set(id, p)
-      // Sending arms the deadline (one timer per request, not two); a request that waits for a
-      // connection or its lock's ATTACH runs its deadline from now.
+      // Sending starts the deadline; a request that waits for a connection or its lock's ATTACH
+      // runs its deadline from now.
       if (this.ready && (p.lock === undefined || this.locks.attached(p.lock))) this.sendPending(p, id)
-      else if (p.rearm) p.deadline = setTimeout(expire, this.requestMs)
+      else if (p.expire) this.deadlines.start(id, expire)
     })
   }
 
@@ -427,7 +430,8 @@ export class GatewayConnection {
     const err = closedError()
     this.hello?.reject(err)
     this.hello = undefined
-    for (const p of this.pending.values()) (clearTimeout(p.deadline), p.reject(err))
+    this.deadlines.clearAll()
+    for (const p of this.pending.values()) p.reject(err)
     this.pending.clear()
     this.locks.dropAll(err)
     this.subs.clear()

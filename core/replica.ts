@@ -5,7 +5,7 @@
  * stream.ts.
  */
 import { createCodec, type BinaryFormat } from './codec.js'
-import { Engine, MAIN_STREAM } from './engine.js'
+import { Engine, MAIN_STREAM, type StreamState } from './engine.js'
 import { badArgument, ErrorCodes, RepJSError } from './errors.js'
 import { randomHex } from './prng.js'
 import type { RandomMode } from './random.js'
@@ -57,6 +57,14 @@ export class Replica extends Stream {
    */
   withCallSite<T>(site: string, call: () => T): T {
     return this.engine.withSite(site, call)
+  }
+
+  /**
+   * @internal What a plain script's replay window needs (core/script/replay-host.ts): the engine,
+   * the main stream's state (its log, agreed time), the run, and whether call sites are compared.
+   */
+  get scriptView(): { engine: Engine; state: StreamState; run: string; compareSites: boolean } {
+    return { engine: this.engine, state: this.state, run: this.engine.run, compareSites: this.engine.comparesSites }
   }
 
   /** An independent named stream: its own slot order, for flows whose order differs between replicas. */

@@ -11,7 +11,7 @@
  * before, so the mapping applies.
  */
 import { locate } from './script/site.js'
-import { captureFrames, V8Error, type V8Frame } from './v8-frames.js'
+import { captureFrames, holdFrames, V8Error, type V8Frame } from './v8-frames.js'
 
 const here = import.meta.url
 const strip = (f: string) => (f.startsWith('file://') ? f.slice(7) : f)
@@ -80,6 +80,22 @@ export function captureSite(base?: string, above?: Function): () => string {
   const holder = new Error()
   return () => (site ??= siteOf(holder.stack, base))
 }
+
+/**
+ * Like captureSite, for a call that most likely never names its site (a follower's: another
+ * replica's record settles it): the stack is captured raw and its frames built only if the site is
+ * named (holdFrames). Cheaper than captureSite's reading of the first frames when the site goes
+ * unused, dearer when it is named (the whole captured stack is built then).
+ */
+export function holdSite(base?: string): () => string {
+  if (!framesAsText()) return captureSite(base)
+  let site: string | undefined
+  const held = holdFrames(holdSite)
+  return () => (site ??= siteOfHeld(held(), base))
+}
+
+/** The site in what holdFrames gave: V8's frames, or the text of a runtime that formats at capture. */
+const siteOfHeld = (got: V8Frame[] | string | undefined, base: string | undefined) => (Array.isArray(got) ? siteOfFrames(got, base) : siteOf(got, base))
 
 export function callSite(base?: string): string {
   return framesAsText() ? siteOfFrames(frames(), base) : siteOf(new Error().stack, base)

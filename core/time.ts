@@ -16,16 +16,25 @@ export interface NowOptions {
   name?: string
 }
 
-/** A stream's agreed time so far, and the last now() call (each settles after the one before it). */
+/** One now() call's place in its stream's order: settled (`done`), or the promise it settles with. */
+interface Link {
+  done: boolean
+  settled: Promise<unknown>
+}
+
+/**
+ * A stream's agreed time so far, and the last now() call (each settles after the one before it;
+ * when that one has settled already, the next goes on without waiting a turn for it).
+ */
 interface StreamTime {
   last: number
-  chain: Promise<unknown>
+  tail: Link
 }
 const times = new WeakMap<StreamState, StreamTime>()
 
 function timeOf(stream: StreamState): StreamTime {
   let t = times.get(stream)
-  if (!t) times.set(stream, (t = { last: -Infinity, chain: Promise.resolve() }))
+  if (!t) times.set(stream, (t = { last: -Infinity, tail: { done: true, settled: Promise.resolve() } }))
   return t
 }
 
@@ -41,7 +50,7 @@ export function restartTime(stream: StreamState, time: number): void {
 
 export function now(engine: Engine, stream: StreamState, opts: NowOptions, clock: () => number, replicas: number | undefined): Promise<number> {
   const t = timeOf(stream)
-  const prev = t.chain
+  const prev = t.tail
   let agreed: Promise<unknown>
   if (opts.mode === 'median') {
     const quorum = opts.quorum ?? replicas
@@ -52,19 +61,22 @@ export function now(engine: Engine, stream: StreamState, opts: NowOptions, clock
     agreed = vote(engine, stream, clock(), vopts, voteIdentity(engine, vopts, 'now'))
   } else if (opts.mode === undefined || opts.mode === 'monotonic') {
     const ident = engine.identity('now', opts.name ?? 'now')
-    agreed = engine.agree(stream, ident, async () => {
-      await prev
-      return { ok: true, value: Math.max(clock(), t.last) }
-    })
+    const ours = () => ({ ok: true, value: Math.max(clock(), t.last) })
+    agreed = engine.agree(stream, ident, () => (prev.done ? ours() : prev.settled.then(ours)))
   } else {
     return Promise.reject(badArgument(`now() mode must be 'monotonic' or 'median', got ${String(opts.mode)}`))
   }
-  const out = agreed.then(async (v) => {
-    await prev
+  const settle = (v: unknown) => {
     if (typeof v !== 'number') throw new RepJSError(ErrorCodes.CORRUPT, `agreed time is not a number (${typeof v}); the run's log was written outside RepJS`)
     t.last = Math.max(v, t.last)
     return t.last
-  })
-  t.chain = out.catch(() => {})
+  }
+  const out = agreed.then((v) => (prev.done ? settle(v) : prev.settled.then(() => settle(v))))
+  const link: Link = { done: false, settled: out }
+  const done = () => {
+    link.done = true
+  }
+  link.settled = out.then(done, done)
+  t.tail = link
   return out
 }

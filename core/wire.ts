@@ -21,8 +21,13 @@ const utf8 = new TextEncoder()
 const utf8d = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 export class Writer {
-  private buf = new Uint8Array(64)
+  private buf: Uint8Array
   private pos = 0
+
+  /** `size`: the bytes expected (a frame's fields summed), so most frames never grow the buffer. */
+  constructor(size = 64) {
+    this.buf = new Uint8Array(size)
+  }
 
   private room(n: number): void {
     if (this.pos + n <= this.buf.length) return
@@ -51,6 +56,23 @@ export class Writer {
   }
 
   string(s: string): this {
+    // Short ASCII strings (ids, stream names) are written in place: their length fits one byte.
+    const n = s.length
+    if (n < 0x80) {
+      this.room(1 + n)
+      const at = this.pos + 1
+      let i = 0
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i)
+        if (c >= 0x80) break
+        this.buf[at + i] = c
+      }
+      if (i === n) {
+        this.buf[this.pos] = n
+        this.pos = at + n
+        return this
+      }
+    }
     return this.bytes(utf8.encode(s))
   }
 
@@ -60,8 +82,9 @@ export class Writer {
     return this
   }
 
+  /** The bytes written so far, as a view (no copy): later writes only append, so it never changes. */
   finish(): Uint8Array {
-    return this.buf.slice(0, this.pos)
+    return this.pos === this.buf.length ? this.buf : this.buf.subarray(0, this.pos)
   }
 }
 
@@ -96,10 +119,28 @@ export class Reader {
   }
 
   string(max = 4096): string {
+    const len = this.varUint()
+    if (len > max) throw new WireError(`field of ${len} bytes exceeds ${max}`)
+    if (this.pos + len > this.buf.length) throw new WireError('truncated bytes')
+    const start = this.pos
+    this.pos += len
+    // Short ASCII (ids, stream names) without a call into the decoder; the rest is checked UTF-8.
+    if (len <= 32) {
+      let out = ''
+      for (let i = start; i < start + len; i++) {
+        const b = this.buf[i]!
+        if (b >= 0x80) return this.utf8(start, len)
+        out += String.fromCharCode(b)
+      }
+      return out
+    }
+    return this.utf8(start, len)
+  }
+
+  private utf8(start: number, len: number): string {
     try {
-      return utf8d.decode(this.bytes(max))
-    } catch (err) {
-      if (err instanceof WireError) throw err
+      return utf8d.decode(this.buf.subarray(start, start + len))
+    } catch {
       throw new WireError('invalid UTF-8')
     }
   }

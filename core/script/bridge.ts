@@ -26,11 +26,15 @@
  * after the worker has taken that answer (it saw the state change before it waited) and is waiting
  * for the next, so the worker waits in a loop on the state itself. A response that names another
  * request is REPJS_CORRUPT, never a value. Values cross as data, never code.
+ *
+ * After the message area: the replay window (core/script/replay-window.ts), decided records the
+ * worker answers a replayed call from without a request.
  */
 import { createCodec } from '../codec.js'
 import { createCborFormat } from '../cbor-format.js'
 import { ErrorCodes, RepJSError } from '../errors.js'
 import { OPS, type Op } from './calls.js'
+import { ReplayWindow, WINDOW_BYTES } from './replay-window.js'
 
 export const BRIDGE_BYTES = 4 * 1024 * 1024
 
@@ -96,6 +100,8 @@ export class ScriptBridge {
   readonly ctl: Int32Array
   readonly num: Float64Array
   readonly data: Uint8Array
+  /** The decided records the worker may answer from itself (core/script/replay-window.ts), after the message. */
+  readonly replay: ReplayWindow
   private readonly wake: (notify: () => void) => void
   private readonly requested: (() => void) | undefined
   // worker side
@@ -110,13 +116,16 @@ export class ScriptBridge {
   constructor(readonly sab: SharedArrayBuffer, options: BridgeOptions = {}) {
     this.ctl = new Int32Array(sab, 0, CTL_BYTES / 4)
     this.num = new Float64Array(sab, CTL_BYTES, 1)
-    this.data = new Uint8Array(sab, CTL_BYTES + NUM_BYTES)
+    const dataBytes = sab.byteLength - CTL_BYTES - NUM_BYTES - WINDOW_BYTES
+    this.data = new Uint8Array(sab, CTL_BYTES + NUM_BYTES, dataBytes)
+    this.replay = new ReplayWindow(sab, CTL_BYTES + NUM_BYTES + dataBytes)
     this.wake = options.wake ?? ((notify) => notify())
     this.requested = options.requested
   }
 
   static create(bytes = BRIDGE_BYTES, options?: BridgeOptions): ScriptBridge {
-    return new ScriptBridge(new SharedArrayBuffer(CTL_BYTES + NUM_BYTES + bytes), options)
+    // The message area is a multiple of 8 bytes, so the window after it is aligned for its float64s.
+    return new ScriptBridge(new SharedArrayBuffer(CTL_BYTES + NUM_BYTES + Math.ceil(bytes / 8) * 8 + WINDOW_BYTES), options)
   }
 
   /** The state word (IDLE, REQUEST or RESPONSE). */
@@ -165,6 +174,7 @@ export class ScriptBridge {
     for (let state; (state = Atomics.load(ctl, STATE)) !== RESPONSE; ) Atomics.wait(ctl, STATE, state)
     const answers = ctl[ANSWERS]
     const reply = answers === id ? this.reply() : undefined
+    this.replay.reset()
     Atomics.store(ctl, STATE, IDLE)
     if (!reply) {
       throw new RepJSError(ErrorCodes.CORRUPT, `the bridge answered request ${id} with the response to request ${answers}: the replica stops rather than hand the script a value of another call (please report this as a RepJS bug)`)

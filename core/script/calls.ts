@@ -89,15 +89,14 @@ export type Perform = (op: Op, name: string, args: unknown[]) => Promise<unknown
 /** The host side of every op: one agreed value per bridge request, logged under its name. */
 export function createPerform(o: PerformOptions): Perform {
   const { rep } = o
-  let perfBase: number | undefined
   const now = (name: string) => (o.medianQuorum ? rep.now({ mode: 'median', quorum: o.medianQuorum, name }) : rep.now({ name }))
   return (op, name, args) => {
     switch (op) {
       case 'now':
         return now(name)
       case 'perf':
-        // performance.now() is agreed time since the script's first performance.now() call.
-        return now(name).then((t) => t - (perfBase ??= t))
+        // The agreed time: the worker makes performance.now() of it (core/script/script-call.ts).
+        return now(name)
       case 'random':
         return rep.random({ ...(o.random ? { mode: o.random } : {}), name, args: identityArgs(name, args) })
       case 'uuid':

@@ -1,6 +1,7 @@
 /**
  * The worker side of a plain script's calls: the one `ScriptCall` the installers patch with. It
- * reads the call site, blocks on the bridge for the agreed value, and hands the script the value, or
+ * answers from the replay window a call whose slot is decided there (core/script/replay-window.ts),
+ * else reads the call site, blocks on the bridge for the agreed value, and hands the script the value, or
  * throws the agreed error with the script's own stack (as the runtime would show it), or, when RepJS
  * stopped the replica (or the bridge answered another call), never returns to the script.
  */
@@ -30,16 +31,28 @@ export function scriptError(error: unknown, frames: string[]): unknown {
 }
 
 export function createScriptCall(o: ScriptCallOptions): ScriptCall {
+  const decided = o.bridge.replay
+  // performance.now() is agreed time since the script's first performance.now() call.
+  let perfBase: number | undefined
+  const value = (op: string, v: unknown) => (op === 'perf' ? (v as number) - (perfBase ??= v as number) : v)
   return function scriptCall(op, name, args, patched) {
-    const site = o.site.now(patched)
+    let site: string | undefined
+    const siteNow = () => (site ??= o.site.now(patched))
+    // A slot already decided, in the replay window: answered here, no round trip (read the site
+    // only if sites are compared; a call that does not match goes to the host, which reports it).
+    const hit = args.length === 0 ? decided.take(op, name, siteNow) : undefined
+    if (hit) {
+      o.live?.(hit.live)
+      return value(op, hit.value)
+    }
     let reply
     try {
-      reply = o.bridge.call(op, name, args, site)
+      reply = o.bridge.call(op, name, args, siteNow())
     } catch (err) {
       return o.stopped(err as Error) // an answer to another call (REPJS_CORRUPT): never hand it to the script
     }
     o.live?.(reply.live)
-    if (reply.ok) return reply.value
+    if (reply.ok) return value(op, reply.value)
     // RepJS stopped the replica: the script must not go on with values the others never saw.
     if (reply.stopped) return o.stopped(reply.error as Error)
     throw scriptError(reply.error, o.site.scriptFrames(new Error().stack))

@@ -161,7 +161,7 @@ export class ConnectionSubscriptions {
         if (entry.stream !== stream) continue
         if (decided && entry.next === slot) entry.next = slot + 1
         entry.holdOff = false
-        this.release(id, entry)
+        if (entry.held) this.release(id, entry)
       }
     }
   }

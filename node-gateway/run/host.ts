@@ -16,6 +16,7 @@ import type { RandomMode } from '../../core/random.js'
 import { answerRequest, serveRequests } from '../../core/script/answer.js'
 import { ScriptBridge } from '../../core/script/bridge.js'
 import { createPerform, EXIT_STOPPED } from '../../core/script/calls.js'
+import { ReplayHost } from '../../core/script/replay-host.js'
 import { attachTerminal } from '../input/terminal.js'
 import { inputOrder } from './input-order.js'
 import { agreedZone } from '../../core/script/zone.js'
@@ -158,7 +159,9 @@ export async function runScript(opts: RunOptions): Promise<number> {
     },
   })
   let stoppedWith: RepJSError | undefined
-  const answer = () => answerRequest({ bridge, rep, perform, live, stop: stopReplica, stoppedWith: () => stoppedWith })
+  // The main stream's decided records, shared with the worker: replayed calls need no round trip.
+  const replay = new ReplayHost({ decided: bridge.replay, rep, perform, random: opts.random, medianQuorum: opts.medianQuorum, stop: stopReplica })
+  const answer = () => answerRequest({ bridge, rep, perform, live, stop: stopReplica, stoppedWith: () => stoppedWith, replay })
 
   // Input: this replica's stdin races the other replicas' for each agreed line.
   let inputAttached = false
@@ -180,7 +183,8 @@ export async function runScript(opts: RunOptions): Promise<number> {
 
   // Bridge requests: answered until the script's thread exits or RepJS stops the replica.
   let exited = false
-  void serveRequests(bridge, answer, () => stopped || exited)
+  // (and at the end, the slots the worker answered from the replay window are taken here too)
+  const serving = serveRequests(bridge, answer, () => stopped || exited, { host: replay, stopped: () => stopped })
   // The worker got a bridge response that was not its call's (it blocks until terminated).
   worker.on('message', (m: { stop?: { code: ErrorCode; message: string } }) => m.stop && stopReplica(new RepJSError(m.stop.code, m.stop.message)))
   worker.on('error', (err) => {
@@ -192,7 +196,9 @@ export async function runScript(opts: RunOptions): Promise<number> {
     bridge.interrupt()
     if (stopped) return
     log(`script exited with code ${code}`)
-    void Promise.race([outDone, new Promise((r) => setTimeout(r, 2000))]).then(() => finish(code))
+    void Promise.race([outDone, new Promise((r) => setTimeout(r, 2000))])
+      .then(() => serving)
+      .then(() => !stopped && finish(code))
   })
   const code = await finished
   stdinChannel.port1.close()

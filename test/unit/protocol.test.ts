@@ -11,7 +11,7 @@ import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import {
-  decodeMessage, encodeMessage, ProtocolError, SCHEMA, SUBPROTOCOL, SUBPROTOCOL_V2, SUBPROTOCOLS, type Message, type MessageName,
+  decodeBySchema, decodeMessage, encodeBySchema, encodeMessage, ProtocolError, SCHEMA, SUBPROTOCOL, SUBPROTOCOL_V2, SUBPROTOCOLS, type Message, type MessageName,
 } from '../../core/protocol.js'
 import { Reader, WireError, Writer } from '../../core/wire.js'
 
@@ -220,6 +220,30 @@ describe('property: round trips', () => {
         rejects(bytes.subarray(0, cut % bytes.length)) // one cut point per frame
       }),
       { numRuns: 150 },
+    )
+  })
+})
+
+describe('PROPOSE and DECIDED, coded field by field, are what the schema walk makes of them', () => {
+  /** The outcome of decoding: the message, or the error's class, code and message. */
+  const outcome = (decode: (b: Uint8Array) => Message, bytes: Uint8Array) => {
+    try {
+      return { msg: decode(bytes) }
+    } catch (err) {
+      return { error: [(err as Error).constructor.name, (err as RepJSError).code, (err as Error).message] }
+    }
+  }
+  test.each([['propose'], ['decided']] as const)('%s: the same bytes, and the same message or error from any bytes', (name) => {
+    fc.assert(
+      fc.property(anyMessage(name), fc.nat(), fc.uint8Array({ maxLength: 3 }), (msg, cut, junk) => {
+        const bytes = encodeMessage(msg)
+        expect(toHex(bytes)).toBe(toHex(encodeBySchema(msg)))
+        // Whole, cut short, and with bytes after it.
+        for (const b of [bytes, bytes.subarray(0, cut % bytes.length), cat(bytes, junk)]) {
+          expect(outcome(decodeMessage, b)).toStrictEqual(outcome(decodeBySchema, b))
+        }
+      }),
+      { numRuns: 300 },
     )
   })
 })
@@ -482,7 +506,7 @@ describe('wire: Writer / Reader pairs', () => {
     expect(() => r2.end()).toThrow(/1 trailing bytes/)
   })
 
-  test('finish() returns a copy; the writer can go on', () => {
+  test('finish() returns the bytes so far, unchanged by later writes; the writer can go on', () => {
     const w = new Writer().varUint(1)
     const a = w.finish()
     w.varUint(2)
