@@ -17,7 +17,7 @@ const conn: LockConnection = {
 
 it('a detached lock is lost 2/3 TTL after the gateway was last heard, whatever the wall clock does', () => {
   const locks = new GatewayLocks(conn)
-  const lock = locks.hold({ stream: 'main', slot: 0 }, 3000, 1, undefined)
+  const lock = locks.hold({ run: 'r', stream: 'main', slot: 0 }, 3000, 1, undefined)
   const lastHeard = performance.now()
   vi.setSystemTime(Date.now() - 3_600_000)
   locks.detachAll(lastHeard)
