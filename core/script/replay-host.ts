@@ -38,7 +38,7 @@ export function replayFlags(o: { random?: RandomMode; medianQuorum?: number }, c
 
 export class ReplayHost {
   private readonly view: Replica['scriptView']
-  /** A grant stands (from the last answer until the next request). */
+  /** A grant of at least one slot stands (from the last answer until the next request). */
   private active = false
   /** The place does not fit the window (a run name of hundreds of bytes): every call crosses. */
   private disabled = false
@@ -103,7 +103,8 @@ export class ReplayHost {
     const { state } = this.view
     const log = state.log
     this.o.decided.grant(log.next, agreedTime(state), log.caughtUp ? log.head : -1, (s) => log.peek(s))
-    this.active = true
+    // Nothing decided ahead (a live replica): no looks while the worker runs, no timer per call.
+    this.active = this.o.decided.granted > 0
   }
 
   /** While a grant stands: take what the worker claimed so far, and grant the records that arrived. Returns how many were taken. */
