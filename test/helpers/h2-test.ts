@@ -17,3 +17,23 @@ export function useClosers(): (() => void)[] {
   })
   return closers
 }
+
+/**
+ * The next `n` uncaught exceptions (a handler's throw re-thrown asynchronously), caught here
+ * instead of by vitest's own listeners, which are put back after the n-th.
+ */
+export function nextUncaught(n = 1): Promise<Error[]> {
+  const theirs = process.listeners('uncaughtException')
+  process.removeAllListeners('uncaughtException')
+  const got: Error[] = []
+  return new Promise((resolve) => {
+    const mine = (err: Error) => {
+      got.push(err)
+      if (got.length < n) return
+      process.off('uncaughtException', mine)
+      for (const l of theirs) process.on('uncaughtException', l)
+      resolve(got)
+    }
+    process.on('uncaughtException', mine)
+  })
+}

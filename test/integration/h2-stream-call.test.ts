@@ -9,7 +9,7 @@ import { expect, test } from 'vitest'
 import { storeError } from '../../node-gateway/store/etcd-errors.js'
 import { H2Connection } from '../../node-gateway/store/grpc/h2-connection.js'
 import { ConnectFailed } from '../../node-gateway/store/grpc/status.js'
-import { grpcFrame, useClosers } from '../helpers/h2-test.js'
+import { grpcFrame, nextUncaught, useClosers } from '../helpers/h2-test.js'
 
 const closers = useClosers()
 const frame = grpcFrame
@@ -185,4 +185,65 @@ test('cancel: RST_STREAM (CANCEL) reaches the server, nothing more is delivered 
   await expect.poll(() => streams.length).toBe(3)
   streams[2]!.write(frame(Buffer.from('three')))
   await expect.poll(() => again.got.map(String)).toEqual(['three'])
+})
+
+/** A unary answer ('unary', OK) after `ms`. */
+function replyLater(s: http2.ServerHttp2Stream, ms: number): void {
+  s.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true })
+  s.on('wantTrailers', () => s.sendTrailers({ 'grpc-status': '0' }))
+  setTimeout(() => s.destroyed || s.end(frame(Buffer.from('unary'))), ms)
+}
+
+const unary = (conn: H2Connection) => conn.unary('/test.S/Unary', Buffer.from('x'), Date.now() + 5000, 5000, 1 << 20).then(String)
+
+test("a handler's throw ends only its own stream: the connection and its other calls go on, and the throw is re-thrown, not hidden", async () => {
+  const closed: number[] = []
+  const { conn } = await server((s, h) => {
+    if (h[':path'] === '/test.S/Unary') return replyLater(s, 300)
+    respond(s)
+    s.on('close', () => closed.push(s.rstCode))
+    if (h['which'] === 'end') {
+      // Ended with NOT_FOUND after 100 ms: its end handler throws.
+      s.on('wantTrailers', () => s.sendTrailers({ 'grpc-status': '5' }))
+      setTimeout(() => s.end(), 100)
+    } else s.write(frame(Buffer.from('m'))) // its message handler throws
+  })
+  const uncaught = nextUncaught(1)
+  conn.stream('/test.S/Stream', { which: 'end' }, Buffer.from('x'), 1 << 20, {
+    message() {},
+    end() {
+      throw new Error('boom in end')
+    },
+  })
+  let ended: Error | undefined
+  conn.stream('/test.S/Stream', { which: 'message' }, Buffer.from('x'), 1 << 20, {
+    message() {
+      throw new Error('boom in message')
+    },
+    end: (err) => (ended = err),
+  })
+  expect(await unary(conn)).toBe('unary')
+  expect((await uncaught).map((e) => e.message)).toEqual(['boom in end'])
+  expect(ended?.message).toBe('boom in message')
+  await expect.poll(() => closed.sort()).toEqual([http2.constants.NGHTTP2_NO_ERROR, http2.constants.NGHTTP2_CANCEL].sort())
+  expect(conn.closed).toBe(false)
+})
+
+test('closing the connection settles every call even when a handler throws', async () => {
+  const { conn } = await server((s, h) => (h[':path'] === '/test.S/Unary' ? replyLater(s, 60_000) : respond(s)))
+  const uncaught = nextUncaught(2)
+  const thrower = {
+    message() {},
+    end(): void {
+      throw new Error('boom at close')
+    },
+  }
+  conn.stream('/test.S/Stream', undefined, Buffer.from('x'), 1 << 20, thrower)
+  const r = open(conn)
+  const pending = unary(conn)
+  conn.stream('/test.S/Stream', undefined, Buffer.from('y'), 1 << 20, thrower)
+  conn.close(() => new Error('closed by the test'))
+  await expect(pending).rejects.toThrow('closed by the test')
+  expect((await r.ended)?.message).toBe('closed by the test')
+  expect((await uncaught).map((e) => e.message)).toEqual(['boom at close', 'boom at close'])
 })
