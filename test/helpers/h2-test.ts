@@ -1,4 +1,5 @@
 // What the lean HTTP/2 connection's tests share: one gRPC message frame, and things to close after each test.
+import net from 'node:net'
 import { afterEach } from 'vitest'
 
 /** `msg` as one gRPC message frame (uncompressed). */
@@ -36,4 +37,30 @@ export function nextUncaught(n = 1): Promise<Error[]> {
     }
     process.on('uncaughtException', mine)
   })
+}
+
+/**
+ * A TCP proxy to 127.0.0.1:`port` that drops the server's PING acks (node:http2 answers PINGs by
+ * itself): the client's pings go unanswered while everything else flows. Answers its own port.
+ */
+export async function dropPingAcks(port: number, closers: (() => void)[]): Promise<number> {
+  const sockets: net.Socket[] = []
+  const proxy = net.createServer((client) => {
+    const server = net.connect(port, '127.0.0.1')
+    sockets.push(client, server)
+    client.pipe(server)
+    let buf = Buffer.alloc(0)
+    server.on('data', (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk])
+      while (buf.length >= 9 && buf.length >= 9 + buf.readUIntBE(0, 3)) {
+        const n = 9 + buf.readUIntBE(0, 3)
+        if (!(buf[3] === 6 && buf[4]! & 1)) client.write(buf.subarray(0, n))
+        buf = buf.subarray(n)
+      }
+    })
+    for (const s of [client, server]) s.on('error', () => {}).on('close', () => (client.destroy(), server.destroy()))
+  })
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r))
+  closers.push(() => (sockets.forEach((s) => s.destroy()), proxy.close()))
+  return (proxy.address() as net.AddressInfo).port
 }
