@@ -24,7 +24,7 @@
 import { FrameReader, MAX_MESSAGE_BYTES } from './grpc/frames.js'
 import type { SessionUse } from './grpc/session.js'
 import type { StreamCall } from './grpc/stream-call.js'
-import { grpcError, unavailable } from './grpc/status.js'
+import { grpcError, retryAs, unavailable } from './grpc/status.js'
 import { decodeWatchResponse, encodeWatchCreate } from './grpc/watch-codec.js'
 import type { KvClient } from './kv-client.js'
 import { WatchCompactedError, type Watcher, type WatchHandlers, type WatchOptions, type WatchRequest } from './transport.js'
@@ -104,7 +104,7 @@ class Watch implements Watcher {
         const call = u.conn.stream(PATH, HAS_LEADER, create, maxBytes, {
           message: (msg) => this.message(msg),
           // Any end is a failure, also an OK status: we never asked for the end.
-          end: (err) => this.fail(err ?? unavailable(`${where}: watch stream ended by the server`), true),
+          end: (err) => this.ended(err ?? unavailable(`${where}: watch stream ended by the server`)),
         })
         sessions.track(this.onClosed)
         return { ...u, call }
@@ -145,6 +145,15 @@ class Watch implements Watcher {
     } catch (err) {
       this.fail(err instanceof Error ? err : new Error(String(err)))
     }
+  }
+
+  /**
+   * The stream ended: later calls and streams go to the next endpoint only if the endpoint failed
+   * (connection lost, GOAWAY, the server's own end or retryable status, as for a unary call), not
+   * for what this watch could not read (a response over its cap, a compressed one) or a handler's throw.
+   */
+  private ended(err: Error): void {
+    this.fail(err, retryAs(err) !== undefined)
   }
 
   /** Over with an error; `endpointFailed`: later calls and streams go to the next endpoint. */

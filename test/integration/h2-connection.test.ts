@@ -12,6 +12,7 @@ import { storeError } from '../../node-gateway/store/etcd-errors.js'
 import { H2Connection } from '../../node-gateway/store/grpc/h2-connection.js'
 import { ConnectFailed } from '../../node-gateway/store/grpc/status.js'
 import { KvClient } from '../../node-gateway/store/kv-client.js'
+import { watch } from '../../node-gateway/store/watch-client.js'
 import { grpcFrame, useClosers } from '../helpers/h2-test.js'
 
 type Handler = (stream: http2.ServerHttp2Stream, body: Buffer, headers: http2.IncomingHttpHeaders) => void
@@ -265,4 +266,30 @@ test('close() fails calls in flight with CLOSED; stream ids near 2^31 retire the
   expect((await conn.unary('/echo', Buffer.from('two'), deadline, 2000, 1 << 20)).toString()).toBe('two') // stream 2^31-1
   expect(conn.usable).toBe(false)
   expect(await failure(conn.unary('/echo', Buffer.from('three'), deadline, 2000, 1 << 20))).toBeInstanceOf(ConnectFailed)
+})
+
+test("a watch's own read error (RESOURCE_EXHAUSTED: a response over its cap) keeps the calls on their endpoint; a lost connection moves them", async () => {
+  const echo: Handler = (stream, body) => reply(stream, Buffer.concat([Buffer.from('a:'), body]))
+  const a = await server({ '/echo': echo, '/etcdserverpb.Watch/Watch': () => {} })
+  const b = await server({ '/echo': (stream, body) => reply(stream, Buffer.concat([Buffer.from('b:'), body])) })
+  const sessions: http2.Http2Session[] = []
+  a.server.on('stream', (s, h) => {
+    if (h[':path'] !== '/etcdserverpb.Watch/Watch') return
+    sessions.push(s.session!)
+    s.respond({ ':status': 200, 'content-type': 'application/grpc' })
+    s.write(frame(Buffer.alloc(100)))
+  })
+  const kv = new KvClient({ endpoints: [a.url, b.url], callTimeoutMs: 2000 })
+  closers.push(() => kv.close())
+  const call = (msg: string) => (kv as unknown as { call(p: string, m: Uint8Array): Promise<Uint8Array> }).call('/echo', Buffer.from(msg)).then(String)
+  const ended = (maxResponseBytes: number) => new Promise<Error>((error) => watch(kv, { key: 'k' }, { error }, { maxResponseBytes }).unref())
+  const err = await ended(10)
+  expect(err.constructor.name).toBe('GRPCResourceExhaustedError')
+  expect(await call('1')).toBe('a:1')
+  // The connection lost under a watch: later calls go to the next endpoint.
+  const lost = ended(1000)
+  await expect.poll(() => sessions.length).toBe(2)
+  sessions[1]!.destroy()
+  expect((await lost).constructor.name).toBe('GRPCUnavailableError')
+  expect(await call('2')).toBe('b:2')
 })

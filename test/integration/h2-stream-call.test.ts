@@ -9,7 +9,7 @@ import { expect, test } from 'vitest'
 import { storeError } from '../../node-gateway/store/etcd-errors.js'
 import { H2Connection } from '../../node-gateway/store/grpc/h2-connection.js'
 import { ConnectFailed } from '../../node-gateway/store/grpc/status.js'
-import { grpcFrame, useClosers } from '../helpers/h2-test.js'
+import { dropPingAcks, grpcFrame, nextUncaught, useClosers } from '../helpers/h2-test.js'
 
 const closers = useClosers()
 const frame = grpcFrame
@@ -27,14 +27,14 @@ function messages(onMessage: (m: Buffer) => void): (chunk: Buffer) => void {
 }
 
 /** An h2c server handing each new stream, with its headers, to `onStream`. */
-async function server(onStream: (s: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void) {
+async function server(onStream: (s: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void, via = async (port: number) => port) {
   const srv = http2.createServer()
   const sessions: http2.ServerHttp2Session[] = []
   srv.on('session', (s) => (sessions.push(s), s.on('error', () => {})))
   srv.on('stream', (s, h) => (s.on('error', () => {}), onStream(s, h)))
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r))
   closers.push(() => (sessions.forEach((s) => s.destroy()), srv.close()))
-  const port = (srv.address() as AddressInfo).port
+  const port = await via((srv.address() as AddressInfo).port)
   const conn = new H2Connection(`http://127.0.0.1:${port}`, '127.0.0.1', port, { dialTimeoutMs: 2000 })
   closers.push(() => conn.close(() => new Error('test over')))
   await conn.ready
@@ -185,4 +185,84 @@ test('cancel: RST_STREAM (CANCEL) reaches the server, nothing more is delivered 
   await expect.poll(() => streams.length).toBe(3)
   streams[2]!.write(frame(Buffer.from('three')))
   await expect.poll(() => again.got.map(String)).toEqual(['three'])
+})
+
+/** A unary answer ('unary', OK) after `ms`. */
+function replyLater(s: http2.ServerHttp2Stream, ms: number): void {
+  s.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true })
+  s.on('wantTrailers', () => s.sendTrailers({ 'grpc-status': '0' }))
+  setTimeout(() => s.destroyed || s.end(frame(Buffer.from('unary'))), ms)
+}
+
+const unary = (conn: H2Connection) => conn.unary('/test.S/Unary', Buffer.from('x'), Date.now() + 5000, 5000, 1 << 20).then(String)
+
+test("a handler's throw ends only its own stream: the connection and its other calls go on, and the throw is re-thrown, not hidden", async () => {
+  const closed: number[] = []
+  const { conn } = await server((s, h) => {
+    if (h[':path'] === '/test.S/Unary') return replyLater(s, 300)
+    respond(s)
+    s.on('close', () => closed.push(s.rstCode))
+    if (h['which'] === 'end') {
+      // Ended with NOT_FOUND after 100 ms: its end handler throws.
+      s.on('wantTrailers', () => s.sendTrailers({ 'grpc-status': '5' }))
+      setTimeout(() => s.end(), 100)
+    } else s.write(frame(Buffer.from('m'))) // its message handler throws
+  })
+  const uncaught = nextUncaught(1)
+  conn.stream('/test.S/Stream', { which: 'end' }, Buffer.from('x'), 1 << 20, {
+    message() {},
+    end() {
+      throw new Error('boom in end')
+    },
+  })
+  let ended: Error | undefined
+  conn.stream('/test.S/Stream', { which: 'message' }, Buffer.from('x'), 1 << 20, {
+    message() {
+      throw new Error('boom in message')
+    },
+    end: (err) => (ended = err),
+  })
+  expect(await unary(conn)).toBe('unary')
+  expect((await uncaught).map((e) => e.message)).toEqual(['boom in end'])
+  expect(ended?.message).toBe('boom in message')
+  await expect.poll(() => closed.sort()).toEqual([http2.constants.NGHTTP2_NO_ERROR, http2.constants.NGHTTP2_CANCEL].sort())
+  expect(conn.closed).toBe(false)
+})
+
+test('closing the connection settles every call even when a handler throws', async () => {
+  const { conn } = await server((s, h) => (h[':path'] === '/test.S/Unary' ? replyLater(s, 60_000) : respond(s)))
+  const uncaught = nextUncaught(2)
+  const thrower = {
+    message() {},
+    end(): void {
+      throw new Error('boom at close')
+    },
+  }
+  conn.stream('/test.S/Stream', undefined, Buffer.from('x'), 1 << 20, thrower)
+  const r = open(conn)
+  const pending = unary(conn)
+  conn.stream('/test.S/Stream', undefined, Buffer.from('y'), 1 << 20, thrower)
+  conn.close(() => new Error('closed by the test'))
+  await expect(pending).rejects.toThrow('closed by the test')
+  expect((await r.ended)?.message).toBe('closed by the test')
+  expect((await uncaught).map((e) => e.message)).toEqual(['boom at close', 'boom at close'])
+})
+
+test("past a call's deadline the connection must answer a ping: any frame read counts, so a busy stream is not dropped", async () => {
+  const { conn } = await server(
+    (s, h) => {
+      if (h[':path'] === '/test.S/Unary') return replyLater(s, 2500)
+      respond(s)
+      const t = setInterval(() => s.write(frame(Buffer.from('tick'))), 100)
+      s.on('close', () => clearInterval(t))
+    },
+    (port) => dropPingAcks(port, closers),
+  )
+  const r = open(conn)
+  await expect(conn.unary('/test.S/Unary', Buffer.from('x'), Date.now() + 200, 200, 1 << 20)).rejects.toThrow(/Deadline exceeded/)
+  // The ping (1 s) is never acked, but the stream's DATA keeps coming: 1.5 s of it, and it goes on.
+  const seen = r.got.length
+  await expect.poll(() => r.got.length, { timeout: 5000 }).toBeGreaterThanOrEqual(seen + 15)
+  expect(r.ends()).toBe(0)
+  expect(conn.closed).toBe(false)
 })

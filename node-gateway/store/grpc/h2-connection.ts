@@ -7,7 +7,7 @@
  * RST_STREAM, GOAWAY (calls above its last stream id fail with ConnectFailed: nothing was processed,
  * the call moves on to the next endpoint; the rest, watches too, go on until the connection
  * closes), PING both ways (liveness-ping.ts: after a call's deadline, or asked by a quiet watch,
- * the connection must answer one or it is dropped) and odd, increasing stream ids (near 2^31 the
+ * the connection must answer one, or read anything, or it is dropped) and odd, increasing stream ids (near 2^31 the
  * connection stops taking calls and a new one opens).
  *
  * Why hand-written: measured on the dev machine, one create-if-absent Txn p50 warm with fsync was
@@ -76,7 +76,7 @@ export class H2Connection {
   private peerMaxStreams = Infinity
   private recvUnacked = 0
   private readonly cont = new f.HeaderBlockJoiner()
-  private readonly pings = new LivenessPing((bytes) => this.socket.write(bytes), (why) => this.destroy(why))
+  private readonly pings = new LivenessPing((bytes) => this.socket.write(bytes), (why) => this.destroy(why), () => this.reads)
   /** Socket reads so far: a watch on a quiet stream pings only if the connection read nothing. */
   reads = 0
 

@@ -5,7 +5,9 @@
  * our side, each received message handed to `onMessage` as it is whole (split across DATA frames or
  * many in one), and one `onEnd`: the status in the trailers (a Trailers-Only response, an OK with
  * no error), a reset, a connection lost or closed. `H2Connection.cancel` resets it (CANCEL) and
- * calls nothing more.
+ * calls nothing more. Handlers are isolated from the shared connection: a throw from `message` ends
+ * this stream with that error (reset with CANCEL); a throw from `end` (or from `message` once the
+ * stream is over) is re-thrown asynchronously, never into the connection's reading or closing.
  *
  * Hand-written with the connection for the watch's sake: on node:http2 a replica's own write came
  * back through its watch via Http2Stream objects, header objects and onStreamRead, among the largest
@@ -40,7 +42,18 @@ export class StreamCall extends H2Stream {
     private readonly h: StreamHandlers,
   ) {
     super(where, path, first)
-    this.reader = new FrameReader(maxBytes, (msg) => this.done || this.h.message(msg))
+    this.reader = new FrameReader(maxBytes, (msg) => this.deliver(msg))
+  }
+
+  /** A handler's throw ends the stream (the reader stops, the connection ends it with the error). */
+  private deliver(msg: Buffer): void {
+    if (this.done) return
+    try {
+      this.h.message(msg)
+    } catch (err) {
+      if (this.done) return rethrow(err) // over already (canceled from inside): nothing to end
+      throw err instanceof Error ? err : new Error(String(err))
+    }
   }
 
   get endsStream(): boolean {
@@ -97,6 +110,18 @@ export class StreamCall extends H2Stream {
   settle(err: Error | undefined): void {
     if (this.done) return
     this.done = true
-    if (!this.canceled) this.h.end(err)
+    if (this.canceled) return
+    try {
+      this.h.end(err)
+    } catch (thrown) {
+      rethrow(thrown)
+    }
   }
+}
+
+/** Re-throw a handler's exception outside the connection (it is the application's, not a protocol error). */
+function rethrow(err: unknown): void {
+  queueMicrotask(() => {
+    throw err
+  })
 }
