@@ -109,7 +109,8 @@ export class RunGuards {
         throw runGoneError(run, entry)
       }
       const created = await this.createRun(run, meta, opts.ttlMs ?? null, indexKv ? String(indexKv.mod_revision) : undefined)
-      if (created) return { meta, created: true, guard: await this.guard(run, created.revision, created.entry) }
+      // Its lease was granted just now: kept alive from a third of its TTL on, no keep-alive first.
+      if (created) return { meta, created: true, guard: await this.guard(run, created.revision, created.entry, true) }
       // Someone else created (or deleted) it meanwhile: read again.
     }
   }
@@ -145,8 +146,11 @@ export class RunGuards {
     return res.succeeded ? { revision: metaRevision ?? String(res.header.revision), entry } : undefined
   }
 
-  /** The guard of one open of a run; keeps the run's lease alive (shared by the store's openers) until closed. */
-  private async guard(run: string, metaRevision: string, entry: RunEntry | undefined): Promise<RunGuard> {
+  /**
+   * The guard of one open of a run; keeps the run's lease alive (shared by the store's openers) until
+   * closed. `granted`: the lease was granted just now (ready at once, see keepLease).
+   */
+  private async guard(run: string, metaRevision: string, entry: RunEntry | undefined, granted = false): Promise<RunGuard> {
     const lease = entry?.lease ?? undefined
     let closed = false
     /** The keeper this open counts on (shared by this store's openers of the run). */
@@ -179,7 +183,7 @@ export class RunGuards {
     if (lease) {
       mine = this.runLeases.get(lease)
       if (!mine) {
-        const k = { kept: this.t.keepLease(lease, Math.ceil(entry!.ttlMs! / 1000)), users: 0 }
+        const k = { kept: this.t.keepLease(lease, Math.ceil(entry!.ttlMs! / 1000), granted), users: 0 }
         this.runLeases.set(lease, (mine = k))
         // Given up (expired, or no keep-alive answered for two TTLs): the next open keeps it anew
         // if etcd still has it, or learns the run is gone.
