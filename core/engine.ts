@@ -162,7 +162,7 @@ export class Engine {
       return
     }
     if (this.opts.callSites === false || log.peek(slot)) return
-    Object.defineProperty(ident, 'site', { get: stream.followsOther ? holdSite(this.opts.siteBase) : captureSite(this.opts.siteBase, Engine.prototype.slot), enumerable: true, configurable: true })
+    Object.defineProperty(ident, 'site', { get: stream.followsOther ? holdSite(this.opts.siteBase, Engine.prototype.slot) : captureSite(this.opts.siteBase, Engine.prototype.slot), enumerable: true, configurable: true })
   }
 
   /** Run `call` (which must take its slot synchronously) with a call site known by the caller. */
