@@ -15,7 +15,7 @@ import { StatusEmitter, type StatusState } from './status.js'
 import type { Store } from './store.js'
 import { StreamLog, type StreamCache } from './stream-log.js'
 import { FollowWaits } from './follow-waits.js'
-import { assertNotCollected } from './snapshot.js'
+import { assertNotCollected, readSnapshotEarly } from './snapshot.js'
 
 export const MAIN_STREAM = 'main'
 
@@ -124,6 +124,7 @@ export class Engine {
       const log = new StreamLog(this.store, this.run, name, (err) => this.streamFailed(log, name, err), onHead, this.opts.cache?.(name))
       s = { name, log, followsOther: false }
       this.streams.set(name, s)
+      readSnapshotEarly(this, s)
     }
     return s
   }
@@ -161,7 +162,7 @@ export class Engine {
       return
     }
     if (this.opts.callSites === false || log.peek(slot)) return
-    Object.defineProperty(ident, 'site', { get: stream.followsOther ? holdSite(this.opts.siteBase) : captureSite(this.opts.siteBase, Engine.prototype.slot), enumerable: true, configurable: true })
+    Object.defineProperty(ident, 'site', { get: stream.followsOther ? holdSite(this.opts.siteBase, Engine.prototype.slot) : captureSite(this.opts.siteBase, Engine.prototype.slot), enumerable: true, configurable: true })
   }
 
   /** Run `call` (which must take its slot synchronously) with a call site known by the caller. */

@@ -13,7 +13,8 @@
  * for a fresh token before every connection (and after the gateway closes one whose token expired).
  */
 import { encodeMessage, LOCK_BUSY, LOCK_DECIDED, type Messages } from './protocol.js'
-import type { AcquireResult, FollowHandlers, OpenRunOptions, ProposeResult, SlotRef, Store, StoreHealth } from './store.js'
+import type { AcquireResult, FollowHandlers, OpenRunOptions, ProposeResult, RunMetaSource, SlotRef, Store, StoreHealth } from './store.js'
+import { metaBytes } from './store.js'
 import { GatewayConnection } from './gateway-connection.js'
 
 export type { GatewayStoreOptions, GatewayTimeouts, SocketFactory, SocketLike, TokenSource } from './gateway-options.js'
@@ -25,9 +26,10 @@ export class GatewayStore extends GatewayConnection implements Store {
     return () => this.health.delete(listener)
   }
 
-  openRun(run: string, meta: Uint8Array, opts: OpenRunOptions = {}): Promise<{ meta: Uint8Array; created: boolean }> {
+  openRun(run: string, meta: RunMetaSource, opts: OpenRunOptions = {}): Promise<{ meta: Uint8Array; created: boolean }> {
     this.run = run
-    this.meta = meta
+    // The gateway creates the run from the hello's record if it must: it always goes with it.
+    this.meta = metaBytes(meta)
     this.runOptions = opts
     return new Promise((resolve, reject) => {
       this.hello = {

@@ -12,7 +12,7 @@ import type { RandomMode } from './random.js'
 import { StatusEmitter, type Status, type StatusListener } from './status.js'
 import { withRetry, type RetryContext } from './retry.js'
 import { InputQueue, INPUT_STREAM, type InputLine } from './input.js'
-import type { Store } from './store.js'
+import type { RunMetaSource, Store } from './store.js'
 import type { StreamCache } from './stream-log.js'
 import { decodeMeta, META_FORMAT } from './record.js'
 import { announcePresence, type ReplicaRuntime } from './presence.js'
@@ -204,7 +204,7 @@ const RUN_RE = /^[A-Za-z0-9._-]{1,128}$/
  * Open the run, retrying retryable store faults (no quorum, unreachable) as every later call does,
  * with their status, until it opens, fails for good, or `opts.signal` aborts (which closes the store).
  */
-async function openRun(opts: ReplicaOptions, meta: Uint8Array): Promise<{ meta: Uint8Array; created: boolean }> {
+async function openRun(opts: ReplicaOptions, meta: RunMetaSource): Promise<{ meta: Uint8Array; created: boolean }> {
   const status = new StatusEmitter()
   const listening = opts.onStatus && status.on(opts.onStatus)
   const signal = opts.signal ?? new AbortController().signal
@@ -232,8 +232,9 @@ export async function createReplica(opts: ReplicaOptions): Promise<Replica> {
   const proposed = { format: META_FORMAT, program: opts.program, incarnation: randomHex(16), replicas: opts.replicas ?? null }
   let opened: { meta: Uint8Array; created: boolean }
   try {
-    // The run's time zone and locale: this replica's (chosen or its machine's) if it creates the run.
-    opened = await openRun(opts, codec.encode({ ...proposed, ...proposedZone(opts) }))
+    // The run's time zone and locale: this replica's (chosen or its machine's) if it creates the run,
+    // worked out only then (the machine's zone costs Intl's start-up: a joiner skips it).
+    opened = await openRun(opts, () => codec.encode({ ...proposed, ...proposedZone(opts) }))
   } catch (err) {
     await opts.store.close()
     throw err

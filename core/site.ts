@@ -85,12 +85,14 @@ export function captureSite(base?: string, above?: Function): () => string {
  * Like captureSite, for a call that most likely never names its site (a follower's: another
  * replica's record settles it): the stack is captured raw and its frames built only if the site is
  * named (holdFrames). Cheaper than captureSite's reading of the first frames when the site goes
- * unused, dearer when it is named (the whole captured stack is built then).
+ * unused, dearer when it is named (the whole captured stack is built then). `above`: as for
+ * captureSite; the frames above it are not captured, so a user-lowered Error.stackTraceLimit is
+ * not spent on RepJS's own frames (the site would come out '').
  */
-export function holdSite(base?: string): () => string {
-  if (!framesAsText()) return captureSite(base)
+export function holdSite(base?: string, above?: Function): () => string {
+  if (!framesAsText()) return captureSite(base, above)
   let site: string | undefined
-  const held = holdFrames(holdSite)
+  const held = holdFrames(above ?? holdSite)
   return () => (site ??= siteOfHeld(held(), base))
 }
 

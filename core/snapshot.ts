@@ -169,6 +169,20 @@ export async function collect(engine: Engine, stream: StreamState): Promise<{ be
 
 /** Streams whose snapshot was read since they began (restored, or checked before a first proposal). */
 const checked = new WeakSet<StreamState>()
+/** The latest snapshot as read when the stream opened, for its first check (see readSnapshotEarly). */
+const early = new WeakMap<StreamState, Promise<DecodedSnapshot | undefined>>()
+
+/**
+ * When a stream opens: read its latest snapshot now, alongside the log's first page, so that the
+ * check before its first proposal (assertNotCollected) needs no round trip of its own. Reading it
+ * earlier is as safe as just before proposing: EtcdStore.propose compares the snapshot key too, so
+ * no write lands below a snapshot taken after either read.
+ */
+export function readSnapshotEarly(engine: Engine, stream: StreamState): void {
+  const read = latest(engine, stream.name)
+  read.catch(() => {}) // awaited (or read again) by the first check; a stream never proposed on drops it
+  early.set(stream, read)
+}
 
 /**
  * Before proposing at `slot`: if the slot was collected (it is below the latest snapshot), fail
@@ -184,8 +198,12 @@ export function assertNotCollected(engine: Engine, stream: StreamState, slot: nu
 }
 
 async function readLatest(engine: Engine, stream: StreamState, slot: number): Promise<void> {
+  // The early read serves the stream's first check only: a later one (later slots known decided)
+  // must see a snapshot taken since, so it reads again. A failed early read is read again too.
+  const pre = checked.has(stream) ? undefined : early.get(stream)
+  early.delete(stream)
   checked.add(stream)
-  const snap = await latest(engine, stream.name)
+  const snap = await (pre ? pre.catch(() => latest(engine, stream.name)) : latest(engine, stream.name))
   if (!snap || snap.slot <= slot) return
   throw collectedError(stream.name, slot, snap.slot)
 }

@@ -9,6 +9,17 @@
  */
 export type Bytes = Uint8Array
 
+/**
+ * A run record to create, or how to make it: a function is called once, only when the record is
+ * written (a replica that joins an existing run skips its cost, e.g. the zone's Intl start-up).
+ */
+export type RunMetaSource = Bytes | (() => Bytes)
+
+/** The bytes of a RunMetaSource (calls a function source). */
+export function metaBytes(meta: RunMetaSource): Bytes {
+  return typeof meta === 'function' ? meta() : meta
+}
+
 export interface ProposeResult {
   /**
    * True if this proposal was written; false if another record was already there. The engine reads
@@ -84,7 +95,7 @@ export interface Store {
    * Create the run's record if absent (one transaction); return the stored one. A run that existed
    * and was deleted or expired fails with REPJS_RUN_GONE unless `opts.newRun` creates it again.
    */
-  openRun(run: string, meta: Bytes, opts?: OpenRunOptions): Promise<{ meta: Bytes; created: boolean }>
+  openRun(run: string, meta: RunMetaSource, opts?: OpenRunOptions): Promise<{ meta: Bytes; created: boolean }>
   /** First writer wins, in one transaction. `clearVotes` also deletes the slot's votes when winning. */
   propose(ref: SlotRef, record: Bytes, clearVotes?: boolean): Promise<ProposeResult>
   /** Deliver every decided slot >= fromSlot of a stream, now and as they are decided. Returns a stop function. */

@@ -91,11 +91,12 @@ export class StreamLog {
       )
     }
     // Catch-up progress (a stream whose head is shown): the log's head as the store knows it, read
-    // first (one read), so that progress shows the whole log's head from the start, not how far the
-    // windowed prefetch has read. If that read fails, the head is learned as records are read.
+    // alongside the first page (no round trip added before it), so that progress shows the whole
+    // log's head early, not how far the windowed prefetch has read. If that read fails, the head is
+    // learned as records are read.
     const headRead = onHead && store.headSlot?.(run, name)
-    if (headRead) headRead.then((head) => this.closed || this.arriveHead(head), () => {}).finally(start)
-    else start()
+    headRead?.then((head) => this.closed || this.arriveHead(head), () => {})
+    start()
   }
 
   private markCaughtUp(): void {

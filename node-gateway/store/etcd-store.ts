@@ -7,7 +7,7 @@
  */
 import type { Etcd3, IRangeRequest } from 'etcd3'
 import { badArgument } from '../../core/errors.js'
-import type { FollowHandlers, OpenRunOptions, ProposeResult, SlotRef, Store, StoreHealth } from '../../core/store.js'
+import type { FollowHandlers, OpenRunOptions, ProposeResult, RunMetaSource, SlotRef, Store, StoreHealth } from '../../core/store.js'
 import { createCodec } from '../../core/codec.js'
 import { createCborFormat } from '../../core/cbor-format.js'
 import { checkSnapshot, collectedError, snapshotPrefix } from '../../core/snapshot.js'
@@ -91,7 +91,7 @@ export class EtcdStore implements Store, LogSource {
   }
 
   /** See RunGuards.open. */
-  openRun(run: string, meta: Uint8Array, opts: OpenRunOptions = {}): Promise<OpenedRun> {
+  openRun(run: string, meta: RunMetaSource, opts: OpenRunOptions = {}): Promise<OpenedRun> {
     return this.guards.open(run, meta, opts)
   }
 

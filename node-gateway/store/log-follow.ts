@@ -124,8 +124,10 @@ function watchLog(src: LogSource, prefix: string, startRevision: string, deliver
  * watch starts right after that revision (a slot seen twice is dropped by `follow`). While pages
  * find slots, each asks for exactly the next `pageSize` slot numbers: etcd 3.4 walks the whole
  * key range of a range request in its index (to count it) whatever the limit, so open-ended
- * pages would cost O(slots left) each, O(n^2) for a long log. The first empty window (the end,
- * or a gap of a whole window) is followed by open-ended pages from its start. The next page is
+ * pages would cost O(slots left) each, O(n^2) for a long log. The first page is open-ended (most
+ * reads start near the end: one round trip), and a page cut by its limit is followed by windows
+ * after its last key; the first empty window (the end, or a gap of a whole window) is followed
+ * by an open-ended page from its start. The next page is
  * requested before the current one is delivered, so etcd reads it while this process decodes.
  */
 async function readFrom(src: LogSource, prefix: string, from: number, deliver: (kv: LogEntry) => void, stopped: () => boolean): Promise<string> {
@@ -140,7 +142,9 @@ async function readFrom(src: LogSource, prefix: string, from: number, deliver: (
   // Windows stop short of the last storable slot: past it, keys would no longer sort by number.
   const windowAt = (slot: number) => request(keyOf(slot), slot + src.pageSize <= MAX_SLOT ? { slot, size: src.pageSize } : undefined)
   const after = (key: Buffer) => Buffer.concat([key, Buffer.from([0])])
-  let next = windowAt(from)
+  // The first page is open-ended (an empty or short log: one round trip, not a window and then an
+  // open-ended page); pages after one that was cut by its limit are windows after its last key.
+  let next = request(keyOf(from))
   for (;;) {
     let res: RangePage
     try {
@@ -160,7 +164,7 @@ async function readFrom(src: LogSource, prefix: string, from: number, deliver: (
     if (stopped()) following = undefined
     else if (next.window && last) following = windowAt(next.window.slot + next.window.size)
     else if (next.window) following = request(next.key)
-    else if (res.more && last) following = request(after(last))
+    else if (res.more && last) following = slotOf(last.toString()) >= 0 ? windowAt(slotOf(last.toString()) + 1) : request(after(last))
     for (const kv of res.kvs) deliver(kv)
     if (!following) return revision
     next = following

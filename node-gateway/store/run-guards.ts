@@ -9,7 +9,7 @@ import type { ICompare, IRangeRequest, IRequestOp } from 'etcd3'
 import { ErrorCodes, RepJSError, badArgument } from '../../core/errors.js'
 import { decodeMeta } from '../../core/record.js'
 import { Backoff, sleep } from '../../core/retry.js'
-import type { OpenRunOptions, StoreHealth } from '../../core/store.js'
+import { metaBytes, type OpenRunOptions, type RunMetaSource, type StoreHealth } from '../../core/store.js'
 import type { Codec } from '../../core/codec.js'
 import { etcdCall } from './etcd-errors.js'
 import { leaseNotFound } from './grpc/status.js'
@@ -79,7 +79,10 @@ export class RunGuards {
    * Txn, both attached to a fresh lease of `opts.ttlMs` if given), unless the index entry says the
    * run existed and went: then REPJS_RUN_GONE, or with `opts.newRun` a new incarnation.
    */
-  async open(run: string, meta: Uint8Array, opts: OpenRunOptions = {}): Promise<OpenedRun> {
+  async open(run: string, metaSource: RunMetaSource, opts: OpenRunOptions = {}): Promise<OpenedRun> {
+    let made: Uint8Array | undefined
+    /** The record to create: made once, only when the run is created. */
+    const meta = () => (made ??= metaBytes(metaSource))
     const mk = metaKey(run)
     const ik = runIndexKey(run)
     // etcd's leases count whole seconds, up to 9,000,000,000 s.
@@ -108,8 +111,9 @@ export class RunGuards {
         if ((await this.range('opening the run', { key: b(mk) })).kvs[0]) continue
         throw runGoneError(run, entry)
       }
-      const created = await this.createRun(run, meta, opts.ttlMs ?? null, indexKv ? String(indexKv.mod_revision) : undefined)
-      if (created) return { meta, created: true, guard: await this.guard(run, created.revision, created.entry) }
+      const created = await this.createRun(run, meta(), opts.ttlMs ?? null, indexKv ? String(indexKv.mod_revision) : undefined)
+      // Its lease was granted just now: kept alive from a third of its TTL on, no keep-alive first.
+      if (created) return { meta: meta(), created: true, guard: await this.guard(run, created.revision, created.entry, true) }
       // Someone else created (or deleted) it meanwhile: read again.
     }
   }
@@ -145,8 +149,11 @@ export class RunGuards {
     return res.succeeded ? { revision: metaRevision ?? String(res.header.revision), entry } : undefined
   }
 
-  /** The guard of one open of a run; keeps the run's lease alive (shared by the store's openers) until closed. */
-  private async guard(run: string, metaRevision: string, entry: RunEntry | undefined): Promise<RunGuard> {
+  /**
+   * The guard of one open of a run; keeps the run's lease alive (shared by the store's openers) until
+   * closed. `granted`: the lease was granted just now (ready at once, see keepLease).
+   */
+  private async guard(run: string, metaRevision: string, entry: RunEntry | undefined, granted = false): Promise<RunGuard> {
     const lease = entry?.lease ?? undefined
     let closed = false
     /** The keeper this open counts on (shared by this store's openers of the run). */
@@ -179,7 +186,7 @@ export class RunGuards {
     if (lease) {
       mine = this.runLeases.get(lease)
       if (!mine) {
-        const k = { kept: this.t.keepLease(lease, Math.ceil(entry!.ttlMs! / 1000)), users: 0 }
+        const k = { kept: this.t.keepLease(lease, Math.ceil(entry!.ttlMs! / 1000), granted), users: 0 }
         this.runLeases.set(lease, (mine = k))
         // Given up (expired, or no keep-alive answered for two TTLs): the next open keeps it anew
         // if etcd still has it, or learns the run is gone.

@@ -53,7 +53,8 @@ export class RunOnceLocks {
     const keys = lockKeys(ref)
     const ttl = Math.max(1, Math.ceil(ttlMs / 1000))
     const id = await etcdCall('granting a lease', () => this.t.leaseGrant(ttl))
-    const lease = this.t.keepLease(id, ttl)
+    // Granted just now: ready at once, first keep-alive a third of the TTL later (no round trip now).
+    const lease = this.t.keepLease(id, ttl, true)
     const handle = randomInt(1, 2 ** 48)
     const token = lockToken(holder, id, handle)
     let res

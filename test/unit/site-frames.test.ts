@@ -25,6 +25,12 @@ test('sites read from V8 frames equal the sites read from the stack text', () =>
   expect(Object.values(frames.sites).every((s) => s !== '')).toBe(true)
 })
 
+test('with a lowered Error.stackTraceLimit, a held site (a follower\'s) is the caller below RepJS\'s frames, as a captured one', () => {
+  const { lowLimit } = run('sites.mjs', []) as { lowLimit: { held: string; captured: string } }
+  expect(lowLimit.captured).toMatch(/^sites\.mjs:\d+:\d+$/)
+  expect(lowLimit.held).toBe(lowLimit.captured)
+})
+
 test('a replica records the same API call sites whether read from frames or from text', () => {
   const lines = readFileSync(fixture('sites-api.mjs'), 'utf8').split('\n')
   const marked = lines.flatMap((l, i) => (l.includes('// site') ? [i + 1] : []))
