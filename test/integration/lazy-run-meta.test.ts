@@ -1,28 +1,18 @@
 // openRun takes the run record lazily: made (once) only when the run is created, so a replica that
 // joins skips its cost (the machine zone's Intl start-up). Over a gateway it always goes with the hello.
-import { pino } from 'pino'
-import { afterAll, beforeAll, expect, test } from 'vitest'
+import { expect, test } from 'vitest'
 import { GatewayStore } from '../../core/gateway-store.js'
-import { startGateway, type Gateway } from '../../node-gateway/gateway/index.js'
 import { createEtcdStore } from '../../node-gateway/store/etcd-store.js'
-import { startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
+import { uniqueRun } from '../helpers/etcd.js'
+import { useEtcdAndGateway } from '../helpers/etcd-gateway.js'
 import { runMeta } from '../helpers/raw-gateway.js'
 
-let etcd: Cluster
-let gw: Gateway
-beforeAll(async () => {
-  etcd = await startCluster(1)
-  gw = await startGateway({ etcd: etcd.endpoint, logger: pino({ level: 'silent' }) })
-})
-afterAll(async () => {
-  await gw?.close()
-  await etcd?.stop()
-})
+const env = useEtcdAndGateway()
 
 test('a direct store makes the run record only to create the run; a joiner never calls it', async () => {
   const run = uniqueRun()
-  const a = createEtcdStore({ endpoints: etcd.endpoint })
-  const b = createEtcdStore({ endpoints: etcd.endpoint })
+  const a = createEtcdStore({ endpoints: env.etcd.endpoint })
+  const b = createEtcdStore({ endpoints: env.etcd.endpoint })
   try {
     const meta = runMeta('creator')
     let made = 0
@@ -43,7 +33,7 @@ test('a direct store makes the run record only to create the run; a joiner never
 
 test('over a gateway the record is sent with the hello, and the gateway creates the run from it', async () => {
   const run = uniqueRun()
-  const store = new GatewayStore({ urls: gw.url, replicaId: 'creator' })
+  const store = new GatewayStore({ urls: env.gw.url, replicaId: 'creator' })
   try {
     const meta = runMeta('via-gateway')
     const opened = await store.openRun(run, () => meta)
