@@ -96,6 +96,38 @@ export async function waitHealthy(url: string, ms = 15000): Promise<void> {
   }
 }
 
+/** A member's process exited before it served: on chosen free ports, most likely another process took one first. */
+class MemberExited extends Error {}
+
+/** True if the etcd answering at `client` lists member `name` with peer URL `peer` (its own cluster). */
+async function answersAs(client: string, name: string, peer: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${client}/v3/cluster/member/list`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(1000) })
+    const list = (await res.json()) as { members?: Array<{ name?: string; peerURLs?: string[] }> }
+    return !!list.members?.some((x) => x.name === name && x.peerURLs?.includes(peer))
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Wait until member `m` is healthy and answers as itself. A free port is found by binding it and
+ * letting it go (freePort), so another process (another test's etcd, a proxy) can take it before
+ * etcd binds it: etcd then exits, and whatever holds the port would pass a bare /health check in
+ * its place (a test then stops the wrong process and talks to a stranger). MemberExited if the
+ * process ends first.
+ */
+async function waitServing(m: Member, advertisedPeer: string, ms = 15000): Promise<void> {
+  const until = Date.now() + ms
+  for (;;) {
+    const p = m.proc
+    if (p && (p.exitCode !== null || p.signalCode !== null)) throw new MemberExited(`etcd ${m.name} exited before serving on ${m.client} (another process may have taken its port)`)
+    if ((await waitHealthy(m.client, 0).then(() => true, () => false)) && (await answersAs(m.client, m.name, advertisedPeer))) return
+    if (Date.now() > until) throw new Error(`etcd ${m.name} at ${m.client} did not become healthy as itself`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
 /** A member process to start and stop (by PID) with these etcd arguments. */
 export function localMember(o: { name: string; client: string; peer: string; dataDir: string; args: string[]; onLog?: (line: string) => void }): Member {
   const m: Member = {
@@ -145,6 +177,8 @@ export interface ClusterOptions {
   clientPort?: number
   /** Client and peer ports of each initial member (default: free ports), e.g. to restart a cluster kept in dataDir. */
   ports?: Array<{ client: number; peer: number }>
+  /** Starts on fresh free ports if a chosen one was taken before etcd bound it (default 3; internal). */
+  portAttempts?: number
   /** Where etcd's own log goes (default: discarded). */
   onLog?: (line: string) => void
   /** More etcd flags for every member, after RepJS's own (so they win), e.g. ['--quota-backend-bytes', '1048576']. */
@@ -202,9 +236,15 @@ export async function startCluster(size = 1, opts: ClusterOptions = {}): Promise
   const members: Member[] = specs.map((s) => member(s, initial, 'new'))
   await Promise.all(members.map((m) => m.start()))
   try {
-    await Promise.all(members.map((m) => waitHealthy(m.client)))
+    await Promise.all(members.map((m, i) => waitServing(m, specs[i]!.advertised)))
   } catch (err) {
     await Promise.all(members.map((m) => m.stop()))
+    // A chosen free port was taken before etcd bound it: start again on other free ports.
+    const chosen = !opts.ports && opts.clientPort === undefined && !opts.dataDir
+    if (err instanceof MemberExited && chosen && (opts.portAttempts ?? 3) > 1) {
+      rmSync(root, { recursive: true, force: true })
+      return startCluster(size, { ...opts, portAttempts: (opts.portAttempts ?? 3) - 1 })
+    }
     throw err
   }
 
@@ -234,7 +274,7 @@ export async function startCluster(size = 1, opts: ClusterOptions = {}): Promise
     const m = member(s, added.initialCluster, 'existing')
     members.push(m)
     await m.start()
-    await waitHealthy(m.client)
+    await waitServing(m, s.advertised)
     return m
   }
 
