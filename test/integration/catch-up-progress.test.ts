@@ -52,7 +52,9 @@ test('repjs run --verbose joining a 20,000-slot run prints catch-up progress wit
   expect(p.stdout).toMatch(/^sum \d+\.\d{3}\n$/)
   const lines = p.stderr.split('\n')
   const progress = lines.map((l) => /^repjs: catching up: slot ([\d,]+) of ([\d,]+) \((\d+)%\)$/.exec(l)).filter((m) => m !== null)
-  expect(progress.length, p.stderr).toBeGreaterThanOrEqual(2)
+  // At least one: replayed calls are answered in the worker (the replay window), so the 20,000 slots
+  // take about half a second, one or two progress intervals; the interval itself is checked above.
+  expect(progress.length, p.stderr).toBeGreaterThanOrEqual(1)
   const slots = progress.map((m) => Number(m[1]!.replaceAll(',', '')))
   for (let i = 1; i < slots.length; i++) expect(slots[i]).toBeGreaterThan(slots[i - 1]!)
   for (const m of progress) expect(m[2], p.stderr).toBe('20,000')
