@@ -267,14 +267,26 @@ export async function startCluster(size = 1, opts: ClusterOptions = {}): Promise
     members.splice(members.indexOf(m), 1)
     rmSync(m.dataDir, { recursive: true, force: true })
   }
-  const add = async (o: AddOptions = {}) => {
+  const add = async (o: AddOptions = {}, attempts = 3): Promise<Member> => {
     const name = o.name ?? freshName()
     const s = await spec(name, o.clientPort, o.peerPort)
     const added = await untilReady(() => addMember(others(), name, s.advertised))
     const m = member(s, added.initialCluster, 'existing')
     members.push(m)
     await m.start()
-    await waitServing(m, s.advertised)
+    try {
+      await waitServing(m, s.advertised)
+    } catch (err) {
+      // A chosen free port was taken before etcd bound it: take the member out again (by its peer
+      // URL: it never started, so it has no name in the list) and add it on other free ports.
+      const chosen = o.clientPort === undefined && o.peerPort === undefined
+      if (!(err instanceof MemberExited) || !chosen || attempts <= 1) throw err
+      await untilReady(() => removeMember(others(m), s.advertised))
+      await m.stop()
+      members.splice(members.indexOf(m), 1)
+      rmSync(m.dataDir, { recursive: true, force: true })
+      return add({ ...o, name }, attempts - 1)
+    }
     return m
   }
 
