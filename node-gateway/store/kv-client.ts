@@ -71,13 +71,13 @@ export class KvClient {
     if (!(timeoutMs > 0)) return Promise.reject(new RangeError(`call timeout must be a positive number of ms, not ${timeoutMs}`))
     // setTimeout's range.
     const ms = Math.min(Math.ceil(timeoutMs), 0x7fffffff)
-    const deadline = Date.now() + ms
+    const deadline = performance.now() + ms
     return this.sessions.unary(deadline, (conn) => this.exchange(conn, path, message, deadline))
   }
 
   /** The call on one endpoint's connection, with what is left of its deadline. */
   private exchange(conn: H2Connection, path: string, message: Uint8Array, deadline: number): Promise<Uint8Array> {
-    const left = Math.min(Math.max(1, Math.ceil(deadline - Date.now())), 0x7fffffff)
+    const left = Math.min(Math.max(1, Math.ceil(deadline - performance.now())), 0x7fffffff)
     return conn.unary(path, message, deadline, left, this.maxResponseBytes)
   }
 }

@@ -98,7 +98,7 @@ class Watch implements Watcher {
     const sessions = this.kv.sessions
     const maxBytes = this.opts.maxResponseBytes ?? MAX_MESSAGE_BYTES
     return sessions.run(
-      Date.now() + sessions.timeoutMs,
+      performance.now() + sessions.timeoutMs,
       (u) => {
         const where = `${u.endpoint.authority}${PATH}`
         const call = u.conn.stream(PATH, HAS_LEADER, create, maxBytes, {

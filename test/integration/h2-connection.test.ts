@@ -260,7 +260,7 @@ test('close() fails calls in flight with CLOSED; stream ids near 2^31 retire the
   const conn = new H2Connection(url, hostname, Number(port), { dialTimeoutMs: 1000, firstStreamId: 0x7ffffffd })
   closers.push(() => conn.close(() => new Error('test over')))
   await conn.ready
-  const deadline = Date.now() + 2000
+  const deadline = performance.now() + 2000
   expect((await conn.unary('/echo', Buffer.from('one'), deadline, 2000, 1 << 20)).toString()).toBe('one')
   expect(conn.usable).toBe(true)
   expect((await conn.unary('/echo', Buffer.from('two'), deadline, 2000, 1 << 20)).toString()).toBe('two') // stream 2^31-1

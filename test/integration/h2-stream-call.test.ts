@@ -114,7 +114,7 @@ test('flow control: more than 20 MiB on one stream needs our stream and connecti
   const r = open(conn, 'go', 2 << 20)
   await expect.poll(() => r.got.length, { timeout: 30_000 }).toBe(total)
   expect(r.got.every((m) => m.length === 1 << 20 && m[0] === 1)).toBe(true)
-  expect((await conn.unary('/test.S/Unary', Buffer.from('x'), Date.now() + 2000, 2000, 1 << 20)).toString()).toBe('unary')
+  expect((await conn.unary('/test.S/Unary', Buffer.from('x'), performance.now() + 2000, 2000, 1 << 20)).toString()).toBe('unary')
   expect(r.ends()).toBe(0)
 }, 60_000)
 
@@ -194,7 +194,7 @@ function replyLater(s: http2.ServerHttp2Stream, ms: number): void {
   setTimeout(() => s.destroyed || s.end(frame(Buffer.from('unary'))), ms)
 }
 
-const unary = (conn: H2Connection) => conn.unary('/test.S/Unary', Buffer.from('x'), Date.now() + 5000, 5000, 1 << 20).then(String)
+const unary = (conn: H2Connection) => conn.unary('/test.S/Unary', Buffer.from('x'), performance.now() + 5000, 5000, 1 << 20).then(String)
 
 test("a handler's throw ends only its own stream: the connection and its other calls go on, and the throw is re-thrown, not hidden", async () => {
   const closed: number[] = []
@@ -259,7 +259,7 @@ test("past a call's deadline the connection must answer a ping: any frame read c
     (port) => dropPingAcks(port, closers),
   )
   const r = open(conn)
-  await expect(conn.unary('/test.S/Unary', Buffer.from('x'), Date.now() + 200, 200, 1 << 20)).rejects.toThrow(/Deadline exceeded/)
+  await expect(conn.unary('/test.S/Unary', Buffer.from('x'), performance.now() + 200, 200, 1 << 20)).rejects.toThrow(/Deadline exceeded/)
   // The ping (1 s) is never acked, but the stream's DATA keeps coming: 1.5 s of it, and it goes on.
   const seen = r.got.length
   await expect.poll(() => r.got.length, { timeout: 5000 }).toBeGreaterThanOrEqual(seen + 15)

@@ -7,7 +7,7 @@
 export class CallDeadlines<Call extends { readonly deadline: number }> {
   private readonly calls = new Set<Call>()
   private timer: NodeJS.Timeout | undefined
-  /** When the timer fires (epoch ms); Infinity when it is not armed. */
+  /** When the timer fires (a performance.now() instant, as every deadline here: a wall-clock step moves none); Infinity when it is not armed. */
   private at = Infinity
 
   constructor(private readonly expired: (call: Call) => void) {}
@@ -32,14 +32,14 @@ export class CallDeadlines<Call extends { readonly deadline: number }> {
   private arm(at: number): void {
     clearTimeout(this.timer)
     this.at = at
-    this.timer = setTimeout(() => this.fire(), Math.max(1, at - Date.now()))
+    this.timer = setTimeout(() => this.fire(), Math.max(1, at - performance.now()))
   }
 
   /** Expire every call whose deadline passed (within the timer's 1 ms granularity); re-arm for the rest. */
   private fire(): void {
     this.timer = undefined
     this.at = Infinity
-    const now = Date.now()
+    const now = performance.now()
     let next = Infinity
     for (const call of [...this.calls]) {
       if (call.deadline <= now + 1) this.expired(call)

@@ -143,7 +143,7 @@ export class Sessions {
   private failed(err: unknown, idx: number, deadline: number, moveOn: (err: unknown) => boolean): ConnectFailed {
     if (this.closed) throw clientClosed()
     if (moveOn(err)) this.failover(idx)
-    if (!(err instanceof ConnectFailed) || Date.now() >= deadline) throw err
+    if (!(err instanceof ConnectFailed) || performance.now() >= deadline) throw err
     return err
   }
 
@@ -171,7 +171,7 @@ export class Sessions {
   }
 
   private withDeadline<T>(p: Promise<T>, deadline: number, ep: Endpoint): Promise<T> {
-    const left = Math.min(deadline - Date.now(), 0x7fffffff)
+    const left = Math.min(deadline - performance.now(), 0x7fffffff)
     if (left <= 0) return Promise.reject(new ConnectFailed(`connect to ${ep.authority}: deadline exceeded`))
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => reject(new ConnectFailed(`connect to ${ep.authority}: no connection within the call deadline`)), left)

@@ -50,7 +50,7 @@ export class UnaryCall extends H2Stream {
     const bodyLen = 5 + payload.length
     const out = Buffer.allocUnsafe(9 + block.length + TIMEOUT_FIELD_MAX + (whole ? 9 + bodyLen : 0))
     let off = 9 + block.copy(out, 9)
-    off = writeTimeout(out, off, Math.min(Math.max(1, Math.ceil(this.deadline - Date.now())), this.timeoutMs))
+    off = writeTimeout(out, off, Math.min(Math.max(1, Math.ceil(this.deadline - performance.now())), this.timeoutMs))
     writeFrameHeader(out, 0, off - 9, HEADERS, END_HEADERS, id)
     if (whole) writeFrameHeader(out, off, bodyLen, DATA, END_STREAM, id)
     const body = whole ? out.subarray(off + 9, off + 9 + bodyLen) : (this.body = Buffer.allocUnsafe(bodyLen))
