@@ -58,7 +58,17 @@ export interface StreamState {
   log: StreamLog
   /** The last slot settled here was decided by another replica. */
   followsOther: boolean
+  /** Slots in a row settled here by this replica's own records (the log goes quiet after QUIET_AFTER). */
+  ownStreak: number
 }
+
+/**
+ * After this many slots in a row decided by this replica itself, a stream's log stops reading
+ * (StreamLog.quiet): the watch would only echo our own writes. Another replica's record (learned
+ * from a lost proposal) or any wait on the log reads it again. Large enough that a stream whose
+ * slots change hands often does not start and stop its read every few calls.
+ */
+const QUIET_AFTER = 32
 
 /** A value the codec gives back as the same value (no object: those come back as copies). */
 const decodesToItself = (v: unknown) => v === null || (typeof v !== 'object' && typeof v !== 'function' && typeof v !== 'symbol')
@@ -122,7 +132,7 @@ export class Engine {
     if (!s) {
       const onHead = name === MAIN_STREAM ? () => this.updateStatus() : undefined
       const log = new StreamLog(this.store, this.run, name, (err) => this.streamFailed(log, name, err), onHead, this.opts.cache?.(name))
-      s = { name, log, followsOther: false }
+      s = { name, log, followsOther: false, ownStreak: 0 }
       this.streams.set(name, s)
       readSnapshotEarly(this, s)
     }
@@ -268,12 +278,24 @@ export class Engine {
     if (own) this.ownRecords.delete(bytes)
     const rec = own ?? decodeRecord(this.codec, bytes, this.place(stream.name, slot), { legacy: this.opts.legacyRecords })
     rec.slot = slot
-    stream.followsOther = rec.by !== this.replicaId
+    this.decidedBy(stream, slot, rec.by !== this.replicaId)
     if (rec.kind !== ident.kind || rec.name !== ident.name || rec.argsHash !== ident.argsHash || this.sitesDiffer(ident, rec)) {
       if (callerOnStack && !ident.site && this.opts.callSites !== false) ident.site = callSite(this.opts.siteBase)
       throw this.diverged(divergedError(stream.name, slot, ident, rec))
     }
     return rec
+  }
+
+  /** Who decided the stream's slot: ours in a row for long enough quiets its log; another's wakes it. */
+  private decidedBy(stream: StreamState, slot: number, other: boolean): void {
+    stream.followsOther = other
+    if (other) {
+      stream.ownStreak = 0
+      stream.log.wake()
+    } else if (++stream.ownStreak >= QUIET_AFTER) {
+      stream.log.quiet()
+      stream.log.decidedHere(slot)
+    }
   }
 
   /**

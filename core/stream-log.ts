@@ -42,6 +42,8 @@ export class StreamLog {
   private closed = false
   /** Restored from a snapshot: the replica-local cache (records from slot 0 on) is not written. */
   private restarted = false
+  /** The read is stopped while this replica decides every slot itself (quiet()): woken by any wait. */
+  private quieted = false
   failure: unknown
 
   constructor(
@@ -164,6 +166,38 @@ export class StreamLog {
     this.follow(from)
   }
 
+  /**
+   * This replica has been deciding the stream's slots itself (the engine's judgement): stop reading,
+   * since the log's watch would only echo its own writes back (an event per call to decode, and one
+   * per call for etcd to send). A call then proposes without looking (the proposal is what decides:
+   * a slot another replica decided comes back in its answer, and the engine wakes the read); any
+   * wait on the log wakes it too. Not while behind, windowed, waited on, or with a replica-local
+   * cache (which must see every record).
+   */
+  quiet(): void {
+    if (this.quieted || !this.caughtUp || this.dropped || this.cache || this.closed || this.failure !== undefined) return
+    if (this.unreadFrom !== undefined || this.waiters.size > 0 || this.caughtUpWaiters.length > 0) return
+    this.quieted = true
+    this.stopRead()
+  }
+
+  /** Whether the read is stopped by quiet(). */
+  get isQuiet(): boolean {
+    return this.quieted
+  }
+
+  /** Read the log again after quiet(), from the first slot still needed. */
+  wake(): void {
+    if (!this.quieted) return
+    this.quieted = false
+    this.readAgain()
+  }
+
+  /** A slot this replica decided itself while quiet: the head moves with it (status, snapshots). */
+  decidedHere(slot: number): void {
+    if (this.quieted && slot > this.head) this.head = slot
+  }
+
   /** Done with a slot: forget its record. */
   release(slot: number): void {
     this.inflight.delete(slot)
@@ -227,8 +261,9 @@ export class StreamLog {
     let list = this.waiters.get(slot)
     if (!list) this.waiters.set(slot, (list = []))
     list.push(cb)
-    // The read stopped at a full window: read on, and keep reading while this waits.
-    if (this.dropped && !this.reading) this.readAgain()
+    // The read stopped at a full window, or while quiet: read on, and keep reading while this waits.
+    if (this.quieted) this.wake()
+    else if (this.dropped && !this.reading) this.readAgain()
     return () => {
       const l = this.waiters.get(slot)
       if (!l) return
