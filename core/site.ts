@@ -117,14 +117,21 @@ export function siteOf(stack: string | undefined, base?: string): string {
 export function siteOfFrames(frames: V8Frame[] | undefined, base?: string): string {
   for (const f of frames ?? []) {
     const file = f.getScriptNameOrSourceURL?.() || f.getFileName()
+    if (!file) continue
+    // RepJS's own frames come first: told by their file alone, without asking V8 for a position.
+    const plain = plainFile(file)
+    if (plain && internal(strip(file))) continue
     const line = f.getLineNumber()
     const column = f.getColumnNumber()
-    if (!file || line === null || column === null) continue
-    const site = plainFile(file) ? siteOfFile(file, line, column, base) : siteAt(`${file}:${line}:${column}`, base)
+    if (line === null || column === null) continue
+    const site = plain ? siteOfFile(file, line, column, base) : siteAt(`${file}:${line}:${column}`, base)
     if (site !== undefined) return site
   }
   return ''
 }
+
+/** A file of RepJS's own or of the runtime's internals (`node:...`): never a call's site. */
+const internal = (file: string) => file.startsWith('node:') || ownDirs.some((d) => file.startsWith(d))
 
 /**
  * A frame's file whose location `locate` reads back exactly as it is (an absolute path, a file:
@@ -141,7 +148,7 @@ function siteAt(raw: string, base: string | undefined): string | undefined {
 /** The site at a location, or undefined when it is RepJS's own or a runtime internal. */
 function siteOfFile(path: string, line: number, column: number, base: string | undefined): string | undefined {
   let file = strip(path)
-  if (file.startsWith('node:') || ownDirs.some((d) => file.startsWith(d))) return undefined
+  if (internal(file)) return undefined
   if (base && file.startsWith(strip(base))) file = file.slice(strip(base).length)
   return `${file}:${line}:${column}`
 }
