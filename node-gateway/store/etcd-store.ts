@@ -5,7 +5,7 @@
  * http://, etcd3's otherwise; the store never asks which. The run lifecycle's guards are
  * run-guards.ts, following a log log-follow.ts, run-once locks run-once-lock.ts.
  */
-import type { Etcd3, IRangeRequest } from 'etcd3'
+import type { Etcd3, IRangeRequest, ITxnResponse } from 'etcd3'
 import { badArgument } from '../../core/errors.js'
 import type { FollowHandlers, OpenRunOptions, ProposeResult, RunMetaSource, SlotRef, Store, StoreHealth } from '../../core/store.js'
 import { createCodec } from '../../core/codec.js'
@@ -13,6 +13,8 @@ import { createCborFormat } from '../../core/cbor-format.js'
 import { checkSnapshot, collectedError, snapshotPrefix } from '../../core/snapshot.js'
 import { etcdCall } from './etcd-errors.js'
 import { metaKey, pad, prefixEnd, presenceKey, slotKey, slotOf, slotPrefix, snapKey, votePrefix } from './keys.js'
+import { encodeProposeTxn, txnSucceeded } from './grpc/propose-txn.js'
+import { decodeTxnResponse } from './grpc/txn-codec.js'
 import { followLog, type LogSource } from './log-follow.js'
 import { PresenceLease } from './presence-lease.js'
 import { RunGuards, type OpenedRun, type RunGuard } from './run-guards.js'
@@ -112,11 +114,23 @@ export class EtcdStore implements Store, LogSource {
     const snapBytes = b(snap)
     const success = [put(key, record, guard?.lease)]
     if (clearVotes) success.push(delPrefix(votePrefix(ref.run, ref.stream, ref.slot)))
+    // The transport takes the Txn's bytes: the proposal's own encoding (grpc/propose-txn.ts).
+    const fast = this.transport.txnBytes !== undefined && !clearVotes
     for (;;) {
       const snapped = this.snapped.has(snap)
-      const below = snapped ? valueBelow(snapBytes, snapshotPrefix(storedCodec, ref.run, ref.stream, ref.slot + 1)) : absent(snapBytes)
-      const res = await this.guards.guarded('a proposal', guard, [absent(key), below], success, [get(key), countOf(snapBytes)])
-      if (res.succeeded) return { won: true, record }
+      const bound = snapped ? snapshotPrefix(storedCodec, ref.run, ref.stream, ref.slot + 1) : undefined
+      let res: ITxnResponse
+      if (fast) {
+        const request = encodeProposeTxn({ key, record, lease: guard?.lease, snapKey: snapBytes, snapBelow: bound, meta: guard && this.guards.metaOf(guard) })
+        const answer = await this.guards.guardedBytes('a proposal', guard, (t) => t.txnBytes!(request))
+        if (txnSucceeded(answer)) return { won: true, record }
+        res = decodeTxnResponse(answer)
+        await this.guards.checkFailed(guard, res)
+      } else {
+        const below = bound ? valueBelow(snapBytes, bound) : absent(snapBytes)
+        res = await this.guards.guarded('a proposal', guard, [absent(key), below], success, [get(key), countOf(snapBytes)])
+        if (res.succeeded) return { won: true, record }
+      }
       const kv = res.responses[0]!.response_range.kvs[0]
       if (kv) return { won: false, record: bytes(kv.value) }
       const hasSnap = Number(res.responses[1]!.response_range.count) > 0

@@ -5,13 +5,13 @@
  * so a deleted or re-created run is never written into. One watch per opened run record tells its
  * openers when the run goes.
  */
-import type { ICompare, IRangeRequest, IRequestOp } from 'etcd3'
+import type { ICompare, IRangeRequest, IRequestOp, ITxnResponse } from 'etcd3'
 import { ErrorCodes, RepJSError, badArgument } from '../../core/errors.js'
 import { decodeMeta } from '../../core/record.js'
 import { Backoff, sleep } from '../../core/retry.js'
 import { metaBytes, type OpenRunOptions, type RunMetaSource, type StoreHealth } from '../../core/store.js'
 import type { Codec } from '../../core/codec.js'
-import { etcdCall } from './etcd-errors.js'
+import { etcdCall, storeError } from './etcd-errors.js'
 import { leaseNotFound } from './grpc/status.js'
 import { metaKey, runIndexKey } from './keys.js'
 import type { KeptLease } from './lease-keeper.js'
@@ -276,12 +276,35 @@ export class RunGuards {
       if (leaseNotFound((err as RepJSError).cause)) throw await this.goneOrChanged(guard, undefined)
       throw err
     }
-    if (!res.succeeded) {
-      const metaKv = res.responses[res.responses.length - 1]!.response_range.kvs[0]
-      const err = await this.wentBy(guard, metaKv)
-      if (err) throw err
-    }
+    if (!res.succeeded) await this.checkFailed(guard, res)
     return res
+  }
+
+  /**
+   * guarded() for a Txn the caller encoded itself, with the guard's compare and read in it (the
+   * proposal's fast path, grpc/propose-txn.ts): the response's bytes, failures converted as
+   * guarded()'s. A response that did not succeed is the caller's to check with `checkFailed`.
+   */
+  async guardedBytes(what: string, guard: RunGuard | undefined, send: (t: Transport) => Promise<Uint8Array>): Promise<Uint8Array> {
+    try {
+      return await send(this.t)
+    } catch (err) {
+      if (guard && leaseNotFound(err)) throw await this.goneOrChanged(guard, undefined)
+      throw storeError(err, what)
+    }
+  }
+
+  /** A guarded Txn that did not succeed: REPJS_RUN_GONE / REPJS_RUN_CHANGED if the run record (read last) says so. */
+  async checkFailed(guard: RunGuard | undefined, res: ITxnResponse): Promise<void> {
+    if (!guard) return
+    const metaKv = res.responses[res.responses.length - 1]!.response_range.kvs[0]
+    const err = await this.wentBy(guard, metaKv)
+    if (err) throw err
+  }
+
+  /** The guard's run record key (bytes) and create revision, as a Txn encoded by hand compares them. */
+  metaOf(guard: RunGuard): { key: Buffer; createRevision: string } {
+    return { key: this.guardOps(guard).compare.key as Buffer, createRevision: guard.metaRevision }
   }
 
   /** The compare and the read of the run record a guarded Txn adds, made once per guard (the same for each of its writes). */

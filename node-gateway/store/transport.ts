@@ -16,6 +16,11 @@ export interface Transport {
   /** Which implementation this is (for diagnostics and benchmarks; nothing branches on it). */
   readonly kind: 'http2' | 'etcd3'
   txn(req: ITxnRequest): Promise<ITxnResponse>
+  /**
+   * Optional: a Txn already encoded (a TxnRequest's bytes), answered with the TxnResponse's bytes
+   * (the proposal's fast path, grpc/propose-txn.ts). Failures as txn's.
+   */
+  txnBytes?(request: Uint8Array): Promise<Uint8Array>
   range(req: IRangeRequest): Promise<IRangeResponse>
   /** A range read with keys, values, the revision and `more` only (the log's catch-up reads). */
   rangePage(req: IRangeRequest): Promise<RangePage>
