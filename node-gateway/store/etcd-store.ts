@@ -107,27 +107,52 @@ export class EtcdStore implements Store, LogSource {
    * also compares the snapshot key, absent or taken at this slot or earlier (by its leading bytes,
    * see snapshotPrefix), whichever this store last saw, and learns from the failure branch.
    */
-  async propose(ref: SlotRef, record: Uint8Array, clearVotes = false, guard = this.guardOf(ref.run)): Promise<ProposeResult> {
+  propose(ref: SlotRef, record: Uint8Array, clearVotes = false, guard = this.guardOf(ref.run)): Promise<ProposeResult> {
+    // The transport takes the Txn's bytes: the proposal's own encoding (grpc/propose-txn.ts), in a
+    // function of its own (a fresh process interprets, and V8 compiles, only this per call).
+    return this.transport.txnBytes !== undefined && !clearVotes ? this.proposeBytes(ref, record, guard) : this.proposeOps(ref, record, clearVotes, guard)
+  }
+
+  /** The proposal's Txn by hand; a lost one goes on as proposeOps with its answer. */
+  private async proposeBytes(ref: SlotRef, record: Uint8Array, guard: RunGuard | undefined): Promise<ProposeResult> {
+    const snap = snapKey(ref.run, ref.stream)
+    const snapped = this.snapped.has(snap)
+    const request = encodeProposeTxn({
+      key: b(slotKey(ref.run, ref.stream, ref.slot)),
+      record,
+      lease: guard?.lease,
+      snapKey: b(snap),
+      snapBelow: snapped ? snapshotPrefix(storedCodec, ref.run, ref.stream, ref.slot + 1) : undefined,
+      meta: guard && this.guards.metaOf(guard),
+    })
+    const answer = await this.guards.guardedBytes('a proposal', guard, (t) => t.txnBytes!(request))
+    if (txnSucceeded(answer)) return { won: true, record }
+    const res = decodeTxnResponse(answer)
+    await this.guards.checkFailed(guard, res)
+    return this.proposeOps(ref, record, false, guard, { res, snapped })
+  }
+
+  /**
+   * The proposal's Txn from etcd3-shaped ops (any transport; with clearVotes), again as long as the
+   * snapshot key's compare failed. `lost`: the answer of a first attempt already made, and whether
+   * it compared the snapshot key as snapped.
+   */
+  private async proposeOps(ref: SlotRef, record: Uint8Array, clearVotes: boolean, guard: RunGuard | undefined, lost?: { res: ITxnResponse; snapped: boolean }): Promise<ProposeResult> {
     // Each key as bytes once, for the several ops of the Txn that name it.
     const key = b(slotKey(ref.run, ref.stream, ref.slot))
     const snap = snapKey(ref.run, ref.stream)
     const snapBytes = b(snap)
     const success = [put(key, record, guard?.lease)]
     if (clearVotes) success.push(delPrefix(votePrefix(ref.run, ref.stream, ref.slot)))
-    // The transport takes the Txn's bytes: the proposal's own encoding (grpc/propose-txn.ts).
-    const fast = this.transport.txnBytes !== undefined && !clearVotes
     for (;;) {
-      const snapped = this.snapped.has(snap)
-      const bound = snapped ? snapshotPrefix(storedCodec, ref.run, ref.stream, ref.slot + 1) : undefined
       let res: ITxnResponse
-      if (fast) {
-        const request = encodeProposeTxn({ key, record, lease: guard?.lease, snapKey: snapBytes, snapBelow: bound, meta: guard && this.guards.metaOf(guard) })
-        const answer = await this.guards.guardedBytes('a proposal', guard, (t) => t.txnBytes!(request))
-        if (txnSucceeded(answer)) return { won: true, record }
-        res = decodeTxnResponse(answer)
-        await this.guards.checkFailed(guard, res)
+      let snapped: boolean
+      if (lost) {
+        ;({ res, snapped } = lost)
+        lost = undefined
       } else {
-        const below = bound ? valueBelow(snapBytes, bound) : absent(snapBytes)
+        snapped = this.snapped.has(snap)
+        const below = snapped ? valueBelow(snapBytes, snapshotPrefix(storedCodec, ref.run, ref.stream, ref.slot + 1)) : absent(snapBytes)
         res = await this.guards.guarded('a proposal', guard, [absent(key), below], success, [get(key), countOf(snapBytes)])
         if (res.succeeded) return { won: true, record }
       }
