@@ -58,17 +58,7 @@ export interface StreamState {
   log: StreamLog
   /** The last slot settled here was decided by another replica. */
   followsOther: boolean
-  /** Slots in a row settled here by this replica's own records (the log goes quiet after QUIET_AFTER). */
-  ownStreak: number
 }
-
-/**
- * After this many slots in a row decided by this replica itself, a stream's log stops reading
- * (StreamLog.quiet): the watch would only echo our own writes. Another replica's record (learned
- * from a lost proposal) or any wait on the log reads it again. Large enough that a stream whose
- * slots change hands often does not start and stop its read every few calls.
- */
-const QUIET_AFTER = 32
 
 /** A value the codec gives back as the same value (no object: those come back as copies). */
 const decodesToItself = (v: unknown) => v === null || (typeof v !== 'object' && typeof v !== 'function' && typeof v !== 'symbol')
@@ -132,7 +122,7 @@ export class Engine {
     if (!s) {
       const onHead = name === MAIN_STREAM ? () => this.updateStatus() : undefined
       const log = new StreamLog(this.store, this.run, name, (err) => this.streamFailed(log, name, err), onHead, this.opts.cache?.(name))
-      s = { name, log, followsOther: false, ownStreak: 0 }
+      s = { name, log, followsOther: false }
       this.streams.set(name, s)
       readSnapshotEarly(this, s)
     }
@@ -223,7 +213,7 @@ export class Engine {
     this.attachSite(ident, stream, slot)
     try {
       const hit = log.peek(slot)
-      if (hit) return this.check(stream, slot, ident, hit, true)
+      if (hit) return this.settle(stream, slot, this.check(stream, slot, ident, hit, true))
       const knowing = log.known(slot)
       const known = knowing instanceof Promise ? await knowing : knowing
       if (log.failure) throw log.failure
@@ -235,7 +225,7 @@ export class Engine {
         bytes = await decide(slot)
       }
       this.assertOpen()
-      return this.check(stream, slot, ident, bytes)
+      return this.settle(stream, slot, this.check(stream, slot, ident, bytes))
     } catch (err) {
       // Closed under this call by a halt (the run went, the store failed): the cause, not "closed".
       if (this.halted && RepJSError.is(err, ErrorCodes.CLOSED)) throw this.halted
@@ -258,7 +248,7 @@ export class Engine {
     if (!bytes) return undefined
     const slot = log.take()
     try {
-      return this.check(stream, slot, ident, bytes)
+      return this.settle(stream, slot, this.check(stream, slot, ident, bytes))
     } finally {
       log.release(slot)
     }
@@ -278,7 +268,7 @@ export class Engine {
     if (own) this.ownRecords.delete(bytes)
     const rec = own ?? decodeRecord(this.codec, bytes, this.place(stream.name, slot), { legacy: this.opts.legacyRecords })
     rec.slot = slot
-    this.decidedBy(stream, slot, rec.by !== this.replicaId)
+    stream.followsOther = rec.by !== this.replicaId
     if (rec.kind !== ident.kind || rec.name !== ident.name || rec.argsHash !== ident.argsHash || this.sitesDiffer(ident, rec)) {
       if (callerOnStack && !ident.site && this.opts.callSites !== false) ident.site = callSite(this.opts.siteBase)
       throw this.diverged(divergedError(stream.name, slot, ident, rec))
@@ -286,16 +276,10 @@ export class Engine {
     return rec
   }
 
-  /** Who decided the stream's slot: ours in a row for long enough quiets its log; another's wakes it. */
-  private decidedBy(stream: StreamState, slot: number, other: boolean): void {
-    stream.followsOther = other
-    if (other) {
-      stream.ownStreak = 0
-      stream.log.wake()
-    } else if (++stream.ownStreak >= QUIET_AFTER) {
-      stream.log.quiet()
-      stream.log.decidedHere(slot)
-    }
+  /** A slot's decided record, checked: the stream's log learns who decided it (StreamLog.settled: its quiet read). */
+  private settle(stream: StreamState, slot: number, rec: SlotRecord): SlotRecord {
+    stream.log.settled(slot, rec.by === this.replicaId)
+    return rec
   }
 
   /**

@@ -87,6 +87,12 @@ export type StoreHealth = 'ok' | 'reconnecting' | 'waiting-for-quorum' | 'failed
 
 export interface Store {
   /**
+   * Optional: stopping follow() and following again is cheap and cannot be refused (direct etcd: a
+   * range read and a watch; not a gateway, whose subscriptions are capped and rate-limited). A
+   * stream's log then stops reading while this replica decides its slots itself (StreamLog.settled).
+   */
+  readonly cheapFollow?: boolean
+  /**
    * Optional: connection health pushed by the store (the gateway client), shown as status. 'failed'
    * comes with the error that stops the replica.
    */

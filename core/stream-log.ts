@@ -21,6 +21,16 @@ export interface StreamCache {
 /** Decided records held ahead of the next slot taken, at most. */
 export const PREFETCH_WINDOW = 4096
 
+/**
+ * After this many slots in a row decided by this replica itself, the log stops reading (quiet):
+ * its watch would only echo the replica's own writes. Large enough that a stream whose slots change
+ * hands often does not start and stop its read every few calls.
+ */
+export const QUIET_AFTER = 32
+
+/** A quiet log with no slot taken for this long reads again (an idle replica learns the head). */
+export const QUIET_IDLE_MS = 100
+
 export class StreamLog {
   /** The next slot a call on this stream takes. */
   next = 0
@@ -42,8 +52,15 @@ export class StreamLog {
   private closed = false
   /** Restored from a snapshot: the replica-local cache (records from slot 0 on) is not written. */
   private restarted = false
-  /** The read is stopped while this replica decides every slot itself (quiet()): woken by any wait. */
+  /** The read is stopped while this replica decides every slot itself (see settled()): woken by any wait. */
   private quieted = false
+  /** Slots in a row settled by this replica's own records since the read last started or woke. */
+  private ownStreak = 0
+  /** While quiet: a slot was taken since the idle check last ran; the check itself. */
+  private takenWhileQuiet = false
+  private idleCheck: ReturnType<typeof setInterval> | undefined
+  /** The store's follow can stop and start again at no risk (Store.cheapFollow), and no cache must see every record. */
+  private readonly mayQuiet: boolean
   failure: unknown
 
   constructor(
@@ -56,6 +73,7 @@ export class StreamLog {
     private readonly cache?: StreamCache,
   ) {
     this.stopFollow = () => {}
+    this.mayQuiet = store.cheapFollow === true && cache === undefined
     const follow = (this.follow = (from: number) => {
       if (this.closed) return
       this.stopRead()
@@ -136,6 +154,7 @@ export class StreamLog {
   take(): number {
     const slot = this.next++
     this.inflight.add(slot)
+    this.takenWhileQuiet = true
     if (this.dropped && this.next + PREFETCH_WINDOW / 2 >= this.unreadFrom!) this.readAgain()
     return slot
   }
@@ -167,35 +186,55 @@ export class StreamLog {
   }
 
   /**
-   * This replica has been deciding the stream's slots itself (the engine's judgement): stop reading,
-   * since the log's watch would only echo its own writes back (an event per call to decode, and one
-   * per call for etcd to send). A call then proposes without looking (the proposal is what decides:
-   * a slot another replica decided comes back in its answer, and the engine wakes the read); any
-   * wait on the log wakes it too. Not while behind, windowed, waited on, or with a replica-local
-   * cache (which must see every record).
+   * A slot taken here was settled, by this replica's own record or by another's (the engine's call,
+   * after the identity check). QUIET_AFTER own ones in a row stop the read (quiet): the log's watch
+   * would only echo this replica's writes back (an event per call to decode, one per call for etcd
+   * to send). A call then proposes without looking (the proposal is what decides: a slot another
+   * replica decided comes back in its answer, and settling it here wakes the read); any wait on the
+   * log wakes it too, and so does QUIET_IDLE_MS without a slot taken (an idle replica learns what the
+   * others decide, for its status). Only where stopping and starting the read is cheap and cannot be
+   * refused (Store.cheapFollow: direct etcd, not a gateway's capped subscriptions), and not with a
+   * replica-local cache (it must see every record), nor while behind, windowed or waited on.
    */
-  quiet(): void {
-    if (this.quieted || !this.caughtUp || this.dropped || this.cache || this.closed || this.failure !== undefined) return
-    if (this.unreadFrom !== undefined || this.waiters.size > 0 || this.caughtUpWaiters.length > 0) return
-    this.quieted = true
-    this.stopRead()
+  settled(slot: number, own: boolean): void {
+    if (!own) {
+      this.ownStreak = 0
+      return this.wake()
+    }
+    if (this.quieted) {
+      if (slot > this.head) this.head = slot
+      return
+    }
+    if (++this.ownStreak >= QUIET_AFTER && this.mayQuiet) this.quiet()
   }
 
-  /** Whether the read is stopped by quiet(). */
+  private quiet(): void {
+    if (!this.caughtUp || this.dropped || this.closed || this.failure !== undefined) return
+    if (this.unreadFrom !== undefined || this.waiters.size > 0 || this.caughtUpWaiters.length > 0) return
+    this.quieted = true
+    this.takenWhileQuiet = false
+    this.stopRead()
+    const check = (this.idleCheck = setInterval(() => {
+      if (!this.takenWhileQuiet && this.inflight.size === 0) this.wake()
+      this.takenWhileQuiet = false
+    }, QUIET_IDLE_MS))
+    // Never what keeps a process alive (Node's timers have unref; a browser's are numbers).
+    ;(check as { unref?: () => void }).unref?.()
+  }
+
+  /** Whether the read is stopped because this replica decides the stream's slots itself. */
   get isQuiet(): boolean {
     return this.quieted
   }
 
-  /** Read the log again after quiet(), from the first slot still needed. */
-  wake(): void {
+  /** Read the log again after it went quiet, from the first slot still needed. */
+  private wake(): void {
     if (!this.quieted) return
     this.quieted = false
+    this.ownStreak = 0
+    clearInterval(this.idleCheck)
+    this.idleCheck = undefined
     this.readAgain()
-  }
-
-  /** A slot this replica decided itself while quiet: the head moves with it (status, snapshots). */
-  decidedHere(slot: number): void {
-    if (this.quieted && slot > this.head) this.head = slot
   }
 
   /** Done with a slot: forget its record. */
@@ -274,6 +313,7 @@ export class StreamLog {
 
   close(): void {
     this.closed = true
+    clearInterval(this.idleCheck)
     this.stopRead()
     this.wakeAll()
   }

@@ -63,6 +63,8 @@ export class EtcdStore implements Store, LogSource {
   private readonly locks: RunOnceLocks
   /** Log watches etcd cancelled because their start revision was compacted away (each restarted from a range read). */
   watchesCompacted = 0
+  /** A follow is a range read and a watch: stopping and starting it again is cheap (Store.cheapFollow). */
+  readonly cheapFollow = true
   private readonly onWatchCompacted: (() => void) | undefined
 
   constructor(opts: EtcdStoreOptions) {
@@ -125,9 +127,12 @@ export class EtcdStore implements Store, LogSource {
       snapBelow: snapped ? snapshotPrefix(storedCodec, ref.run, ref.stream, ref.slot + 1) : undefined,
       meta: guard && this.guards.metaOf(guard),
     })
-    const answer = await this.guards.guardedBytes('a proposal', guard, (t) => t.txnBytes!(request))
-    if (txnSucceeded(answer)) return { won: true, record }
-    const res = decodeTxnResponse(answer)
+    // Read inside guardedBytes: an answer that cannot be read fails as the generic path's does (REPJS_STORE).
+    const res = await this.guards.guardedBytes('a proposal', guard, async (t) => {
+      const answer = await t.txnBytes!(request)
+      return txnSucceeded(answer) ? undefined : decodeTxnResponse(answer)
+    })
+    if (!res) return { won: true, record }
     await this.guards.checkFailed(guard, res)
     return this.proposeOps(ref, record, false, guard, { res, snapped })
   }

@@ -283,9 +283,10 @@ export class RunGuards {
   /**
    * guarded() for a Txn the caller encoded itself, with the guard's compare and read in it (the
    * proposal's fast path, grpc/propose-txn.ts): the response's bytes, failures converted as
-   * guarded()'s. A response that did not succeed is the caller's to check with `checkFailed`.
+   * guarded()'s (`send` reads the answer too, so an answer it cannot read fails the same way). A
+   * response that did not succeed is the caller's to check with `checkFailed`.
    */
-  async guardedBytes(what: string, guard: RunGuard | undefined, send: (t: Transport) => Promise<Uint8Array>): Promise<Uint8Array> {
+  async guardedBytes<T>(what: string, guard: RunGuard | undefined, send: (t: Transport) => Promise<T>): Promise<T> {
     try {
       return await send(this.t)
     } catch (err) {

@@ -8,7 +8,7 @@ import { createCborFormat } from '../../core/cbor-format.js'
 import { GatewayStore } from '../../core/gateway-store.js'
 import { createReplica, type Replica } from '../../core/replica.js'
 import type { FollowHandlers, Store } from '../../core/store.js'
-import { StreamLog } from '../../core/stream-log.js'
+import { QUIET_AFTER, StreamLog } from '../../core/stream-log.js'
 import { startGateway, type Gateway } from '../../node-gateway/gateway/index.js'
 import { createEtcdStore } from '../../node-gateway/store/etcd-store.js'
 import { startCluster, uniqueRun, type Cluster } from '../helpers/etcd.js'
@@ -50,34 +50,56 @@ async function replica(kind: 'direct' | 'gateway', run: string, replicaId: strin
   return { rep, ...c }
 }
 
-for (const kind of ['direct', 'gateway'] as const) {
-  test(`${kind}: a replica deciding every slot itself stops reading its log; another replica's slot wakes it, and both agree`, async () => {
-    const run = uniqueRun(`quiet-${kind}`)
-    const a = await replica(kind, run, 'a')
-    const who = (r: Replica, me: string) => r.distributed(() => me, { name: 'who' })
-    const callA = who(a.rep, 'a')
-    for (let i = 0; i < 200; i++) expect(await callA()).toBe('a')
-    // Without quiet, each of the 200 slots comes back through the log (an echo of a's own write).
-    expect(a.delivered()).toBeLessThan(60)
-    const readsQuiet = a.reads()
+test('direct: a replica deciding every slot itself stops reading its log; another replica\'s slot wakes it, and both agree', async () => {
+  const run = uniqueRun('quiet-direct')
+  const a = await replica('direct', run, 'a')
+  const who = (r: Replica, me: string) => r.distributed(() => me, { name: 'who' })
+  const callA = who(a.rep, 'a')
+  for (let i = 0; i < 200; i++) expect(await callA()).toBe('a')
+  // Without quiet, each of the 200 slots comes back through the log (an echo of a's own write).
+  expect(a.delivered()).toBeLessThan(60)
+  const readsQuiet = a.reads()
 
-    // b joins: it replays a's 200 slots from the log, then decides the next ones itself.
-    const b = await replica(kind, run, 'b')
-    const callB = who(b.rep, 'b')
-    for (let i = 0; i < 200; i++) expect(await callB()).toBe('a')
-    for (let i = 0; i < 5; i++) expect(await callB()).toBe('b')
-    // a's next call finds b's record (its proposal lost): a reads its log again and follows b.
-    for (let i = 0; i < 5; i++) expect(await callA()).toBe('b')
-    expect(a.reads()).toBeGreaterThan(readsQuiet)
-    // From here a follows: b's next slots reach a through the log, a proposes nothing.
-    const before = a.delivered()
-    for (let i = 0; i < 10; i++) {
-      expect(await callB()).toBe('b')
-      expect(await callA()).toBe('b')
-    }
-    expect(a.delivered() - before).toBeGreaterThanOrEqual(9)
-  })
-}
+  // b joins: it replays a's 200 slots from the log, then decides the next ones itself.
+  const b = await replica('direct', run, 'b')
+  const callB = who(b.rep, 'b')
+  for (let i = 0; i < 200; i++) expect(await callB()).toBe('a')
+  for (let i = 0; i < 5; i++) expect(await callB()).toBe('b')
+  // a's next call finds b's record (its proposal lost, or its idle log read again): a reads its log again and follows b.
+  for (let i = 0; i < 5; i++) expect(await callA()).toBe('b')
+  expect(a.reads()).toBeGreaterThan(readsQuiet)
+  // From here a follows: b's next slots reach a through the log, a proposes nothing.
+  const before = a.delivered()
+  for (let i = 0; i < 10; i++) {
+    expect(await callB()).toBe('b')
+    expect(await callA()).toBe('b')
+  }
+  expect(a.delivered() - before).toBeGreaterThanOrEqual(9)
+})
+
+test('direct: an idle replica whose log went quiet reads it again and learns the head others moved', async () => {
+  const run = uniqueRun('quiet-idle')
+  const a = await replica('direct', run, 'a')
+  for (let i = 0; i < 40; i++) await a.rep.now()
+  const readsQuiet = a.reads()
+  const b = await replica('direct', run, 'b')
+  for (let i = 0; i < 45; i++) await b.rep.now()
+  // a makes no call: its idle check reads the log again within QUIET_IDLE_MS or so.
+  const t0 = Date.now()
+  while (a.rep.status.head < 44 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 20))
+  expect(a.rep.status.head).toBe(44)
+  expect(a.rep.status.state).toBe('catching-up')
+  expect(a.reads()).toBe(readsQuiet + 1)
+})
+
+test('through a gateway the log keeps reading (its subscriptions are capped and rate-limited: not dropped and made again)', async () => {
+  const run = uniqueRun('quiet-gateway')
+  const a = await replica('gateway', run, 'a')
+  const call = a.rep.distributed(() => 'a', { name: 'who' })
+  for (let i = 0; i < 200; i++) expect(await call()).toBe('a')
+  expect(a.delivered()).toBeGreaterThanOrEqual(190)
+  expect(a.reads()).toBe(1)
+})
 
 test('a wait on a quiet log (a slot another replica decides, e.g. a typed line) reads the log again', async () => {
   const run = uniqueRun('quiet-wait')
@@ -89,11 +111,16 @@ test('a wait on a quiet log (a slot another replica decides, e.g. a typed line) 
       throw err
     })
     await log.known(0) // caught up (nothing decided yet)
-    log.quiet()
+    // This replica settles QUIET_AFTER slots in a row itself: the log stops reading.
+    for (let i = 0; i < QUIET_AFTER; i++) {
+      const slot = log.take()
+      log.settled(slot, true)
+      log.release(slot)
+    }
     expect(log.isQuiet).toBe(true)
     const reads = reader.reads()
-    await writer.propose({ run, stream: 'main', slot: 0 }, new TextEncoder().encode('typed elsewhere'))
-    const got = await new Promise<Uint8Array | undefined>((resolve) => log.onDecided(0, () => resolve(log.peek(0))))
+    await writer.propose({ run, stream: 'main', slot: QUIET_AFTER }, new TextEncoder().encode('typed elsewhere'))
+    const got = await new Promise<Uint8Array | undefined>((resolve) => log.onDecided(QUIET_AFTER, () => resolve(log.peek(QUIET_AFTER))))
     expect(new TextDecoder().decode(got)).toBe('typed elsewhere')
     expect(log.isQuiet).toBe(false)
     expect(reader.reads()).toBe(reads + 1)
