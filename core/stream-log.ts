@@ -52,13 +52,15 @@ export class StreamLog {
   private closed = false
   /** Restored from a snapshot: the replica-local cache (records from slot 0 on) is not written. */
   private restarted = false
-  /** The read is stopped while this replica decides every slot itself (see settled()): woken by any wait. */
-  private quieted = false
   /** Slots in a row settled by this replica's own records since the read last started or woke. */
   private ownStreak = 0
-  /** While quiet: a slot was taken since the idle check last ran; the check itself. */
-  private takenWhileQuiet = false
+  /**
+   * While the read is stopped because this replica decides every slot itself (see settled()): the
+   * check that reads again once no slot is taken for QUIET_IDLE_MS. Undefined while reading.
+   */
   private idleCheck: ReturnType<typeof setInterval> | undefined
+  /** While quiet: a slot was taken since the idle check last ran. */
+  private takenWhileQuiet = false
   /** The store's follow can stop and start again at no risk (Store.cheapFollow), and no cache must see every record. */
   private readonly mayQuiet: boolean
   failure: unknown
@@ -201,7 +203,7 @@ export class StreamLog {
       this.ownStreak = 0
       return this.wake()
     }
-    if (this.quieted) {
+    if (this.isQuiet) {
       if (slot > this.head) this.head = slot
       return
     }
@@ -211,7 +213,6 @@ export class StreamLog {
   private quiet(): void {
     if (!this.caughtUp || this.dropped || this.closed || this.failure !== undefined) return
     if (this.unreadFrom !== undefined || this.waiters.size > 0 || this.caughtUpWaiters.length > 0) return
-    this.quieted = true
     this.takenWhileQuiet = false
     this.stopRead()
     const check = (this.idleCheck = setInterval(() => {
@@ -224,13 +225,12 @@ export class StreamLog {
 
   /** Whether the read is stopped because this replica decides the stream's slots itself. */
   get isQuiet(): boolean {
-    return this.quieted
+    return this.idleCheck !== undefined
   }
 
   /** Read the log again after it went quiet, from the first slot still needed. */
   private wake(): void {
-    if (!this.quieted) return
-    this.quieted = false
+    if (!this.isQuiet) return
     this.ownStreak = 0
     clearInterval(this.idleCheck)
     this.idleCheck = undefined
@@ -301,7 +301,7 @@ export class StreamLog {
     if (!list) this.waiters.set(slot, (list = []))
     list.push(cb)
     // The read stopped at a full window, or while quiet: read on, and keep reading while this waits.
-    if (this.quieted) this.wake()
+    if (this.isQuiet) this.wake()
     else if (this.dropped && !this.reading) this.readAgain()
     return () => {
       const l = this.waiters.get(slot)
@@ -314,6 +314,7 @@ export class StreamLog {
   close(): void {
     this.closed = true
     clearInterval(this.idleCheck)
+    this.idleCheck = undefined
     this.stopRead()
     this.wakeAll()
   }

@@ -30,6 +30,7 @@
 import { createCborFormat } from '../cbor-format.js'
 import { createCodec } from '../codec.js'
 import { decodeRecord, type SlotRecord } from '../record.js'
+import { PREFETCH_WINDOW } from '../stream-log.js'
 import { CALLS, type CallName, type Op } from './calls.js'
 
 const codec = createCodec(createCborFormat())
@@ -39,8 +40,8 @@ export const REPLAYABLE: readonly CallName[] = ['Date.now', 'new Date', 'Date', 
 const INDEX = new Map<string, number>(REPLAYABLE.map((n, i) => [n, i]))
 export const COMPARE_SITES = 1 << 30
 
-/** As many as the stream log prefetches ahead of the host's next slot (core/stream-log.ts PREFETCH_WINDOW). */
-export const ENTRIES = 4096
+/** As many as the stream log prefetches ahead of the host's next slot. */
+export const ENTRIES = PREFETCH_WINDOW
 /** A record larger than this (less its head) is not in the window: its call goes to the host. */
 export const ENTRY_BYTES = 384
 const ENTRY_HEAD = 8

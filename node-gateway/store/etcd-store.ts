@@ -127,8 +127,8 @@ export class EtcdStore implements Store, LogSource {
       snapBelow: snapped ? snapshotPrefix(storedCodec, ref.run, ref.stream, ref.slot + 1) : undefined,
       meta: guard && this.guards.metaOf(guard),
     })
-    // Read inside guardedBytes: an answer that cannot be read fails as the generic path's does (REPJS_STORE).
-    const res = await this.guards.guardedBytes('a proposal', guard, async (t) => {
+    // Read inside guardedCall: an answer that cannot be read fails as the generic path's does (REPJS_STORE).
+    const res = await this.guards.guardedCall('a proposal', guard, async (t) => {
       const answer = await t.txnBytes!(request)
       return txnSucceeded(answer) ? undefined : decodeTxnResponse(answer)
     })
@@ -149,18 +149,14 @@ export class EtcdStore implements Store, LogSource {
     const snapBytes = b(snap)
     const success = [put(key, record, guard?.lease)]
     if (clearVotes) success.push(delPrefix(votePrefix(ref.run, ref.stream, ref.slot)))
-    for (;;) {
-      let res: ITxnResponse
-      let snapped: boolean
-      if (lost) {
-        ;({ res, snapped } = lost)
-        lost = undefined
-      } else {
-        snapped = this.snapped.has(snap)
-        const below = snapped ? valueBelow(snapBytes, snapshotPrefix(storedCodec, ref.run, ref.stream, ref.slot + 1)) : absent(snapBytes)
-        res = await this.guards.guarded('a proposal', guard, [absent(key), below], success, [get(key), countOf(snapBytes)])
-        if (res.succeeded) return { won: true, record }
-      }
+    const send = async () => {
+      const snapped = this.snapped.has(snap)
+      const below = snapped ? valueBelow(snapBytes, snapshotPrefix(storedCodec, ref.run, ref.stream, ref.slot + 1)) : absent(snapBytes)
+      return { snapped, res: await this.guards.guarded('a proposal', guard, [absent(key), below], success, [get(key), countOf(snapBytes)]) }
+    }
+    for (let attempt = lost ?? (await send()); ; attempt = await send()) {
+      const { res, snapped } = attempt
+      if (res.succeeded) return { won: true, record }
       const kv = res.responses[0]!.response_range.kvs[0]
       if (kv) return { won: false, record: bytes(kv.value) }
       const hasSnap = Number(res.responses[1]!.response_range.count) > 0

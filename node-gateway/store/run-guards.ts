@@ -268,25 +268,19 @@ export class RunGuards {
   async guarded(what: string, guard: RunGuard | undefined, compare: ICompare[], success: IRequestOp[], failure: IRequestOp[]) {
     if (!guard) return this.txn(what, compare, success, failure)
     const ops = this.guardOps(guard)
-    let res
-    try {
-      res = await this.txn(what, [...compare, ops.compare], success, [...failure, ops.read])
-    } catch (err) {
-      // A write on the run's lease after etcd dropped it: the run expired.
-      if (leaseNotFound((err as RepJSError).cause)) throw await this.goneOrChanged(guard, undefined)
-      throw err
-    }
+    const res = await this.guardedCall(what, guard, (t) => t.txn({ compare: [...compare, ops.compare], success, failure: [...failure, ops.read] }))
     if (!res.succeeded) await this.checkFailed(guard, res)
     return res
   }
 
   /**
-   * guarded() for a Txn the caller encoded itself, with the guard's compare and read in it (the
-   * proposal's fast path, grpc/propose-txn.ts): the response's bytes, failures converted as
-   * guarded()'s (`send` reads the answer too, so an answer it cannot read fails the same way). A
-   * response that did not succeed is the caller's to check with `checkFailed`.
+   * A call into a guarded run (the guard's compare and read already in its Txn: guarded(), or the
+   * proposal's hand-encoded Txn, grpc/propose-txn.ts), its failure converted: a write on the run's
+   * lease after etcd dropped it means the run expired (REPJS_RUN_GONE / REPJS_RUN_CHANGED); anything
+   * else as etcdCall's. `send` may read the answer too, so an answer it cannot read fails the same
+   * way. A Txn that did not succeed is the caller's to check with `checkFailed`.
    */
-  async guardedBytes<T>(what: string, guard: RunGuard | undefined, send: (t: Transport) => Promise<T>): Promise<T> {
+  async guardedCall<T>(what: string, guard: RunGuard | undefined, send: (t: Transport) => Promise<T>): Promise<T> {
     try {
       return await send(this.t)
     } catch (err) {

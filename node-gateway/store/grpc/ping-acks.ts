@@ -50,17 +50,12 @@ export class PingAcks {
     this.held = []
   }
 
-  /** `bytes` to write, with the held acks in front. */
-  with(bytes: Buffer): Buffer {
-    if (this.held.length === 0) return bytes
-    const out = Buffer.allocUnsafe(this.size + bytes.length)
-    bytes.copy(out, this.size)
-    this.writeInto(out, 0)
-    return out
-  }
-
+  /** Send the held acks now, in a write of their own (no call's write took them in time). */
   flush(): void {
-    if (this.held.length > 0) this.write(this.with(Buffer.alloc(0)))
+    if (this.held.length === 0) return
+    const out = Buffer.allocUnsafe(this.size)
+    this.writeInto(out, 0)
+    this.write(out)
   }
 
   /** The connection is gone: nothing more is sent. */
