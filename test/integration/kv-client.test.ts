@@ -6,7 +6,7 @@ import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import { storeError } from '../../node-gateway/store/etcd-errors.js'
 import { EtcdStore } from '../../node-gateway/store/etcd-store.js'
 import { KvClient } from '../../node-gateway/store/kv-client.js'
-import { freePort, uniqueRun, type Cluster } from '../helpers/etcd.js'
+import { freePort, freeze, uniqueRun, type Cluster } from '../helpers/etcd.js'
 import { eventually, useKvCluster } from '../helpers/kv-cluster.js'
 
 let etcd: Cluster
@@ -177,7 +177,7 @@ test('a stopped (SIGSTOP) member: the call hits its deadline, retryable; the nex
   const both = client([m0.client, etcd.members[2]!.client], 500)
   await steady(only).range({ key: b(key) }) // sessions open before the stop
   await steady(both).range({ key: b(key) })
-  m0.proc!.kill('SIGSTOP')
+  await freeze(m0.proc!)
   try {
     const t0 = Date.now()
     const err = await failure(only.txn({ compare: [absent(key)], success: [put(key, 'v')], failure: [get(key)] }))

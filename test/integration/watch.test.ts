@@ -11,7 +11,7 @@ import { KvClient } from '../../node-gateway/store/kv-client.js'
 import {
   FrameReader, WatchCompactedError, watch, type LeanWatcher, type WatchEvent, type WatchOptions, type WatchRequest, type WatchResponse,
 } from '../../node-gateway/store/watch-client.js'
-import { uniqueRun, type Cluster } from '../helpers/etcd.js'
+import { freeze, uniqueRun, type Cluster } from '../helpers/etcd.js'
 import { eventually, useKvCluster } from '../helpers/kv-cluster.js'
 import { startProxy } from '../helpers/tcp-proxy.js'
 
@@ -215,7 +215,7 @@ test('a member that loses its leader ends the watch ("no leader"); a frozen memb
   // Frozen (SIGSTOP): the TCP connection stays up, nothing answers; the ping finds out.
   const frozen = record(client(m2.client), { key: prefix, range_end: prefixEnd(prefix) }, { keepaliveMs: 300, pingTimeoutMs: 500 })
   await until(() => frozen.responses.some((x) => x.created), 10_000, 'created')
-  m2.proc!.kill('SIGSTOP')
+  await freeze(m2.proc!)
   try {
     await until(() => frozen.errors.length > 0, 5000, 'the keepalive error')
   } finally {
