@@ -189,7 +189,7 @@ export class H2Connection {
     const bodyLen = 5 + call.payload.length
     // The request fits the windows and one frame (as almost always): one write for the whole call.
     const whole = bodyLen <= Math.min(this.sendWindow, call.sendWindow, this.peerMaxFrame)
-    this.socket.write(call.frames(block, whole, this.acks))
+    this.socket.write(call.frames(block, whole))
     if (whole) {
       this.sendWindow -= bodyLen
       call.sendWindow -= bodyLen

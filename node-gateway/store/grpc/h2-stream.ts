@@ -6,7 +6,6 @@
  * it, with the errors node:http2's streams gave.
  */
 import type { HeaderSink } from './hpack.js'
-import type { PingAcks } from './ping-acks.js'
 import { ConnectFailed, statusError } from './status.js'
 
 /** An outcome: an error, or (a unary call) the response message. */
@@ -47,9 +46,8 @@ export abstract class H2Stream implements HeaderSink {
   /**
    * The call's first bytes on stream `id`: its HEADERS frame (`block`) and, if `whole`, the DATA
    * frame with the first message; otherwise `body` holds what is left to send as the windows allow.
-   * The PING acks held (`acks`) go in front, in the same buffer.
    */
-  abstract frames(block: Buffer, whole: boolean, acks: PingAcks): Buffer
+  abstract frames(block: Buffer, whole: boolean): Buffer
 
   /** A DATA frame's payload; answers an error if the response cannot be read (too large, compressed). */
   abstract data(chunk: Buffer): Error | undefined

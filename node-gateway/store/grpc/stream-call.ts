@@ -16,7 +16,6 @@
 import { encodeFrame, FrameReader } from './frames.js'
 import { DATA, END_HEADERS, HEADERS, writeFrameHeader } from './h2-frames.js'
 import { H2Stream, type Outcome } from './h2-stream.js'
-import type { PingAcks } from './ping-acks.js'
 
 export interface StreamHandlers {
   /** Each whole response message (a view valid during the call). */
@@ -61,15 +60,13 @@ export class StreamCall extends H2Stream {
     return false
   }
 
-  frames(block: Buffer, whole: boolean, acks: PingAcks): Buffer {
+  frames(block: Buffer, whole: boolean): Buffer {
     const { id, payload } = this
     const bodyLen = 5 + payload.length
-    const lead = acks.size
-    const head = lead + 9 + block.length
+    const head = 9 + block.length
     const out = Buffer.allocUnsafe(head + (whole ? 9 + bodyLen : 0))
-    acks.writeInto(out, 0)
-    block.copy(out, lead + 9)
-    writeFrameHeader(out, lead, block.length, HEADERS, END_HEADERS, id)
+    block.copy(out, 9)
+    writeFrameHeader(out, 0, block.length, HEADERS, END_HEADERS, id)
     if (whole) {
       writeFrameHeader(out, head, bodyLen, DATA, 0, id)
       out[head + 9] = 0

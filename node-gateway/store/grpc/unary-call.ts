@@ -12,7 +12,6 @@ import { FrameReader } from './frames.js'
 import { DATA, END_HEADERS, END_STREAM, HEADERS, writeFrameHeader } from './h2-frames.js'
 import { TIMEOUT_FIELD_MAX, writeTimeout } from './hpack.js'
 import { H2Stream, type Outcome } from './h2-stream.js'
-import type { PingAcks } from './ping-acks.js'
 import { statusError } from './status.js'
 
 export class UnaryCall extends H2Stream {
@@ -46,15 +45,13 @@ export class UnaryCall extends H2Stream {
    * and, if `whole`, the DATA frame with the whole message; otherwise `body` holds the message
    * frame for the connection to send as the windows allow.
    */
-  frames(block: Buffer, whole: boolean, acks: PingAcks): Buffer {
+  frames(block: Buffer, whole: boolean): Buffer {
     const { id, payload } = this
     const bodyLen = 5 + payload.length
-    const lead = acks.size
-    const out = Buffer.allocUnsafe(lead + 9 + block.length + TIMEOUT_FIELD_MAX + (whole ? 9 + bodyLen : 0))
-    acks.writeInto(out, 0)
-    let off = lead + 9 + block.copy(out, lead + 9)
+    const out = Buffer.allocUnsafe(9 + block.length + TIMEOUT_FIELD_MAX + (whole ? 9 + bodyLen : 0))
+    let off = 9 + block.copy(out, 9)
     off = writeTimeout(out, off, Math.min(Math.max(1, Math.ceil(this.deadline - performance.now())), this.timeoutMs))
-    writeFrameHeader(out, lead, off - lead - 9, HEADERS, END_HEADERS, id)
+    writeFrameHeader(out, 0, off - 9, HEADERS, END_HEADERS, id)
     if (whole) writeFrameHeader(out, off, bodyLen, DATA, END_STREAM, id)
     const body = whole ? out.subarray(off + 9, off + 9 + bodyLen) : (this.body = Buffer.allocUnsafe(bodyLen))
     body[0] = 0
