@@ -27,16 +27,18 @@ afterAll(async () => {
   await etcd?.stop()
 })
 
-/** The store with its follow wrapped: counts the slots the log delivered and the reads started. */
-function counted(store: Store): { store: Store; delivered: () => number; reads: () => number } {
+/** The store with its follow wrapped: counts the slots the log delivered, the reads started and the reads open now. */
+function counted(store: Store): { store: Store; delivered: () => number; reads: () => number; open: () => number } {
   let delivered = 0
   let reads = 0
+  let stops = 0
   const follow = store.follow.bind(store)
   store.follow = (run: string, stream: string, from: number, h: FollowHandlers) => {
     reads++
-    return follow(run, stream, from, { ...h, slot: (slot, record) => (delivered++, h.slot(slot, record)) })
+    const stop = follow(run, stream, from, { ...h, slot: (slot, record) => (delivered++, h.slot(slot, record)) })
+    return () => (stops++, stop())
   }
-  return { store, delivered: () => delivered, reads: () => reads }
+  return { store, delivered: () => delivered, reads: () => reads, open: () => reads - stops }
 }
 
 function storeFor(kind: 'direct' | 'gateway', replicaId: string): Store {
@@ -128,5 +130,68 @@ test('a wait on a quiet log (a slot another replica decides, e.g. a typed line) 
   } finally {
     await writer.close()
     await reader.store.close()
+  }
+})
+
+/**
+ * A whose log is quiet (it decided its last QUIET_AFTER+ slots itself, its read is stopped) and B
+ * at the same slot (it replayed A's records). A's idle check (every QUIET_IDLE_MS) may read the log
+ * again while B catches up: then A decides more slots itself until it is quiet again.
+ */
+async function quietPair(name: string) {
+  const run = uniqueRun(name)
+  const a = await replica('direct', run, 'a')
+  const b = await replica('direct', run, 'b')
+  for (let round = 0; round < 5; round++) {
+    for (let i = 0; i < QUIET_AFTER + 2; i++) await a.rep.now()
+    for (let i = 0; i < QUIET_AFTER + 2; i++) await b.rep.now()
+    if (a.open() === 0) break
+  }
+  expect(a.open()).toBe(0)
+  return { a, b }
+}
+
+/**
+ * A's log reads again within 50 ms of a wait starting on it. Without the wait's own wake-up only
+ * the idle check would, and not at its first tick after a slot was taken (the wait took one).
+ */
+async function readsAgainSoon(a: { open: () => number }) {
+  const t0 = Date.now()
+  while (a.open() === 0 && Date.now() - t0 < 50) await new Promise((r) => setTimeout(r, 2))
+  expect(a.open()).toBe(1)
+}
+
+test('direct: an agreed input line, a vote and a run-once call that wait on a quiet log read it again at once', async () => {
+  // A typed line: a waits for the slot, b (where the line was typed) decides it.
+  {
+    const { a, b } = await quietPair('quiet-input')
+    const line = a.rep.input()
+    await readsAgainSoon(a)
+    b.rep.typeLine('typed on b')
+    expect(await b.rep.input()).toBe('typed on b')
+    expect(await line).toBe('typed on b')
+  }
+  // A vote with a quorum of 2: a votes first and waits for b's vote or the decision.
+  {
+    const { a, b } = await quietPair('quiet-vote')
+    const va = a.rep.vote(1, { quorum: 2, reduce: 'max', name: 'v' })
+    await readsAgainSoon(a)
+    const vb = b.rep.vote(5, { quorum: 2, reduce: 'max', name: 'v' })
+    expect(await Promise.all([va, vb])).toEqual([5, 5])
+  }
+  // Run-once: b holds the lock and runs the effect; a waits for b's outcome instead of running it.
+  {
+    const { a, b } = await quietPair('quiet-once')
+    let finish!: () => void
+    const held = new Promise<void>((r) => (finish = r))
+    let startedOnB!: () => void
+    const started = new Promise<void>((r) => (startedOnB = r))
+    const onB = b.rep.distributedLocked(async () => (startedOnB(), await held, 'ran on b'), { name: 'effect' })()
+    await started
+    const onA = a.rep.distributedLocked(() => 'ran on a', { name: 'effect' })()
+    await readsAgainSoon(a)
+    finish()
+    expect(await onB).toBe('ran on b')
+    expect(await onA).toBe('ran on b')
   }
 })
