@@ -89,3 +89,19 @@ test('an active run with replicas attached does not expire, idle or not; it expi
   await expired(run, 15_000)
   expect(await env.admin.client.getAll().prefix(runPrefix(run)).keys()).toEqual([])
 }, 40_000)
+
+test.each(['direct', 'gateway'] as const)('a run whose lease lapses under an attached replica (revoked: as after a partition longer than the TTL): its next call fails with REPJS_RUN_GONE, nothing is written (%s)', async (how) => {
+  const run = uniqueRun(`lapse-${how}`)
+  const where = how === 'direct' ? { etcd: env.etcd.endpoint } : { gateway: env.gw.url }
+  const rep = await connect({ run, program: 'ttl@1', runTtlMs: TTL, ...where })
+  const f = rep.distributed((i: number) => i + 1, { name: 'f' })
+  for (let i = 0; i < 40; i++) expect(await f(i)).toBe(i + 1) // past the quiet log's streak: proposals go without reading the log
+  const lease = (await env.admin.client.get(metaKey(run)).exec()).kvs[0]!.lease
+  await env.admin.client.leaseClient.leaseRevoke({ ID: lease })
+  expect(await env.admin.client.get(metaKey(run)).buffer()).toBeNull()
+  await expect(f(100)).rejects.toMatchObject({ code: ErrorCodes.RUN_GONE })
+  // Nothing of the run's was written back (presence keys are on their replica's own lease).
+  const left = (await env.admin.client.getAll().prefix(runPrefix(run)).keys()).filter((k) => !k.startsWith(`${runPrefix(run)}p/`))
+  expect(left).toEqual([])
+  await rep.close().catch(() => {})
+}, 30_000)
