@@ -6,7 +6,7 @@
  * per slot. CPU of the whole process (process.cpuUsage), so compare builds A/B, interleaved.
  * With REPLAY=1, each round then replays the N slots in a new replica (its log read in pages of
  * 1,000 slots, one page a macrotask, as a catch-up read delivers them): replayed slots/s and CPU.
- * SITES=0 turns call-site capture off.
+ * SITES=0 turns call-site capture off; CALL=distributed times a `distributed()` function instead of now().
  *
  *   node bench/engine-cpu.mjs [replicas=1] [N=20000] [checkout=.] [rounds=3]
  */
@@ -25,8 +25,9 @@ function memoryBackend() {
   const kv = new Map()
   const followers = new Set()
   const store = () => ({
-    async openRun(run, meta) {
+    async openRun(run, source) {
       const k = `${run}/meta`
+      const meta = typeof source === 'function' ? source() : source // a RunMetaSource: bytes, or a function giving them
       if (!kv.has(k)) { kv.set(k, meta); return { meta, created: true } }
       return { meta: kv.get(k), created: false }
     },
@@ -65,7 +66,10 @@ for (let round = 0; round < ROUNDS; round++) {
   const reps = []
   for (let i = 0; i < R; i++) reps.push(await createReplica({ store: back.store(), format: createCborFormat(), run, program: 'p', replicaId: `r${i}`, presence: false, callSites: process.env.SITES !== '0' }))
   const c0 = cpu(), t0 = performance.now()
-  await Promise.all(reps.map(async (rep, i) => { for (let k = 0; k < N; k++) await rep.now() }))
+  await Promise.all(reps.map(async (rep) => {
+    const call = process.env.CALL === 'distributed' ? rep.distributed(() => Date.now(), { name: 'd' }) : () => rep.now()
+    for (let k = 0; k < N; k++) await call()
+  }))
   const c1 = cpu(), t1 = performance.now()
   console.log(JSON.stringify({ replicas: R, round, cpuUsPerSlot: +((c1 - c0) / N).toFixed(2), wallUsPerSlot: +((t1 - t0) * 1e3 / N).toFixed(2) }))
   if (process.env.REPLAY === '1') {
