@@ -124,6 +124,19 @@ test('named streams are independent: their relative order may differ between rep
   expect([x2, y2]).toEqual([x1, y1])
 })
 
+test('callSites: false records no site: a divergence still names the slot and both calls, without where they were made', async () => {
+  const [a, b] = await replicas(2, { callSites: false })
+  await a!.distributed(() => 2, { name: 'left' })()
+  const err = await b!.distributed(() => 3, { name: 'right' })().catch((e) => e)
+  expect(RepJSError.is(err, 'REPJS_DIVERGED')).toBe(true)
+  expect(err.message).toContain("call 'right'")
+  expect(err.message).toContain("call 'left'")
+  expect(err.message).toContain('slot 0')
+  expect(err.details.logged.site).toBeFalsy()
+  expect(err.details.asked.site).toBeFalsy()
+  expect(err.message).not.toMatch(/semantics\.test\.ts/)
+})
+
 test('a replica making a different call at a slot gets REPJS_DIVERGED naming both sides', async () => {
   const [a, b] = await replicas(2)
   await a!.distributed((_n: number) => 1, { name: 'step' })(1)
