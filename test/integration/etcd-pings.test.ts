@@ -81,8 +81,9 @@ test('a loop of calls draws at most one PING from etcd per HOLD_MS, and each is 
     // Every PING etcd sent is acknowledged (the last one within HOLD_MS of the loop's end).
     await expect.poll(() => watch.acks.length, { timeout: 2000 }).toBe(watch.pings.length)
     const during = watch.pings.filter((p) => p.at >= t0 && p.at <= t0 + elapsed).length
-    // One PING per call when acks go out at once; here the next PING waits for the last one's ack.
-    expect(during).toBeLessThanOrEqual(Math.ceil(elapsed / HOLD_MS) + 1)
+    // One PING per call when acks go out at once; here the next PING waits for the last one's ack
+    // (libuv's whole-millisecond timers may fire up to ~1 ms early).
+    expect(during).toBeLessThanOrEqual(Math.ceil(elapsed / (HOLD_MS - 1)) + 2)
     expect(during).toBeLessThan(CALLS / 4)
     for (const [i, ping] of watch.pings.entries()) {
       const ack = watch.acks[i]!

@@ -205,7 +205,7 @@ test('a half-open connection: the deadline passes, the ping goes unanswered, the
   expect(sockets).toHaveLength(2)
 })
 
-test('the server\'s PINGs are answered: idle, and while a call is in flight (each ack within HOLD_MS)', async () => {
+test('the server\'s PINGs are answered: idle, and while a call is in flight', async () => {
   const pinged: Promise<number>[] = []
   const ping = (session: http2.Http2Session) =>
     new Promise<number>((resolve, reject) => session.ping((err, ms) => (err ? reject(err) : resolve(ms))))

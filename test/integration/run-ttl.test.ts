@@ -6,9 +6,11 @@ import { ErrorCodes } from '../../core/errors.js'
 import { connect } from '../../node-gateway/index.js'
 import { metaKey, runIndexKey, runPrefix } from '../../node-gateway/store/keys.js'
 import { decodeRunEntry } from '../../node-gateway/store/run-entry.js'
+import { createEtcdStore } from '../../node-gateway/store/etcd-store.js'
 import { listRuns } from '../../node-gateway/store/run-index.js'
 import { uniqueRun } from '../helpers/etcd.js'
 import { useEtcdAndGateway } from '../helpers/etcd-gateway.js'
+import { runMeta } from '../helpers/raw-gateway.js'
 
 const env = useEtcdAndGateway()
 
@@ -94,14 +96,35 @@ test.each(['direct', 'gateway'] as const)('a run whose lease lapses under an att
   const run = uniqueRun(`lapse-${how}`)
   const where = how === 'direct' ? { etcd: env.etcd.endpoint } : { gateway: env.gw.url }
   const rep = await connect({ run, program: 'ttl@1', runTtlMs: TTL, ...where })
-  const f = rep.distributed((i: number) => i + 1, { name: 'f' })
-  for (let i = 0; i < 40; i++) expect(await f(i)).toBe(i + 1) // past the quiet log's streak: proposals go without reading the log
-  const lease = (await env.admin.client.get(metaKey(run)).exec()).kvs[0]!.lease
-  await env.admin.client.leaseClient.leaseRevoke({ ID: lease })
-  expect(await env.admin.client.get(metaKey(run)).buffer()).toBeNull()
-  await expect(f(100)).rejects.toMatchObject({ code: ErrorCodes.RUN_GONE })
-  // Nothing of the run's was written back (presence keys are on their replica's own lease).
-  const left = (await env.admin.client.getAll().prefix(runPrefix(run)).keys()).filter((k) => !k.startsWith(`${runPrefix(run)}p/`))
-  expect(left).toEqual([])
-  await rep.close().catch(() => {})
+  try {
+    const f = rep.distributed((i: number) => i + 1, { name: 'f' })
+    for (let i = 0; i < 40; i++) expect(await f(i)).toBe(i + 1) // past the quiet log's streak: proposals go without reading the log
+    const lease = (await env.admin.client.get(metaKey(run)).exec()).kvs[0]!.lease
+    await env.admin.client.leaseClient.leaseRevoke({ ID: lease })
+    expect(await env.admin.client.get(metaKey(run)).buffer()).toBeNull()
+    // The replica's run watch or its next proposal, whichever sees it first, stops it.
+    await expect(f(100)).rejects.toMatchObject({ code: ErrorCodes.RUN_GONE })
+    // Nothing of the run's was written back (presence keys are on their replica's own lease).
+    const left = (await env.admin.client.getAll().prefix(runPrefix(run)).keys()).filter((k) => !k.startsWith(`${runPrefix(run)}p/`))
+    expect(left).toEqual([])
+  } finally {
+    await rep.close().catch(() => {})
+  }
 }, 30_000)
+
+test('the proposal Txn itself (hand-encoded, direct) refuses a run whose lease lapsed: REPJS_RUN_GONE from propose, nothing written', async () => {
+  const run = uniqueRun('lapse-store')
+  const store = createEtcdStore({ endpoints: env.etcd.endpoint })
+  const bytes = (s: string) => new TextEncoder().encode(s)
+  try {
+    await store.openRun(run, runMeta(), { ttlMs: TTL })
+    expect((await store.propose({ run, stream: 'main', slot: 0 }, bytes('first'))).won).toBe(true)
+    const lease = (await env.admin.client.get(metaKey(run)).exec()).kvs[0]!.lease
+    await env.admin.client.leaseClient.leaseRevoke({ ID: lease })
+    // No engine here to halt on the run watch first: the answer is the Txn's own (its guard compare failed).
+    await expect(store.propose({ run, stream: 'main', slot: 1 }, bytes('second'))).rejects.toMatchObject({ code: ErrorCodes.RUN_GONE })
+    expect(await env.admin.client.getAll().prefix(runPrefix(run)).keys()).toEqual([])
+  } finally {
+    await store.close()
+  }
+})

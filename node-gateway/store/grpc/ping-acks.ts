@@ -1,5 +1,6 @@
 /**
- * PING acknowledgements (RFC 9113 section 6.7), sent HOLD_MS after the PING came, never sooner.
+ * PING acknowledgements (RFC 9113 section 6.7), sent about HOLD_MS after the first PING held (those
+ * that come meanwhile go with it), not with the next call.
  *
  * etcd's grpc-go server estimates the bandwidth-delay product with PINGs: when it receives DATA and
  * no estimation PING is outstanding, it sends one (with a WINDOW_UPDATE in front), and the next one
