@@ -44,7 +44,12 @@ export class KvClient {
   }
 
   async txn(req: ITxnRequest, opts?: CallOptions): Promise<ITxnResponse> {
-    return decodeTxnResponse(await this.call('/etcdserverpb.KV/Txn', encodeTxnRequest(req), opts?.timeoutMs))
+    return decodeTxnResponse(await this.txnBytes(encodeTxnRequest(req), opts))
+  }
+
+  /** A Txn already encoded (a TxnRequest's bytes): the TxnResponse's bytes (the proposal's own encoding, grpc/propose-txn.ts). */
+  txnBytes(request: Uint8Array, opts?: CallOptions): Promise<Uint8Array> {
+    return this.call('/etcdserverpb.KV/Txn', request, opts?.timeoutMs)
   }
 
   async range(req: IRangeRequest, opts?: CallOptions): Promise<IRangeResponse> {

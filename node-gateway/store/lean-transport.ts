@@ -15,7 +15,7 @@ export function leanTransport(endpoints: string | string[], callTimeoutMs: numbe
     kind: 'http2',
     kv,
     txn: (req) => kv.txn(req),
-    txnBytes: (request) => kv.unary('/etcdserverpb.KV/Txn', request),
+    txnBytes: (request) => kv.txnBytes(request),
     range: (req) => kv.range(req),
     rangePage: (req) => kv.rangePage(req),
     watch: (req, h) => watch(kv, req, h),
