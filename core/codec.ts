@@ -7,9 +7,13 @@
  *
  *   value   := undefined | null | boolean | number | string | Uint8Array | value[]
  *            | Tagged(kind, payload)
- *   kinds   : NEG_ZERO · BIGINT(decimal string) · DATE(ms) · MAP([k,v,...]) · SET([v,...])
- *             TYPED([type, bytes]) · ERROR([name, message, code, cause, stack, replica, details])
- *             OBJECT([key, value, ...])
+ *   kinds   : NEG_ZERO · BIGINT(decimal string) · DATE(ms, or null: invalid) · MAP([k,v,...])
+ *             SET([v,...]) · TYPED([type, bytes]) · OBJECT([key, value, ...])
+ *             ERROR([name, message, code, cause, stack, replica, details]) · NAN
+ *
+ * Same value, same bytes: -0 and NaN are tagged because a float's bytes would carry the sign of
+ * zero and the NaN's bit pattern, which JavaScript cannot see (a NaN read from a Float64Array keeps
+ * its payload; reading a signalling one back from float64 may quiet it).
  */
 import { corruptError, ErrorCodes, RepJSError, type ErrorCode } from './errors.js'
 
@@ -27,7 +31,7 @@ export interface BinaryFormat {
   decode(bytes: Uint8Array): unknown
 }
 
-export const Kind = { NEG_ZERO: 1, BIGINT: 2, DATE: 3, MAP: 4, SET: 5, TYPED: 6, ERROR: 7, OBJECT: 8 } as const
+export const Kind = { NEG_ZERO: 1, BIGINT: 2, DATE: 3, MAP: 4, SET: 5, TYPED: 6, ERROR: 7, OBJECT: 8, NAN: 9 } as const
 
 const TYPED_NAMES = [
   'ArrayBuffer', 'Int8Array', 'Uint8ClampedArray', 'Int16Array', 'Uint16Array', 'Int32Array',
@@ -91,6 +95,7 @@ export function toWire(value: unknown, lenient = false): unknown {
       case 'string':
         return text(v, path)
       case 'number':
+        if (v !== v) return new Tagged(Kind.NAN, 0)
         return Object.is(v, -0) ? new Tagged(Kind.NEG_ZERO, 0) : v
       case 'bigint': {
         const digits = v.toString()
@@ -107,7 +112,10 @@ export function toWire(value: unknown, lenient = false): unknown {
     try {
       if (Array.isArray(o)) return o.map((x, i) => walk(x, `${path}[${i}]`))
       if (o instanceof Uint8Array && (Object.getPrototypeOf(o) === Uint8Array.prototype || o.constructor.name === 'Buffer')) return copyBytes(o)
-      if (o instanceof Date) return new Tagged(Kind.DATE, o.getTime())
+      if (o instanceof Date) {
+        const ms = o.getTime()
+        return new Tagged(Kind.DATE, ms === ms ? ms : null)
+      }
       if (o instanceof Map) {
         const flat: unknown[] = []
         for (const [k, x] of o) flat.push(walk(k, `${path}<key>`), walk(x, `${path}.get(...)`))
@@ -195,12 +203,14 @@ export function fromWire(node: unknown): unknown {
     switch (n.kind) {
       case Kind.NEG_ZERO:
         return -0
+      case Kind.NAN:
+        return NaN
       case Kind.BIGINT:
         if (typeof p !== 'string' || p.length > MAX_BIGINT_DIGITS + 1 || !/^-?\d+$/.test(p)) throw invalidWire('bad bigint')
         return BigInt(p)
       case Kind.DATE:
-        if (typeof p !== 'number') throw invalidWire('bad date')
-        return new Date(p)
+        if (typeof p !== 'number' && p !== null) throw invalidWire('bad date')
+        return new Date(p ?? NaN)
       case Kind.MAP: {
         const flat = pairs(p)
         const m = new Map()
