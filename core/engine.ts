@@ -349,10 +349,10 @@ export class Engine {
   updateStatus(): void {
     const main = this.streams.get(MAIN_STREAM)
     const slot = main?.log.next ?? 0
-    const head = main?.log.head ?? -1
+    const head = main?.log.shownHead ?? -1
     if (this.fault) return this.status.set(this.fault.state, slot, head, this.fault.reason)
     if (!main) return this.status.set('live', slot, head)
-    const behind = !main.log.caughtUp || head >= slot
+    const behind = !main.log.caughtUp || main.log.head >= slot
     this.status.set(behind ? 'catching-up' : 'live', slot, head)
   }
 

@@ -36,6 +36,11 @@ export class StreamLog {
   next = 0
   /** Highest decided slot seen. */
   head = -1
+  /**
+   * The whole log's head has been read (or its read failed, or none is made): until then the head
+   * seen is how far the first pages reached, not the log's, and progress shows no head.
+   */
+  private headRead = false
   caughtUp = false
   private decided = new Map<number, Uint8Array>()
   private inflight = new Set<number>()
@@ -117,7 +122,14 @@ export class StreamLog {
     // log's head early, not how far the windowed prefetch has read. If that read fails, the head is
     // learned as records are read.
     const headRead = onHead && store.headSlot?.(run, name)
-    headRead?.then((head) => this.closed || this.arriveHead(head), () => {})
+    if (!headRead) this.headRead = true
+    const headKnown = (head: number) => {
+      if (this.closed) return
+      this.headRead = true
+      if (head > this.head) this.head = head
+      this.onHead?.()
+    }
+    headRead?.then(headKnown, () => headKnown(-1))
     start()
   }
 
@@ -125,6 +137,11 @@ export class StreamLog {
     this.caughtUp = true
     for (const w of this.caughtUpWaiters.splice(0)) w()
     this.onHead?.()
+  }
+
+  /** The head to show (status): the highest decided slot seen, or -1 while the log's head is being read. */
+  get shownHead(): number {
+    return this.headRead ? this.head : -1
   }
 
   /** Records held: decided ahead of use, or taken and not released. */

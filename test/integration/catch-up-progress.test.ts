@@ -4,8 +4,11 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { spawn } from 'node:child_process'
-import { expect, test } from 'vitest'
+import { expect, test, vi } from 'vitest'
+import { createCborFormat } from '../../core/cbor-format.js'
+import { createReplica, type Replica } from '../../core/replica.js'
 import { connect, type Status } from '../../node-gateway/index.js'
+import { createEtcdStore } from '../../node-gateway/store/etcd-store.js'
 import { PROGRESS_INTERVAL_MS } from '../../core/status.js'
 import { uniqueRun, useEtcd } from '../helpers/etcd.js'
 import { writeRandoms } from '../helpers/long-log.js'
@@ -37,6 +40,36 @@ test('status events while catching up carry slot <= head = the log head, at most
     expect(progress[i]!.at - progress[i - 1]!.at).toBeGreaterThanOrEqual(PROGRESS_INTERVAL_MS - 1)
   }
   expect(rep.status).toMatchObject({ state: 'live', slot: n, head: n - 1 })
+  await rep.close()
+}, 60_000)
+
+test('while the head read has not answered, the status shows no head (not how far the first pages reached)', async () => {
+  const run = uniqueRun('progress-late-head')
+  const n = 6_000
+  const values = await writeRandoms({ run, etcd: etcd.endpoint, program: 'progress', n })
+  const store = createEtcdStore({ endpoints: etcd.endpoint })
+  // The head read answers only after the log delivered its first pages (a loaded machine's order);
+  // the status is looked at just before it answers.
+  let rep: Replica | undefined
+  let firstPages!: () => void
+  const paged = new Promise<void>((r) => (firstPages = r))
+  const follow = store.follow.bind(store)
+  store.follow = (r, stream, from, h) => follow(r, stream, from, { ...h, slot: (slot, record) => (h.slot(slot, record), slot >= 1000 && firstPages()) })
+  const headSlot = store.headSlot.bind(store)
+  const before: Status[] = []
+  store.headSlot = async (r, stream) => {
+    const head = await headSlot(r, stream)
+    await paged
+    while (!rep) await new Promise((res) => setTimeout(res, 5))
+    before.push({ ...rep.status })
+    return head
+  }
+  rep = await createReplica({ store, format: createCborFormat(), run, program: 'progress' })
+  const got: number[] = []
+  for (let i = 0; i < n; i++) got.push(await rep.random({ name: 'Math.random' }))
+  expect(got).toEqual(values)
+  expect(before).toEqual([{ state: 'catching-up', slot: expect.any(Number), head: -1 }])
+  await vi.waitFor(() => expect(rep!.status).toMatchObject({ state: 'live', slot: n, head: n - 1 }))
   await rep.close()
 }, 60_000)
 
