@@ -12,7 +12,7 @@ it(`kill the etcd leader ${KILLS} times and restart it (${SIZE} members, ${REPLI
   const c = await startFaultCluster(SIZE)
   const run = createRun('leader')
   try {
-    const reps = await Promise.all(Array.from({ length: REPLICAS }, () => run.spawn({ etcd: c.endpoints, ops: OPS, onceEvery: 7 })))
+    const reps = await Promise.all(Array.from({ length: REPLICAS }, () => run.spawn({ etcd: c.endpoints, ops: OPS, onceEvery: 7, untilReleased: true })))
     // Every replica has joined before the first kill: connect() is not retried on a leader change (see connect-retry.test.ts).
     await Promise.all(reps.map((r) => r.reached(0)))
     let kills = 0
@@ -28,11 +28,12 @@ it(`kill the etcd leader ${KILLS} times and restart it (${SIZE} members, ${REPLI
       await leader.start()
       await healthy(leader.client)
     }
+    run.release()
     expect(await allExited(reps)).toEqual(reps.map(() => 0))
     const checked = await run.check(c.endpoints)
     const operations = countSlots((await run.etcdLog(c.endpoints)).slots)
     report(rowOf(`etcd leader kill -9 + restart (${SIZE} members)`, checked, operations, kills + c.faults()), checked,
-      `${REPLICAS} replicas x ${OPS} ops; killed the leader ${kills} times, each restarted after the run moved on`)
+      `${REPLICAS} replicas x ${OPS}+ ops; killed the leader ${kills} times, each restarted after the run moved on`)
     expect(checked.violations).toEqual([])
     expect(checked.records).toBeGreaterThan(0)
   } finally {

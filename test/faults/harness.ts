@@ -11,7 +11,7 @@
  *   report({ scenario, ... })           // a row of the `npm run test:faults` table
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -160,6 +160,11 @@ export interface ReplicaSpec {
   payload?: number
   /** Put a fault proxy between this replica and each of its URLs. */
   proxied?: boolean
+  /**
+   * After `ops` ops, go on until FaultRun.release(): a fault the test schedules by this replica's
+   * progress then always lands while it still runs, however fast the machine is.
+   */
+  untilReleased?: boolean
 }
 
 export interface ReplicaProc extends Proc {
@@ -179,6 +184,8 @@ export interface FaultRun {
   dir: string
   replicas: ReplicaProc[]
   spawn(spec: ReplicaSpec, id?: string): Promise<ReplicaProc>
+  /** Let the replicas spawned with `untilReleased` finish (each after its current op). */
+  release(): void
   histories(): History[]
   effects(): Effect[]
   /** Check every history (and etcd's log) and return the result; prints the violations. */
@@ -197,6 +204,7 @@ export function createRun(prefix: string): FaultRun {
   const run = uniqueRun(`faults-${prefix}`)
   const dir = mkdtempSync(join(tmpdir(), `repjs-faults-${prefix}-`))
   const effectsPath = join(dir, 'effects.jsonl')
+  const releasePath = join(dir, 'released')
   const ids: string[] = []
   const replicas: ReplicaProc[] = []
   let n = 0
@@ -227,6 +235,7 @@ export function createRun(prefix: string): FaultRun {
         REPJS_F_ONCE_EVERY: String(spec.onceEvery ?? 0), REPJS_F_ONCE_HOLD_MS: String(spec.onceHoldMs ?? 50),
         REPJS_F_TTL_MS: String(spec.ttlMs ?? 2000), REPJS_F_CLOCK: spec.clock ?? '', REPJS_F_PAUSE_MS: String(spec.pauseMs ?? 0),
         REPJS_F_PAYLOAD: String(spec.payload ?? 0),
+        ...(spec.untilReleased ? { REPJS_F_UNTIL: releasePath } : {}),
         ...(etcd ? { REPJS_F_ETCD: etcd.join(',') } : {}),
         ...(gateway ? { REPJS_F_GATEWAY: gateway.join(','), REPJS_F_TOKEN: spec.token ?? '' } : {}),
       }
@@ -269,6 +278,7 @@ export function createRun(prefix: string): FaultRun {
       replicas.push(rp)
       return rp
     },
+    release: () => writeFileSync(releasePath, ''),
     histories: () => ids.map((id) => ({ id, events: readJsonLines<HistoryEvent>(join(dir, `${id}.jsonl`)) })),
     effects: () => readJsonLines<Effect>(effectsPath),
     async etcdLog(etcd) {

@@ -13,8 +13,9 @@
 // Env: REPJS_F_RUN, REPJS_F_ID, REPJS_F_ETCD (comma list) or REPJS_F_GATEWAY (comma list) and
 // REPJS_F_TOKEN, REPJS_F_OPS, REPJS_F_INPUT_EVERY, REPJS_F_ONCE_EVERY, REPJS_F_ONCE_HOLD_MS,
 // REPJS_F_TTL_MS, REPJS_F_CLOCK ('offset:<ms>' or 'jump:<op>:<ms>': the clock of this process only,
-// patched before connect), REPJS_F_PAUSE_MS (between ops), REPJS_F_PAYLOAD (bytes per distributed value).
-import { appendFileSync } from 'node:fs'
+// patched before connect), REPJS_F_PAUSE_MS (between ops), REPJS_F_PAYLOAD (bytes per distributed value),
+// REPJS_F_UNTIL (a file: after REPJS_F_OPS ops, go on until it exists).
+import { appendFileSync, existsSync } from 'node:fs'
 import { recordHash } from './record-hash.mjs'
 
 const env = process.env
@@ -83,6 +84,7 @@ const holdMs = num('REPJS_F_ONCE_HOLD_MS', 50)
 const ttlMs = num('REPJS_F_TTL_MS', 3000)
 const pauseMs = num('REPJS_F_PAUSE_MS', 0)
 const payload = num('REPJS_F_PAYLOAD', 0)
+const until = env.REPJS_F_UNTIL
 
 const step = rep.distributed(function step(i) {
   return { by: id, i, r: Math.random(), pad: payload ? 'x'.repeat(payload) : '' }
@@ -98,7 +100,7 @@ const once = rep.distributedLocked(
 )
 
 try {
-  for (let i = 0; i < ops; i++) {
+  for (let i = 0; i < ops || (until && !existsSync(until)); i++) {
     if (jump && i === jump[0]) skew += jump[1]
     if (inputEvery && i % inputEvery === 0) {
       if (rep.pendingInput().length === 0) {
