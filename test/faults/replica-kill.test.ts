@@ -15,7 +15,7 @@ it(`kill -9 and restart replicas ${KILLS} times at random points`, { timeout: si
   const c = await startFaultCluster(3)
   const run = createRun('kill')
   try {
-    const spec: ReplicaSpec = { etcd: c.endpoints, ops: OPS, onceEvery: 5, onceHoldMs: 150, ttlMs: 2000, proxied: true }
+    const spec: ReplicaSpec = { etcd: c.endpoints, ops: OPS, onceEvery: 5, onceHoldMs: 150, ttlMs: 2000, proxied: true, untilReleased: true }
     const start = async (slot: number, inc: number) => {
       const r = await run.spawn(spec, `r${slot}.${inc}`)
       for (const l of r.links) l.drop(DROP, rng.float)
@@ -45,6 +45,7 @@ it(`kill -9 and restart replicas ${KILLS} times at random points`, { timeout: si
       live[v] = await start(v, ++incarnation[v]!)
     }
     console.log(`[faults] kill schedule: ${schedule.join(' ')}`)
+    run.release()
     const codes = await allExited(live)
     expect(codes).toEqual(live.map(() => 0))
     const checked = await run.check(c.endpoints)
@@ -52,7 +53,7 @@ it(`kill -9 and restart replicas ${KILLS} times at random points`, { timeout: si
     const resets = run.replicas.reduce((n, r) => n + r.links.reduce((m, l) => m + l.faults, 0), 0)
     const inDoubt = new Set(run.histories().flatMap((h) => h.events.flatMap((e) => (e.t === 'once' && !e.ok ? [e.k] : [])))).size
     report(rowOf('replica kill -9 + restart (random)', checked, operations, kills + resets), checked,
-      `${REPLICAS} replicas x ${OPS} ops, seed ${rng.seed}: ${kills} kills -9 and restarts, ${resets} link resets; ${inDoubt} run-once call(s) in doubt, ${run.effects().length} side effects`)
+      `${REPLICAS} replicas x ${OPS}+ ops, seed ${rng.seed}: ${kills} kills -9 and restarts, ${resets} link resets; ${inDoubt} run-once call(s) in doubt, ${run.effects().length} side effects`)
     expect(kills).toBe(KILLS)
     expect(checked.violations).toEqual([])
   } finally {
