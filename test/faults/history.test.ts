@@ -105,6 +105,14 @@ describe('history checker', () => {
     expect(r.violations.join('\n')).toMatch(/c: run-once call 4 failed with REPJS_STORE/)
   })
 
+  it('a replica that finished after fewer ops owes only the run-once calls it made; one that made the call still owes it', () => {
+    const early = (ops: number): History => ({ id: `early${ops}`, events: [...good('b').events.filter((e) => e.t !== 'once' && e.t !== 'done'), { t: 'done', ops }] })
+    expect(counts(checkHistories({ histories: [good('a'), early(4)], effects }))).toEqual(zero)
+    const r = checkHistories({ histories: [good('a'), early(5)], effects })
+    expect(counts(r)).toEqual({ ...zero, missingOutcomes: 1 })
+    expect(r.violations.join('\n')).toMatch(/early5: finished without the outcome of run-once call 4/)
+  })
+
   it('catches a recorded run-once outcome whose side effect never happened', () => {
     const r = checkHistories({ histories: [good('a')], effects: [] })
     expect(counts(r)).toEqual({ ...zero, missingOutcomes: 1 })

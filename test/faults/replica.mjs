@@ -6,7 +6,7 @@
 //   {t:'typed', line}       a line it typed; {t:'in', line, n}: the line agreed at input slot n;
 //   {t:'ack', line, n}      a line it typed was agreed (at input slot n)
 //   {t:'once', k, ok, code} the outcome of run-once call k (code REPJS_IN_DOUBT if in doubt)
-//   {t:'status', s}         status changes; {t:'error', code, message}: a fatal error; {t:'done'}
+//   {t:'status', s}         status changes; {t:'error', code, message}: a fatal error; {t:'done', ops}: finished after that many ops
 // Run-once side effects are appended to $REPJS_F_EFFECTS as {k, by} before the call's hold.
 // stdout, for the test to wait on: `op <i>`, `status <state>`, `effect <k>`, `once <k> ok|<code>`.
 //
@@ -100,7 +100,8 @@ const once = rep.distributedLocked(
 )
 
 try {
-  for (let i = 0; i < ops || (until && !existsSync(until)); i++) {
+  let i = 0
+  for (; i < ops || (until && !existsSync(until)); i++) {
     if (jump && i === jump[0]) skew += jump[1]
     if (inputEvery && i % inputEvery === 0) {
       if (rep.pendingInput().length === 0) {
@@ -129,7 +130,7 @@ try {
     say(`op ${i}`)
     if (pauseMs) await new Promise((r) => setTimeout(r, pauseMs))
   }
-  log({ t: 'done' })
+  log({ t: 'done', ops: i })
   await rep.close()
   process.exit(0)
 } catch (err) {
