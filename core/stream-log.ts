@@ -139,9 +139,12 @@ export class StreamLog {
     this.onHead?.()
   }
 
-  /** The head to show (status): the highest decided slot seen, or -1 while the log's head is being read. */
+  /**
+   * The head to show (status): the highest decided slot seen, or -1 while the log's head is being
+   * read and the pages have not read the whole log yet.
+   */
   get shownHead(): number {
-    return this.headRead ? this.head : -1
+    return this.headRead || (this.caughtUp && this.unreadFrom === undefined) ? this.head : -1
   }
 
   /** Records held: decided ahead of use, or taken and not released. */
