@@ -202,8 +202,10 @@ export function fromWire(node: unknown): unknown {
     const p = n.payload
     switch (n.kind) {
       case Kind.NEG_ZERO:
+        if (p !== 0) throw invalidWire('bad -0')
         return -0
       case Kind.NAN:
+        if (p !== 0) throw invalidWire('bad NaN')
         return NaN
       case Kind.BIGINT:
         if (typeof p !== 'string' || p.length > MAX_BIGINT_DIGITS + 1 || !/^-?\d+$/.test(p)) throw invalidWire('bad bigint')

@@ -14,7 +14,7 @@ import { withRetry, type RetryContext } from './retry.js'
 import { InputQueue, INPUT_STREAM, type InputLine } from './input.js'
 import type { RunMetaSource, Store } from './store.js'
 import type { StreamCache } from './stream-log.js'
-import { decodeMeta, META_FORMAT } from './record.js'
+import { decodeMeta, META_FORMAT, PLACED_FORMAT } from './record.js'
 import { announcePresence, type ReplicaRuntime } from './presence.js'
 import { Stream, type ReplicaConfig } from './stream.js'
 import { adoptZone, proposedZone, type ZoneRequest } from './script/zone-run.js'
@@ -262,7 +262,7 @@ export async function createReplica(opts: ReplicaOptions): Promise<Replica> {
     store: opts.store, codec, run: opts.run, replicaId,
     onDiverged: opts.onDiverged, siteBase: opts.siteBase, callSites: opts.callSites, followWaitMs: opts.followWaitMs,
     compareSites: opts.compareSites === true && meta.program === opts.program,
-    cache: opts.cache?.(meta.incarnation), legacyRecords: meta.format < META_FORMAT,
+    cache: opts.cache?.(meta.incarnation), legacyRecords: meta.format < PLACED_FORMAT,
   })
   const config: ReplicaConfig = {
     clock: opts.clock ?? (() => Date.now()),

@@ -8,7 +8,7 @@
 import { inspect as show } from 'node:util'
 import { createCodec, type Codec } from '../../core/codec.js'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
-import { decodeRecord, META_FORMAT, type RunMeta } from '../../core/record.js'
+import { decodeRecord, PLACED_FORMAT, type RunMeta } from '../../core/record.js'
 import { createCborFormat } from '../../core/cbor-format.js'
 import { createEtcdStore, type EtcdStore } from '../store/etcd-store.js'
 import { readRun, runStreams } from '../store/run-streams.js'
@@ -40,7 +40,7 @@ function agreedTime(kind: string, value: unknown): string | null {
 }
 
 export function decodeRow(codec: Codec, meta: RunMeta, run: string, stream: string, slot: number, bytes: Uint8Array): InspectRow {
-  const r = decodeRecord(codec, bytes, { run, stream, slot }, { legacy: meta.format < META_FORMAT })
+  const r = decodeRecord(codec, bytes, { run, stream, slot }, { legacy: meta.format < PLACED_FORMAT })
   return { stream, slot, kind: r.kind, name: r.name, args: r.argsHash, site: r.site, by: r.by, ok: r.ok, value: r.value, at: r.ok ? agreedTime(r.kind, r.value) : null }
 }
 

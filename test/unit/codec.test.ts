@@ -7,7 +7,7 @@
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import { expectRepJSError } from '../helpers/errors.js'
-import { createCodec, fromWire, toWire } from '../../core/codec.js'
+import { createCodec, fromWire, Kind, Tagged, toWire } from '../../core/codec.js'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import { createCborFormat } from '../../core/cbor-format.js'
 
@@ -106,7 +106,8 @@ describe('special numbers', () => {
       expect(hex(codec.encode({ a: [v] }))).toBe(hex(codec.encode({ a: [NaN] })))
       expect(hex(codec.encode(codec.decode(codec.encode(v), KEY)))).toBe(canonical)
     }
-    // An invalid Date's time value is a NaN too.
+    // An invalid Date's time value is a NaN too: it is written as null, not as a float.
+    expect(toWire(new Date('not a date'))).toEqual(new Tagged(Kind.DATE, null))
     expect(hex(codec.encode(new Date(NaN)))).toBe(hex(codec.encode(new Date('not a date'))))
   })
 })
