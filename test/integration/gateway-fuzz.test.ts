@@ -11,6 +11,7 @@
 // Seeded: the seed is printed; REPJS_FUZZ_SEED=<seed> replays the same frames (timing aside).
 // 10,000 frames by default, 100,000 with REPJS_LONG=1.
 import { decodePresence } from '../../core/presence.js'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { pino } from 'pino'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
@@ -311,6 +312,8 @@ test(`fuzzing with ${FRAMES} frames over short-lived connections leaves the gate
   const heapBefore = process.memoryUsage().heapUsed
   const stats = { connections: 0, frames: 0, checked: 0, kinds: {} as Record<string, number>, closes: {} as Record<string, number> }
   const problems: string[] = []
+  const loopDelay = monitorEventLoopDelay({ resolution: 20 })
+  loopDelay.enable()
   const allowedCloses = new Set([1000, CLOSE.TOO_BIG, CLOSE.PROTOCOL_ERROR, CLOSE.UNAUTHORIZED, CLOSE.FORBIDDEN_RUN])
 
   const lane = async (i: number, quota: number) => {
@@ -327,9 +330,14 @@ test(`fuzzing with ${FRAMES} frames over short-lived connections leaves the gate
       const ctx: LaneCtx = { ...FUZZ_STREAMS, run, replica: `fz${i}` }
       let c: RawClient
       try {
-        c = await openRaw(g.url)
+        // The test's other steps wait 10 s too. Once, in the whole long suite (npm run test:long),
+        // 30 lanes could not connect within 5 s at one moment; alone and beside 2 or 6 CPU-bound
+        // processes it did not recur. The message says how long this process's event loop stalled,
+        // which tells a stalled test process (gateways and clients share it) from a gateway that
+        // stopped accepting.
+        c = await openRaw(g.url, { timeoutMs: 10_000 })
       } catch (err) {
-        problems.push(`lane ${i}: cannot connect: ${String(err)}`)
+        problems.push(`lane ${i}: cannot connect: ${String(err)} (this process's event loop stalled up to ${Math.round(loopDelay.max / 1e6)} ms so far)`)
         return
       }
       stats.connections++
@@ -444,8 +452,10 @@ test(`fuzzing with ${FRAMES} frames over short-lived connections leaves the gate
 
   console.log(
     `gateway fuzz: ${stats.frames} frames in ${secs.toFixed(1)} s (${Math.round(stats.frames / secs)} frames/s), ` +
-      `${stats.connections} connections, ${stats.checked} frames checked one by one; kinds ${JSON.stringify(stats.kinds)}; closes ${JSON.stringify(stats.closes)}`,
+      `${stats.connections} connections, ${stats.checked} frames checked one by one; kinds ${JSON.stringify(stats.kinds)}; closes ${JSON.stringify(stats.closes)}; ` +
+      `event loop delay p99 ${Math.round(loopDelay.percentile(99) / 1e6)} ms, max ${Math.round(loopDelay.max / 1e6)} ms`,
   )
+  loopDelay.disable()
   expect(problems.slice(0, 20), `seed ${SEED}`).toEqual([])
   expect(stats.frames).toBe(FRAMES)
 
