@@ -7,13 +7,15 @@
  *
  *   value   := undefined | null | boolean | number | string | Uint8Array | value[]
  *            | Tagged(kind, payload)
- *   kinds   : NEG_ZERO · BIGINT(decimal string) · DATE(ms, or null: invalid) · MAP([k,v,...])
- *             SET([v,...]) · TYPED([type, bytes]) · OBJECT([key, value, ...])
- *             ERROR([name, message, code, cause, stack, replica, details]) · NAN
+ *   kinds   : NEG_ZERO · BIGINT(decimal string) · DATE(ms) · MAP([k,v,...]) · SET([v,...])
+ *             TYPED([type, bytes]) · ERROR([name, message, code, cause, stack, replica, details])
+ *             OBJECT([key, value, ...])
  *
- * Same value, same bytes: -0 and NaN are tagged because a float's bytes would carry the sign of
- * zero and the NaN's bit pattern, which JavaScript cannot see (a NaN read from a Float64Array keeps
- * its payload; reading a signalling one back from float64 may quiet it).
+ * Same value, same bytes: a float's bytes carry what JavaScript cannot see, so -0 is tagged and
+ * every NaN (a number, or an invalid Date's time) is written as the one NaN constant, whose bytes
+ * are the quiet NaN `fb 7ff8000000000000`: a NaN read from a Float64Array keeps its payload, a
+ * signalling one read back from float64 comes back quieted, and x86 computes 0/0 as `fff8...` where
+ * ARM gives `7ff8...`. (Earlier versions wrote a NaN's own bits: such records still decode to NaN.)
  */
 import { corruptError, ErrorCodes, RepJSError, type ErrorCode } from './errors.js'
 
@@ -31,7 +33,7 @@ export interface BinaryFormat {
   decode(bytes: Uint8Array): unknown
 }
 
-export const Kind = { NEG_ZERO: 1, BIGINT: 2, DATE: 3, MAP: 4, SET: 5, TYPED: 6, ERROR: 7, OBJECT: 8, NAN: 9 } as const
+export const Kind = { NEG_ZERO: 1, BIGINT: 2, DATE: 3, MAP: 4, SET: 5, TYPED: 6, ERROR: 7, OBJECT: 8 } as const
 
 const TYPED_NAMES = [
   'ArrayBuffer', 'Int8Array', 'Uint8ClampedArray', 'Int16Array', 'Uint16Array', 'Int32Array',
@@ -95,7 +97,7 @@ export function toWire(value: unknown, lenient = false): unknown {
       case 'string':
         return text(v, path)
       case 'number':
-        if (v !== v) return new Tagged(Kind.NAN, 0)
+        if (v !== v) return NaN // the constant, whatever this NaN's bits (see above)
         return Object.is(v, -0) ? new Tagged(Kind.NEG_ZERO, 0) : v
       case 'bigint': {
         const digits = v.toString()
@@ -114,7 +116,7 @@ export function toWire(value: unknown, lenient = false): unknown {
       if (o instanceof Uint8Array && (Object.getPrototypeOf(o) === Uint8Array.prototype || o.constructor.name === 'Buffer')) return copyBytes(o)
       if (o instanceof Date) {
         const ms = o.getTime()
-        return new Tagged(Kind.DATE, ms === ms ? ms : null)
+        return new Tagged(Kind.DATE, ms === ms ? ms : NaN)
       }
       if (o instanceof Map) {
         const flat: unknown[] = []
@@ -204,15 +206,12 @@ export function fromWire(node: unknown): unknown {
       case Kind.NEG_ZERO:
         if (p !== 0) throw invalidWire('bad -0')
         return -0
-      case Kind.NAN:
-        if (p !== 0) throw invalidWire('bad NaN')
-        return NaN
       case Kind.BIGINT:
         if (typeof p !== 'string' || p.length > MAX_BIGINT_DIGITS + 1 || !/^-?\d+$/.test(p)) throw invalidWire('bad bigint')
         return BigInt(p)
       case Kind.DATE:
-        if (typeof p !== 'number' && p !== null) throw invalidWire('bad date')
-        return new Date(p ?? NaN)
+        if (typeof p !== 'number') throw invalidWire('bad date')
+        return new Date(p)
       case Kind.MAP: {
         const flat = pairs(p)
         const m = new Map()

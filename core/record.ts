@@ -35,13 +35,8 @@ export interface RecordPlace {
 }
 
 export const RECORD_VERSION = 2
-/**
- * The run record's format: 3 since a NaN and an invalid Date's time are written as tagged data
- * (core/codec.ts: same value, same bytes), so an older RepJS refuses such a run with
- * REPJS_VERSION_MISMATCH instead of finding a value it cannot read mid-run; 2 since records name
- * their place; 1 before.
- */
-export const META_FORMAT = 3
+/** The run record's format: 2 since records name their place; 1 before. */
+export const META_FORMAT = 2
 /** Runs of a format below this one hold version-1 records, which do not name their place. */
 export const PLACED_FORMAT = 2
 

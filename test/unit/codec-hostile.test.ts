@@ -202,14 +202,13 @@ describe('crafted values are REPJS_CORRUPT, never executed', () => {
       '82 f9 7e00 00', // kind NaN (half float)
       '82 01 01', // NEG_ZERO with a payload other than 0
       `82 01 ${text('0')}`, // NEG_ZERO with a string payload
-      '82 09 01', // NAN with a payload other than 0
-      '82 09 f6', // NAN with a null payload
+      '82 09 00', // unknown kind 9
       '82 02 01', // BIGINT not a string
       `82 02 ${text('1.5')}`, // BIGINT not an integer
       `82 02 ${text('0x10')}`, // BIGINT not decimal
       `82 02 ${text('')}`, // BIGINT empty
       `82 03 ${text('2020')}`, // DATE not a number
-      '82 03 f7', // DATE undefined (an invalid date is null)
+      '82 03 f6', // DATE null (an invalid date is NaN)
       '82 04 81 01', // MAP odd pair list
       '82 04 01', // MAP not an array
       '82 05 01', // SET not an array

@@ -7,7 +7,7 @@
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import { expectRepJSError } from '../helpers/errors.js'
-import { createCodec, fromWire, Kind, Tagged, toWire } from '../../core/codec.js'
+import { createCodec, fromWire, toWire } from '../../core/codec.js'
 import { ErrorCodes, RepJSError } from '../../core/errors.js'
 import { createCborFormat } from '../../core/cbor-format.js'
 
@@ -99,16 +99,17 @@ describe('special numbers', () => {
     // CBOR's float64 may quiet it: the bytes of a record (hashed, compared) must not depend on that.
     const nan = (bits: bigint) => new Float64Array(new BigUint64Array([bits]).buffer)[0]!
     const nans = [NaN, 0 / 0, nan(0x7ff1000000000000n), nan(0xfff8000000000000n), nan(0x7fffffffffffffffn), nan(0x7ff8000000000001n)]
-    const canonical = hex(codec.encode(NaN))
+    const canonical = 'fb7ff8000000000000' // the quiet NaN, as every earlier version wrote the constant NaN
+    expect(hex(codec.encode(NaN))).toBe(canonical)
     for (const v of nans) {
       expect(Number.isNaN(v)).toBe(true)
       expect(hex(codec.encode(v))).toBe(canonical)
       expect(hex(codec.encode({ a: [v] }))).toBe(hex(codec.encode({ a: [NaN] })))
       expect(hex(codec.encode(codec.decode(codec.encode(v), KEY)))).toBe(canonical)
     }
-    // An invalid Date's time value is a NaN too: it is written as null, not as a float.
-    expect(toWire(new Date('not a date'))).toEqual(new Tagged(Kind.DATE, null))
-    expect(hex(codec.encode(new Date(NaN)))).toBe(hex(codec.encode(new Date('not a date'))))
+    // An invalid Date's time value is a NaN too.
+    expect(hex(codec.encode(new Date(nan(0xfff8000000000000n))))).toBe(hex(codec.encode(new Date('not a date'))))
+    expect(hex(codec.encode(new Date(NaN)))).toContain(canonical)
   })
 })
 
