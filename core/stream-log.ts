@@ -37,8 +37,9 @@ export class StreamLog {
   /** Highest decided slot seen. */
   head = -1
   /**
-   * The whole log's head has been read (or its read failed, or none is made): until then the head
-   * seen is how far the first pages reached, not the log's, and progress shows no head.
+   * The whole log's head is known: its head read answered (or failed, or none is made), or a read
+   * of the log reached its end. Until then the head seen is how far the first pages reached, not
+   * the log's, and the status shows no head (shownHead).
    */
   private headRead = false
   caughtUp = false
@@ -93,7 +94,10 @@ export class StreamLog {
         },
         caughtUp: () => {
           if (this.stopFollow !== stop) return
-          if (!this.dropped) this.unreadFrom = undefined
+          if (!this.dropped) {
+            this.unreadFrom = undefined
+            this.headRead = true
+          }
           this.markCaughtUp()
         },
         error: (err) => {
@@ -139,12 +143,9 @@ export class StreamLog {
     this.onHead?.()
   }
 
-  /**
-   * The head to show (status): the highest decided slot seen, or -1 while the log's head is being
-   * read and the pages have not read the whole log yet.
-   */
+  /** The head to show (status): the highest decided slot seen, or -1 while the log's head is not known yet (headRead). */
   get shownHead(): number {
-    return this.headRead || (this.caughtUp && this.unreadFrom === undefined) ? this.head : -1
+    return this.headRead ? this.head : -1
   }
 
   /** Records held: decided ahead of use, or taken and not released. */
