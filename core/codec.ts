@@ -15,7 +15,8 @@
  * every NaN (a number, or an invalid Date's time) is written as the one NaN constant, whose bytes
  * are the quiet NaN `fb 7ff8000000000000`: a NaN read from a Float64Array keeps its payload, a
  * signalling one read back from float64 comes back quieted, and x86 computes 0/0 as `fff8...` where
- * ARM gives `7ff8...`. (Earlier versions wrote a NaN's own bits: such records still decode to NaN.)
+ * ARM gives `7ff8...`. (Earlier versions wrote a NaN's own bits: such records still decode to NaN;
+ * an argument hash an earlier version took over a NaN of other bits differs from this one's.)
  */
 import { corruptError, ErrorCodes, RepJSError, type ErrorCode } from './errors.js'
 
