@@ -12,7 +12,7 @@
  *             OBJECT([key, value, ...])
  *
  * Same value, same bytes: a float's bytes carry what JavaScript cannot see, so -0 is tagged and
- * every NaN (a number, or an invalid Date's time) is written as the one NaN constant, whose bytes
+ * every NaN is written as the one NaN constant (an invalid Date's time already is one), whose bytes
  * are the quiet NaN `fb 7ff8000000000000`: a NaN read from a Float64Array keeps its payload, a
  * signalling one read back from float64 comes back quieted, and x86 computes 0/0 as `fff8...` where
  * ARM gives `7ff8...`. (Earlier versions wrote a NaN's own bits: such records still decode to NaN;
@@ -115,10 +115,7 @@ export function toWire(value: unknown, lenient = false): unknown {
     try {
       if (Array.isArray(o)) return o.map((x, i) => walk(x, `${path}[${i}]`))
       if (o instanceof Uint8Array && (Object.getPrototypeOf(o) === Uint8Array.prototype || o.constructor.name === 'Buffer')) return copyBytes(o)
-      if (o instanceof Date) {
-        const ms = o.getTime()
-        return new Tagged(Kind.DATE, ms === ms ? ms : NaN)
-      }
+      if (o instanceof Date) return new Tagged(Kind.DATE, o.getTime())
       if (o instanceof Map) {
         const flat: unknown[] = []
         for (const [k, x] of o) flat.push(walk(k, `${path}<key>`), walk(x, `${path}.get(...)`))

@@ -125,15 +125,15 @@ export class StreamLog {
     // alongside the first page (no round trip added before it), so that progress shows the whole
     // log's head early, not how far the windowed prefetch has read. If that read fails, the head is
     // learned as records are read.
-    const headRead = onHead && store.headSlot?.(run, name)
-    if (!headRead) this.headRead = true
+    const headQuery = onHead && store.headSlot?.(run, name)
+    if (!headQuery) this.headRead = true
     const headKnown = (head: number) => {
       if (this.closed) return
       this.headRead = true
       if (head > this.head) this.head = head
       this.onHead?.()
     }
-    headRead?.then(headKnown, () => headKnown(-1))
+    headQuery?.then(headKnown, () => headKnown(-1))
     start()
   }
 

@@ -107,9 +107,8 @@ describe('special numbers', () => {
       expect(hex(codec.encode({ a: [v] }))).toBe(hex(codec.encode({ a: [NaN] })))
       expect(hex(codec.encode(codec.decode(codec.encode(v), KEY)))).toBe(canonical)
     }
-    // An invalid Date's time value is a NaN too.
-    expect(hex(codec.encode(new Date(nan(0xfff8000000000000n))))).toBe(hex(codec.encode(new Date('not a date'))))
-    expect(hex(codec.encode(new Date(NaN)))).toContain(canonical)
+    // An invalid Date's time value is a NaN too: the constant one (TimeClip), whatever NaN made it.
+    expect(hex(codec.encode(new Date(nan(0xfff8000000000000n))))).toContain(canonical)
   })
 })
 
